@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LifelineError } from '@lifeline/server';
+import { MAIN_HELP, serveHelp } from './help.js';
+import { serve } from './serve.js';
+import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
+
+/** Exit statuses: 0 done, 1 runtime failure, 2 bad usage. */
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(MAIN_HELP);
+    return;
+  }
+  if (command === '-v' || command === '--version') {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
+  if (command !== 'serve') {
+    usageError(`unknown command "${command}". Commands: serve. See "lifeline --help".`);
+  }
+  const options = Object.fromEntries(
+    SERVE_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: o.kind === 'strings' }]),
+  );
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    usageError(`${(error as Error).message}. See "lifeline serve --help".`);
+  }
+  if (values.help) {
+    process.stdout.write(serveHelp());
+    return;
+  }
+  const config = resolveServeConfig(values);
+  await serve(config);
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`lifeline: ${message}\n`);
+  process.exit(2);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof LifelineError && (error.code === 'LL_CONFIG' || error.code === 'LL_INVALID_OPTION')) {
+    usageError(error.message);
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`lifeline: cannot listen: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`lifeline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { DEFAULTS, LifelineError, LOG_LEVELS, type AppOptions, type LogLevel } from '@lifeline/server';
+
+/**
+ * `lifeline serve` options: one table drives the flag parser, the config file, and
+ * `--help`, so the three cannot disagree.
+ */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  logLevel: LogLevel;
+  app: AppOptions;
+}
+
+type Kind = 'int' | 'string' | 'strings' | 'enum';
+
+interface OptionSpec {
+  flag: string;
+  /** Key in the JSON config file. */
+  key: string;
+  kind: Kind;
+  choices?: readonly string[];
+  value: string;
+  help: string;
+  default: string;
+  apply(config: ServeConfig, value: number | string | string[]): void;
+}
+
+const spec = (s: OptionSpec) => s;
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  spec({ flag: 'host', key: 'host', kind: 'string', value: 'ADDR', help: 'address to listen on', default: '127.0.0.1',
+    apply: (c, v) => { c.host = v as string; } }),
+  spec({ flag: 'port', key: 'port', kind: 'int', value: 'N', help: 'port to listen on (0: any free port)', default: '5000',
+    apply: (c, v) => { c.port = v as number; } }),
+  spec({ flag: 'log-level', key: 'logLevel', kind: 'enum', choices: LOG_LEVELS, value: 'LEVEL',
+    help: `JSON log lines on stderr: ${LOG_LEVELS.join(', ')}; info logs every connect and close`, default: DEFAULTS.logLevel,
+    apply: (c, v) => { c.logLevel = v as LogLevel; } }),
+  spec({ flag: 'heartbeat-interval', key: 'heartbeatInterval', kind: 'int', value: 'MS',
+    help: 'ping a connection silent this long; 0 turns the heartbeat off', default: String(DEFAULTS.heartbeat.interval),
+    apply: (c, v) => { c.app.heartbeat = { ...(c.app.heartbeat || {}), interval: v as number }; } }),
+  spec({ flag: 'heartbeat-timeout', key: 'heartbeatTimeout', kind: 'int', value: 'MS',
+    help: 'terminate a connection silent this long', default: String(DEFAULTS.heartbeat.timeout),
+    apply: (c, v) => { c.app.heartbeat = { ...(c.app.heartbeat || {}), timeout: v as number }; } }),
+  spec({ flag: 'max-payload', key: 'maxPayload', kind: 'int', value: 'BYTES', help: 'largest message; bigger closes with 1009',
+    default: String(DEFAULTS.maxPayload), apply: (c, v) => { c.app.maxPayload = v as number; } }),
+  spec({ flag: 'max-connections', key: 'maxConnections', kind: 'int', value: 'N', help: 'open connections; the next upgrade gets 503',
+    default: String(DEFAULTS.maxConnections), apply: (c, v) => { c.app.maxConnections = v as number; } }),
+  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request',
+    default: String(DEFAULTS.handshakeTimeout), apply: (c, v) => { c.app.handshakeTimeout = v as number; } }),
+  spec({ flag: 'allowed-origin', key: 'allowedOrigins', kind: 'strings', value: 'ORIGIN',
+    help: 'allow WebSockets only from this Origin (repeatable); others get 403', default: 'any origin',
+    apply: (c, v) => { c.app.allowedOrigins = v as string[]; } }),
+  spec({ flag: 'max-buffered-bytes', key: 'maxBufferedBytes', kind: 'int', value: 'BYTES', help: 'unsent bytes per socket before --slow-consumer applies',
+    default: String(DEFAULTS.maxBufferedBytes), apply: (c, v) => { c.app.maxBufferedBytes = v as number; } }),
+  spec({ flag: 'slow-consumer', key: 'slowConsumer', kind: 'enum', choices: ['close', 'drop'], value: 'POLICY',
+    help: 'close (with 1013) or drop (counted) when a socket is over --max-buffered-bytes', default: DEFAULTS.slowConsumer,
+    apply: (c, v) => { c.app.slowConsumer = v as 'close' | 'drop'; } }),
+  spec({ flag: 'shutdown-code', key: 'shutdownCode', kind: 'enum', choices: ['1012', '1001'], value: 'CODE',
+    help: 'close code on SIGINT/SIGTERM: 1012 service restart, 1001 going away', default: String(DEFAULTS.shutdown.code),
+    apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, code: Number(v) as 1001 | 1012 }; } }),
+  spec({ flag: 'retry-window', key: 'retryWindow', kind: 'int', value: 'MS', help: 'spread clients’ retry-after hints over this window on shutdown',
+    default: String(DEFAULTS.shutdown.retryWindow), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, retryWindow: v as number }; } }),
+  spec({ flag: 'drain-timeout', key: 'drainTimeout', kind: 'int', value: 'MS', help: 'on shutdown, wait this long for buffered messages to reach clients',
+    default: String(DEFAULTS.shutdown.drainTimeout), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, drainTimeout: v as number }; } }),
+];
+
+export function defaultServeConfig(): ServeConfig {
+  return { host: '127.0.0.1', port: 5000, logLevel: DEFAULTS.logLevel, app: {} };
+}
+
+/**
+ * Builds the config from `--config FILE` (JSON with the keys in SERVE_OPTIONS) and then
+ * the flags, which win. Throws LifelineError `LL_CONFIG` naming the bad option.
+ */
+export function resolveServeConfig(flags: Record<string, string | string[] | boolean | undefined>): ServeConfig {
+  const config = defaultServeConfig();
+  const file = flags['config'];
+  if (typeof file === 'string') applyConfigFile(config, file);
+  for (const option of SERVE_OPTIONS) {
+    const raw = flags[option.flag];
+    if (raw === undefined) continue;
+    option.apply(config, convert(option, raw, `--${option.flag}`));
+  }
+  config.app.logger = config.logLevel;
+  return config;
+}
+
+function applyConfigFile(config: ServeConfig, path: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new LifelineError('LL_CONFIG', `Cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new LifelineError('LL_CONFIG', `Config file ${path} must hold a JSON object such as {"port": 5000}.`);
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    const option = SERVE_OPTIONS.find((o) => o.key === key);
+    if (!option) {
+      const keys = SERVE_OPTIONS.map((o) => o.key).join(', ');
+      throw new LifelineError('LL_CONFIG', `Config file ${path}: unknown key "${key}". Known keys: ${keys}.`);
+    }
+    const raw = Array.isArray(value) ? value.map(String) : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    option.apply(config, convert(option, raw, `"${key}" in ${path}`));
+  }
+}
+
+function convert(option: OptionSpec, raw: string | string[] | boolean, where: string): number | string | string[] {
+  const values = Array.isArray(raw) ? raw : [String(raw)];
+  const last = values[values.length - 1] ?? '';
+  switch (option.kind) {
+    case 'strings':
+      return values;
+    case 'int': {
+      if (!/^\d+$/.test(last)) throw new LifelineError('LL_CONFIG', `${where} must be a whole number ≥ 0 (${option.value}), not "${last}".`);
+      return Number(last);
+    }
+    case 'enum':
+      if (!option.choices!.includes(last)) {
+        throw new LifelineError('LL_CONFIG', `${where} must be one of ${option.choices!.join(', ')}, not "${last}".`);
+      }
+      return last;
+    case 'string':
+      if (last === '') throw new LifelineError('LL_CONFIG', `${where} needs a value (${option.value}).`);
+      return last;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Every error a user can hit carries a stable `code` next to its message, so that code
+ * can branch on it and people can search for it.
+ */
+export type LifelineErrorCode =
+  | 'LL_INVALID_OPTION'
+  | 'LL_INVALID_ROUTE'
+  | 'LL_ROUTE_CONFLICT'
+  | 'LL_INVALID_CLOSE_CODE'
+  | 'LL_CLOSE_REASON_TOO_LONG'
+  | 'LL_INVALID_JSON'
+  | 'LL_ITERATOR_IN_USE'
+  | 'LL_NOT_LISTENING'
+  | 'LL_ALREADY_LISTENING'
+  | 'LL_SHUTTING_DOWN'
+  | 'LL_INVALID_URL'
+  | 'LL_CONFIG';
+
+export class LifelineError extends Error {
+  override readonly name = 'LifelineError';
+  constructor(
+    readonly code: LifelineErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

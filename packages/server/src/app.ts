@@ -1,0 +1,469 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { formatRetryHint, LifelineError } from '@lifeline/protocol';
+import { WebSocketServer } from 'ws';
+import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
+import { HeartbeatSweep } from './heartbeat-sweep.js';
+import type { Logger } from './logger.js';
+import { resolveOptions, type AppOptions, type ResolvedOptions, type ShutdownOptions } from './options.js';
+import { RouteTable, type RouteParams } from './router.js';
+import { Socket, type SocketHost } from './socket.js';
+
+export type WsHandler = (socket: Socket, request: IncomingMessage) => void | Promise<void>;
+export type HttpHandler = (request: IncomingMessage, response: ServerResponse, params: RouteParams) => void | Promise<void>;
+
+export interface WsRouteOptions {
+  /**
+   * Subprotocols this route speaks, in order of preference. The first one the client also
+   * offers is selected; a client that offers only others is refused with 400. A client
+   * that offers none connects without a subprotocol. Unset: the first offered is accepted.
+   */
+  protocols?: readonly string[];
+  /** Largest message on this route, in bytes (close 1009 beyond it). Default: the app's `maxPayload`. */
+  maxPayload?: number;
+  /**
+   * For raw clients that send an app-level heartbeat text (the seed page sends "heartCheck"):
+   * a text frame exactly equal to `message` is answered with `reply` and not delivered.
+   */
+  textHeartbeat?: { message: string; reply: string };
+}
+
+interface WsRoute {
+  path: string;
+  handler: WsHandler;
+  server: WebSocketServer;
+  textHeartbeat: { message: Buffer; reply: string } | undefined;
+}
+
+type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+export interface AttachOptions {
+  /**
+   * Upgrades to paths with no WebSocket route: `reject` (default) answers 404 naming the
+   * known routes; `ignore` leaves them to other `upgrade` listeners on the same server
+   * (a dev server's hot reload, another WebSocket library).
+   */
+  unknownPaths?: 'reject' | 'ignore';
+}
+
+export type AppState = 'running' | 'draining' | 'closed';
+
+/**
+ * A Lifeline server: WebSocket routes, a few HTTP routes for its own pages and APIs, one
+ * heartbeat sweep, limits, and graceful shutdown. Use `listen()` for a server of its own,
+ * or `attach()` to add the WebSocket side to an existing Node HTTP server (Express,
+ * Fastify, plain `http`).
+ */
+export class App implements SocketHost {
+  readonly options: ResolvedOptions;
+  /** Open WebSocket connections. */
+  readonly connections = new Set<Socket>();
+  private readonly wsRoutes = new RouteTable<WsRoute>();
+  private readonly httpRoutes = new RouteTable<Map<string, HttpHandler>>();
+  private readonly httpRoutesByPath = new Map<string, Map<string, HttpHandler>>();
+  private readonly attached = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  private readonly sweep: HeartbeatSweep | undefined;
+  private ownServer: Server | undefined;
+  private upgrading = 0;
+  private nextId = 0;
+  private currentState: AppState = 'running';
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(options: AppOptions = {}) {
+    this.options = resolveOptions(options);
+    const hb = this.options.heartbeat;
+    if (hb) this.sweep = new HeartbeatSweep(this.connections, hb.interval, hb.timeout);
+  }
+
+  get state(): AppState {
+    return this.currentState;
+  }
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes;
+  }
+
+  get slowConsumer(): ResolvedOptions['slowConsumer'] {
+    return this.options.slowConsumer;
+  }
+
+  /** Paths of the WebSocket routes, in the order they were added. */
+  get wsPaths(): string[] {
+    return this.wsRoutes.paths;
+  }
+
+  /** Adds a WebSocket route. `path` may hold parameters (`/rooms/:id`) and end in `*`. */
+  ws(path: string, handler: WsHandler): this;
+  ws(path: string, options: WsRouteOptions, handler: WsHandler): this;
+  ws(path: string, a: WsHandler | WsRouteOptions, b?: WsHandler): this {
+    const options = typeof a === 'function' ? {} : a;
+    const handler = typeof a === 'function' ? a : b;
+    if (typeof handler !== 'function') {
+      throw new LifelineError('LL_INVALID_ROUTE', `app.ws("${path}") needs a handler function: app.ws(path, (socket) => { … }).`);
+    }
+    const maxPayload = options.maxPayload ?? this.options.maxPayload;
+    if (!(maxPayload > 0)) throw new LifelineError('LL_INVALID_OPTION', `Route "${path}": maxPayload must be a positive number of bytes.`);
+    const protocols = options.protocols;
+    const server = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload,
+      ...(protocols ? { handleProtocols: (offered: Set<string>) => protocols.find((p) => offered.has(p)) ?? false } : {}),
+    });
+    const hb = options.textHeartbeat;
+    this.wsRoutes.add(path, {
+      path,
+      handler,
+      server,
+      textHeartbeat: hb ? { message: Buffer.from(hb.message), reply: hb.reply } : undefined,
+    });
+    return this;
+  }
+
+  /** Adds an HTTP route, for the server's own pages and APIs. Not a general HTTP framework. */
+  http(method: HttpMethod, path: string, handler: HttpHandler): this {
+    let methods = this.httpRoutesByPath.get(path);
+    if (!methods) {
+      methods = new Map();
+      this.httpRoutes.add(path, methods);
+      this.httpRoutesByPath.set(path, methods);
+    }
+    if (methods.has(method)) throw new LifelineError('LL_ROUTE_CONFLICT', `HTTP route ${method} ${path} is already taken.`);
+    methods.set(method, handler);
+    if (method === 'GET' && !methods.has('HEAD')) methods.set('HEAD', handler);
+    return this;
+  }
+
+  get(path: string, handler: HttpHandler): this {
+    return this.http('GET', path, handler);
+  }
+
+  /**
+   * Answers a plain HTTP request if it is for this app: one of its HTTP routes, or a
+   * WebSocket route asked over plain HTTP (426 with a hint to use ws://). Returns false
+   * when the request is not the app's, so a framework can carry on.
+   */
+  handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
+    const pathname = pathOf(request.url);
+    const route = this.httpRoutes.find(pathname);
+    if (route) {
+      const handler = route.value.get(request.method ?? 'GET');
+      if (!handler) {
+        const allow = [...route.value.keys()].join(', ');
+        sendText(response, 405, `${request.method} is not allowed on ${pathname}; use ${allow}.`, { Allow: allow });
+        return true;
+      }
+      this.runHttpHandler(handler, request, response, route.params);
+      return true;
+    }
+    if (this.wsRoutes.find(pathname)) {
+      const host = request.headers.host ?? 'localhost';
+      sendText(
+        response,
+        426,
+        `${pathname} is a WebSocket endpoint. Connect with a WebSocket client to ws://${host}${request.url ?? pathname} ` +
+          `(wss:// behind TLS), not http://.`,
+        { Upgrade: 'websocket', Connection: 'Upgrade' },
+      );
+      return true;
+    }
+    return false;
+  }
+
+  /** Connect/Express-style middleware: `expressApp.use(app.middleware())`. */
+  middleware(): (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void {
+    return (request, response, next) => {
+      if (!this.handleRequest(request, response)) next();
+    };
+  }
+
+  /**
+   * Mounts the WebSocket side on an existing HTTP(S) server: every `upgrade` goes through
+   * this app's routes. Plain HTTP stays with the server's own handler (see middleware()).
+   */
+  attach(server: Server, options: AttachOptions = {}): this {
+    if (this.attached.has(server)) return this;
+    const unknownPaths = options.unknownPaths ?? 'reject';
+    const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(request, socket, head, unknownPaths);
+    };
+    server.on('upgrade', listener);
+    this.attached.set(server, listener);
+    this.sweep?.start();
+    return this;
+  }
+
+  /** Removes what attach() added. Open connections stay open. */
+  detach(server: Server): this {
+    const listener = this.attached.get(server);
+    if (listener) server.off('upgrade', listener);
+    this.attached.delete(server);
+    return this;
+  }
+
+  /**
+   * Starts an HTTP server of the app's own on `host:port` (port 0: any free port).
+   * Resolves with the bound address.
+   */
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    if (this.ownServer) return Promise.reject(new LifelineError('LL_ALREADY_LISTENING', 'This app is already listening; call shutdown() first.'));
+    if (this.currentState !== 'running') return Promise.reject(new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down.'));
+    const timeout = this.options.handshakeTimeout;
+    const server = createServer(
+      {
+        // Bounds the time to a complete upgrade request (slowloris); Node checks it on this period.
+        headersTimeout: timeout,
+        requestTimeout: Math.max(timeout, 30_000),
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, timeout / 4)),
+      },
+      (request, response) => {
+        if (!this.handleRequest(request, response)) this.notFound(request, response);
+      },
+    );
+    this.ownServer = server;
+    this.attach(server);
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => {
+        this.ownServer = undefined;
+        this.detach(server);
+        reject(error);
+      };
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The server started by listen(), if any. */
+  get server(): Server | undefined {
+    return this.ownServer;
+  }
+
+  /**
+   * Graceful shutdown: refuse new connections (503), close every socket with 1012 (or
+   * 1001) and a retry-after hint spread over `retryWindow`, let buffered messages drain
+   * for up to `drainTimeout`, then cut off whatever is left. Safe to call more than once.
+   */
+  shutdown(overrides: ShutdownOptions = {}): Promise<void> {
+    this.shutdownPromise ??= this.runShutdown({ ...this.options.shutdown, ...overrides });
+    return this.shutdownPromise;
+  }
+
+  private async runShutdown(options: Required<ShutdownOptions>): Promise<void> {
+    this.currentState = 'draining';
+    const started = Date.now();
+    this.logger.log('info', 'shutdown', { connections: this.connections.size, code: options.code });
+    const ownClosed = this.ownServer ? closeServer(this.ownServer) : Promise.resolve();
+    const text = options.code === 1012 ? 'server restart' : 'server going away';
+    for (const socket of this.connections) {
+      socket.close(options.code, formatRetryHint(text, Math.random() * options.retryWindow));
+    }
+    await this.waitForConnections(options.drainTimeout);
+    const cutOff = this.connections.size;
+    for (const socket of this.connections) socket.terminate();
+    if (cutOff > 0) this.logger.log('warn', 'shutdown-cut-off', { connections: cutOff, drainTimeout: options.drainTimeout });
+    this.sweep?.stop();
+    this.ownServer?.closeAllConnections();
+    await ownClosed;
+    for (const server of [...this.attached.keys()]) this.detach(server);
+    this.currentState = 'closed';
+    this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
+  }
+
+  private waitForConnections(timeoutMs: number): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const check = setInterval(() => this.connections.size === 0 && done(), 20);
+      function done() {
+        clearTimeout(timer);
+        clearInterval(check);
+        resolve();
+      }
+    });
+  }
+
+  /** @internal Routes one upgrade request; exposed for servers that dispatch upgrades themselves. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, unknownPaths: 'reject' | 'ignore' = 'reject'): void {
+    const pathname = pathOf(request.url);
+    const found = this.wsRoutes.find(pathname);
+    if (!found) {
+      if (unknownPaths === 'ignore') return;
+      const known = this.wsRoutes.paths;
+      return this.refuse(request, socket, {
+        status: 404,
+        message:
+          `No WebSocket route at ${pathname}. ` +
+          (known.length ? `Known WebSocket routes: ${known.join(', ')}.` : 'This server has no WebSocket routes.'),
+      });
+    }
+    const rejection =
+      this.checkCapacity() ?? checkUpgradeHeaders(request) ?? checkOrigin(this.options.allowedOrigins, request) ?? checkProtocols(found.value, request);
+    if (rejection) return this.refuse(request, socket, rejection);
+
+    const route = found.value;
+    this.upgrading++;
+    route.server.handleUpgrade(request, socket, head, (ws) => {
+      this.upgrading--;
+      const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      const conn = new Socket(ws, socket, this, {
+        id: (this.nextId++).toString(36),
+        route: route.path,
+        url: request.url ?? pathname,
+        params: found.params,
+        remoteAddress: remote,
+        textHeartbeat: route.textHeartbeat,
+      });
+      this.connections.add(conn);
+      if (this.logger.enabled('info')) {
+        this.logger.log('info', 'connect', { id: conn.id, remote, route: route.path, path: pathname, protocol: ws.protocol || undefined });
+      }
+      this.runWsHandler(route.handler, conn, request);
+    });
+    // ws answers malformed handshakes itself and never calls back; keep the count honest.
+    if (socket.destroyed || !socket.writable) this.upgrading = Math.max(0, this.upgrading - 1);
+  }
+
+  private checkCapacity(): Rejection | null {
+    if (this.currentState !== 'running') {
+      return { status: 503, message: 'The server is shutting down; retry shortly.', headers: { 'Retry-After': '5' } };
+    }
+    const max = this.options.maxConnections;
+    if (this.connections.size + this.upgrading >= max) {
+      return { status: 503, message: `The server is at its connection limit (${max}); retry later.`, headers: { 'Retry-After': '5' } };
+    }
+    return null;
+  }
+
+  private refuse(request: IncomingMessage, socket: Duplex, rejection: Rejection): void {
+    if (this.logger.enabled('info')) {
+      this.logger.log('info', 'upgrade-refused', {
+        remote: `${request.socket.remoteAddress}:${request.socket.remotePort}`,
+        path: pathOf(request.url),
+        status: rejection.status,
+        reason: rejection.message,
+      });
+    }
+    writeRejection(socket, rejection);
+  }
+
+  private runWsHandler(handler: WsHandler, socket: Socket, request: IncomingMessage): void {
+    let result: void | Promise<void>;
+    try {
+      result = handler(socket, request);
+    } catch (error) {
+      this.handlerFailed(socket, error);
+      return;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      (result as Promise<void>).then(
+        () => socket.handlerSettled(),
+        (error: unknown) => this.handlerFailed(socket, error),
+      );
+    } else {
+      socket.handlerSettled();
+    }
+  }
+
+  private handlerFailed(socket: Socket, error: unknown): void {
+    socket.handlerSettled();
+    this.logger.log('error', 'handler-error', { id: socket.id, route: socket.route, error: describeError(error) });
+    if (socket.isOpen) socket.close(1011, 'internal error');
+  }
+
+  private runHttpHandler(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, params: RouteParams): void {
+    const fail = (error: unknown) => {
+      this.logger.log('error', 'http-handler-error', { path: pathOf(request.url), error: describeError(error) });
+      if (!response.headersSent) sendText(response, 500, 'Internal server error.');
+      else response.destroy();
+    };
+    try {
+      const result = handler(request, response, params);
+      if (result && typeof result.then === 'function') result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  private notFound(request: IncomingMessage, response: ServerResponse): void {
+    const http = this.httpRoutes.paths;
+    const ws = this.wsRoutes.paths;
+    sendText(
+      response,
+      404,
+      `Nothing at ${pathOf(request.url)}.` +
+        (http.length ? ` HTTP routes: ${http.join(', ')}.` : '') +
+        (ws.length ? ` WebSocket routes: ${ws.join(', ')}.` : ''),
+    );
+  }
+
+  /** @internal SocketHost */
+  onSocketClose(socket: Socket, code: number, reason: string): void {
+    this.connections.delete(socket);
+    if (this.logger.enabled('info')) {
+      const { messagesIn, messagesOut, dropped } = socket.stats;
+      this.logger.log('info', 'close', {
+        id: socket.id,
+        remote: socket.remoteAddress,
+        route: socket.route,
+        code,
+        reason: reason || undefined,
+        durationMs: Date.now() - socket.connectedAt,
+        messagesIn,
+        messagesOut,
+        dropped: dropped || undefined,
+      });
+    }
+  }
+
+  /** @internal SocketHost */
+  onHeartbeatTimeout(socket: Socket, silentForMs: number): void {
+    this.logger.log('info', 'heartbeat-timeout', { id: socket.id, remote: socket.remoteAddress, silentForMs });
+  }
+}
+
+export function createApp(options?: AppOptions): App {
+  return new App(options);
+}
+
+function checkProtocols(route: WsRoute, request: IncomingMessage): Rejection | null {
+  const header = request.headers['sec-websocket-protocol'];
+  if (header === undefined) return null;
+  const offered = header.split(',').map((p) => p.trim()).filter(Boolean);
+  // A route without a list accepts the first offer (ws's default); a route with one must find a match.
+  const handle = route.server.options.handleProtocols;
+  if (!handle || offered.length === 0) return null;
+  if (handle(new Set(offered), request) !== false) return null;
+  return { status: 400, message: `Subprotocol negotiation failed: the client offered ${offered.join(', ')}; ${pathOf(request.url)} does not speak any of them.` };
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function sendText(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  const body = text + '\n';
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers });
+  response.end(body);
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

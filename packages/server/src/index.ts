@@ -1,0 +1,7 @@
+export { App, createApp, type AppState, type AttachOptions, type HttpHandler, type WsHandler, type WsRouteOptions } from './app.js';
+export { Socket, type DropInfo, type Sendable, type SocketEvents, type SocketStats } from './socket.js';
+export { Message } from './message.js';
+export { DEFAULTS, type AppOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './options.js';
+export { createJsonLogger, LOG_LEVELS, type Logger, type LogFields, type LogLevel } from './logger.js';
+export type { RouteParams } from './router.js';
+export { CloseCode, describeCloseCode, LifelineError, type LifelineErrorCode } from '@lifeline/protocol';

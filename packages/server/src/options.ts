@@ -1,0 +1,140 @@
+import { LifelineError } from '@lifeline/protocol';
+import type { IncomingMessage } from 'node:http';
+import { createJsonLogger, isLogLevel, type Logger, type LogLevel } from './logger.js';
+
+/** What to do with a socket whose unsent bytes pass `maxBufferedBytes`. */
+export type SlowConsumerPolicy = 'close' | 'drop';
+
+export type OriginCheck = readonly string[] | ((origin: string | undefined, request: IncomingMessage) => boolean);
+
+export interface HeartbeatOptions {
+  /** Ping a connection after this long without an inbound frame, in ms. Default 25,000. 0 turns the heartbeat off. */
+  interval?: number;
+  /** Terminate a connection after this long without an inbound frame, in ms. Default 45,000; must exceed `interval`. */
+  timeout?: number;
+}
+
+export interface ShutdownOptions {
+  /** Close code sent to every client: 1012 (service restart, default) or 1001 (going away). */
+  code?: 1001 | 1012;
+  /** Clients are told to come back after a random delay in [0, window) ms. Default 10,000. */
+  retryWindow?: number;
+  /** How long to wait for buffered messages to reach clients before cutting them off, in ms. Default 10,000. */
+  drainTimeout?: number;
+}
+
+export interface AppOptions {
+  /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
+  maxPayload?: number;
+  /** Time for a TCP connection to deliver a complete upgrade request, in ms. Default 10,000. */
+  handshakeTimeout?: number;
+  /** Open WebSocket connections allowed; the next upgrade is answered 503. Default 50,000. */
+  maxConnections?: number;
+  /** Origins allowed to connect (exact `scheme://host[:port]`), or a function. Default: any origin. */
+  allowedOrigins?: OriginCheck;
+  /** Unsent bytes one socket may hold before `slowConsumer` applies. Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /** `close` (default): close with 1013; `drop`: discard the message, count it and emit `drop`. */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Protocol-level heartbeat, one sweep timer for all connections. `false` turns it off. */
+  heartbeat?: HeartbeatOptions | false;
+  shutdown?: ShutdownOptions;
+  /** A level for the built-in JSON-lines logger on stderr (default `warn`), or your own logger. */
+  logger?: LogLevel | Logger;
+}
+
+export interface ResolvedOptions {
+  maxPayload: number;
+  handshakeTimeout: number;
+  maxConnections: number;
+  allowedOrigins: OriginCheck | undefined;
+  maxBufferedBytes: number;
+  slowConsumer: SlowConsumerPolicy;
+  heartbeat: { interval: number; timeout: number } | false;
+  shutdown: Required<ShutdownOptions>;
+  logger: Logger;
+}
+
+/** Every default in one place; README and docs/server.md quote this table. */
+export const DEFAULTS = {
+  maxPayload: 1024 * 1024,
+  handshakeTimeout: 10_000,
+  maxConnections: 50_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  slowConsumer: 'close',
+  heartbeat: { interval: 25_000, timeout: 45_000 },
+  shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000 },
+  logLevel: 'warn',
+} as const;
+
+export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
+  const heartbeat = resolveHeartbeat(options.heartbeat);
+  const shutdown = {
+    code: options.shutdown?.code ?? DEFAULTS.shutdown.code,
+    retryWindow: nonNegative('shutdown.retryWindow', options.shutdown?.retryWindow, DEFAULTS.shutdown.retryWindow),
+    drainTimeout: nonNegative('shutdown.drainTimeout', options.shutdown?.drainTimeout, DEFAULTS.shutdown.drainTimeout),
+  };
+  if (shutdown.code !== 1001 && shutdown.code !== 1012) {
+    throw invalid('shutdown.code', shutdown.code, '1012 (service restart) or 1001 (going away)');
+  }
+  const slowConsumer = options.slowConsumer ?? DEFAULTS.slowConsumer;
+  if (slowConsumer !== 'close' && slowConsumer !== 'drop') {
+    throw invalid('slowConsumer', slowConsumer, '"close" or "drop"');
+  }
+  const origins = options.allowedOrigins;
+  if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
+    throw invalid('allowedOrigins', origins, 'an array of origins such as ["https://example.com"] or a function');
+  }
+  return {
+    maxPayload: positive('maxPayload', options.maxPayload, DEFAULTS.maxPayload),
+    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
+    maxConnections: positive('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    allowedOrigins: origins,
+    maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes),
+    slowConsumer,
+    heartbeat,
+    shutdown,
+    logger: resolveLogger(options.logger),
+  };
+}
+
+function resolveHeartbeat(value: AppOptions['heartbeat']): ResolvedOptions['heartbeat'] {
+  if (value === false) return false;
+  const interval = nonNegative('heartbeat.interval', value?.interval, DEFAULTS.heartbeat.interval);
+  if (interval === 0) return false;
+  const timeout = positive(
+    'heartbeat.timeout',
+    value?.timeout,
+    // Keep the default grace (timeout − interval) when only the interval is changed.
+    value?.interval === undefined ? DEFAULTS.heartbeat.timeout : interval + (DEFAULTS.heartbeat.timeout - DEFAULTS.heartbeat.interval),
+  );
+  if (timeout <= interval) {
+    throw invalid('heartbeat.timeout', timeout, `more than heartbeat.interval (${interval} ms), so a ping has time to be answered`);
+  }
+  return { interval, timeout };
+}
+
+function resolveLogger(value: AppOptions['logger']): Logger {
+  if (value === undefined) return createJsonLogger(DEFAULTS.logLevel);
+  if (isLogLevel(value)) return createJsonLogger(value);
+  if (typeof value === 'object' && value !== null && typeof value.log === 'function' && typeof value.enabled === 'function') {
+    return value;
+  }
+  throw invalid('logger', value, 'one of silent, error, warn, info, debug, or an object with log() and enabled()');
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw invalid(name, value, 'a positive number');
+  return value;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw invalid(name, value, 'a number ≥ 0');
+  return value;
+}
+
+function invalid(name: string, value: unknown, expected: string): LifelineError {
+  return new LifelineError('LL_INVALID_OPTION', `Option ${name} is ${JSON.stringify(value)}; expected ${expected}.`);
+}

@@ -1,0 +1,419 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES } from '@lifeline/protocol';
+import WebSocket from 'ws';
+import { Message } from './message.js';
+import type { SlowConsumerPolicy } from './options.js';
+import type { RouteParams } from './router.js';
+import type { SweepTarget } from './heartbeat-sweep.js';
+
+export type Sendable = string | Buffer | Uint8Array | ArrayBuffer | Message;
+
+export interface DropInfo {
+  /** `not-open`: the socket was closing or closed; `slow-consumer`: its unsent bytes were over the bound. */
+  reason: 'not-open' | 'slow-consumer';
+  size: number;
+}
+
+export interface SocketEvents {
+  message: [message: Message];
+  close: [code: number, reason: string];
+  /** A message passed to send() that was not sent. Never silent: every false from send() emits this. */
+  drop: [info: DropInfo];
+  /** A protocol error from the peer (the socket then closes). Emitted only when someone listens. */
+  error: [error: Error];
+}
+
+export interface SocketStats {
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+  /** Messages that arrived while nothing was reading them and the handler had already finished. */
+  unread: number;
+}
+
+/** What a socket needs from the app that owns it. */
+export interface SocketHost {
+  readonly maxBufferedBytes: number;
+  readonly slowConsumer: SlowConsumerPolicy;
+  onSocketClose(socket: Socket, code: number, reason: string): void;
+  onHeartbeatTimeout(socket: Socket, silentForMs: number): void;
+}
+
+export interface SocketInit {
+  id: string;
+  route: string;
+  url: string;
+  params: RouteParams;
+  remoteAddress: string;
+  /** Exact text frames answered with `reply` and not delivered (an app-level heartbeat such as the seed's "heartCheck"). */
+  textHeartbeat: { message: Buffer; reply: string } | undefined;
+}
+
+/** Pause reading from the peer when this much is waiting for a slow `for await` loop. */
+const READ_HIGH_WATER_BYTES = 1024 * 1024;
+const READ_HIGH_WATER_COUNT = 1024;
+
+const kSocket = Symbol('lifeline.socket');
+type Tagged<T> = T & { [kSocket]: Socket };
+
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
+
+/**
+ * The connection handed to a route handler. Messages arrive as `message` events and
+ * through `for await (const msg of socket)`; the server may `send` at any time.
+ *
+ * Messages that arrive before the handler listens are held until it does (or until the
+ * handler returns without listening), so an `await` at the top of a handler loses nothing.
+ */
+export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
+  readonly id: string;
+  /** The route pattern this socket matched, e.g. `/rooms/:id`. */
+  readonly route: string;
+  /** Request path and query as sent, e.g. `/rooms/7?name=ana`. */
+  readonly url: string;
+  /** Route parameters, decoded: `{ id: '7' }`. */
+  readonly params: RouteParams;
+  /** `ip:port` of the peer. */
+  readonly remoteAddress: string;
+  readonly connectedAt = Date.now();
+
+  /** @internal */ lastSeen = this.connectedAt;
+  /** @internal */ lastPing = 0;
+  private messagesIn = 0;
+  private messagesOut = 0;
+  private dropped = 0;
+  private unread = 0;
+
+  private held: Message[] | null = [];
+  private heldBytes = 0;
+  private iterator: MessageIterator | null = null;
+  private corked = false;
+  private pausedByIterator = false;
+  private closeInfo: { code: number; reason: string } | null = null;
+  private readonly textHeartbeat: SocketInit['textHeartbeat'];
+  private queryCache: URLSearchParams | undefined;
+
+  /** @internal Created by the app for each accepted upgrade. */
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly raw: Duplex,
+    private readonly host: SocketHost,
+    init: SocketInit,
+  ) {
+    super();
+    this.id = init.id;
+    this.route = init.route;
+    this.url = init.url;
+    this.params = init.params;
+    this.remoteAddress = init.remoteAddress;
+    this.textHeartbeat = init.textHeartbeat;
+    // Shared listener functions find their Socket through a tag, so an idle connection
+    // carries no closures of its own.
+    (ws as Tagged<WebSocket>)[kSocket] = this;
+    (raw as Tagged<Duplex>)[kSocket] = this;
+    ws.on('message', onWsMessage);
+    ws.on('close', onWsClose);
+    ws.on('error', onWsError);
+    raw.on('data', onRawData);
+    (this as EventEmitter).on('newListener', onNewListener);
+  }
+
+  /** Query parameters of the upgrade request. */
+  get query(): URLSearchParams {
+    return (this.queryCache ??= new URLSearchParams(this.url.includes('?') ? this.url.slice(this.url.indexOf('?') + 1) : ''));
+  }
+
+  /** The negotiated subprotocol, or '' for none. */
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Bytes accepted by send() but not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Set once the connection has closed. */
+  get closed(): { code: number; reason: string } | null {
+    return this.closeInfo;
+  }
+
+  get stats(): SocketStats {
+    return { messagesIn: this.messagesIn, messagesOut: this.messagesOut, dropped: this.dropped, unread: this.unread };
+  }
+
+  /**
+   * Sends a message: strings as text frames, bytes as binary frames, a received Message as
+   * it came. Returns false (and emits `drop`) when the message was not sent: the socket is
+   * not open, or the slow-consumer policy dropped it.
+   */
+  send(data: Sendable, options?: { binary?: boolean }): boolean {
+    let payload: string | Buffer | Uint8Array | ArrayBuffer;
+    let binary: boolean;
+    if (data instanceof Message) {
+      payload = data.data;
+      binary = options?.binary ?? data.binary;
+    } else {
+      payload = data;
+      binary = options?.binary ?? typeof data !== 'string';
+    }
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+    if (this.ws.readyState !== WebSocket.OPEN) return this.drop('not-open', size);
+    if (this.ws.bufferedAmount + size > this.host.maxBufferedBytes) {
+      if (this.host.slowConsumer === 'close') {
+        this.ws.close(1013, `slow consumer: over ${this.host.maxBufferedBytes} bytes unsent`);
+      }
+      return this.drop('slow-consumer', size);
+    }
+    // Coalesce every frame sent in this turn of the event loop into one write: the
+    // syscall per message, not the framing, is what limits small-message throughput.
+    if (!this.corked) {
+      this.corked = true;
+      this.raw.cork();
+      process.nextTick(uncork, this);
+    }
+    this.ws.send(payload, binary ? BINARY : TEXT);
+    this.messagesOut++;
+    return true;
+  }
+
+  /** Sends `JSON.stringify(value)` as a text frame. */
+  sendJson(value: unknown): boolean {
+    const text = JSON.stringify(value);
+    if (text === undefined) {
+      throw new LifelineError('LL_INVALID_JSON', `sendJson() was given ${typeof value}, which has no JSON form.`);
+    }
+    return this.send(text);
+  }
+
+  /**
+   * Starts the closing handshake. Messages already sent go out first. `code` must be 1000,
+   * 1001, 1002, 1003, 1007-1014, or 3000-4999; `reason` at most 123 bytes of UTF-8.
+   */
+  close(code = 1000, reason = ''): void {
+    if (!isSendableCloseCode(code)) {
+      throw new LifelineError('LL_INVALID_CLOSE_CODE', `Close code ${code} cannot be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999.`);
+    }
+    if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+      throw new LifelineError('LL_CLOSE_REASON_TOO_LONG', `Close reason is ${Buffer.byteLength(reason)} bytes; the limit is ${MAX_CLOSE_REASON_BYTES}.`);
+    }
+    if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close(code, reason);
+  }
+
+  /** Drops the TCP connection at once, without a closing handshake (the peer sees 1006). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** @internal */
+  ping(): void {
+    this.ws.ping();
+  }
+
+  /** @internal */
+  terminateSilent(silentForMs: number): void {
+    this.host.onHeartbeatTimeout(this, silentForMs);
+    this.ws.terminate();
+  }
+
+  /** @internal */
+  get readingPaused(): boolean {
+    return this.pausedByIterator;
+  }
+
+  /** @internal Called by the app when the handler has returned or its promise settled. */
+  handlerSettled(): void {
+    if (this.held === null) return;
+    this.unread += this.held.length;
+    this.held = null;
+    this.heldBytes = 0;
+    this.updateReadPause();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.iterator) {
+      throw new LifelineError('LL_ITERATOR_IN_USE', 'This socket is already being iterated; use one for-await loop, or message events.');
+    }
+    const iterator = new MessageIterator(this);
+    this.iterator = iterator;
+    this.releaseHeld();
+    if (this.closeInfo) iterator.end();
+    return iterator;
+  }
+
+  /** @internal */
+  receive(data: Buffer, binary: boolean): void {
+    this.messagesIn++;
+    const heartbeat = this.textHeartbeat;
+    if (heartbeat && !binary && data.length === heartbeat.message.length && data.equals(heartbeat.message)) {
+      this.send(heartbeat.reply);
+      return;
+    }
+    const message = new Message(data, binary);
+    if (this.held !== null) {
+      this.held.push(message);
+      this.heldBytes += data.length;
+      if (this.held.length >= READ_HIGH_WATER_COUNT || this.heldBytes >= READ_HIGH_WATER_BYTES) this.pauseReading();
+      return;
+    }
+    this.deliver(message);
+  }
+
+  private deliver(message: Message): void {
+    this.iterator?.push(message);
+    this.emit('message', message);
+  }
+
+  /** @internal A listener or an iterator appeared: hand over what arrived before it. */
+  releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.heldBytes = 0;
+    for (const message of held) this.deliver(message);
+    this.updateReadPause();
+  }
+
+  /** @internal */
+  updateReadPause(): void {
+    const it = this.iterator;
+    const over = it !== null && (it.queuedBytes >= READ_HIGH_WATER_BYTES || it.queuedCount >= READ_HIGH_WATER_COUNT);
+    if (over) this.pauseReading();
+    else if (this.pausedByIterator && (it === null || (it.queuedBytes < READ_HIGH_WATER_BYTES / 2 && it.queuedCount < READ_HIGH_WATER_COUNT / 2))) {
+      this.pausedByIterator = false;
+      this.lastSeen = Date.now();
+      this.ws.resume();
+    }
+  }
+
+  private pauseReading(): void {
+    if (this.pausedByIterator) return;
+    this.pausedByIterator = true;
+    this.ws.pause();
+  }
+
+  /** @internal */
+  iteratorDone(iterator: MessageIterator): void {
+    if (this.iterator === iterator) this.iterator = null;
+    this.updateReadPause();
+  }
+
+  /** @internal */
+  flushWrites(): void {
+    this.corked = false;
+    this.raw.uncork();
+  }
+
+  /** @internal */
+  closedBy(code: number, reason: string): void {
+    // Held messages stay for a handler that starts listening after the close; they are
+    // counted as unread if it never does.
+    this.closeInfo = { code, reason };
+    this.iterator?.end();
+    this.host.onSocketClose(this, code, reason);
+    this.emit('close', code, reason);
+  }
+
+  private drop(reason: DropInfo['reason'], size: number): false {
+    this.dropped++;
+    this.emit('drop', { reason, size });
+    return false;
+  }
+}
+
+/** A queue between `ws` and one `for await` loop, with backpressure on the peer. */
+class MessageIterator implements AsyncIterator<Message> {
+  private readonly queue: Message[] = [];
+  private waiting: ((result: IteratorResult<Message>) => void) | null = null;
+  private finished = false;
+  queuedBytes = 0;
+
+  constructor(private readonly socket: Socket) {}
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  push(message: Message): void {
+    if (this.finished) return;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = null;
+      resolve({ value: message, done: false });
+      return;
+    }
+    this.queue.push(message);
+    this.queuedBytes += message.data.length;
+    this.socket.updateReadPause();
+  }
+
+  end(): void {
+    this.finished = true;
+    if (this.waiting && this.queue.length === 0) {
+      const resolve = this.waiting;
+      this.waiting = null;
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    const message = this.queue.shift();
+    if (message) {
+      this.queuedBytes -= message.data.length;
+      this.socket.updateReadPause();
+      return Promise.resolve({ value: message, done: false });
+    }
+    if (this.finished) {
+      this.socket.iteratorDone(this);
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  /** `break` out of the loop: stop iterating; the socket stays open and events go on. */
+  return(): Promise<IteratorResult<Message>> {
+    this.finished = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.socket.iteratorDone(this);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+}
+
+function socketOf(ws: WebSocket | Duplex): Socket {
+  return (ws as Tagged<WebSocket | Duplex>)[kSocket];
+}
+
+function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  socketOf(this).receive(data, isBinary);
+}
+
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  socketOf(this).closedBy(code, reason.toString('utf8'));
+}
+
+function onWsError(this: WebSocket, error: Error): void {
+  const socket = socketOf(this);
+  // A peer's protocol error must not crash the server: report it only to those who listen.
+  if (socket.listenerCount('error') > 0) socket.emit('error', error);
+}
+
+function onRawData(this: Duplex): void {
+  socketOf(this).lastSeen = Date.now();
+}
+
+function onNewListener(this: Socket, event: string | symbol): void {
+  // Deliver held messages after the listener has actually been added.
+  if (event === 'message') queueMicrotask(() => this.releaseHeld());
+}
+
+function uncork(socket: Socket): void {
+  socket.flushWrites();
+}

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createApp, type App, type AppOptions } from '@lifeline/server';
+
+export const CLI = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
+
+export interface RunningApp {
+  app: App;
+  port: number;
+  /** `ws://127.0.0.1:PORT${path}` */
+  wsUrl(path: string): string;
+  httpUrl(path: string): string;
+  stop(): Promise<void>;
+}
+
+/** An in-process app on a free 127.0.0.1 port. */
+export async function startApp(setup: (app: App) => void, options: AppOptions = {}): Promise<RunningApp> {
+  const app = createApp({ logger: 'silent', ...options });
+  setup(app);
+  const { port } = await app.listen(0, '127.0.0.1');
+  return {
+    app,
+    port,
+    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
+    httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    stop: () => app.shutdown({ drainTimeout: 1000, retryWindow: 0 }),
+  };
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  stdout: string[];
+  stderr: string[];
+  wsUrl(path: string): string;
+  httpUrl(path: string): string;
+  /** Resolves with the exit code (or signal name) once the process has gone. */
+  exited: Promise<number | string>;
+  signal(name: NodeJS.Signals): void;
+}
+
+/**
+ * Runs `lifeline serve` as its own process (on a free port unless `--port` is given) and
+ * resolves once it prints its listening line.
+ */
+export async function spawnServe(args: string[] = [], timeoutMs = 15_000): Promise<ServeProcess> {
+  const finalArgs = args.includes('--port') ? args : ['--port', '0', ...args];
+  const child = spawn(process.execPath, [CLI, 'serve', ...finalArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lifeline serve did not start in ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      stdout.push(line);
+      const match = /listening on http:\/\/[^\s]*:(\d+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`lifeline serve exited (${code}) before listening; stderr: ${stderr.join('\n')}`));
+    });
+  });
+  return {
+    child,
+    port,
+    stdout,
+    stderr,
+    exited,
+    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
+    httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    signal: (name) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    },
+  };
+}
+
+/** Stops a process this test started (by its PID) and waits for it to go. */
+export async function stopProcess(proc: { child: ChildProcess; exited: Promise<unknown> } | undefined): Promise<void> {
+  if (!proc) return;
+  const { child } = proc;
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await proc.exited;
+}
