@@ -268,8 +268,11 @@ export class App implements SocketHost {
     }
     await this.waitForConnections(options.drainTimeout);
     const cutOff = this.connections.size;
-    for (const socket of this.connections) socket.terminate();
-    if (cutOff > 0) this.logger.log('warn', 'shutdown-cut-off', { connections: cutOff, drainTimeout: options.drainTimeout });
+    if (cutOff > 0) {
+      this.logger.log('warn', 'shutdown-cut-off', { connections: cutOff, drainTimeout: options.drainTimeout });
+      for (const socket of this.connections) socket.terminate();
+      await this.waitForConnections(1000); // their close events follow the destroyed sockets
+    }
     this.sweep?.stop();
     this.ownServer?.closeAllConnections();
     await ownClosed;

@@ -1,0 +1,155 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { once } from 'node:events';
+import { HeartbeatSweep, type SweepTarget } from '../src/heartbeat-sweep.js';
+import { clientFrame, rawWebSocket } from '../../../test/support/raw-http.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+
+let running: RunningApp | undefined;
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+class FakeTarget implements SweepTarget {
+  lastPing = 0;
+  readingPaused = false;
+  pings: number[] = [];
+  terminatedAfter: number | undefined;
+  constructor(public lastSeen: number) {}
+  ping() {
+    this.pings.push(this.lastPing);
+  }
+  terminateSilent(ms: number) {
+    this.terminatedAfter = ms;
+  }
+}
+
+describe('HeartbeatSweep (clock driven by the test)', () => {
+  it('pings once per silent spell and terminates at the timeout', () => {
+    const t = new FakeTarget(0);
+    const sweep = new HeartbeatSweep([t], 25_000, 45_000);
+    expect(sweep.period).toBe(10_000);
+    sweep.sweep(24_999);
+    expect(t.pings).toEqual([]);
+    sweep.sweep(25_000);
+    sweep.sweep(35_000);
+    expect(t.pings).toEqual([25_000]); // not again while the first is unanswered
+    sweep.sweep(44_999);
+    expect(t.terminatedAfter).toBeUndefined();
+    sweep.sweep(45_000);
+    expect(t.terminatedAfter).toBe(45_000);
+  });
+
+  it('an answered ping (any inbound byte) starts a new spell', () => {
+    const t = new FakeTarget(0);
+    const sweep = new HeartbeatSweep([t], 1000, 3000);
+    sweep.sweep(1000);
+    t.lastSeen = 1010; // pong
+    sweep.sweep(1500);
+    sweep.sweep(2010);
+    expect(t.pings).toEqual([1000, 2010]);
+    sweep.sweep(3900);
+    expect(t.terminatedAfter).toBeUndefined();
+  });
+
+  it('does not judge a peer the application has stopped reading', () => {
+    const t = new FakeTarget(0);
+    t.readingPaused = true;
+    const sweep = new HeartbeatSweep([t], 1000, 3000);
+    sweep.sweep(10_000);
+    expect(t.terminatedAfter).toBeUndefined();
+    expect(t.lastSeen).toBe(10_000);
+  });
+});
+
+describe('heartbeat over real sockets', () => {
+  it('terminates a peer that stops answering pings, after it was pinged', async () => {
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 200, timeout: 500 } });
+    const raw = await rawWebSocket(running.port, '/h'); // a raw TCP client: never sends a pong
+    const frames: number[] = [];
+    raw.on('data', (c: Buffer) => frames.push(c[0]!));
+    const started = Date.now();
+    await once(raw, 'close');
+    const elapsed = Date.now() - started;
+    expect(frames).toContain(0x89); // it was pinged
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(1500);
+    await waitFor(() => running!.app.connections.size === 0, 'the server to forget the socket');
+  });
+
+  it('never times out a busy peer, even one that ignores pings', async () => {
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 200, timeout: 500 } });
+    const raw = await rawWebSocket(running.port, '/h');
+    let closed = false;
+    raw.on('close', () => (closed = true));
+    raw.on('data', () => {});
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      raw.write(clientFrame(0x1, 'busy'));
+      await sleep(50);
+    }
+    expect(closed).toBe(false);
+    expect(running.app.connections.size).toBe(1);
+    raw.destroy();
+  });
+
+  it('keeps an idle client that answers pings connected', async () => {
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 100, timeout: 300 } });
+    const ws = new WebSocket(running.wsUrl('/h')); // ws answers pings automatically
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    await once(ws, 'open');
+    await sleep(1200);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(pings).toBeGreaterThanOrEqual(3);
+    ws.close();
+  });
+
+  it('uses one timer for all connections, not one per connection', async () => {
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 1000, timeout: 3000 } });
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const one = new WebSocket(running.wsUrl('/h'));
+    await once(one, 'open');
+    const withOne = timers();
+    const many = await Promise.all(Array.from({ length: 50 }, async () => {
+      const ws = new WebSocket(running!.wsUrl('/h'));
+      await once(ws, 'open');
+      return ws;
+    }));
+    await waitFor(() => running!.app.connections.size === 51, '51 connections');
+    expect(timers()).toBe(withOne);
+    for (const ws of [one, ...many]) ws.close();
+  });
+
+  it('heartbeat: false sends no pings', async () => {
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: false });
+    const raw = await rawWebSocket(running.port, '/h');
+    const frames: Buffer[] = [];
+    raw.on('data', (c: Buffer) => frames.push(c));
+    await sleep(300);
+    expect(frames).toEqual([]);
+    raw.destroy();
+  });
+
+  it('answers an app-level heartbeat text without passing it to the handler', async () => {
+    const seen: string[] = [];
+    running = await startApp((app) =>
+      app.ws('/seed', { textHeartbeat: { message: 'heartCheck', reply: '"heartCheck"' } }, (s) =>
+        s.on('message', (m) => seen.push(m.text)),
+      ),
+    );
+    const ws = new WebSocket(running.wsUrl('/seed'));
+    const got: string[] = [];
+    ws.on('message', (d: Buffer) => got.push(d.toString()));
+    await once(ws, 'open');
+    ws.send('heartCheck');
+    ws.send('heartCheck!');
+    ws.send(Buffer.from('heartCheck')); // binary: not the text heartbeat
+    await waitFor(() => seen.length === 2, 'two handler messages');
+    expect(got).toEqual(['"heartCheck"']);
+    expect(seen).toEqual(['heartCheck!', 'heartCheck']);
+    ws.close();
+  });
+});

@@ -1,0 +1,236 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { once } from 'node:events';
+import type { Message, Socket } from '@lifeline/server';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+
+let running: RunningApp | undefined;
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+function collect(ws: WebSocket): { data: string | Buffer; binary: boolean }[] {
+  const got: { data: string | Buffer; binary: boolean }[] = [];
+  ws.on('message', (data: Buffer, binary) => got.push({ data: binary ? data : data.toString(), binary }));
+  return got;
+}
+
+async function open(url: string, protocols?: string[]): Promise<WebSocket> {
+  const ws = new WebSocket(url, protocols);
+  await once(ws, 'open');
+  return ws;
+}
+
+describe('Socket', () => {
+  it('hands route params, query and remote address to the handler', async () => {
+    let seen: Socket | undefined;
+    running = await startApp((app) => app.ws('/rooms/:id', (socket) => void (seen = socket)));
+    const ws = await open(running.wsUrl('/rooms/r%2F7?name=ana&x=1'));
+    await waitFor(() => seen, 'handler');
+    expect(seen!.params).toEqual({ id: 'r/7' });
+    expect(seen!.query.get('name')).toBe('ana');
+    expect(seen!.url).toBe('/rooms/r%2F7?name=ana&x=1');
+    expect(seen!.route).toBe('/rooms/:id');
+    expect(seen!.remoteAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    ws.close();
+  });
+
+  it('sends text, binary and JSON, and receives them typed', async () => {
+    const received: Message[] = [];
+    running = await startApp((app) =>
+      app.ws('/t', (socket) => {
+        socket.send('hello');
+        socket.send(Buffer.from([1, 2, 3]));
+        socket.send(new Uint8Array([4, 5]).buffer);
+        socket.sendJson({ a: 1 });
+        socket.on('message', (m) => received.push(m));
+      }),
+    );
+    const ws = new WebSocket(running.wsUrl('/t'));
+    const got = collect(ws);
+    await once(ws, 'open');
+    ws.send('{"x":[1,2]}');
+    ws.send(Buffer.from([9, 9]));
+    ws.send('not json');
+    await waitFor(() => got.length === 4 && received.length === 3, 'messages both ways');
+    expect(got).toEqual([
+      { data: 'hello', binary: false },
+      { data: Buffer.from([1, 2, 3]), binary: true },
+      { data: Buffer.from([4, 5]), binary: true },
+      { data: '{"a":1}', binary: false },
+    ]);
+    expect(received[0]!.json()).toEqual({ x: [1, 2] });
+    expect(received[1]!.binary).toBe(true);
+    expect([...received[1]!.data]).toEqual([9, 9]);
+    expect(() => received[2]!.json()).toThrow(expect.objectContaining({ code: 'LL_INVALID_JSON' }));
+    expect(received[2]!.tryJson()).toMatchObject({ ok: false });
+    expect(received[2]!.text).toBe('not json');
+    ws.close();
+  });
+
+  it('forwards a received Message unchanged: text stays text, binary stays binary', async () => {
+    running = await startApp((app) => app.ws('/echo', (s) => s.on('message', (m) => s.send(m))));
+    const ws = new WebSocket(running.wsUrl('/echo'));
+    const got = collect(ws);
+    await once(ws, 'open');
+    ws.send('é✓');
+    ws.send(Buffer.from('é✓'));
+    ws.send('');
+    await waitFor(() => got.length === 3, 'echoes');
+    expect(got).toEqual([
+      { data: 'é✓', binary: false },
+      { data: Buffer.from('é✓'), binary: true },
+      { data: '', binary: false },
+    ]);
+    ws.close();
+  });
+
+  it('iterates messages with for await, and the loop ends when the peer closes', async () => {
+    const seen: string[] = [];
+    let loopEnded = false;
+    running = await startApp((app) =>
+      app.ws('/loop', async (socket) => {
+        for await (const message of socket) {
+          seen.push(message.text);
+          socket.send(`ack ${message.text}`);
+        }
+        loopEnded = true;
+      }),
+    );
+    const ws = new WebSocket(running.wsUrl('/loop'));
+    const got = collect(ws);
+    await once(ws, 'open');
+    for (let i = 0; i < 100; i++) ws.send(String(i));
+    await waitFor(() => got.length === 100, 'acks');
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
+    ws.close(1000);
+    await waitFor(() => loopEnded, 'loop end');
+  });
+
+  it('keeps messages that arrive while the handler awaits, and delivers them in order', async () => {
+    const seen: string[] = [];
+    running = await startApp((app) =>
+      app.ws('/slow-start', async (socket) => {
+        await sleep(200); // e.g. a database lookup before reading
+        for await (const message of socket) seen.push(message.text);
+      }),
+    );
+    const ws = await open(running.wsUrl('/slow-start'));
+    for (let i = 0; i < 50; i++) ws.send(`m${i}`);
+    await waitFor(() => seen.length === 50, '50 messages', 3000);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    ws.close();
+  });
+
+  it('pushes from the server without waiting for the client to speak', async () => {
+    running = await startApp((app) =>
+      app.ws('/push', (socket) => {
+        let n = 0;
+        const timer = setInterval(() => socket.send(`tick ${n++}`), 5);
+        socket.on('close', () => clearInterval(timer));
+      }),
+    );
+    const ws = new WebSocket(running.wsUrl('/push'));
+    const got = collect(ws);
+    await waitFor(() => got.length >= 10, 'ten pushes');
+    expect(got.slice(0, 3).map((m) => m.data)).toEqual(['tick 0', 'tick 1', 'tick 2']);
+    ws.close();
+  });
+
+  it('pauses reading when a for-await loop falls behind, and loses nothing', async () => {
+    const seen: number[] = [];
+    running = await startApp((app) =>
+      app.ws('/lag', async (socket) => {
+        for await (const message of socket) {
+          seen.push(Number(message.text));
+          if (seen.length % 500 === 0) await sleep(20);
+        }
+      }),
+    );
+    const ws = await open(running.wsUrl('/lag'));
+    const total = 5000;
+    for (let i = 0; i < total; i++) ws.send(String(i));
+    await waitFor(() => seen.length === total, `${total} messages`, 15_000);
+    expect(seen.every((v, i) => v === i)).toBe(true);
+    ws.close();
+  });
+
+  it('reports close code and reason to the handler, and rejects invalid close arguments', async () => {
+    let closed: [number, string] | undefined;
+    let socketRef: Socket | undefined;
+    running = await startApp((app) =>
+      app.ws('/c', (socket) => {
+        socketRef = socket;
+        socket.on('close', (code, reason) => (closed = [code, reason]));
+      }),
+    );
+    const ws = await open(running.wsUrl('/c'));
+    await waitFor(() => socketRef, 'handler');
+    expect(() => socketRef!.close(1005)).toThrow(expect.objectContaining({ code: 'LL_INVALID_CLOSE_CODE' }));
+    expect(() => socketRef!.close(1000, 'x'.repeat(124))).toThrow(expect.objectContaining({ code: 'LL_CLOSE_REASON_TOO_LONG' }));
+    ws.close(4001, 'bye now');
+    await waitFor(() => closed, 'close event');
+    expect(closed).toEqual([4001, 'bye now']);
+    expect(socketRef!.closed).toEqual({ code: 4001, reason: 'bye now' });
+  });
+
+  it('returns false and emits drop for a send after close, never silently', async () => {
+    let socketRef: Socket | undefined;
+    const drops: unknown[] = [];
+    running = await startApp((app) =>
+      app.ws('/d', (socket) => {
+        socketRef = socket;
+        socket.on('drop', (info) => drops.push(info));
+      }),
+    );
+    const ws = await open(running.wsUrl('/d'));
+    await waitFor(() => socketRef, 'handler');
+    ws.close();
+    await waitFor(() => socketRef!.closed, 'closed');
+    expect(socketRef!.send('late')).toBe(false);
+    expect(drops).toEqual([{ reason: 'not-open', size: 4 }]);
+    expect(socketRef!.stats.dropped).toBe(1);
+  });
+
+  it('closes with 1011 when a handler throws, and keeps serving others', async () => {
+    running = await startApp((app) => {
+      app.ws('/boom', () => {
+        throw new Error('handler bug');
+      });
+      app.ws('/async-boom', async () => {
+        await sleep(5);
+        throw new Error('async handler bug');
+      });
+      app.ws('/ok', (s) => s.send('fine'));
+    });
+    for (const path of ['/boom', '/async-boom']) {
+      const ws = new WebSocket(running.wsUrl(path));
+      const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+      expect(code).toBe(1011);
+      expect(reason.toString()).toBe('internal error');
+    }
+    const ok = new WebSocket(running.wsUrl('/ok'));
+    const [data] = (await once(ok, 'message')) as [Buffer];
+    expect(data.toString()).toBe('fine');
+    ok.close();
+  });
+
+  it('negotiates subprotocols per route', async () => {
+    running = await startApp((app) => {
+      app.ws('/chat', { protocols: ['chat.v2', 'chat.v1'] }, (s) => s.send(s.protocol));
+      app.ws('/any', (s) => s.send(s.protocol || '(none)'));
+    });
+    const v1 = new WebSocket(running.wsUrl('/chat'), ['chat.v1', 'chat.v2']);
+    expect(((await once(v1, 'message')) as [Buffer])[0].toString()).toBe('chat.v2'); // server's preference
+    const none = new WebSocket(running.wsUrl('/chat'));
+    expect(((await once(none, 'message')) as [Buffer])[0].toString()).toBe('');
+    const any = new WebSocket(running.wsUrl('/any'), ['x', 'y']);
+    expect(((await once(any, 'message')) as [Buffer])[0].toString()).toBe('x');
+    const bad = new WebSocket(running.wsUrl('/chat'), ['mqtt']);
+    const [err] = (await once(bad, 'error')) as [Error];
+    expect(err.message).toMatch(/400/);
+    for (const ws of [v1, none, any]) ws.close();
+  });
+});
