@@ -1,5 +1,5 @@
 /** Polls `condition` until it is truthy or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<T> {
+export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();

@@ -10,8 +10,9 @@ import { resolveOptions, type AppOptions, type ResolvedOptions, type ShutdownOpt
 import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
 
-export type WsHandler = (socket: Socket, request: IncomingMessage) => void | Promise<void>;
-export type HttpHandler = (request: IncomingMessage, response: ServerResponse, params: RouteParams) => void | Promise<void>;
+/** A route handler; if it returns a promise, a rejection closes the socket with 1011. */
+export type WsHandler = (socket: Socket, request: IncomingMessage) => unknown;
+export type HttpHandler = (request: IncomingMessage, response: ServerResponse, params: RouteParams) => unknown;
 
 export interface WsRouteOptions {
   /**
@@ -359,15 +360,15 @@ export class App implements SocketHost {
   }
 
   private runWsHandler(handler: WsHandler, socket: Socket, request: IncomingMessage): void {
-    let result: void | Promise<void>;
+    let result: unknown;
     try {
       result = handler(socket, request);
     } catch (error) {
       this.handlerFailed(socket, error);
       return;
     }
-    if (result && typeof (result as Promise<void>).then === 'function') {
-      (result as Promise<void>).then(
+    if (isPromiseLike(result)) {
+      result.then(
         () => socket.handlerSettled(),
         (error: unknown) => this.handlerFailed(socket, error),
       );
@@ -390,7 +391,7 @@ export class App implements SocketHost {
     };
     try {
       const result = handler(request, response, params);
-      if (result && typeof result.then === 'function') result.catch(fail);
+      if (isPromiseLike(result)) result.then(undefined, fail);
     } catch (error) {
       fail(error);
     }
@@ -446,6 +447,10 @@ function checkProtocols(route: WsRoute, request: IncomingMessage): Rejection | n
   if (!handle || offered.length === 0) return null;
   if (handle(new Set(offered), request) !== false) return null;
   return { status: 400, message: `Subprotocol negotiation failed: the client offered ${offered.join(', ')}; ${pathOf(request.url)} does not speak any of them.` };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 function pathOf(url: string | undefined): string {
