@@ -92,6 +92,8 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
   private corked = false;
   private pausedByIterator = false;
   private closeInfo: { code: number; reason: string } | null = null;
+  /** Why the server itself ended the connection, when the peer could not tell us (no close frame read). */
+  private endedBy: { code: number; reason: string } | null = null;
   private readonly textHeartbeat: SocketInit['textHeartbeat'];
   private queryCache: URLSearchParams | undefined;
 
@@ -219,6 +221,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
 
   /** @internal */
   terminateSilent(silentForMs: number): void {
+    this.endedBy = { code: 1006, reason: `heartbeat timeout: nothing received for ${silentForMs} ms` };
     this.host.onHeartbeatTimeout(this, silentForMs);
     this.ws.terminate();
   }
@@ -311,8 +314,21 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     this.raw.uncork();
   }
 
-  /** @internal */
+  /** @internal `ws` found a protocol error and has sent a close frame for it. */
+  failedWith(error: Error): void {
+    const code = closeCodeForWsError(error);
+    this.endedBy = { code, reason: error.message };
+    // A peer's protocol error must not crash the server: report it only to those who listen.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /**
+   * @internal The connection is gone. `code` is the peer's close code, 1005 if its close
+   * frame had none, 1006 if none was read; when the server ended the connection itself
+   * (protocol error, heartbeat timeout) that code and reason are reported instead.
+   */
   closedBy(code: number, reason: string): void {
+    if (this.endedBy && (code === 1006 || code === 1005)) ({ code, reason } = this.endedBy);
     // Held messages stay for a handler that starts listening after the close; they are
     // counted as unread if it never does.
     this.closeInfo = { code, reason };
@@ -400,9 +416,22 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
 }
 
 function onWsError(this: WebSocket, error: Error): void {
-  const socket = socketOf(this);
-  // A peer's protocol error must not crash the server: report it only to those who listen.
-  if (socket.listenerCount('error') > 0) socket.emit('error', error);
+  socketOf(this).failedWith(error);
+}
+
+/** The close code `ws` sends for each of its receive errors (RFC 6455 §7.4.1). */
+function closeCodeForWsError(error: Error): number {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    default:
+      return 1002;
+  }
 }
 
 function onRawData(this: Duplex): void {

@@ -20,13 +20,24 @@ const closeOf = async (ws: WebSocket) => {
 
 describe('limits', () => {
   it('maxPayload: a bigger message closes with 1009; others are served on', async () => {
-    running = await startApp((app) => app.ws('/e', (s) => s.on('message', (m) => s.send(m))), { maxPayload: 1000 });
+    const serverSide: [number, string][] = [];
+    running = await startApp(
+      (app) =>
+        app.ws('/e', (s) => {
+          s.on('message', (m) => s.send(m));
+          s.on('close', (code, reason) => serverSide.push([code, reason]));
+        }),
+      { maxPayload: 1000 },
+    );
     const big = new WebSocket(running.wsUrl('/e'));
     await once(big, 'open');
     big.send('x'.repeat(1000)); // at the limit: fine
     expect(((await once(big, 'message')) as [Buffer])[0].length).toBe(1000);
     big.send('x'.repeat(1001));
     expect((await closeOf(big)).code).toBe(1009);
+    // The handler (and the close log) learn what the server sent and why, not a bare 1006.
+    await waitFor(() => serverSide.length === 1, 'server-side close');
+    expect(serverSide[0]).toEqual([1009, 'Max payload size exceeded']);
     const other = new WebSocket(running.wsUrl('/e'));
     await once(other, 'open');
     other.send('still here');
@@ -43,7 +54,8 @@ describe('limits', () => {
   });
 
   it('invalid UTF-8 in a text frame closes with 1007', async () => {
-    running = await startApp((app) => app.ws('/u', () => {}));
+    const serverSide: [number, string][] = [];
+    running = await startApp((app) => app.ws('/u', (s) => s.on('close', (code, reason) => serverSide.push([code, reason]))));
     const raw = await rawWebSocket(running.port, '/u');
     const chunks: Buffer[] = [];
     raw.on('data', (c) => chunks.push(c));
@@ -52,6 +64,9 @@ describe('limits', () => {
     const frame = Buffer.concat(chunks);
     expect(frame[0]).toBe(0x88); // close frame
     expect(frame.readUInt16BE(2)).toBe(1007);
+    await waitFor(() => serverSide.length === 1, 'server-side close');
+    expect(serverSide[0]![0]).toBe(1007);
+    expect(serverSide[0]![1]).toMatch(/UTF-8/);
   });
 
   it('handshake timeout: a client that never finishes its request is cut off', async () => {
