@@ -66,7 +66,6 @@ export class App implements SocketHost {
   private readonly attached = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
   private readonly sweep: HeartbeatSweep | undefined;
   private ownServer: Server | undefined;
-  private upgrading = 0;
   private nextId = 0;
   private currentState: AppState = 'running';
   private shutdownPromise: Promise<void> | undefined;
@@ -164,6 +163,15 @@ export class App implements SocketHost {
       return true;
     }
     if (this.wsRoutes.find(pathname)) {
+      if (this.currentState !== 'running') {
+        // After shutdown() the upgrade listener is gone and Node hands upgrades to the request handler.
+        sendText(response, 503, 'The server is shutting down; retry shortly.', { 'Retry-After': '5' });
+        return true;
+      }
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        sendText(response, 405, `${pathname} is a WebSocket endpoint; open it with a GET upgrade request.`, { Allow: 'GET' });
+        return true;
+      }
       const host = request.headers.host ?? 'localhost';
       sendText(
         response,
@@ -189,10 +197,11 @@ export class App implements SocketHost {
    * this app's routes. Plain HTTP stays with the server's own handler (see middleware()).
    */
   attach(server: Server, options: AttachOptions = {}): this {
+    if (this.currentState !== 'running') throw new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down; create a new one to attach.');
     if (this.attached.has(server)) return this;
     const unknownPaths = options.unknownPaths ?? 'reject';
     const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.handleUpgrade(request, socket, head, unknownPaths);
+      this.handleUpgrade(request, socket, head, { unknownPaths });
     };
     server.on('upgrade', listener);
     this.attached.set(server, listener);
@@ -295,28 +304,36 @@ export class App implements SocketHost {
     });
   }
 
-  /** @internal Routes one upgrade request; exposed for servers that dispatch upgrades themselves. */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, unknownPaths: 'reject' | 'ignore' = 'reject'): void {
+  /**
+   * Routes one upgrade request, for servers that dispatch `upgrade` events themselves.
+   * Returns true when the app took the request (upgraded or refused it), false when the
+   * path is not one of its routes and `unknownPaths` is `ignore` — then the caller must
+   * answer it.
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, options: AttachOptions = {}): boolean {
     const pathname = pathOf(request.url);
     const found = this.wsRoutes.find(pathname);
     if (!found) {
-      if (unknownPaths === 'ignore') return;
+      if (options.unknownPaths === 'ignore') return false;
       const known = this.wsRoutes.paths;
-      return this.refuse(request, socket, {
+      this.refuse(request, socket, {
         status: 404,
         message:
           `No WebSocket route at ${pathname}. ` +
           (known.length ? `Known WebSocket routes: ${known.join(', ')}.` : 'This server has no WebSocket routes.'),
       });
+      return true;
     }
     const rejection =
       this.checkCapacity() ?? checkUpgradeHeaders(request) ?? checkOrigin(this.options.allowedOrigins, request) ?? checkProtocols(found.value, request);
-    if (rejection) return this.refuse(request, socket, rejection);
+    if (rejection) {
+      this.refuse(request, socket, rejection);
+      return true;
+    }
 
     const route = found.value;
-    this.upgrading++;
+    // Without verifyClient, ws completes (or refuses) the handshake synchronously.
     route.server.handleUpgrade(request, socket, head, (ws) => {
-      this.upgrading--;
       const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
       const conn = new Socket(ws, socket, this, {
         id: (this.nextId++).toString(36),
@@ -332,8 +349,7 @@ export class App implements SocketHost {
       }
       this.runWsHandler(route.handler, conn, request);
     });
-    // ws answers malformed handshakes itself and never calls back; keep the count honest.
-    if (socket.destroyed || !socket.writable) this.upgrading = Math.max(0, this.upgrading - 1);
+    return true;
   }
 
   private checkCapacity(): Rejection | null {
@@ -341,7 +357,7 @@ export class App implements SocketHost {
       return { status: 503, message: 'The server is shutting down; retry shortly.', headers: { 'Retry-After': '5' } };
     }
     const max = this.options.maxConnections;
-    if (this.connections.size + this.upgrading >= max) {
+    if (this.connections.size >= max) {
       return { status: 503, message: `The server is at its connection limit (${max}); retry later.`, headers: { 'Retry-After': '5' } };
     }
     return null;
