@@ -14,7 +14,16 @@ export type LifelineErrorCode =
   | 'LL_ALREADY_LISTENING'
   | 'LL_SHUTTING_DOWN'
   | 'LL_INVALID_URL'
-  | 'LL_CONFIG';
+  | 'LL_CONFIG'
+  // @lifeline/client
+  | 'LL_NO_WEBSOCKET'
+  | 'LL_CONNECT_TIMEOUT'
+  | 'LL_HEARTBEAT_TIMEOUT'
+  | 'LL_SOCKET_ERROR'
+  | 'LL_RETRIES_EXHAUSTED'
+  | 'LL_ENCODE_FAILED'
+  | 'LL_DECODE_FAILED'
+  | 'LL_INVALID_TRANSITION';
 
 export class LifelineError extends Error {
   override readonly name = 'LifelineError';

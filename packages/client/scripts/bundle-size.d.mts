@@ -1,0 +1,13 @@
+export interface BundleSize {
+  /** Minified bytes of the browser bundle. */
+  bytes: number;
+  /** The same, gzipped at level 9. */
+  gzipBytes: number;
+  /** Files esbuild bundled (paths). */
+  inputs: string[];
+  /** The minified code. */
+  code: string;
+}
+
+/** Bundles the built browser entry (dist/index.js) with esbuild, minifies and gzips it. */
+export function measureBundleSize(options?: { entry?: string }): Promise<BundleSize>;

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Size of @lifeline/client in a browser bundle: the built browser entry (dist/index.js,
+// resolved with the "browser" condition, so `ws` is never pulled in) bundled with
+// @lifeline/protocol by esbuild, minified, then gzipped at level 9. Every export is kept,
+// so this is the whole client, not what one app would tree-shake it to.
+//   node packages/client/scripts/bundle-size.mjs          prints the sizes
+//   import { measureBundleSize } from '.../bundle-size.mjs'  → { bytes, gzipBytes, inputs }
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+const ENTRY = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+/** @returns {Promise<{ bytes: number, gzipBytes: number, inputs: string[], code: string }>} */
+export async function measureBundleSize({ entry = ENTRY } = {}) {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].text;
+  const bytes = Buffer.byteLength(code);
+  const gzipBytes = gzipSync(code, { level: 9 }).length;
+  return { bytes, gzipBytes, inputs: Object.keys(result.metafile.inputs), code };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { bytes, gzipBytes, inputs } = await measureBundleSize();
+  const kib = (n) => (n / 1024).toFixed(2);
+  process.stdout.write(
+    `@lifeline/client browser bundle: ${bytes} bytes minified (${kib(bytes)} KiB), ${gzipBytes} bytes min+gz (${kib(gzipBytes)} KiB)\n` +
+      `  inputs: ${inputs.map((i) => i.replace(/^.*?packages\//, '')).join(', ')}\n`,
+  );
+}

@@ -1,0 +1,658 @@
+import {
+  backoffDelay,
+  defaultCloseAction,
+  LifelineError,
+  MAX_CLOSE_REASON_BYTES,
+  parseRetryHint,
+  type BackoffOptions,
+  type CloseAction,
+} from '@lifeline/protocol';
+import { defaultWebSocket } from '#websocket';
+import { byteLength, jsonCodec, textCodec, type Codec } from './codec.js';
+import { transition, type ClientState, type CloseInfo } from './state.js';
+import type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
+import { toWebSocketUrl } from './url.js';
+
+export interface ReconnectOptions {
+  /** Window of the first retry, in ms: the delay is uniform in [0, initialDelay). Default 1000. */
+  initialDelay?: number;
+  /** Growth of the window per failure in a row. Default 2. */
+  factor?: number;
+  /** Largest window, in ms. Default 30000. */
+  maxDelay?: number;
+  /** Connection attempts in a row that may fail before the client gives up (`closed`). Default Infinity. */
+  maxAttempts?: number;
+  /** A link must stay up this long (ms) before the failure count (and so the backoff) resets. Default 5000. */
+  stableAfter?: number;
+}
+
+export interface HeartbeatOptions {
+  /**
+   * The probe, sent as is (not through the codec), e.g. `'heartCheck'`. Unset: a protocol
+   * ping, which only `ws` (Node) can send; in browsers a message is required.
+   */
+  message?: Frame | (() => Frame);
+  /** Probe after this long without an inbound frame, in ms. Default 25000. */
+  interval?: number;
+  /** After a probe, declare the link dead when nothing at all arrived for this long, in ms. Default 10000. */
+  timeout?: number;
+  /** An inbound text frame exactly equal to this is the server's answer to the probe and is not delivered. */
+  reply?: string;
+}
+
+export type OverflowPolicy = 'drop-oldest' | 'reject-new';
+
+export interface OutboxOptions {
+  /** Messages held while not open. Default 1000. */
+  maxMessages?: number;
+  /** Bytes held while not open (UTF-8 length of text). Default 1048576 (1 MiB). */
+  maxBytes?: number;
+  /** Default expiry of a queued message, in ms. Default Infinity. */
+  ttl?: number;
+  /** When full: `drop-oldest` (default) makes room, `reject-new` drops the new message. */
+  overflow?: OverflowPolicy;
+  /** Keep queued messages on `close()` (and accept new ones) for the next `open()`. Default false. */
+  keepOnClose?: boolean;
+}
+
+export interface ClientOptions<In = unknown, Out = unknown> {
+  /** Subprotocols to offer. */
+  protocols?: string | string[];
+  /** `'text'` (default: strings and bytes as they are), `'json'`, or your own codec. */
+  codec?: 'text' | 'json' | Codec<In, Out>;
+  /** Connect in the constructor. Default true; false starts `idle` until `open()`. */
+  autoOpen?: boolean;
+  /** An attempt that is not open after this long (ms) counts as failed. Default 10000. */
+  connectTimeout?: number;
+  /** Backoff settings, or `false` to never reconnect. */
+  reconnect?: ReconnectOptions | false;
+  /** What to do when a connection ends; default `defaultCloseAction(code)` from @lifeline/protocol. */
+  closePolicy?: (close: { code: number; reason: string; wasClean: boolean }) => CloseAction;
+  /** Application-level heartbeat; off by default. */
+  heartbeat?: HeartbeatOptions | false;
+  outbox?: OutboxOptions;
+  /** React to online/offline, visibility and pagehide/pageshow where they exist. Default true. */
+  browserEvents?: boolean;
+  /** A WebSocket implementation; default the platform's (and `ws` in Node without one). */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** A received message. `error` is set when the codec could not decode it; `data` is then undefined. */
+export type Message<T = unknown> = {
+  /** The raw text of a text frame. */
+  text?: string;
+  /** The raw bytes of a binary frame. */
+  bytes?: Uint8Array;
+  /** When it arrived (epoch ms). */
+  receivedAt: number;
+} & ({ data: T; error?: undefined } | { data: undefined; error: LifelineError });
+
+export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open';
+
+export interface DropInfo<Out = unknown> {
+  /** The value passed to send(). */
+  data: Out;
+  /** `overflow`: the outbox was full; `expired`: its ttl passed; `closed`: the client closed; `not-open`: sent with `queue: false`. */
+  reason: DropReason;
+  queuedAt: number;
+}
+
+export interface OpenInfo {
+  url: string;
+  protocol: string;
+  attempt: number;
+}
+
+export interface ClientEvents<In = unknown, Out = unknown> {
+  state: [state: ClientState, previous: ClientState];
+  open: [info: OpenInfo];
+  message: [message: Message<In>];
+  close: [info: CloseInfo];
+  /** A message passed to send() that will not be sent. Every drop has one. */
+  drop: [info: DropInfo<Out>];
+  error: [error: LifelineError];
+  /** A probe was answered (by any inbound frame), after `rtt` ms. */
+  heartbeat: [rtt: number];
+}
+
+export interface SendOptions {
+  /** Expiry in ms if the message has to wait in the outbox. Default: `outbox.ttl`. */
+  ttl?: number;
+  /** false: send only if open now, else drop (reason `not-open`). Default true. */
+  queue?: boolean;
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+interface Queued<Out> {
+  value: Out;
+  frame: Frame;
+  size: number;
+  at: number;
+  expires: number;
+}
+
+/**
+ * A heartbeat timer that fires later than this after its due time (or half the timeout,
+ * if smaller) ran after a stall: a frozen page, a long task, a sleeping machine; frames
+ * that arrived meanwhile may still wait behind it. 1.5 s leaves Chromium's one-second
+ * alignment of timers in hidden tabs on the "on time" side.
+ */
+const LATE_MS = 1500;
+
+const noop = () => {};
+
+const fail = (code: ConstructorParameters<typeof LifelineError>[0], message: string, cause?: unknown) =>
+  new LifelineError(code, message, cause === undefined ? undefined : { cause });
+
+function option(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= min)) throw fail('LL_INVALID_OPTION', `Option ${name} is ${String(value)}; expected a number ≥ ${min}.`);
+  return value;
+}
+
+/**
+ * A WebSocket client that stays connected: reconnects with backoff and full jitter, follows a
+ * close-code policy and retry-after hints, heartbeats raw servers, queues while not open,
+ * and never throws on a message it cannot decode. See docs/client.md.
+ */
+export class LifelineClient<In = unknown, Out = unknown> {
+  /** The URL of the current or last connection (after http→ws mapping). */
+  url = '';
+  #url: string | (() => string | Promise<string>);
+  #WS: WebSocketConstructor;
+  #protocols: string | string[] | undefined;
+  #codec: Codec<In, Out>;
+  #connectTimeout: number;
+  #backoff: BackoffOptions & { maxAttempts: number; stableAfter: number };
+  #policy: NonNullable<ClientOptions['closePolicy']>;
+  #hb: (HeartbeatOptions & { interval: number; timeout: number }) | undefined;
+  #outbox: Required<OutboxOptions>;
+  #browser: boolean;
+
+  #state: ClientState = { status: 'idle', attempt: 0, since: Date.now() };
+  #listeners: { [type: string]: Set<Listener<any[]>> | undefined } = {};
+  #ws: WebSocketLike | undefined;
+  /** Bumped whenever a socket is abandoned: late callbacks of an older attempt compare and stop. */
+  #gen = 0;
+  #failures = 0;
+  #reauthed = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #beatTimer: ReturnType<typeof setTimeout> | undefined;
+  #beatDue = 0;
+  #probeAt = 0;
+  #lastIn: number | undefined;
+  #rtt: number | undefined;
+  #queue: Queued<Out>[] = [];
+  #queuedBytes = 0;
+  #listening = false;
+
+  constructor(url: string | { href: string } | (() => string | Promise<string>), options: ClientOptions<In, Out> = {}) {
+    this.#url = typeof url === 'function' ? url : (this.url = toWebSocketUrl(url));
+    const WS = options.WebSocket ?? defaultWebSocket();
+    if (!WS) throw fail('LL_NO_WEBSOCKET', 'This environment has no WebSocket; pass one as options.WebSocket.');
+    this.#WS = WS;
+    this.#protocols = options.protocols;
+    const codec = options.codec ?? 'text';
+    this.#codec = (codec === 'json' ? jsonCodec : codec === 'text' ? textCodec : codec) as Codec<In, Out>;
+    this.#connectTimeout = option('connectTimeout', options.connectTimeout, 10_000);
+    const r = options.reconnect || {};
+    this.#backoff = {
+      initialDelay: option('reconnect.initialDelay', r.initialDelay, 1000),
+      factor: option('reconnect.factor', r.factor, 2),
+      maxDelay: option('reconnect.maxDelay', r.maxDelay, 30_000),
+      // reconnect: false is "no attempt may fail", and a lost link is not retried either.
+      maxAttempts: options.reconnect === false ? 0 : option('reconnect.maxAttempts', r.maxAttempts, Infinity),
+      stableAfter: option('reconnect.stableAfter', r.stableAfter, 5000, 0),
+    };
+    this.#policy = options.closePolicy ?? ((close) => defaultCloseAction(close.code));
+    const hb = options.heartbeat;
+    if (hb) {
+      if (hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
+        throw fail('LL_INVALID_OPTION', 'heartbeat.message is required with this WebSocket (it cannot send protocol pings): e.g. { message: "ping" }.');
+      }
+      this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout: option('heartbeat.timeout', hb.timeout, 10_000) };
+    }
+    const o = options.outbox ?? {};
+    const overflow = o.overflow ?? 'drop-oldest';
+    if (overflow !== 'drop-oldest' && overflow !== 'reject-new') {
+      throw fail('LL_INVALID_OPTION', `Option outbox.overflow is ${String(overflow)}; expected "drop-oldest" or "reject-new".`);
+    }
+    this.#outbox = {
+      maxMessages: option('outbox.maxMessages', o.maxMessages, 1000, 0),
+      maxBytes: option('outbox.maxBytes', o.maxBytes, 1024 * 1024, 0),
+      ttl: option('outbox.ttl', o.ttl, Infinity),
+      overflow,
+      keepOnClose: !!o.keepOnClose,
+    };
+    this.#browser = options.browserEvents !== false;
+    if (options.autoOpen !== false) this.open();
+  }
+
+  /** The current state: status, attempt, next try, last close. A new object on every change. */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** Round-trip time of the last answered heartbeat probe, in ms. */
+  get rtt(): number | undefined {
+    return this.#rtt;
+  }
+
+  /** When the last inbound frame (message, or ping/pong where visible) arrived (epoch ms). */
+  get lastInboundAt(): number | undefined {
+    return this.#lastIn;
+  }
+
+  /** Messages waiting in the outbox. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Bytes waiting in the outbox. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  on<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): () => void {
+    (this.#listeners[type] ??= new Set()).add(listener as Listener<unknown[]>);
+    return () => this.off(type, listener);
+  }
+
+  off<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): void {
+    this.#listeners[type]?.delete(listener as Listener<unknown[]>);
+  }
+
+  #emit<K extends keyof ClientEvents>(type: K, ...args: ClientEvents<In, Out>[K]): void {
+    for (const listener of this.#listeners[type] ?? []) {
+      try {
+        listener(...args);
+      } catch (error) {
+        // A listener's bug must not leave the client half-way through a transition.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  #set(next: ClientState): void {
+    const previous = this.#state;
+    this.#state = next;
+    this.#emit('state', next, previous);
+  }
+
+  /**
+   * Connects: from `idle` or `closed` (the failure count starts again), or at once from
+   * `reconnecting`. Does nothing while `connecting` or `open`. Never leaves two sockets.
+   */
+  open(): this {
+    const s = this.#state;
+    if (s.status === 'closed') this.#failures = 0;
+    if (s.status !== 'connecting' && s.status !== 'open') this.#connect();
+    return this;
+  }
+
+  /**
+   * Closes for good (until `open()`): no reconnect, timers stopped, browser listeners removed.
+   * The outbox is emptied (a `drop` event each) unless `outbox.keepOnClose`.
+   * `code` is 1000 or 3000-4999 (what browsers allow); `reason` at most 123 UTF-8 bytes.
+   */
+  close(code = 1000, reason = ''): void {
+    if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
+      throw fail('LL_INVALID_CLOSE_CODE', `close(${code}): use 1000 or an application code in 3000-4999.`);
+    }
+    if (byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+      throw fail('LL_CLOSE_REASON_TOO_LONG', `close(): the reason is ${byteLength(reason)} bytes of UTF-8; at most ${MAX_CLOSE_REASON_BYTES} fit in a close frame.`);
+    }
+    const s = this.#state;
+    if (s.status === 'closed') return;
+    const live = s.status === 'connecting' || s.status === 'open';
+    this.#abandon(code, reason);
+    this.#listen(false);
+    const info: CloseInfo | undefined = live ? { code, reason, wasClean: true, action: 'stop', at: Date.now() } : undefined;
+    this.#set(transition(s, 'closed', { lastClose: info ?? s.lastClose }));
+    if (!this.#outbox.keepOnClose) this.#dropAll('closed');
+    if (info) this.#emit('close', info);
+  }
+
+  /**
+   * Sends now if open, else queues (in order, flushed on open). Returns false when the
+   * message was dropped instead (a `drop` event says why). Values go through the codec;
+   * a value it cannot encode throws `LL_ENCODE_FAILED`.
+   */
+  send(value: Out, options: SendOptions = {}): boolean {
+    let frame: Frame;
+    try {
+      frame = this.#codec.encode(value);
+      if (typeof frame !== 'string' && !(frame instanceof ArrayBuffer || ArrayBuffer.isView(frame))) {
+        throw new TypeError(`${typeof frame} is neither text nor binary data`);
+      }
+    } catch (error) {
+      throw fail('LL_ENCODE_FAILED', `send(): cannot encode the value: ${(error as Error).message}`, error);
+    }
+    const ws = this.#ws;
+    const now = Date.now();
+    const entry: Queued<Out> = { value, frame, size: byteLength(frame), at: now, expires: now + (options.ttl ?? this.#outbox.ttl) };
+    if (this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length) {
+      ws.send(frame);
+      return true;
+    }
+    if (options.queue === false) return this.#dropped(entry, 'not-open');
+    if (this.#state.status === 'closed' && !this.#outbox.keepOnClose) return this.#dropped(entry, 'closed');
+    const { maxMessages, maxBytes, overflow } = this.#outbox;
+    this.#expire(now);
+    if (entry.size > maxBytes) return this.#dropped(entry, 'overflow');
+    while (this.#queue.length >= maxMessages || this.#queuedBytes + entry.size > maxBytes) {
+      if (overflow === 'reject-new' || !this.#queue.length) return this.#dropped(entry, 'overflow');
+      this.#dropped(this.#shift()!, 'overflow');
+    }
+    this.#queue.push(entry);
+    this.#queuedBytes += entry.size;
+    return true;
+  }
+
+  #shift(): Queued<Out> | undefined {
+    const entry = this.#queue.shift();
+    if (entry) this.#queuedBytes -= entry.size;
+    return entry;
+  }
+
+  #dropped(entry: Queued<Out>, reason: DropReason): false {
+    this.#emit('drop', { data: entry.value, reason, queuedAt: entry.at });
+    return false;
+  }
+
+  #dropAll(reason: DropReason): void {
+    for (let entry; (entry = this.#shift()); ) this.#dropped(entry, reason);
+  }
+
+  #expire(now: number): void {
+    if (!this.#queue.some((e) => e.expires <= now)) return;
+    const keep = this.#queue.filter((e) => e.expires > now);
+    const gone = this.#queue.filter((e) => e.expires <= now);
+    this.#queue = keep;
+    this.#queuedBytes = keep.reduce((sum, e) => sum + e.size, 0);
+    for (const entry of gone) this.#dropped(entry, 'expired');
+  }
+
+  /** Sends what waited, oldest first; sends made meanwhile (from listeners) queue behind. */
+  #flush(ws: WebSocketLike): void {
+    this.#expire(Date.now());
+    for (let entry; ws === this.#ws && ws.readyState === 1 && (entry = this.#shift()); ) ws.send(entry.frame);
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------
+
+  #connect(): void {
+    const s = this.#state;
+    if (s.status !== 'idle' && s.status !== 'closed' && s.status !== 'reconnecting') return;
+    clearTimeout(this.#retryTimer);
+    this.#listen(true);
+    const gen = ++this.#gen;
+    this.#set(transition(s, 'connecting', { attempt: this.#failures + 1 }));
+    const dial = (url: string) => gen === this.#gen && this.#dial(url);
+    const broken = (error: unknown) =>
+      gen === this.#gen &&
+      this.#lost(1006, 'no URL', false, error instanceof LifelineError ? error : fail('LL_INVALID_URL', `The url() function failed: ${String(error)}`, error));
+    try {
+      const url = typeof this.#url === 'function' ? this.#url() : this.#url;
+      if (typeof url === 'string') dial(url);
+      else url.then(dial, broken);
+    } catch (error) {
+      broken(error);
+    }
+  }
+
+  #dial(raw: string): void {
+    let ws: WebSocketLike;
+    try {
+      this.url = toWebSocketUrl(raw);
+      ws = new this.#WS(this.url, this.#protocols);
+    } catch (error) {
+      const e = error instanceof LifelineError ? error : fail('LL_SOCKET_ERROR', `Cannot open ${raw}: ${(error as Error).message}`, error);
+      return this.#lost(1006, e.message, false, e);
+    }
+    this.#ws = ws;
+    ws.binaryType = 'arraybuffer';
+    const url = this.url;
+    ws.onopen = () => ws === this.#ws && this.#opened(ws);
+    ws.onmessage = (event) => ws === this.#ws && this.#receive(event.data);
+    ws.onclose = (event) => ws === this.#ws && this.#lost(event.code, event.reason, event.wasClean);
+    ws.onerror = (event) =>
+      ws === this.#ws && this.#emit('error', fail('LL_SOCKET_ERROR', `WebSocket error on ${url}${event?.message ? `: ${event.message}` : ''}`, event?.error));
+    const touch = () => ws === this.#ws && this.#touch();
+    ws.on?.('ping', touch);
+    ws.on?.('pong', touch);
+    this.#connectTimer = setTimeout(
+      () => this.#lost(1006, 'connect timeout', false, fail('LL_CONNECT_TIMEOUT', `${url} did not open within ${this.#connectTimeout} ms.`)),
+      this.#connectTimeout,
+    );
+  }
+
+  #opened(ws: WebSocketLike): void {
+    const s = this.#state;
+    if (s.status !== 'connecting') return;
+    clearTimeout(this.#connectTimer);
+    this.#reauthed = false;
+    this.#touch();
+    this.#set(transition(s, 'open'));
+    this.#flush(ws);
+    if (ws !== this.#ws) return; // a listener closed it
+    this.#emit('open', { url: this.url, protocol: ws.protocol, attempt: s.attempt });
+    if (this.#hb && ws === this.#ws) this.#schedule(this.#lastIn! + this.#hb.interval);
+  }
+
+  #receive(data: unknown): void {
+    this.#touch();
+    const receivedAt = this.#lastIn!;
+    let raw: { text: string } | { bytes: Uint8Array };
+    if (typeof data === 'string') {
+      if (data === this.#hb?.reply) return;
+      raw = { text: data };
+    } else {
+      raw = {
+        bytes: ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data as ArrayBuffer),
+      };
+    }
+    let message: Message<In>;
+    try {
+      message = { ...raw, receivedAt, data: this.#codec.decode('text' in raw ? raw.text : raw.bytes) };
+    } catch (error) {
+      const e = error instanceof LifelineError ? error : fail('LL_DECODE_FAILED', `A message could not be decoded: ${(error as Error).message}`, error);
+      message = { ...raw, receivedAt, data: undefined, error: e };
+    }
+    this.#emit('message', message);
+  }
+
+  /**
+   * The current socket ended (close event, connect timeout, heartbeat timeout): ask the
+   * policy, then wait and reconnect, or stop.
+   */
+  #lost(code: number, reason: string, wasClean: boolean, error?: LifelineError): void {
+    const s = this.#state;
+    if (s.status !== 'connecting' && s.status !== 'open') return;
+    const dead = code === 1006 && !!error;
+    this.#abandon(dead ? 3008 : 1000, dead ? reason : '', dead);
+    if (error) this.#emit('error', error);
+    const now = Date.now();
+    const b = this.#backoff;
+    // A link that stayed up resets the count; one that dropped soon after opening counts as
+    // a failed attempt, so a server that accepts and then closes at once still backs off.
+    if (s.status === 'open' && now - s.since >= b.stableAfter) this.#failures = 0;
+    else this.#failures++;
+    let action: CloseAction;
+    try {
+      action = this.#policy({ code, reason, wasClean });
+    } catch (e) {
+      this.#emit('error', fail('LL_INVALID_OPTION', `closePolicy threw: ${String(e)}; used the default policy.`, e));
+      action = defaultCloseAction(code);
+    }
+    const hint = parseRetryHint(reason);
+    const info: CloseInfo = { code, reason, wasClean, action, at: now };
+    if (hint !== undefined) info.hint = hint;
+    if (action !== 'stop' && this.#failures >= b.maxAttempts) {
+      info.action = 'stop';
+      this.#set(
+        transition(s, 'closed', {
+          lastClose: info,
+          error: b.maxAttempts
+            ? fail('LL_RETRIES_EXHAUSTED', `Gave up after ${this.#failures} failed connection attempts in a row (reconnect.maxAttempts).`)
+            : undefined,
+        }),
+      );
+    } else if (action === 'stop') {
+      this.#set(transition(s, 'closed', { lastClose: info }));
+    } else {
+      let delay =
+        action === 'retry-slow'
+          ? Math.floor(b.maxDelay * (0.5 + Math.random() / 2))
+          : action === 'reauth' && !this.#reauthed
+            ? 0
+            : backoffDelay(this.#failures + 1, b);
+      this.#reauthed = action === 'reauth';
+      delay = Math.max(delay, hint ?? 0);
+      this.#wait(s, delay, info);
+    }
+    if (this.#state.status === 'closed') {
+      this.#listen(false);
+      if (!this.#outbox.keepOnClose) this.#dropAll('closed');
+    }
+    this.#emit('close', info);
+  }
+
+  /** Enter `reconnecting`: wait `delay` ms, or for `online` while the browser says offline. */
+  #wait(s: ClientState & { status: 'connecting' | 'open' | 'reconnecting' }, delay: number, lastClose = s.lastClose): void {
+    clearTimeout(this.#retryTimer);
+    const attempt = this.#failures + 1;
+    if (this.#offline()) {
+      this.#set(transition(s, 'reconnecting', { attempt, waitingFor: 'online', lastClose }));
+    } else {
+      this.#retryTimer = setTimeout(() => this.#connect(), delay);
+      this.#set(transition(s, 'reconnecting', { attempt, waitingFor: 'timer', nextAttemptAt: Date.now() + delay, lastClose }));
+    }
+  }
+
+  /** Forget the current socket (its late events are ignored) and every timer. */
+  #abandon(code = 1000, reason = '', dead = false): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#gen++;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#beatTimer);
+    this.#probeAt = 0;
+    if (!ws) return;
+    // noop, not null: ws emits 'error' when a connecting socket is closed, and an
+    // EventEmitter with no 'error' listener throws.
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = noop;
+    try {
+      if (dead && ws.terminate) ws.terminate();
+      else if (ws.readyState < 2) ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  // ---- heartbeat -----------------------------------------------------------------------
+  //
+  // Silence is judged from wall-clock timestamps (last inbound frame, last probe), never by
+  // counting timer ticks. A timer that fires late (throttled hidden tab, frozen page,
+  // sleeping laptop) proves nothing about the link: events may be queued behind it. So a
+  // late timer sends a fresh probe and gives it a full timeout; only an on-time timer, with
+  // no inbound frame since a probe sent at least `timeout` ago, declares the link dead.
+
+  #touch(): void {
+    const now = (this.#lastIn = Date.now());
+    if (this.#probeAt) {
+      this.#rtt = now - this.#probeAt;
+      this.#probeAt = 0;
+      this.#schedule(now + this.#hb!.interval);
+      this.#emit('heartbeat', this.#rtt);
+    }
+  }
+
+  #schedule(at: number): void {
+    clearTimeout(this.#beatTimer);
+    this.#beatDue = at;
+    this.#beatTimer = setTimeout(this.#beat, Math.max(0, at - Date.now()));
+  }
+
+  #beat = (): void => {
+    const hb = this.#hb!;
+    const now = Date.now();
+    const late = now - this.#beatDue > Math.min(LATE_MS, hb.timeout / 2);
+    if (this.#probeAt) {
+      if (late) return this.#probe();
+      if (now - this.#probeAt >= hb.timeout) {
+        return this.#lost(
+          1006,
+          'heartbeat timeout',
+          false,
+          fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${hb.timeout} ms of a heartbeat probe; reconnecting.`),
+        );
+      }
+      return this.#schedule(this.#probeAt + hb.timeout);
+    }
+    if (now - this.#lastIn! >= hb.interval) this.#probe();
+    else this.#schedule(this.#lastIn! + hb.interval);
+  };
+
+  #probe(): void {
+    const ws = this.#ws;
+    const hb = this.#hb;
+    if (!hb || !ws || this.#state.status !== 'open') return;
+    const m = hb.message;
+    this.#probeAt = Date.now();
+    this.#schedule(this.#probeAt + hb.timeout);
+    try {
+      if (m === undefined) ws.ping!();
+      else ws.send(typeof m === 'function' ? m() : m);
+    } catch {
+      // the close event follows
+    }
+  }
+
+  // ---- browser events ------------------------------------------------------------------
+
+  #offline(): boolean {
+    return this.#listening && (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false;
+  }
+
+  #listen(on: boolean): void {
+    const g = globalThis as unknown as { addEventListener?: Function; removeEventListener?: Function; document?: typeof g };
+    if (!this.#browser || !g.addEventListener || this.#listening === on) return;
+    this.#listening = on;
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    for (const type of ['online', 'offline', 'pagehide', 'pageshow']) g[method]!(type, this.#onEvent);
+    g.document?.[method]?.('visibilitychange', this.#onEvent);
+  }
+
+  #onEvent = (event: { type: string; persisted?: boolean }): void => {
+    const s = this.#state;
+    const type = event.type;
+    if (type === 'pagehide') {
+      // Close so the page can enter the back/forward cache; pageshow brings the link back.
+      if (s.status === 'connecting' || s.status === 'open' || s.status === 'reconnecting') {
+        this.#abandon(1000, 'page hidden');
+        this.#set(transition(s, 'reconnecting', { waitingFor: 'pageshow' }));
+      }
+    } else if (type === 'offline') {
+      if (s.status === 'open') this.#probe();
+      else if (s.status === 'reconnecting' && s.waitingFor === 'timer') this.#wait(s, 0);
+    } else if (type !== 'visibilitychange' || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'visible') {
+      // online, pageshow, tab visible again: try now rather than at the end of the backoff.
+      if (s.status === 'open' && type === 'visibilitychange') this.#probe();
+      if (s.status === 'reconnecting' && (s.waitingFor !== 'pageshow' || event.persisted) && !this.#offline()) this.#connect();
+    }
+  };
+}
+
+/** `new LifelineClient(url, options)`. */
+export function createClient<In = unknown, Out = unknown>(
+  url: string | { href: string } | (() => string | Promise<string>),
+  options?: ClientOptions<In, Out>,
+): LifelineClient<In, Out> {
+  return new LifelineClient<In, Out>(url, options);
+}

@@ -1,0 +1,20 @@
+export {
+  createClient,
+  LifelineClient,
+  type ClientEvents,
+  type ClientOptions,
+  type DropInfo,
+  type DropReason,
+  type HeartbeatOptions,
+  type Message,
+  type OpenInfo,
+  type OutboxOptions,
+  type OverflowPolicy,
+  type ReconnectOptions,
+  type SendOptions,
+} from './client.js';
+export { canTransition, TRANSITIONS, type ClientState, type CloseInfo, type NextStatus, type Status, type WaitingFor } from './state.js';
+export { jsonCodec, textCodec, type Codec } from './codec.js';
+export { toWebSocketUrl } from './url.js';
+export type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
+export { backoffDelay, defaultCloseAction, LifelineError, parseRetryHint, type CloseAction, type LifelineErrorCode } from '@lifeline/protocol';
