@@ -4,11 +4,18 @@
  * one silent for `timeout` is terminated. Any inbound byte counts as life, so a busy
  * connection is never pinged, let alone timed out.
  *
- * The sweep runs every `min(interval, timeout − interval) / 2`, so a dead peer is cut
- * off between `timeout` and `timeout + period` after its last byte (45–55 s by default).
+ * Life is read from the TCP socket's byte counter at each sweep, so the data path pays
+ * nothing per chunk: a socket whose counter moved since the last sweep was heard "now".
+ * That stamp is never earlier than the real last byte, so a peer is never cut off early;
+ * it is cut off between `timeout` and `timeout + 2 × period` after its last byte, where
+ * the sweep period is `min(interval, timeout − interval) / 2` (45–65 s by default).
  */
 export interface SweepTarget {
-  /** Date.now() of the last inbound byte. */
+  /** Bytes received so far on the connection (monotonic). */
+  readonly bytesRead: number;
+  /** bytesRead when the sweep last looked. */
+  lastBytesRead: number;
+  /** Date.now() of the sweep that last saw bytesRead move (or of the connect). */
   lastSeen: number;
   /** Date.now() of the last ping sent, 0 if none. */
   lastPing: number;
@@ -43,6 +50,12 @@ export class HeartbeatSweep {
 
   sweep(now: number): void {
     for (const target of this.targets) {
+      const read = target.bytesRead;
+      if (read !== target.lastBytesRead) {
+        target.lastBytesRead = read;
+        target.lastSeen = now;
+        continue;
+      }
       if (target.readingPaused) {
         target.lastSeen = now;
         continue;

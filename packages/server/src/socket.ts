@@ -80,6 +80,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
   readonly connectedAt = Date.now();
 
   /** @internal */ lastSeen = this.connectedAt;
+  /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
   private messagesIn = 0;
   private messagesOut = 0;
@@ -114,11 +115,10 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     // Shared listener functions find their Socket through a tag, so an idle connection
     // carries no closures of its own.
     (ws as Tagged<WebSocket>)[kSocket] = this;
-    (raw as Tagged<Duplex>)[kSocket] = this;
+    this.lastBytesRead = this.bytesRead;
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
-    raw.on('data', onRawData);
     (this as EventEmitter).on('newListener', onNewListener);
   }
 
@@ -224,6 +224,11 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     this.endedBy = { code: 1006, reason: `heartbeat timeout: nothing received for ${silentForMs} ms` };
     this.host.onHeartbeatTimeout(this, silentForMs);
     this.ws.terminate();
+  }
+
+  /** @internal Read by the heartbeat sweep instead of stamping every inbound chunk. */
+  get bytesRead(): number {
+    return (this.raw as Duplex & { bytesRead?: number }).bytesRead ?? 0;
   }
 
   /** @internal */
@@ -403,8 +408,8 @@ class MessageIterator implements AsyncIterator<Message> {
   }
 }
 
-function socketOf(ws: WebSocket | Duplex): Socket {
-  return (ws as Tagged<WebSocket | Duplex>)[kSocket];
+function socketOf(ws: WebSocket): Socket {
+  return (ws as Tagged<WebSocket>)[kSocket];
 }
 
 function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
@@ -432,10 +437,6 @@ function closeCodeForWsError(error: Error): number {
     default:
       return 1002;
   }
-}
-
-function onRawData(this: Duplex): void {
-  socketOf(this).lastSeen = Date.now();
 }
 
 function onNewListener(this: Socket, event: string | symbol): void {

@@ -13,6 +13,8 @@ afterEach(async () => {
 });
 
 class FakeTarget implements SweepTarget {
+  bytesRead = 0;
+  lastBytesRead = 0;
   lastPing = 0;
   readingPaused = false;
   pings: number[] = [];
@@ -46,11 +48,25 @@ describe('HeartbeatSweep (clock driven by the test)', () => {
     const t = new FakeTarget(0);
     const sweep = new HeartbeatSweep([t], 1000, 3000);
     sweep.sweep(1000);
-    t.lastSeen = 1010; // pong
-    sweep.sweep(1500);
-    sweep.sweep(2010);
-    expect(t.pings).toEqual([1000, 2010]);
+    t.bytesRead += 2; // the pong arrives
+    sweep.sweep(1500); // seen now: lastSeen = 1500
+    sweep.sweep(2400);
+    expect(t.pings).toEqual([1000]);
+    sweep.sweep(2500);
+    expect(t.pings).toEqual([1000, 2500]);
     sweep.sweep(3900);
+    expect(t.terminatedAfter).toBeUndefined();
+  });
+
+  it('stamps a connection whose byte counter moved as heard at this sweep, never pinging it', () => {
+    const t = new FakeTarget(0);
+    const sweep = new HeartbeatSweep([t], 1000, 3000);
+    for (let now = 500; now <= 10_000; now += 500) {
+      t.bytesRead += 100; // a busy peer
+      sweep.sweep(now);
+    }
+    expect(t.pings).toEqual([]);
+    expect(t.lastSeen).toBe(10_000);
     expect(t.terminatedAfter).toBeUndefined();
   });
 
@@ -119,7 +135,8 @@ describe('heartbeat over real sockets', () => {
       return ws;
     }));
     await waitFor(() => running!.app.connections.size === 51, '51 connections');
-    expect(timers()).toBe(withOne);
+    // Unrelated timers come and go in the test process; a timer per connection would add 50.
+    expect(timers()).toBeLessThanOrEqual(withOne + 2);
     for (const ws of [one, ...many]) ws.close();
   });
 
