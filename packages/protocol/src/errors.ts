@@ -15,6 +15,8 @@ export type LifelineErrorCode =
   | 'LL_SHUTTING_DOWN'
   | 'LL_INVALID_URL'
   | 'LL_CONFIG'
+  // Lifeline mode (envelopes)
+  | 'LL_INVALID_ENVELOPE'
   // @lifeline/client
   | 'LL_NO_WEBSOCKET'
   | 'LL_CONNECT_TIMEOUT'
@@ -26,7 +28,7 @@ export type LifelineErrorCode =
   | 'LL_INVALID_TRANSITION';
 
 export class LifelineError extends Error {
-  override readonly name = 'LifelineError';
+  override readonly name: string = 'LifelineError';
   constructor(
     readonly code: LifelineErrorCode,
     message: string,
