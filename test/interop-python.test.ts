@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
 import { waitFor } from './support/wait.js';
+import { readJsonLines } from './support/json-lines.js';
 
 /**
  * Interop with a WebSocket client nobody here wrote: Debian's python3-websockets (10.4 on
@@ -47,16 +48,7 @@ function startPython(args: string[]): PythonRun {
     stderr: [],
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
   };
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let nl;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line.trim()) run.lines.push(JSON.parse(line));
-    }
-  });
+  readJsonLines(child.stdout!, (line) => run.lines.push(line));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => run.stderr.push(chunk));
   pythons.add(run);
   void run.exited.then(() => pythons.delete(run));

@@ -6,6 +6,18 @@ import { ensureDebianPackage, fileExists } from './system-packages.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
+/** Headless, no sandbox (root), and no background traffic: this machine reaches no outside host. */
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export interface ChromiumSession {
   /** The browser's one context, on a fresh profile directory. */
   context: BrowserContext;
@@ -28,15 +40,7 @@ export async function launchChromium(): Promise<ChromiumSession> {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_FLAGS.filter((flag) => flag !== '--headless'), // Playwright adds its own
     });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { CHROMIUM } from '../../../test/support/chromium.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../../test/support/chromium.js';
 import { ensureDebianPackage, fileExists } from '../../../test/support/system-packages.js';
 
 /**
@@ -41,14 +41,7 @@ export async function launchCdpChromium(): Promise<CdpBrowser> {
   const child = spawn(
     CHROMIUM,
     [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       '--remote-debugging-address=127.0.0.1',
       '--remote-debugging-port=0',
       `--user-data-dir=${profile}`,

@@ -7,6 +7,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ClientState, CloseInfo, DropInfo, LifelineClient, LifelineError, Message } from '@lifeline/client';
 import { ensureDebianPackage, pythonModulePresent } from '../../../test/support/system-packages.js';
 import { waitFor } from '../../../test/support/wait.js';
+import { readJsonLines } from '../../../test/support/json-lines.js';
 
 /** Everything a client emitted, in order. */
 export interface Recording<In = unknown, Out = unknown> {
@@ -151,18 +152,9 @@ export async function startPythonServer(port = 0): Promise<PythonServer> {
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
     url: (path = '/') => `ws://127.0.0.1:${server.port}${path}`,
   };
-  let pending = '';
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let nl;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line.trim()) server.events.push(JSON.parse(line));
-    }
-  });
+  readJsonLines(child.stdout!, (event) => server.events.push(event));
   let exited = false;
   void server.exited.then(() => (exited = true));
   const listening = await waitFor(
