@@ -23,7 +23,7 @@ export async function serve(config: ServeConfig): Promise<App> {
   process.stdout.write(
     `Lifeline listening on http://${base}\n` +
       `  seed route  ws://${base}/test   (answers like the seed's Flask server)\n` +
-      `  echo        ws://${base}/echo\n`,
+      `  echo        ws://${base}/echo   (raw, or Lifeline mode with subprotocol lifeline.v1 / lifeline.v1.msgpack)\n`,
   );
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {

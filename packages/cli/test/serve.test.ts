@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseRetryHint } from '@lifeline/protocol';
 import { SERVE_OPTIONS } from '../src/serve-options.js';
 import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 let proc: ServeProcess | undefined;
@@ -108,6 +109,21 @@ describe('lifeline serve: the seed system out of the box', () => {
     expect(connect.remote).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(close).toMatchObject({ route: '/echo', code: 4000, reason: 'done', messagesIn: 1, messagesOut: 1, remote: connect.remote });
     expect(close.durationMs).toEqual(expect.any(Number));
+  });
+
+  it('/echo speaks Lifeline mode to a client that offers it (JSON and MessagePack), raw to the rest', async () => {
+    proc = await spawnServe();
+    for (const format of ['json', 'msgpack'] as const) {
+      const c = new LifelineTestClient(proc.wsUrl('/echo'), { format });
+      const welcome = await c.connect();
+      expect(welcome).toMatchObject({ resumed: false, rx: 0 });
+      c.send({ n: 1 });
+      c.send('two');
+      await expect(c.request('echo', [3])).resolves.toEqual([3]);
+      await waitFor(() => c.messages.length === 2, 'two echoes');
+      expect(c.messages).toEqual([{ n: 1 }, 'two']);
+      c.close();
+    }
   });
 
   it('is quiet by default', async () => {

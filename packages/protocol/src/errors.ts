@@ -17,6 +17,10 @@ export type LifelineErrorCode =
   | 'LL_CONFIG'
   // Lifeline mode (envelopes)
   | 'LL_INVALID_ENVELOPE'
+  | 'LL_REQUEST_TIMEOUT'
+  | 'LL_REQUEST_FAILED'
+  | 'LL_SESSION_CLOSED'
+  | 'LL_NOT_LIFELINE'
   // @lifeline/client
   | 'LL_NO_WEBSOCKET'
   | 'LL_CONNECT_TIMEOUT'

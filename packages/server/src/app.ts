@@ -1,12 +1,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatRetryHint, LifelineError } from '@lifeline/protocol';
+import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL } from '@lifeline/protocol';
 import { WebSocketServer } from 'ws';
 import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
-import { HeartbeatSweep } from './heartbeat-sweep.js';
+import { HeartbeatSweep, type SweepTarget } from './heartbeat-sweep.js';
 import type { Logger } from './logger.js';
-import { resolveOptions, type AppOptions, type ResolvedOptions, type ShutdownOptions } from './options.js';
+import { LifelineRoute, type LifelineAppHost } from './lifeline-route.js';
+import type { Link } from './link.js';
+import {
+  resolveLifelineOptions,
+  resolveOptions,
+  type AppOptions,
+  type LifelineOptions,
+  type ResolvedOptions,
+  type ShutdownOptions,
+} from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
 
@@ -28,6 +37,12 @@ export interface WsRouteOptions {
    * a text frame exactly equal to `message` is answered with `reply` and not delivered.
    */
   textHeartbeat?: { message: string; reply: string };
+  /**
+   * Lifeline mode (PROTOCOL.md §2): the route also offers `lifeline.v1` and
+   * `lifeline.v1.msgpack`; a client that negotiates one gets a session that survives
+   * reconnects. Clients that offer neither stay in raw mode on the same route.
+   */
+  lifeline?: boolean | LifelineOptions;
 }
 
 interface WsRoute {
@@ -35,6 +50,7 @@ interface WsRoute {
   handler: WsHandler;
   server: WebSocketServer;
   textHeartbeat: { message: Buffer; reply: string } | undefined;
+  lifeline: LifelineRoute | undefined;
 }
 
 type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -56,10 +72,13 @@ export type AppState = 'running' | 'draining' | 'closed';
  * or `attach()` to add the WebSocket side to an existing Node HTTP server (Express,
  * Fastify, plain `http`).
  */
-export class App implements SocketHost {
+export class App implements SocketHost, LifelineAppHost {
   readonly options: ResolvedOptions;
-  /** Open WebSocket connections. */
+  /** Open raw-mode WebSocket connections (Lifeline sessions are in `sessions`). */
   readonly connections = new Set<Socket>();
+  /** Open connections in Lifeline mode (transports; a session outlives them). */
+  private readonly links = new Set<Link>();
+  private readonly lifelineRoutes: LifelineRoute[] = [];
   private readonly wsRoutes = new RouteTable<WsRoute>();
   private readonly httpRoutes = new RouteTable<Map<string, HttpHandler>>();
   private readonly httpRoutesByPath = new Map<string, Map<string, HttpHandler>>();
@@ -73,8 +92,41 @@ export class App implements SocketHost {
   constructor(options: AppOptions = {}) {
     this.options = resolveOptions(options);
     const hb = this.options.heartbeat;
-    if (hb) this.sweep = new HeartbeatSweep(this.connections, hb.interval, hb.timeout);
+    if (hb) this.sweep = new HeartbeatSweep(sweepTargets(this.connections, this.links), hb.interval, hb.timeout);
   }
+
+  /** Open WebSocket connections, raw and Lifeline. */
+  get connectionCount(): number {
+    return this.connections.size + this.links.size;
+  }
+
+  /** Live Lifeline sessions, connected or waiting to be resumed, on every route. */
+  get sessions(): Socket[] {
+    return this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
+  }
+
+  /** @internal LifelineAppHost */
+  get handshakeTimeout(): number {
+    return this.options.handshakeTimeout;
+  }
+
+  /** @internal LifelineAppHost: `hb` of a welcome; with the heartbeat off, the largest value (no pings come). */
+  get heartbeatInterval(): number {
+    const hb = this.options.heartbeat;
+    return hb ? Math.min(hb.interval, MAX_HEARTBEAT_INTERVAL) : MAX_HEARTBEAT_INTERVAL;
+  }
+
+  /** @internal LifelineAppHost */
+  linkOpened(link: Link): void {
+    this.links.add(link);
+  }
+
+  /** @internal LifelineAppHost */
+  linkClosed(link: Link): void {
+    this.links.delete(link);
+  }
+
+
 
   get state(): AppState {
     return this.currentState;
@@ -109,12 +161,22 @@ export class App implements SocketHost {
     const maxPayload = options.maxPayload ?? this.options.maxPayload;
     if (!(maxPayload > 0)) throw new LifelineError('LL_INVALID_OPTION', `Route "${path}": maxPayload must be a positive number of bytes.`);
     const protocols = options.protocols;
+    const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler) : undefined;
+    const lifelineProtocols = lifeline?.protocols;
+    let handleProtocols: ((offered: Set<string>) => string | false) | undefined;
+    if (lifelineProtocols) {
+      // Lifeline first; otherwise the route's own list, or (without one) the first offered, as ws does.
+      handleProtocols = (offered) =>
+        lifelineProtocols.find((p) => offered.has(p)) ?? (protocols ? (protocols.find((p) => offered.has(p)) ?? false) : (offered.values().next().value ?? false));
+    } else if (protocols) {
+      handleProtocols = (offered) => protocols.find((p) => offered.has(p)) ?? false;
+    }
     const server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload,
-      ...(protocols ? { handleProtocols: (offered: Set<string>) => protocols.find((p) => offered.has(p)) ?? false } : {}),
+      ...(handleProtocols ? { handleProtocols } : {}),
     });
     const hb = options.textHeartbeat;
     this.wsRoutes.add(path, {
@@ -122,7 +184,9 @@ export class App implements SocketHost {
       handler,
       server,
       textHeartbeat: hb ? { message: Buffer.from(hb.message), reply: hb.reply } : undefined,
+      lifeline,
     });
+    if (lifeline) this.lifelineRoutes.push(lifeline);
     return this;
   }
 
@@ -270,17 +334,20 @@ export class App implements SocketHost {
   private async runShutdown(options: Required<ShutdownOptions>): Promise<void> {
     this.currentState = 'draining';
     const started = Date.now();
-    this.logger.log('info', 'shutdown', { connections: this.connections.size, code: options.code });
+    this.logger.log('info', 'shutdown', { connections: this.connectionCount, code: options.code });
     const ownClosed = this.ownServer ? closeServer(this.ownServer) : Promise.resolve();
     const text = options.code === 1012 ? 'server restart' : 'server going away';
-    for (const socket of this.connections) {
-      socket.close(options.code, formatRetryHint(text, Math.random() * options.retryWindow));
-    }
+    const hint = () => formatRetryHint(text, Math.random() * options.retryWindow);
+    for (const socket of this.connections) socket.close(options.code, hint());
+    // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
+    for (const session of this.sessions) session.close(options.code, hint());
+    for (const link of this.links) link.closeWith(options.code, hint());
     await this.waitForConnections(options.drainTimeout);
-    const cutOff = this.connections.size;
+    const cutOff = this.connectionCount;
     if (cutOff > 0) {
       this.logger.log('warn', 'shutdown-cut-off', { connections: cutOff, drainTimeout: options.drainTimeout });
       for (const socket of this.connections) socket.terminate();
+      for (const link of this.links) link.terminate();
       await this.waitForConnections(1000); // their close events follow the destroyed sockets
     }
     this.sweep?.stop();
@@ -292,10 +359,10 @@ export class App implements SocketHost {
   }
 
   private waitForConnections(timeoutMs: number): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
+    if (this.connectionCount === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, timeoutMs);
-      const check = setInterval(() => this.connections.size === 0 && done(), 20);
+      const check = setInterval(() => this.connectionCount === 0 && done(), 20);
       function done() {
         clearTimeout(timer);
         clearInterval(check);
@@ -335,6 +402,21 @@ export class App implements SocketHost {
     // Without verifyClient, ws completes (or refuses) the handshake synchronously.
     route.server.handleUpgrade(request, socket, head, (ws) => {
       const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      const codec = route.lifeline && ws.protocol ? route.lifeline.codecFor(ws.protocol) : undefined;
+      if (codec) {
+        // Lifeline mode: the handler runs once the hello has started a session (lifeline-route.ts).
+        const link = route.lifeline!.accept(ws, socket, codec, {
+          id: (this.nextId++).toString(36),
+          url: request.url ?? pathname,
+          params: found.params,
+          remoteAddress: remote,
+          request,
+        });
+        if (this.logger.enabled('info')) {
+          this.logger.log('info', 'connect', { id: link.id, remote, route: route.path, path: pathname, protocol: ws.protocol });
+        }
+        return;
+      }
       const conn = new Socket(ws, socket, this, {
         id: (this.nextId++).toString(36),
         route: route.path,
@@ -357,7 +439,7 @@ export class App implements SocketHost {
       return { status: 503, message: 'The server is shutting down; retry shortly.', headers: { 'Retry-After': '5' } };
     }
     const max = this.options.maxConnections;
-    if (this.connections.size >= max) {
+    if (this.connectionCount >= max) {
       return { status: 503, message: `The server is at its connection limit (${max}); retry later.`, headers: { 'Retry-After': '5' } };
     }
     return null;
@@ -375,7 +457,8 @@ export class App implements SocketHost {
     writeRejection(socket, rejection);
   }
 
-  private runWsHandler(handler: WsHandler, socket: Socket, request: IncomingMessage): void {
+  /** @internal */
+  runWsHandler(handler: WsHandler, socket: Socket, request: IncomingMessage): void {
     let result: unknown;
     try {
       result = handler(socket, request);
@@ -463,6 +546,16 @@ function checkProtocols(route: WsRoute, request: IncomingMessage): Rejection | n
   if (!handle || offered.length === 0) return null;
   if (handle(new Set(offered), request) !== false) return null;
   return { status: 400, message: `Subprotocol negotiation failed: the client offered ${offered.join(', ')}; ${pathOf(request.url)} does not speak any of them.` };
+}
+
+/** The heartbeat sweep walks raw sockets and Lifeline links alike. */
+function sweepTargets(sockets: Set<Socket>, links: Set<Link>): Iterable<SweepTarget> {
+  return {
+    *[Symbol.iterator]() {
+      yield* sockets;
+      yield* links;
+    },
+  };
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -1,7 +1,18 @@
 export { App, createApp, type AppState, type AttachOptions, type HttpHandler, type WsHandler, type WsRouteOptions } from './app.js';
-export { Socket, type DropInfo, type Sendable, type SocketEvents, type SocketStats } from './socket.js';
+export {
+  Socket,
+  type DropInfo,
+  type RequestContext,
+  type RequestHandler,
+  type RequestOptions,
+  type Sendable,
+  type SocketEvents,
+  type SocketStats,
+} from './socket.js';
+export { LifelineMessage, RequestError, type SessionSocket } from './session.js';
+export { MemorySessionStore, type MemorySessionStoreOptions, type SessionEndReason, type SessionStore, type StoredSession } from './session-store.js';
 export { Message } from './message.js';
-export { DEFAULTS, type AppOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './options.js';
+export { DEFAULTS, type AppOptions, type LifelineFormat, type LifelineOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './options.js';
 export { createJsonLogger, LOG_LEVELS, type Logger, type LogFields, type LogLevel } from './logger.js';
 export type { RouteParams } from './router.js';
 export { CloseCode, describeCloseCode, LifelineError, type LifelineErrorCode } from '@lifeline/protocol';

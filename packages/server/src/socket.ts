@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES } from '@lifeline/protocol';
+import { isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ResetReason } from '@lifeline/protocol';
 import WebSocket from 'ws';
 import { Message } from './message.js';
 import type { SlowConsumerPolicy } from './options.js';
@@ -30,6 +30,25 @@ export interface SocketStats {
   dropped: number;
   /** Messages that arrived while nothing was reading them and the handler had already finished. */
   unread: number;
+  /** Lifeline sessions only: sequenced envelopes sent and not yet acknowledged by the client (held for replay). */
+  replayMessages?: number;
+  /** Lifeline sessions only: bytes of those envelopes, as encoded. */
+  replayBytes?: number;
+}
+
+/** What a `socket.handle()` handler gets besides the request's data. */
+export interface RequestContext {
+  /** The request name. */
+  readonly name: string;
+  readonly socket: Socket;
+}
+
+/** Answers a client's request: the result goes back as `r.d` (bytes as `r.b`); a throw becomes `r.e`. */
+export type RequestHandler = (data: unknown, context: RequestContext) => unknown;
+
+export interface RequestOptions {
+  /** Reject with `LL_REQUEST_TIMEOUT` when no response came within this many ms. Default: the route's `lifeline.requestTimeout` (30,000). */
+  timeout?: number;
 }
 
 /** What a socket needs from the app that owns it. */
@@ -82,16 +101,16 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
   /** @internal */ lastSeen = this.connectedAt;
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
-  private messagesIn = 0;
-  private messagesOut = 0;
-  private dropped = 0;
+  protected messagesIn = 0;
+  protected messagesOut = 0;
+  protected dropped = 0;
   private unread = 0;
 
   private held: Message[] | null = [];
   private heldBytes = 0;
   private iterator: MessageIterator | null = null;
   private corked = false;
-  private pausedByIterator = false;
+  protected pausedByIterator = false;
   private closeInfo: { code: number; reason: string } | null = null;
   /** Why the server itself ended the connection, when the peer could not tell us (no close frame read). */
   private endedBy: { code: number; reason: string } | null = null;
@@ -100,10 +119,13 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
 
   /** @internal Created by the app for each accepted upgrade. */
   constructor(
-    private readonly ws: WebSocket,
-    private readonly raw: Duplex,
-    private readonly host: SocketHost,
+    /** The transport; a Lifeline session swaps it on every resume. */
+    protected ws: WebSocket,
+    protected raw: Duplex,
+    protected readonly host: SocketHost,
     init: SocketInit,
+    /** False for a Lifeline session, whose transports route frames through their Link instead. */
+    listenToTransport = true,
   ) {
     super();
     this.id = init.id;
@@ -114,11 +136,13 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     this.textHeartbeat = init.textHeartbeat;
     // Shared listener functions find their Socket through a tag, so an idle connection
     // carries no closures of its own.
-    (ws as Tagged<WebSocket>)[kSocket] = this;
-    this.lastBytesRead = this.bytesRead;
-    ws.on('message', onWsMessage);
-    ws.on('close', onWsClose);
-    ws.on('error', onWsError);
+    if (listenToTransport) {
+      (ws as Tagged<WebSocket>)[kSocket] = this;
+      this.lastBytesRead = this.bytesRead;
+      ws.on('message', onWsMessage);
+      ws.on('close', onWsClose);
+      ws.on('error', onWsError);
+    }
     (this as EventEmitter).on('newListener', onNewListener);
   }
 
@@ -148,6 +172,42 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
 
   get stats(): SocketStats {
     return { messagesIn: this.messagesIn, messagesOut: this.messagesOut, dropped: this.dropped, unread: this.unread };
+  }
+
+  /** True when this socket is a Lifeline session (the client negotiated `lifeline.v1` or `lifeline.v1.msgpack`). */
+  get lifeline(): boolean {
+    return false;
+  }
+
+  /** Lifeline sessions: the session id the client resumes with. `undefined` in raw mode. */
+  get sessionId(): string | undefined {
+    return undefined;
+  }
+
+  /**
+   * Lifeline sessions: set when this session replaced one the client asked to resume but
+   * could not (PROTOCOL.md §2.4): the old id and why. The application should resynchronise.
+   */
+  get resetFrom(): { readonly sessionId: string; readonly reason: ResetReason } | undefined {
+    return undefined;
+  }
+
+  /** Lifeline sessions: the last round trip measured by the heartbeat's ping/pong, in ms. */
+  get rtt(): number | undefined {
+    return undefined;
+  }
+
+  /**
+   * Answers the client's requests named `name` (Lifeline mode). In raw mode there are no
+   * requests, so this registers nothing; the same handler code serves both kinds of client.
+   */
+  handle(_name: string, _handler: RequestHandler): this {
+    return this;
+  }
+
+  /** Sends a request to the client and resolves with its answer (Lifeline mode); rejects `LL_NOT_LIFELINE` in raw mode. */
+  request(_name: string, _data?: unknown, _options?: RequestOptions): Promise<unknown> {
+    return Promise.reject(new LifelineError('LL_NOT_LIFELINE', 'socket.request() needs a Lifeline-mode client; this one connected in raw mode.'));
   }
 
   /**
@@ -199,12 +259,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
    * 1001, 1002, 1003, 1007-1014, or 3000-4999; `reason` at most 123 bytes of UTF-8.
    */
   close(code = 1000, reason = ''): void {
-    if (!isSendableCloseCode(code)) {
-      throw new LifelineError('LL_INVALID_CLOSE_CODE', `Close code ${code} cannot be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999.`);
-    }
-    if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
-      throw new LifelineError('LL_CLOSE_REASON_TOO_LONG', `Close reason is ${Buffer.byteLength(reason)} bytes; the limit is ${MAX_CLOSE_REASON_BYTES}.`);
-    }
+    checkCloseArguments(code, reason);
     if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.close(code, reason);
   }
@@ -264,10 +319,14 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
       this.send(heartbeat.reply);
       return;
     }
-    const message = new Message(data, binary);
+    this.accept(new Message(data, binary));
+  }
+
+  /** @internal Holds a message until the handler listens, or delivers it (raw frames and Lifeline payloads alike). */
+  protected accept(message: Message): void {
     if (this.held !== null) {
       this.held.push(message);
-      this.heldBytes += data.length;
+      this.heldBytes += message.data.length;
       if (this.held.length >= READ_HIGH_WATER_COUNT || this.heldBytes >= READ_HIGH_WATER_BYTES) this.pauseReading();
       return;
     }
@@ -301,7 +360,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     }
   }
 
-  private pauseReading(): void {
+  protected pauseReading(): void {
     if (this.pausedByIterator) return;
     this.pausedByIterator = true;
     this.ws.pause();
@@ -342,7 +401,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     this.emit('close', code, reason);
   }
 
-  private drop(reason: DropInfo['reason'], size: number): false {
+  protected drop(reason: DropInfo['reason'], size: number): false {
     this.dropped++;
     this.emit('drop', { reason, size });
     return false;
@@ -408,6 +467,16 @@ class MessageIterator implements AsyncIterator<Message> {
   }
 }
 
+/** @internal Throws unless `code` and `reason` can go in a close frame. */
+export function checkCloseArguments(code: number, reason: string): void {
+  if (!isSendableCloseCode(code)) {
+    throw new LifelineError('LL_INVALID_CLOSE_CODE', `Close code ${code} cannot be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999.`);
+  }
+  if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+    throw new LifelineError('LL_CLOSE_REASON_TOO_LONG', `Close reason is ${Buffer.byteLength(reason)} bytes; the limit is ${MAX_CLOSE_REASON_BYTES}.`);
+  }
+}
+
 function socketOf(ws: WebSocket): Socket {
   return (ws as Tagged<WebSocket>)[kSocket];
 }
@@ -424,8 +493,8 @@ function onWsError(this: WebSocket, error: Error): void {
   socketOf(this).failedWith(error);
 }
 
-/** The close code `ws` sends for each of its receive errors (RFC 6455 §7.4.1). */
-function closeCodeForWsError(error: Error): number {
+/** @internal The close code `ws` sends for each of its receive errors (RFC 6455 §7.4.1). */
+export function closeCodeForWsError(error: Error): number {
   switch ((error as NodeJS.ErrnoException).code) {
     case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
     case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':

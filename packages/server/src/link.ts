@@ -1,0 +1,282 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  EnvelopeError,
+  LIFELINE_JSON_PROTOCOL,
+  LIFELINE_MSGPACK_PROTOCOL,
+  type Envelope,
+} from '@lifeline/protocol';
+import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
+import WebSocket from 'ws';
+import type { SweepTarget } from './heartbeat-sweep.js';
+import type { LifelineFormat } from './options.js';
+import type { RouteParams } from './router.js';
+import type { SessionSocket } from './session.js';
+import { closeCodeForWsError } from './socket.js';
+
+/** One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). */
+export type Frame = string | Uint8Array;
+
+/** A Lifeline wire format. */
+export interface Codec {
+  readonly format: LifelineFormat;
+  readonly protocol: string;
+  /** Frames are binary (MessagePack) rather than text (JSON). */
+  readonly binary: boolean;
+  encode(envelope: Envelope): Frame;
+  /** Throws EnvelopeError (1007/1002). */
+  decode(data: Buffer): Envelope;
+}
+
+export const CODECS: Record<LifelineFormat, Codec> = {
+  json: {
+    format: 'json',
+    protocol: LIFELINE_JSON_PROTOCOL,
+    binary: false,
+    encode: encodeEnvelope,
+    decode: (data) => decodeEnvelope(data.toString('utf8')),
+  },
+  msgpack: {
+    format: 'msgpack',
+    protocol: LIFELINE_MSGPACK_PROTOCOL,
+    binary: true,
+    encode: encodeEnvelopeMsgpack,
+    decode: decodeEnvelopeMsgpack,
+  },
+};
+
+/** What a link needs from the app and route that own it. */
+export interface LinkHost {
+  readonly maxBufferedBytes: number;
+  /** The first envelope of a link (a hello, or a 1008). */
+  onFirstEnvelope(link: Link, envelope: Envelope): void;
+  onLinkClose(link: Link, code: number, reason: string): void;
+  onLinkHeartbeatTimeout(link: Link, silentForMs: number): void;
+  onLinkProtocolError(link: Link, error: EnvelopeError): void;
+}
+
+export interface LinkInit {
+  id: string;
+  url: string;
+  params: RouteParams;
+  remoteAddress: string;
+  /** The upgrade request, kept only until the hello has been handled. */
+  request: IncomingMessage;
+}
+
+const kLink = Symbol('lifeline.link');
+type Tagged = WebSocket & { [kLink]: Link };
+
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
+
+/**
+ * One transport (a `ws` connection and its TCP socket) carrying a Lifeline session. A
+ * session outlives its links: when one drops, the client resumes on a new one. The link
+ * decodes frames, keeps the heartbeat's per-connection state, and coalesces the frames of
+ * one event-loop turn into one write, like a raw Socket does.
+ */
+export class Link implements SweepTarget {
+  /** The session this link carries; null before the hello, and after the link was replaced. */
+  session: SessionSocket | null = null;
+  readonly id: string;
+  readonly url: string;
+  readonly params: RouteParams;
+  /** `ip:port` of the peer. */
+  readonly remoteAddress: string;
+  readonly connectedAt = Date.now();
+  /** The upgrade request, kept only until the hello: a new session's handler receives it. */
+  request: IncomingMessage | null;
+  /** @internal */ lastSeen = this.connectedAt;
+  /** @internal */ lastBytesRead = 0;
+  /** @internal */ lastPing = 0;
+  private corked = false;
+  /** Set once the server decided to close this link; later frames from the peer are ignored. */
+  private closing = false;
+  private endedBy: { code: number; reason: string } | null = null;
+  private helloTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly raw: Duplex,
+    readonly codec: Codec,
+    private readonly host: LinkHost,
+    init: LinkInit,
+    helloTimeout: number,
+  ) {
+    this.id = init.id;
+    this.url = init.url;
+    this.params = init.params;
+    this.remoteAddress = init.remoteAddress;
+    this.request = init.request;
+    (ws as Tagged)[kLink] = this;
+    this.lastBytesRead = this.bytesRead;
+    ws.on('message', onLinkMessage);
+    ws.on('close', onLinkClose);
+    ws.on('error', onLinkError);
+    this.helloTimer = setTimeout(helloTimedOut, helloTimeout, this);
+    this.helloTimer.unref();
+  }
+
+  get isOpen(): boolean {
+    return !this.closing && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** @internal The hello arrived: stop the handshake timer and let go of the upgrade request. */
+  helloDone(): void {
+    clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+    this.request = null;
+  }
+
+  /** Sends one envelope, encoded. */
+  sendEnvelope(envelope: Envelope): void {
+    const frame = this.codec.encode(envelope);
+    this.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength);
+  }
+
+  /** Writes an encoded frame; coalesced with the others of this turn. Past `maxBufferedBytes` the link closes with 1013 (the session keeps the frame for replay). */
+  write(frame: Frame, size: number, replaying = false): void {
+    const ws = this.ws;
+    if (this.closing || ws.readyState !== WebSocket.OPEN) return;
+    // A replay is bounded by the replay buffer's own bounds, so it may exceed maxBufferedBytes.
+    if (!replaying && ws.bufferedAmount + size > this.host.maxBufferedBytes) {
+      this.closeWith(1013, `slow consumer: over ${this.host.maxBufferedBytes} bytes unsent`);
+      return;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      this.raw.cork();
+      process.nextTick(uncorkLink, this);
+    }
+    ws.send(frame, this.codec.binary ? BINARY : TEXT);
+  }
+
+  /** Closes after the frames already written; the peer gets `code` and `reason`. */
+  closeWith(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.endedBy = { code, reason };
+    this.helloDone();
+    const ws = this.ws;
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+  }
+
+  /**
+   * A protocol error (PROTOCOL.md §2.6): an `error` envelope with the close code and the
+   * reason, then the close with both.
+   */
+  fail(error: EnvelopeError): void {
+    if (this.closing) return;
+    this.host.onLinkProtocolError(this, error);
+    if (this.ws.readyState === WebSocket.OPEN) {
+      try {
+        this.sendEnvelope({ t: 'error', code: error.closeCode, message: error.reason });
+      } catch {
+        // an error envelope always encodes; never let reporting fail the close
+      }
+    }
+    this.closeWith(error.closeCode, error.reason);
+  }
+
+  terminate(): void {
+    this.closing = true;
+    this.helloDone();
+    this.ws.terminate();
+  }
+
+  /** @internal SweepTarget: a `ping` envelope (browsers cannot see protocol pings). */
+  ping(): void {
+    const session = this.session;
+    if (session === null || this.closing) return;
+    const rtt = session.rtt;
+    this.sendEnvelope(rtt === undefined ? { t: 'ping', ts: Date.now() } : { t: 'ping', ts: Date.now(), rtt });
+  }
+
+  /** @internal SweepTarget */
+  terminateSilent(silentForMs: number): void {
+    this.endedBy = { code: 1006, reason: `heartbeat timeout: nothing received for ${silentForMs} ms` };
+    this.host.onLinkHeartbeatTimeout(this, silentForMs);
+    this.terminate();
+  }
+
+  /** @internal SweepTarget */
+  get bytesRead(): number {
+    return (this.raw as Duplex & { bytesRead?: number }).bytesRead ?? 0;
+  }
+
+  /** @internal SweepTarget */
+  get readingPaused(): boolean {
+    return this.session?.readingPaused ?? false;
+  }
+
+  /** @internal */
+  flushWrites(): void {
+    this.corked = false;
+    this.raw.uncork();
+  }
+
+  /** @internal */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.closing) return;
+    const codec = this.codec;
+    if (isBinary !== codec.binary) {
+      this.fail(new EnvelopeError(1008, codec.binary ? 'text frame in MessagePack mode (lifeline.v1.msgpack)' : 'binary frame in JSON mode (lifeline.v1)'));
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = codec.decode(data);
+    } catch (error) {
+      if (error instanceof EnvelopeError) {
+        this.fail(error);
+        return;
+      }
+      throw error;
+    }
+    const session = this.session;
+    if (session !== null) session.receiveEnvelope(envelope, this);
+    else if (this.helloTimer !== undefined) this.host.onFirstEnvelope(this, envelope);
+    // else: the hello was handled and the link is no longer its session's; nothing to do
+  }
+
+  /** @internal */
+  closedBy(code: number, reason: string): void {
+    this.helloDone();
+    this.closing = true;
+    if (this.endedBy && (code === 1006 || code === 1005)) ({ code, reason } = this.endedBy);
+    this.host.onLinkClose(this, code, reason);
+    this.session?.linkClosed(this, code, reason);
+  }
+
+  /** @internal `ws` found a framing error and has sent a close frame for it. */
+  failedWith(error: Error): void {
+    this.endedBy = { code: closeCodeForWsError(error), reason: error.message };
+  }
+}
+
+function linkOf(ws: WebSocket): Link {
+  return (ws as Tagged)[kLink];
+}
+
+function onLinkMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  linkOf(this).receive(data, isBinary);
+}
+
+function onLinkClose(this: WebSocket, code: number, reason: Buffer): void {
+  linkOf(this).closedBy(code, reason.toString('utf8'));
+}
+
+function onLinkError(this: WebSocket, error: Error): void {
+  linkOf(this).failedWith(error);
+}
+
+function uncorkLink(link: Link): void {
+  link.flushWrites();
+}
+
+function helloTimedOut(link: Link): void {
+  link.fail(new EnvelopeError(1008, 'hello: not received within the handshake timeout'));
+}

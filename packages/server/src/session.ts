@@ -1,0 +1,545 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  EnvelopeError,
+  InboundSequence,
+  LifelineError,
+  MAX_REQUEST_ID,
+  ReplayBuffer,
+  type Envelope,
+  type ReplayBound,
+  type RequestEnvelope,
+  type ResetReason,
+  type ResponseEnvelope,
+  type ResponseError,
+  type SequencedEnvelope,
+} from '@lifeline/protocol';
+import type { Codec, Frame, Link } from './link.js';
+import type { LogFields } from './logger.js';
+import { Message } from './message.js';
+import type { ResolvedLifelineOptions } from './options.js';
+import type { SessionEndReason } from './session-store.js';
+import {
+  checkCloseArguments,
+  Socket,
+  type RequestHandler,
+  type RequestOptions,
+  type Sendable,
+  type SocketHost,
+  type SocketInit,
+  type SocketStats,
+} from './socket.js';
+
+/** What a session needs from the route that owns it. */
+export interface SessionOwner {
+  readonly options: ResolvedLifelineOptions;
+  /** `hb` of the welcome: the heartbeat interval, in ms. */
+  readonly heartbeatInterval: number;
+  /** Removes the session from the store (remembering `why`, if given). */
+  forget(session: SessionSocket, why?: SessionEndReason): void;
+  log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
+}
+
+/** A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d` itself when it is a string. */
+export class LifelineMessage extends Message {
+  constructor(
+    /** The payload `d` (undefined for a binary `b` payload). */
+    readonly value: unknown,
+    data: Buffer,
+    binary: boolean,
+  ) {
+    super(data, binary);
+  }
+
+  override json<T = unknown>(): T {
+    return this.binary ? super.json<T>() : (this.value as T);
+  }
+}
+
+/** A request the client answered with `e`: `remote` holds its code and message. */
+export class RequestError extends LifelineError {
+  override readonly name = 'RequestError';
+  constructor(
+    readonly requestName: string,
+    readonly remote: ResponseError,
+  ) {
+    super('LL_REQUEST_FAILED', `Request "${requestName}" failed at the client: ${remote.code}: ${remote.message}`);
+  }
+}
+
+interface PendingRequest {
+  name: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+type Payload = { d: unknown } | { b: Uint8Array };
+
+/**
+ * A Lifeline session, and the Socket its route handler holds. It outlives its transports
+ * (Links): when the connection drops, sends wait in the replay buffer, the `for await`
+ * loop simply waits, and a resume within the window replays what each side missed.
+ * It ends on `close()`, when the resume window passes (1006 `session expired`), or when
+ * the replay buffer goes over its bounds (1013 `replay overflow`).
+ */
+export class SessionSocket extends Socket {
+  /** @internal */ readonly codec: Codec;
+  private readonly sid = randomBytes(16).toString('base64url');
+  private readonly tokenDigest: Buffer;
+  /** Given out in the first welcome only; never logged. */
+  private newToken: string | null;
+  private readonly replay = new ReplayBuffer<Frame>();
+  private readonly inbound = new InboundSequence();
+  private link: Link | null = null;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private ackFlushQueued = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private handlers: Map<string, RequestHandler> | undefined;
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextRequestId = 1;
+  private ended = false;
+  private rttMs: number | undefined;
+  private readonly reset: { sessionId: string; reason: ResetReason } | undefined;
+
+  /** @internal Created by the route for a hello that starts a session. */
+  constructor(
+    link: Link,
+    host: SocketHost,
+    init: SocketInit,
+    private readonly owner: SessionOwner,
+    resetFrom: { sessionId: string; reason: ResetReason } | undefined,
+  ) {
+    super(link.ws, link.raw, host, init, false);
+    this.codec = link.codec;
+    const token = randomBytes(32).toString('base64url'); // 256 bits from the CSPRNG
+    this.tokenDigest = digest(token);
+    this.newToken = token;
+    this.reset = resetFrom;
+  }
+
+  override get lifeline(): boolean {
+    return true;
+  }
+
+  override get sessionId(): string {
+    return this.sid;
+  }
+
+  override get resetFrom(): { readonly sessionId: string; readonly reason: ResetReason } | undefined {
+    return this.reset;
+  }
+
+  override get rtt(): number | undefined {
+    return this.rttMs;
+  }
+
+  /** The negotiated subprotocol: `lifeline.v1` or `lifeline.v1.msgpack`. */
+  override get protocol(): string {
+    return this.codec.protocol;
+  }
+
+  /** True until the session ends, including while its connection is down and sends wait for a resume. */
+  override get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  /** True while a connection carries the session. */
+  get connected(): boolean {
+    return this.link !== null;
+  }
+
+  override get bufferedAmount(): number {
+    return this.link?.ws.bufferedAmount ?? 0;
+  }
+
+  override get stats(): SocketStats {
+    return { ...super.stats, replayMessages: this.replay.count, replayBytes: this.replay.bytes };
+  }
+
+  /**
+   * Sends an `m` envelope: a string as `d`, bytes as `b`, a received Message as it came.
+   * Accepted while the session lives, connected or not; false (and `drop`) once it ended.
+   */
+  override send(data: Sendable, options?: { binary?: boolean }): boolean {
+    return this.sendPayload(payloadOf(data, options?.binary));
+  }
+
+  private sendPayload(payload: Payload): boolean {
+    if (this.ended) return this.drop('not-open', sizeOf(payload));
+    if (!this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope)) return false;
+    this.messagesOut++;
+    return true;
+  }
+
+  /** Sends `value` as the payload `d` of an `m` envelope (the client gets the value, not a string). */
+  override sendJson(value: unknown): boolean {
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+      throw new LifelineError('LL_INVALID_JSON', `sendJson() was given ${typeof value}, which has no JSON form.`);
+    }
+    return this.sendPayload({ d: value });
+  }
+
+  /** Ends the session: the connection (if any) closes with `code` and `reason` after what was already sent. */
+  override close(code = 1000, reason = ''): void {
+    checkCloseArguments(code, reason);
+    this.end(code, reason, undefined, code);
+  }
+
+  /** Ends the session and drops its connection at once (the client sees 1006). */
+  override terminate(): void {
+    this.end(1006, 'terminated by the server', undefined, 'terminate');
+  }
+
+  /** Answers the client's `q` envelopes named `name`. */
+  override handle(name: string, handler: RequestHandler): this {
+    if (typeof handler !== 'function') throw new LifelineError('LL_INVALID_OPTION', `socket.handle("${name}", handler): handler must be a function.`);
+    (this.handlers ??= new Map()).set(name, handler);
+    return this;
+  }
+
+  /**
+   * Sends a request to the client; resolves with its answer, exactly once even across
+   * reconnects. Rejects `LL_REQUEST_TIMEOUT`, `LL_REQUEST_FAILED` (a {@link RequestError}
+   * with the client's code) or `LL_SESSION_CLOSED`.
+   */
+  override request(name: string, data?: unknown, options?: RequestOptions): Promise<unknown> {
+    if (this.ended) return Promise.reject(sessionClosed(name));
+    const timeout = options?.timeout ?? this.owner.options.requestTimeout;
+    const id = this.takeRequestId();
+    const payload: Payload =
+      data instanceof Uint8Array ? { b: data } : data instanceof ArrayBuffer ? { b: new Uint8Array(data) } : { d: data === undefined ? null : data };
+    return new Promise((resolve, reject) => {
+      let sent: boolean;
+      try {
+        sent = this.sendSequenced((s, a) => ({ t: 'q', s, ...(a === undefined ? {} : { a }), id, n: name, ...payload }) as RequestEnvelope);
+      } catch (error) {
+        reject(error as Error);
+        return;
+      }
+      if (!sent) {
+        reject(sessionClosed(name));
+        return;
+      }
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) reject(new LifelineError('LL_REQUEST_TIMEOUT', `Request "${name}" got no response within ${timeout} ms.`));
+      }, timeout);
+      timer.unref();
+      this.pending.set(id, { name, resolve, reject, timer });
+    });
+  }
+
+  /** @internal The token the client presented matches this session's (constant time). */
+  tokenMatches(token: string): boolean {
+    return timingSafeEqual(digest(token), this.tokenDigest);
+  }
+
+  /** @internal Puts the session on `link` with a welcome; for a resume, replays what the client missed. */
+  attach(link: Link, resume?: { token: string; rx: number }): number {
+    const old = this.link;
+    if (old !== null && old !== link) {
+      old.session = null;
+      old.closeWith(4000, 'replaced by a newer connection of the same session');
+      this.owner.log('info', 'session-replace', this, { oldLink: old.id });
+    }
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.link = link;
+    link.session = this;
+    this.ws = link.ws;
+    this.raw = link.raw;
+    if (this.pausedByIterator) link.ws.pause();
+    const tok = resume?.token ?? this.newToken!;
+    this.newToken = null;
+    const hb = this.owner.heartbeatInterval;
+    const rx = this.inbound.delivered;
+    link.sendEnvelope(
+      resume
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb }
+        : this.reset
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
+    );
+    this.inbound.acknowledgedByRx();
+    if (!resume) return 0;
+    let replayed = 0;
+    for (const frame of this.replay.itemsAfter(resume.rx)) {
+      link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
+      replayed++;
+    }
+    return replayed;
+  }
+
+  /**
+   * @internal A hello with this session's id and token arrived on `link`. Returns what
+   * happened: `resumed`; `overflow` (the session ended, the route starts a new one);
+   * `failed` (the link was closed for a protocol error).
+   */
+  resume(link: Link, token: string, rx: number): { outcome: 'resumed'; replayed: number } | { outcome: 'overflow' | 'failed' } {
+    if (rx < this.replay.acked || rx > this.replay.lastSeq) {
+      link.fail(new EnvelopeError(1002, 'hello.rx: below what the client acknowledged or above the last s the server sent'));
+      return { outcome: 'failed' };
+    }
+    this.replay.ack(rx);
+    const over = this.replay.exceeded(this.owner.options.replay, Date.now());
+    if (over !== undefined) {
+      this.overflow(over);
+      return { outcome: 'overflow' };
+    }
+    return { outcome: 'resumed', replayed: this.attach(link, { token, rx }) };
+  }
+
+  /** @internal An envelope from the client, on the link that carries this session. */
+  receiveEnvelope(envelope: Envelope, link: Link): void {
+    switch (envelope.t) {
+      case 'm':
+      case 'q':
+      case 'r': {
+        if (envelope.a !== undefined && !this.acknowledged(envelope.a, envelope.t, link)) return;
+        const now = Date.now();
+        const verdict = this.inbound.receive(envelope.s, now);
+        if (verdict === 'gap') {
+          link.fail(new EnvelopeError(1002, `${envelope.t}.s: sequence gap, expected ${this.inbound.delivered + 1}`));
+          return;
+        }
+        this.scheduleAck(now);
+        if (verdict === 'duplicate') return;
+        if (envelope.t === 'm') {
+          this.messagesIn++;
+          this.accept(envelope.b !== undefined ? new LifelineMessage(undefined, toBuffer(envelope.b), true) : textMessage(envelope.d));
+        } else if (envelope.t === 'q') this.answer(envelope);
+        else this.settle(envelope);
+        return;
+      }
+      case 'a':
+        this.acknowledged(envelope.a, 'a', link);
+        return;
+      case 'pong': {
+        const rtt = Date.now() - envelope.ts;
+        if (rtt >= 0) this.rttMs = rtt;
+        return;
+      }
+      case 'hello':
+        link.fail(new EnvelopeError(1008, 'hello: the session is already open on this connection'));
+        return;
+      default:
+        link.fail(new EnvelopeError(1008, `${envelope.t}: only the server sends this envelope`));
+    }
+  }
+
+  /** @internal The link that carried this session closed. */
+  linkClosed(link: Link, code: number, reason: string): void {
+    if (link !== this.link) return;
+    this.link = null;
+    this.clearAckTimer();
+    if (this.ended) return;
+    const window = this.owner.options.resumeWindow;
+    this.owner.log('info', 'session-detach', this, { link: link.id, code, reason: reason || undefined, resumeWindowMs: window });
+    this.expiryTimer = setTimeout(expire, window, this);
+    this.expiryTimer.unref();
+  }
+
+  /** @internal The resume window passed without a resume. */
+  expire(): void {
+    if (this.ended || this.link !== null) return;
+    const window = this.owner.options.resumeWindow;
+    this.owner.log('info', 'session-expire', this, { resumeWindowMs: window });
+    this.end(1006, `session expired: not resumed within ${window} ms`, 'expired');
+  }
+
+  /** @internal */
+  flushAck(): void {
+    this.clearAckTimer();
+    this.ackFlushQueued = false;
+    const link = this.link;
+    if (link === null) return;
+    const a = this.inbound.takeAck();
+    if (a !== undefined) link.sendEnvelope({ t: 'a', a });
+  }
+
+  private scheduleAck(now: number): void {
+    if (this.inbound.needsAck(now)) {
+      if (!this.ackFlushQueued) {
+        this.ackFlushQueued = true;
+        process.nextTick(flushAck, this); // after this turn's replies, which may carry it
+      }
+    } else if (this.ackTimer === undefined) {
+      this.ackTimer = setTimeout(flushAck, this.inbound.ackDelay, this);
+      this.ackTimer.unref();
+    }
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer !== undefined) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
+  }
+
+  /** Frees what the client acknowledged; false (and 1002) for an acknowledgement of something never sent. */
+  private acknowledged(a: number, t: string, link: Link): boolean {
+    if (a > this.replay.lastSeq) {
+      link.fail(new EnvelopeError(1002, `${t}.a: above the last s the server sent`));
+      return false;
+    }
+    this.replay.ack(a);
+    return true;
+  }
+
+  /**
+   * Numbers, encodes, holds for replay and (when connected) writes one sequenced envelope,
+   * with a pending acknowledgement riding along. False when it pushed the replay buffer over
+   * its bounds (the session then ends). Throws LL_ENCODE_FAILED before numbering anything.
+   */
+  private sendSequenced(make: (s: number, a: number | undefined) => SequencedEnvelope): boolean {
+    const link = this.link;
+    const s = this.replay.lastSeq + 1;
+    const a = link !== null && this.inbound.pending > 0 ? this.inbound.delivered : undefined;
+    const frame = this.codec.encode(make(s, a));
+    if (a !== undefined) {
+      this.inbound.takeAck();
+      this.clearAckTimer();
+    }
+    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+    const now = Date.now();
+    this.replay.push(s, frame, size, now);
+    const over = this.replay.exceeded(this.owner.options.replay, now);
+    if (over !== undefined) {
+      this.overflow(over);
+      return false;
+    }
+    link?.write(frame, size);
+    return true;
+  }
+
+  private overflow(bound: ReplayBound): void {
+    const { replay } = this;
+    this.owner.log('info', 'session-overflow', this, { bound, replayMessages: replay.count, replayBytes: replay.bytes });
+    this.end(1013, `replay overflow: over ${bound}`, 'overflow', 1013);
+  }
+
+  /**
+   * Ends the session once: forgets it, closes (`linkClose` a code) or drops (`terminate`)
+   * its connection, rejects requests in flight, and reports `close (code, reason)`.
+   */
+  private end(code: number, reason: string, why: SessionEndReason | undefined, linkClose?: number | 'terminate'): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.owner.forget(this, why);
+    const link = this.link;
+    this.link = null;
+    if (link !== null) {
+      link.session = null;
+      if (linkClose === 'terminate') link.terminate();
+      else link.closeWith(linkClose ?? code, reason);
+    }
+    this.clearAckTimer();
+    clearTimeout(this.expiryTimer);
+    for (const [id, request] of this.pending) {
+      this.pending.delete(id);
+      clearTimeout(request.timer);
+      request.reject(sessionClosed(request.name));
+    }
+    this.replay.clear();
+    this.closedBy(code, reason);
+  }
+
+  private answer(q: RequestEnvelope): void {
+    const handler = this.handlers?.get(q.n);
+    if (handler === undefined) {
+      this.respond(q.id, { e: { code: 'LL_NO_HANDLER', message: `no handler for request "${q.n}"` } });
+      return;
+    }
+    const data = q.b !== undefined ? toBuffer(q.b) : q.d;
+    let result: unknown;
+    try {
+      result = handler(data, { name: q.n, socket: this });
+    } catch (error) {
+      this.respondError(q, error);
+      return;
+    }
+    Promise.resolve(result).then(
+      (value) => this.respondValue(q, value),
+      (error: unknown) => this.respondError(q, error),
+    );
+  }
+
+  private respondValue(q: RequestEnvelope, value: unknown): void {
+    const outcome = value instanceof Uint8Array ? { b: value } : value instanceof ArrayBuffer ? { b: new Uint8Array(value) } : { d: value === undefined ? null : value };
+    try {
+      this.respond(q.id, outcome);
+    } catch (error) {
+      this.owner.log('error', 'request-handler-result', this, { name: q.n, error: (error as Error).message });
+      this.respond(q.id, { e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
+    }
+  }
+
+  private respondError(q: RequestEnvelope, error: unknown): void {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code !== '') {
+      this.respond(q.id, { e: { code, message: String((error as Error).message ?? '') } });
+      return;
+    }
+    this.owner.log('error', 'request-handler-error', this, { name: q.n, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    this.respond(q.id, { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
+  }
+
+  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }): void {
+    if (this.ended) return;
+    this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...outcome }) as ResponseEnvelope);
+  }
+
+  private settle(r: ResponseEnvelope): void {
+    const request = this.pending.get(r.id);
+    if (request === undefined) return; // timed out already
+    this.pending.delete(r.id);
+    clearTimeout(request.timer);
+    if (r.e !== undefined) request.reject(new RequestError(request.name, r.e));
+    else request.resolve(r.b !== undefined ? toBuffer(r.b) : r.d);
+  }
+
+  private takeRequestId(): number {
+    let id = this.nextRequestId;
+    while (this.pending.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    this.nextRequestId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+}
+
+function expire(session: SessionSocket): void {
+  session.expire();
+}
+
+function flushAck(session: SessionSocket): void {
+  session.flushAck();
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function sessionClosed(name: string): LifelineError {
+  return new LifelineError('LL_SESSION_CLOSED', `Request "${name}": the session ended before a response came.`);
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function textMessage(d: unknown): LifelineMessage {
+  return new LifelineMessage(d, Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null')), false);
+}
+
+/** The payload of what send() was given: strings and JSON values as `d`, bytes as `b`. */
+function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
+  if (data instanceof Message) {
+    if (binary ?? data.binary) return { b: data.data };
+    return { d: data instanceof LifelineMessage && !data.binary ? data.value : data.text };
+  }
+  if (typeof data === 'string') return binary === true ? { b: Buffer.from(data) } : { d: data };
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+  return binary === false ? { d: toBuffer(bytes).toString('utf8') } : { b: bytes };
+}
+
+function sizeOf(payload: Payload): number {
+  return 'b' in payload ? payload.b.byteLength : typeof payload.d === 'string' ? Buffer.byteLength(payload.d) : 0;
+}
