@@ -1,0 +1,351 @@
+"""A small Lifeline-mode client (PROTOCOL.md section 2) for Python: stdlib + websockets.
+
+Written for the asyncio API of websockets 10.4 (Debian bookworm's python3-websockets) and
+Python 3.11; newer websockets versions keep that API.
+
+What it does:
+  * says hello and reads the welcome (session id, resume token, heartbeat interval);
+  * sends JSON messages (`m` envelopes), numbered 1, 2, 3, ... and kept until the server
+    acknowledges them;
+  * receives messages in order, dropping duplicates by sequence number, and acknowledges
+    them cumulatively (every 64 messages, or 50 ms after the first unacknowledged one);
+  * answers the server's `ping` with `pong`;
+  * when the connection drops, reconnects by itself and resumes the session with
+    sid/tok/rx: the server replays what this client missed, and this client resends what
+    the server missed, so nothing is lost, duplicated or reordered;
+  * when the server cannot resume (`reset`: expired, unknown-session, bad-token,
+    overflow), tells the caller: `on_reset(reason, unsent)` if given, else the next
+    `recv()` raises LifelineReset. Nothing is dropped silently.
+
+    client = LifelineClient("ws://127.0.0.1:5000/echo")
+    await client.connect()
+    await client.send({"text": "hi"})
+    print(await client.recv())          # {'text': 'hi'} from /echo
+    await client.close()
+
+Run `python3 lifeline_client.py [URL]` for a demo against `lifeline serve`'s /echo.
+"""
+
+import asyncio
+import base64
+import json
+import random
+import re
+import sys
+
+from websockets.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+PROTOCOL = "lifeline.v1"  # JSON text frames; "lifeline.v1.msgpack" would need a MessagePack library
+ACK_EVERY = 64  # acknowledge after this many sequenced envelopes...
+ACK_DELAY = 0.05  # ...or this many seconds after the first of them, whichever comes first
+
+
+class LifelineReset(Exception):
+    """The server could not resume the session and started a new one.
+
+    `reason` is one of "expired", "unknown-session", "bad-token", "overflow";
+    `unsent` lists the payloads this client had sent that the server never acknowledged:
+    they are not delivered, and the application decides whether to send them again.
+    """
+
+    def __init__(self, reason, unsent):
+        super().__init__(f"session reset by the server: {reason} ({len(unsent)} message(s) not delivered)")
+        self.reason = reason
+        self.unsent = unsent
+
+
+class LifelineClosed(Exception):
+    """The client was closed, or the server ended the session for good."""
+
+
+class LifelineClient:
+    def __init__(self, url, *, on_reset=None, heartbeat_grace=20.0, open_timeout=5.0, max_backoff=2.0):
+        self.url = url
+        self.on_reset = on_reset
+        self.heartbeat_grace = heartbeat_grace  # seconds of silence past `hb` before the link counts as dead
+        self.open_timeout = open_timeout
+        self.max_backoff = max_backoff
+        # Session state; survives reconnects.
+        self.sid = None
+        self.tok = None  # the resume token: whoever holds it can resume the session, so never log it
+        self.hb = 25_000  # ms, from the welcome
+        self.rx = 0  # last sequence number received from the server and delivered
+        self.seq = 0  # last sequence number this client used
+        self.outbox = []  # envelopes sent and not yet acknowledged, in order
+        # Counters, for the curious (and for tests).
+        self.connections = 0
+        self.resumes = 0
+        self.duplicates = 0
+        self.resets = []
+        self.last_error = None  # the last `error` envelope from the server
+        self._inbox = asyncio.Queue()
+        self._live = None  # the connection that carries the session and has been replayed to
+        self._lock = asyncio.Lock()  # one writer at a time, so envelopes leave in order
+        self._received_since_ack = 0
+        self._ack_timer = None
+        self._first_welcome = None
+        self._runner = None
+        self._closed = False
+        self._tasks = set()
+
+    # ---- public API -------------------------------------------------------------------
+
+    async def connect(self):
+        """Opens the first connection and waits for its welcome; then keeps the session up by itself."""
+        self._first_welcome = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.create_task(self._run())
+        return await self._first_welcome
+
+    async def send(self, data):
+        """Sends one message: a JSON value as `d`, or bytes as `b`. Queued while disconnected."""
+        if self._closed:
+            raise LifelineClosed("the client is closed")
+        self.seq += 1
+        envelope = {"t": "m", "s": self.seq}
+        if isinstance(data, (bytes, bytearray)):
+            envelope["b"] = base64.b64encode(bytes(data)).decode("ascii")
+        else:
+            envelope["d"] = data
+        self.outbox.append(envelope)
+        await self._write(envelope, self._live)
+
+    async def recv(self):
+        """The next message from the server, in order, exactly once. Raises LifelineReset (when
+        no on_reset callback was given) and LifelineClosed."""
+        item = await self._inbox.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def flush(self, timeout=10.0):
+        """Waits until the server has acknowledged everything sent so far."""
+        async def drained():
+            while self.outbox:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(drained(), timeout)
+
+    async def close(self):
+        """Acknowledges what arrived, closes the connection (1000) and stops reconnecting."""
+        if self._closed:
+            return
+        self._closed = True
+        ws = self._live
+        if ws is not None:
+            try:
+                await self._send_ack(ws)
+                await ws.close(1000, "client closed")
+            except ConnectionClosed:
+                pass
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except asyncio.CancelledError:
+                pass
+        self._cancel_ack_timer()
+        self._inbox.put_nowait(LifelineClosed("the client is closed"))
+
+    def abort_transport(self):
+        """Drops the TCP connection at once, as a network failure would (for demos and tests)."""
+        if self._live is not None and self._live.transport is not None:
+            self._live.transport.abort()
+
+    # ---- connection loop --------------------------------------------------------------
+
+    async def _run(self):
+        backoff = 0.05
+        while not self._closed:
+            retry_after = None
+            try:
+                ws = await connect(self.url, subprotocols=[PROTOCOL], open_timeout=self.open_timeout,
+                                   ping_interval=None, close_timeout=2, max_size=None)
+            except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as error:
+                if not self._first_welcome.done():
+                    self._first_welcome.set_exception(error)  # the first connect reports its failure
+                    return
+            else:
+                self.connections += 1
+                try:
+                    await self._carry(ws)
+                except (ConnectionClosed, asyncio.TimeoutError, ProtocolViolation, ValueError, KeyError, TypeError) as error:
+                    if isinstance(error, ProtocolViolation):
+                        await ws.close(1002, str(error)[:120])
+                    if not self._first_welcome.done():
+                        self._first_welcome.set_exception(error)
+                        return
+                finally:
+                    if self._live is ws:
+                        self._live = None
+                        backoff = 0.05  # this link carried the session: the backoff starts afresh
+                    if not ws.closed and ws.transport is not None:
+                        ws.transport.abort()  # a dead link (silence) or a violation: do not wait for a closing handshake
+                code, reason = ws.close_code, ws.close_reason or ""
+                if code == 4000:  # another connection of this session replaced this one
+                    self._stop(LifelineClosed("replaced by a newer connection of the same session"))
+                    return
+                match = re.search(r"retry-after=(\d+)", reason)
+                if match:  # a server restart or overload says when to come back, in ms
+                    retry_after = int(match.group(1)) / 1000
+            if self._closed:
+                return
+            # Reconnect with jittered exponential backoff (or the server's hint), then resume.
+            await asyncio.sleep(retry_after if retry_after is not None else backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _carry(self, ws):
+        """Says hello on `ws`, takes the welcome, replays the outbox, then reads until the link dies."""
+        hello = {"t": "hello", "v": 1}
+        if self.sid is not None:
+            hello.update(sid=self.sid, tok=self.tok, rx=self.rx)
+        await ws.send(json.dumps(hello))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), self.open_timeout))
+        if welcome.get("t") == "error":
+            self.last_error = welcome
+            raise ProtocolViolation(f"server error {welcome.get('code')}: {welcome.get('message')}")
+        if welcome.get("t") != "welcome":
+            raise ProtocolViolation(f"expected welcome, got {welcome.get('t')!r}")
+        self._take_welcome(welcome)
+        async with self._lock:
+            # Everything the server has not received goes again, in order, before anything new.
+            self._live = ws
+            for envelope in list(self.outbox):
+                await ws.send(json.dumps({**envelope, "a": self.rx}))
+            self._received_since_ack = 0
+        if not self._first_welcome.done():
+            self._first_welcome.set_result(welcome)
+        silence = self.hb / 1000 + self.heartbeat_grace
+        while True:
+            # Nothing at all for hb + grace: the link is dead even if TCP has not noticed.
+            frame = await asyncio.wait_for(ws.recv(), silence)
+            if not isinstance(frame, str):
+                raise ProtocolViolation("binary frame in JSON mode")
+            await self._receive(json.loads(frame), ws)
+
+    def _take_welcome(self, welcome):
+        asked_to_resume = self.sid is not None
+        if welcome.get("resumed"):
+            self.resumes += 1
+            self._acked(welcome["rx"])  # the server's rx acknowledges what it got
+        elif asked_to_resume:
+            # A new session: the old one is gone, with whatever it held.
+            reason = (welcome.get("reset") or {}).get("reason", "unknown")
+            unsent = [e["d"] if "d" in e else base64.b64decode(e["b"]) for e in self.outbox]
+            self.outbox = []
+            self.seq = 0
+            self.rx = 0
+            self.resets.append(reason)
+            reset = LifelineReset(reason, unsent)
+            if self.on_reset is not None:
+                self.on_reset(reset)
+            else:
+                self._inbox.put_nowait(reset)
+        self.sid = welcome["sid"]
+        self.tok = welcome["tok"]
+        self.hb = welcome.get("hb", self.hb)
+
+    # ---- receiving --------------------------------------------------------------------
+
+    async def _receive(self, envelope, ws):
+        t = envelope.get("t")
+        if t in ("m", "q", "r"):
+            if "a" in envelope:
+                self._acked(envelope["a"])
+            s = envelope["s"]
+            if s <= self.rx:  # a duplicate from a replay: drop it, but acknowledge it
+                self.duplicates += 1
+                self._note_received(ws)
+                return
+            if s != self.rx + 1:
+                raise ProtocolViolation(f"sequence gap: got s={s} after {self.rx}")
+            self.rx = s
+            self._note_received(ws)
+            if t == "m":
+                self._inbox.put_nowait(envelope["d"] if "d" in envelope else base64.b64decode(envelope["b"]))
+            elif t == "q":  # this client answers no requests; say so, as the protocol asks
+                self.seq += 1
+                answer = {"t": "r", "s": self.seq, "id": envelope["id"],
+                          "e": {"code": "NO_HANDLER", "message": f"no handler for {envelope['n']!r}"}}
+                self.outbox.append(answer)
+                await self._write(answer, ws)
+            # "r": this client sends no requests, so there is nothing to settle
+        elif t == "a":
+            self._acked(envelope["a"])
+        elif t == "ping":
+            await self._write({"t": "pong", "ts": envelope["ts"]}, ws, sequenced=False)
+        elif t == "error":
+            self.last_error = envelope  # the server closes right after; the loop resumes
+        else:
+            raise ProtocolViolation(f"unexpected envelope {t!r}")
+
+    def _acked(self, a):
+        """The server has everything up to `a`: free it."""
+        while self.outbox and self.outbox[0]["s"] <= a:
+            self.outbox.pop(0)
+
+    def _note_received(self, ws):
+        self._received_since_ack += 1
+        if self._received_since_ack >= ACK_EVERY:
+            self._spawn(self._send_ack(ws))
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, lambda: self._spawn(self._send_ack(ws)))
+
+    # ---- writing ----------------------------------------------------------------------
+
+    async def _write(self, envelope, ws, sequenced=True):
+        if ws is None:
+            return  # not connected: it waits in the outbox for the resume
+        async with self._lock:
+            if ws is not self._live:
+                return  # the link changed meanwhile; the resume replays the outbox
+            if sequenced:
+                envelope = {**envelope, "a": self.rx}  # the acknowledgement rides along
+                self._received_since_ack = 0
+                self._cancel_ack_timer()
+            try:
+                await ws.send(json.dumps(envelope))
+            except ConnectionClosed:
+                pass  # the read loop notices and resumes
+
+    async def _send_ack(self, ws):
+        self._cancel_ack_timer()
+        if self._received_since_ack == 0 or ws is not self._live:
+            return
+        self._received_since_ack = 0
+        await self._write({"t": "a", "a": self.rx}, ws, sequenced=False)
+
+    def _cancel_ack_timer(self):
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+
+    def _spawn(self, coroutine):
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _stop(self, error):
+        self._closed = True
+        self._inbox.put_nowait(error)
+
+
+class ProtocolViolation(Exception):
+    """The server broke the protocol (a sequence gap, an unknown envelope)."""
+
+
+async def demo(url):
+    client = LifelineClient(url)
+    welcome = await client.connect()
+    print(f"connected: session {welcome['sid']}, heartbeat every {welcome['hb']} ms")
+    messages = [{"text": "hello"}, {"text": "from", "n": 2}, ["Python", 3.11, True, None]]
+    for message in messages:
+        await client.send(message)
+    for _ in messages:
+        print("echo:", json.dumps(await client.recv()))
+    await client.flush()
+    await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(demo(sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:5000/echo"))

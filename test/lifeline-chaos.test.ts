@@ -1,0 +1,302 @@
+import { once } from 'node:events';
+import type { LifelineOptions, Socket } from '@lifeline/server';
+import { afterEach, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { chaosSeed, startChaosProxy, type ChaosProxy, type ChaosStats } from './support/chaos-proxy.js';
+import { LifelineTestClient } from './support/lifeline-test-client.js';
+import { startApp, type RunningApp } from './support/servers.js';
+import { sleep } from './support/wait.js';
+
+/**
+ * Chaos proof of Lifeline mode (issue 4): a TCP proxy between the client and the server cuts
+ * every connection 50–500 ms after it opened, about half the time in the middle of a frame,
+ * while 100,000 messages flow each way. The client reconnects and resumes after every cut.
+ * Nothing may be lost, duplicated or reordered, in either direction, with no reset, and the
+ * run must end. The two controls at the end show that the checks do fail: a client that
+ * does not resume loses messages, and replay bounds that are too small give resets, which
+ * both sides report.
+ *
+ * The proxy's seed is printed; CHAOS_SEED=<seed> replays a run's cuts.
+ */
+
+const N = 100_000;
+/** Each side keeps at most this many messages unacknowledged (application flow control, below replay.maxMessages). */
+const WINDOW = 1000;
+const PAD = 'x'.repeat(40); // a ~60-byte JSON payload, so frames span chunk boundaries and cuts land mid-frame
+
+interface ServerSession {
+  socket: Socket;
+  sid: string;
+  resetFrom: { sessionId: string; reason: string } | undefined;
+  /** Payload ids of the client's messages, in the order the handler got them. */
+  received: number[];
+  /** Payload ids this session pushed. */
+  pushed: number;
+  close: { code: number; reason: string } | undefined;
+}
+
+interface RunResult {
+  ms: number;
+  finished: boolean;
+  seed: number;
+  proxy: ChaosStats;
+  connects: number;
+  connectFailures: number;
+  sessions: ServerSession[];
+  client: LifelineTestClient;
+  /** Everything that went wrong; empty for a clean run. */
+  violations: string[];
+  clientResets: string[];
+}
+
+/** Lost, duplicated and reordered ids in a stream that should be exactly 1..n. */
+function checkStream(what: string, got: readonly number[], n: number): string[] {
+  const seen = new Uint8Array(n + 1);
+  let duplicated = 0;
+  let reordered = 0;
+  let outOfRange = 0;
+  let prev = 0;
+  for (const i of got) {
+    if (!Number.isInteger(i) || i < 1 || i > n) {
+      outOfRange++;
+      continue;
+    }
+    if (seen[i]) duplicated++;
+    else seen[i] = 1;
+    if (i < prev) reordered++;
+    prev = i;
+  }
+  let lost = 0;
+  let firstLost = 0;
+  for (let i = 1; i <= n; i++) {
+    if (!seen[i]) {
+      lost++;
+      firstLost ||= i;
+    }
+  }
+  const out: string[] = [];
+  if (lost) out.push(`${what}: ${lost} lost (first: ${firstLost})`);
+  if (duplicated) out.push(`${what}: ${duplicated} duplicated`);
+  if (reordered) out.push(`${what}: ${reordered} out of order`);
+  if (outOfRange) out.push(`${what}: ${outOfRange} ids out of range`);
+  // The exact check, for whatever the counts above could miss.
+  if (out.length === 0 && (got.length !== n || got.some((v, k) => v !== k + 1))) out.push(`${what}: not exactly 1..${n} in order`);
+  return out;
+}
+
+const running: { app?: RunningApp; proxy?: ChaosProxy; client?: LifelineTestClient; stop?: () => void }[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.stop?.();
+    r.client?.close();
+    await r.proxy?.close();
+    await r.app?.stop();
+  }
+});
+
+async function runChaos(options: {
+  n: number;
+  deadlineMs: number;
+  lifeline?: LifelineOptions;
+  /** Control: reconnect with a fresh hello instead of resuming. */
+  noResume?: boolean;
+  /** Pacing of both senders: at most `burst` messages per turn (default 200), `pauseMs` between turns (default 0: as fast as the window allows). */
+  burst?: number;
+  pauseMs?: number;
+  /** Controls: stop early once this holds. */
+  stopWhen?: (state: { client: LifelineTestClient; sessions: ServerSession[]; proxy: ChaosStats }) => boolean;
+}): Promise<RunResult> {
+  const { n } = options;
+  const maxBurst = options.burst ?? 200;
+  const pauseMs = options.pauseMs ?? 0;
+  const sessions: ServerSession[] = [];
+  const handle: (typeof running)[number] = {};
+  running.push(handle);
+
+  // The server: records the ids of the client's messages, and pushes 1..n itself, keeping at
+  // most WINDOW unacknowledged (its replay buffer), connected or not.
+  const app = await startApp((a) =>
+    a.ws('/chaos', { lifeline: options.lifeline ?? true }, (socket) => {
+      const session: ServerSession = { socket, sid: socket.sessionId!, resetFrom: socket.resetFrom, received: [], pushed: 0, close: undefined };
+      sessions.push(session);
+      socket.on('message', (message) => session.received.push((message.json() as { i: number }).i));
+      socket.on('close', (code, reason) => (session.close = { code, reason }));
+      void (async () => {
+        while (session.pushed < n) {
+          if (!socket.isOpen) return;
+          if (socket.stats.replayMessages! >= WINDOW) {
+            await sleep(1);
+            continue;
+          }
+          for (let k = 0; k < maxBurst && session.pushed < n && socket.stats.replayMessages! < WINDOW; k++) {
+            if (!socket.sendJson({ i: session.pushed + 1, p: PAD })) return;
+            session.pushed++;
+          }
+          if (pauseMs > 0) await sleep(pauseMs);
+          else await new Promise((r) => setImmediate(r));
+        }
+      })();
+    }),
+  );
+  handle.app = app;
+
+  const seed = chaosSeed();
+  console.log(`[chaos] seed ${seed} (CHAOS_SEED=${seed} replays these cuts)`);
+  const proxy = await startChaosProxy({ targetPort: app.port, seed });
+  handle.proxy = proxy;
+
+  const client = new LifelineTestClient(`ws://127.0.0.1:${proxy.port}/chaos`);
+  handle.client = client;
+  const started = Date.now();
+  const deadline = started + options.deadlineMs;
+  let stopped = false;
+  handle.stop = () => (stopped = true);
+  let connects = 0;
+  let connectFailures = 0;
+
+  // Reconnect (resuming the session the client holds) after every cut, for as long as the run lasts.
+  const connector = (async () => {
+    while (!stopped && Date.now() < deadline) {
+      if (options.noResume) {
+        client.sid = undefined;
+        client.tok = undefined;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          client.connect(),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connect timed out')), 5000))),
+        ]);
+        connects++;
+      } catch {
+        connectFailures++;
+        client.ws?.terminate();
+        await sleep(5);
+        continue;
+      } finally {
+        clearTimeout(timer);
+      }
+      const ws = client.ws!;
+      if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close');
+    }
+  })();
+
+  // The client sends 1..n, keeping at most WINDOW unacknowledged; while disconnected they queue.
+  // It starts once the session exists: the test client discards what it queued before a welcome that starts a new session.
+  let sent = 0;
+  const sender = (async () => {
+    while (!stopped && client.welcomes.length === 0 && Date.now() < deadline) await sleep(1);
+    while (!stopped && sent < n && Date.now() < deadline) {
+      let burst = 0;
+      while (sent < n && client.unacked < WINDOW && burst < maxBurst) {
+        client.send({ i: ++sent, p: PAD });
+        burst++;
+      }
+      if (burst === 0 || pauseMs > 0) await sleep(Math.max(1, pauseMs));
+      else await new Promise((r) => setImmediate(r));
+    }
+  })();
+
+  // Done when both sides have everything, or (for the controls) nothing moves for 2 s.
+  const serverTotal = () => sessions.reduce((sum, s) => sum + s.received.length, 0);
+  let finished = false;
+  let lastProgress = Date.now();
+  let lastCounts = '';
+  while (Date.now() < deadline) {
+    if (serverTotal() >= n && client.messages.length >= n) {
+      finished = true;
+      break;
+    }
+    if (options.stopWhen?.({ client, sessions, proxy: proxy.stats })) break;
+    const counts = `${serverTotal()}/${client.messages.length}`;
+    if (counts !== lastCounts) {
+      lastCounts = counts;
+      lastProgress = Date.now();
+    } else if (sent >= n && Date.now() - lastProgress > 2000) break;
+    await sleep(20);
+  }
+  const ms = Date.now() - started;
+  proxy.chaos = false;
+  stopped = true;
+  await sender;
+  // Let the last acknowledgements through on a connection the proxy leaves alone, then stop.
+  proxy.cutAll();
+  await Promise.race([connector, sleep(6000)]);
+  if (finished) {
+    const quiet = Date.now() + 3000;
+    await client.connect().catch(() => undefined);
+    while (Date.now() < quiet && (client.unacked > 0 || sessions.some((s) => s.socket.isOpen && s.socket.stats.replayMessages! > 0))) await sleep(10);
+  }
+
+  const violations: string[] = [];
+  const clientResets = client.welcomes.filter((w) => w.reset).map((w) => w.reset!.reason);
+  const newSessions = client.welcomes.filter((w, k) => k > 0 && !w.resumed).length;
+  if (!finished) violations.push(`did not finish within ${options.deadlineMs} ms: server got ${serverTotal()}, client got ${client.messages.length} of ${n}`);
+  if (sessions.length !== 1) violations.push(`${sessions.length} server sessions (handler runs), expected 1`);
+  if (clientResets.length) violations.push(`client saw ${clientResets.length} reset(s): ${[...new Set(clientResets)].join(', ')}`);
+  if (newSessions) violations.push(`${newSessions} welcome(s) after the first started a new session`);
+  const closed = sessions.filter((s) => s.close);
+  if (closed.length) violations.push(`${closed.length} server session(s) ended, e.g. ${closed[0]!.close!.code} ${closed[0]!.close!.reason}`);
+  violations.push(...checkStream('client → server', sessions.flatMap((s) => s.received), n));
+  violations.push(...checkStream('server → client', client.messages.map((m) => (m as { i: number }).i), n));
+  if (client.problems.length) violations.push(`client saw protocol problems: ${client.problems.slice(0, 5).join('; ')}`);
+  if (client.errors.length) violations.push(`server sent error envelopes: ${client.errors.slice(0, 3).map((e) => `${e.code} ${e.message}`).join('; ')}`);
+
+  const result: RunResult = { ms, finished, seed, proxy: { ...proxy.stats }, connects, connectFailures, sessions, client, violations, clientResets };
+  console.log(
+    `[chaos] seed ${seed}: ${finished ? 'finished' : 'stopped'} in ${ms} ms; n=${n}; proxy: ${proxy.stats.connections} connections, ${proxy.stats.cuts} cuts ` +
+      `(${proxy.stats.partialCuts} mid-chunk), ${(proxy.stats.bytes / 1e6).toFixed(1)} MB; client: ${connects} welcomes, ${connectFailures} failed connects, ` +
+      `${client.duplicates} duplicates dropped; server sessions: ${sessions.length}; violations: ${violations.length ? violations.join(' | ') : 'none'}`,
+  );
+  return result;
+}
+
+describe('Lifeline mode under chaos: a proxy cuts the TCP connection every 50–500 ms, often mid-frame', () => {
+  test.each([
+    // As fast as the windows allow: every cut strands up to WINDOW messages each way, which the resume replays.
+    { pace: 'full speed', burst: 200, pauseMs: 0, minCuts: 2, minPartialCuts: 0 },
+    // About 10,000 messages/s each way, so that the run spans dozens of cuts.
+    // With ~40 cuts, about half of them mid-chunk, a run without one is a 1-in-10^12 event.
+    { pace: 'paced', burst: 50, pauseMs: 5, minCuts: 20, minPartialCuts: 1 },
+  ])(`${N.toLocaleString('en')} messages each way ($pace): none lost, none duplicated, order kept, no reset, and the run ends`, { timeout: 150_000 }, async ({ burst, pauseMs, minCuts, minPartialCuts }) => {
+    const run = await runChaos({ n: N, deadlineMs: 120_000, burst, pauseMs });
+    expect(run.violations, `seed ${run.seed}`).toEqual([]);
+    expect(run.finished).toBe(true);
+    // The run was actually chaotic: many cuts (in the paced run some of them mid-chunk), each followed by a resume.
+    expect(run.proxy.cuts).toBeGreaterThanOrEqual(minCuts);
+    expect(run.proxy.partialCuts).toBeGreaterThanOrEqual(minPartialCuts);
+    expect(run.client.welcomes.slice(1).every((w) => w.resumed)).toBe(true);
+    expect(run.connects).toBeGreaterThan(run.proxy.cuts / 2);
+    // Bounded: the brief's budget is < 90 s on 2 cores.
+    expect(run.ms).toBeLessThan(90_000);
+  });
+
+  test('control: a client that reconnects without resuming loses messages, and the checks say so', { timeout: 60_000 }, async () => {
+    // Paced (about 2,000 messages/s) so that cuts land while messages are in flight.
+    const run = await runChaos({ n: 5000, deadlineMs: 20_000, noResume: true, burst: 10, pauseMs: 5, stopWhen: ({ proxy }) => proxy.cuts >= 8 });
+    expect(run.proxy.cuts).toBeGreaterThan(0);
+    expect(run.violations.join('\n')).toMatch(/server sessions/);
+    expect(run.violations.join('\n')).toMatch(/client → server: \d+ lost/);
+  });
+
+  test('control: replay bounds too small for the traffic give resets, reported to both sides, never silent', { timeout: 60_000 }, async () => {
+    const run = await runChaos({ n: 5000, deadlineMs: 20_000, lifeline: { replay: { maxMessages: 50 } }, stopWhen: ({ client }) => client.welcomes.filter((w) => w.reset).length >= 5 });
+    // The checks fail loudly...
+    expect(run.violations.join('\n')).toMatch(/reset/);
+    // ...and every reset the client saw names overflow, and the server handler was told about the same old session.
+    expect(run.clientResets.length).toBeGreaterThan(0);
+    expect(new Set(run.clientResets)).toEqual(new Set(['overflow']));
+    const serverResets = run.sessions.filter((s) => s.resetFrom);
+    for (const welcome of run.client.welcomes.filter((w) => w.reset)) {
+      // The server handler ran for the same new session, told which session it replaces and why...
+      const session = run.sessions.find((s) => s.sid === welcome.sid);
+      expect(session?.resetFrom?.reason).toBe('overflow');
+      // ...and that old session ended with 1013, not silently.
+      const old = run.sessions.find((o) => o.sid === session!.resetFrom!.sessionId);
+      expect(old?.close).toMatchObject({ code: 1013, reason: expect.stringMatching(/^replay overflow: over /) });
+    }
+    // The run stops at the client's fifth reset; one more may have been under way on the server then.
+    expect(serverResets.length - run.clientResets.length).toBeGreaterThanOrEqual(0);
+    expect(serverResets.length - run.clientResets.length).toBeLessThanOrEqual(1);
+  });
+});
