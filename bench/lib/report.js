@@ -1,0 +1,84 @@
+// Summaries (medians, ratios, flags) and the printed tables.
+import { median, spread } from './stats.js';
+import { GEN_BOUND_PCT } from './measure.js';
+
+/**
+ * Medians over the successful rounds of one variant, plus flag counts.
+ * Rounds flagged noisy are left out of the medians when at least half of
+ * the rounds are clean; otherwise all rounds count and the row says so.
+ */
+export function summarize(variant, rounds, scenario) {
+  const ok = rounds.filter((r) => !r.error);
+  const clean = ok.filter((r) => !r.flags.includes('noisy'));
+  const used = clean.length > 0 && clean.length >= Math.ceil(rounds.length / 2) ? clean : ok;
+  const keys = new Set(used.flatMap((r) => Object.keys(r.metrics)));
+  const med = {};
+  for (const k of keys) med[k] = median(used.map((r) => r.metrics[k]));
+  const counts = {};
+  for (const r of rounds) for (const f of r.error ? ['FAILED'] : r.flags) counts[f] = (counts[f] ?? 0) + 1;
+  const flags = [];
+  if (med.gen_pct >= GEN_BOUND_PCT) flags.push('generator-bound');
+  for (const [f, n] of Object.entries(counts)) {
+    if (f === 'generator-bound') continue;
+    flags.push(rounds.length > 1 ? `${f} ${n}/${rounds.length}` : f);
+  }
+  if (used !== clean && counts.noisy) flags.push('median-includes-noisy');
+  return {
+    id: variant.id,
+    target: variant.target,
+    label: variant.label,
+    rounds_ok: ok.length,
+    rounds_in_median: used.length,
+    median: med,
+    spread: spread(used.map((r) => r.metrics[scenario.primary])),
+    per_round: ok.map((r) => r.metrics[scenario.primary]),
+    flags,
+    ratios: {},
+  };
+}
+
+/** Ratios of the primary metric against baseline targets (by target name). */
+export function addRatios(rows, scenario) {
+  for (const base of scenario.ratioVs ?? []) {
+    const b = rows.find((r) => r.id === base);
+    for (const r of rows) {
+      const v = r.median[scenario.primary];
+      const bv = b?.median[scenario.primary];
+      r.ratios[base] = b && bv ? v / bv : NaN;
+      if (scenario.lowerIsBetter && b) r.ratios[`${base}_delta`] = v - bv;
+    }
+  }
+}
+
+const fmt = {
+  int: (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-'),
+  f0: (v) => (Number.isFinite(v) ? v.toFixed(0) : '-'),
+  f1: (v) => (Number.isFinite(v) ? v.toFixed(1) : '-'),
+  f2: (v) => (Number.isFinite(v) ? v.toFixed(2) : '-'),
+  x: (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-'),
+  pct: (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(0)}%` : '-'),
+  delta: (v) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}` : '-'),
+};
+
+export function renderTable(scenario, params, rows, rounds) {
+  const cols = [
+    { label: 'target', get: (r) => r.label, left: true },
+    ...scenario.columns.map((c) => ({ label: c.label, get: (r) => fmt[c.fmt](r.median[c.key]) })),
+  ];
+  for (const base of scenario.ratioVs ?? []) {
+    cols.push({ label: `vs ${base}`, get: (r) => fmt.x(r.ratios[base]) });
+    if (scenario.lowerIsBetter) cols.push({ label: `Δ ${base}`, get: (r) => fmt.delta(r.ratios[`${base}_delta`]) });
+  }
+  if (rounds > 1) cols.push({ label: 'spread', get: (r) => fmt.pct(r.spread) });
+  cols.push({ label: 'flags', get: (r) => r.flags.join(', '), left: true });
+  const cells = rows.map((r) => cols.map((c) => String(c.get(r))));
+  const widths = cols.map((c, i) => Math.max(c.label.length, ...cells.map((row) => row[i].length)));
+  const line = (vals) => vals.map((v, i) => (cols[i].left ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ').trimEnd();
+  const out = [];
+  out.push(`\n== ${scenario.name}: ${scenario.title} — median of ${rounds} round${rounds > 1 ? 's' : ''}`);
+  out.push(`   ${scenario.describe(params)}`);
+  out.push(line(cols.map((c) => c.label)));
+  out.push(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of cells) out.push(line(row));
+  return out.join('\n');
+}

@@ -1,0 +1,38 @@
+// Start a target server pinned to the server core and wait until it listens.
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnPinned, stop } from './spawn.js';
+import { freePort, waitForPort } from './net.js';
+import { TARGETS } from '../targets/index.js';
+
+export const SERVER_CORE = 0;
+const GC_HOOK = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js')).href;
+
+/**
+ * @param {string} name      key of TARGETS
+ * @param {object} options   { extraArgs: [] } appended to the server's argv
+ */
+export async function startTarget(name, { extraArgs = [] } = {}) {
+  const def = TARGETS[name];
+  const port = await freePort();
+  const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...def.argv(port), ...extraArgs];
+  const child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    await stop(child, 1000);
+    throw new Error(`${name}: ${err.message}`);
+  }
+  return { name, def, port, child, pid: child.pid, gen: def.gen };
+}
+
+export async function stopTarget(target) {
+  await stop(target.child, 5000);
+}
+
+/** Ask the target's preloaded GC hook for a full collection. */
+export function requestGc(target) {
+  try {
+    process.kill(target.pid, 'SIGUSR2');
+  } catch {}
+}

@@ -1,0 +1,1114 @@
+/*
+ * wsgen — Lifeline's native WebSocket load generator.
+ *
+ * One single-threaded epoll loop, libc only. Built at bench time with
+ * `cc -O2` by bench/lib/native.js into bench/native/build/wsgen.
+ *
+ * Modes
+ *   echo       N connections, W messages in flight per connection, payload S
+ *              bytes. Every payload carries a per-connection sequence number
+ *              and the send timestamp; every echo is checked (once, in order,
+ *              same opcode, same length, tail intact) and timed.
+ *   handshake  C concurrent slots: connect, upgrade (101 + Sec-WebSocket-Accept
+ *              checked), close handshake, repeat. Reports completed cycles/s.
+ *   idle       Open N connections and hold them, answering pings with pongs.
+ *              SIGUSR1 prints a stats event, SIGTERM/SIGINT end the hold.
+ *
+ * Protocols
+ *   ws   plain RFC 6455 client (server frames unmasked).
+ *   raw  same bytes to a TCP echo server: the "handshake" is our request
+ *        echoed back and the frames come back masked, so both are parsed.
+ *   eio  minimal engine.io v4 / socket.io v5 framing over WebSocket:
+ *        open packet "0{..}", namespace connect "40", events 42["m","..."],
+ *        server pings "2" answered with "3". Text only.
+ *
+ * Output: progress events on stderr as lines "@event {json}", and exactly one
+ * JSON result line on stdout. Exit status 1 on integrity errors, 2 on setup
+ * failure, 0 otherwise.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum { MODE_ECHO, MODE_HANDSHAKE, MODE_IDLE };
+enum { PROTO_WS, PROTO_RAW, PROTO_EIO };
+enum {
+  ST_FREE,
+  ST_CONNECTING,  /* TCP connect in progress */
+  ST_UPGRADING,   /* request sent, waiting for 101 (or our echoed request) */
+  ST_EIO_OPEN,    /* waiting for engine.io open packet "0{...}" */
+  ST_EIO_CONNECT, /* sent "40", waiting for "40{...}" */
+  ST_OPEN,        /* ready */
+  ST_CLOSING,     /* close frame sent, waiting for the server's close frame */
+};
+
+/* ------------------------------------------------------------------ config */
+
+static struct {
+  int mode, proto;
+  const char *host;
+  int port;
+  const char *path;
+  int conns, window, size, opcode, concurrency, connect_conc, src_ips;
+  int close_fin; /* handshake mode: close the TCP connection right after the upgrade */
+  double warmup, duration, hold, drain, connect_timeout;
+} cfg = {
+    .mode = MODE_ECHO, .proto = PROTO_WS, .host = "127.0.0.1", .port = 0,
+    .path = "/", .conns = 64, .window = 64, .size = 64, .opcode = 2,
+    .concurrency = 32, .connect_conc = 256, .src_ips = 4, .warmup = 1,
+    .duration = 5, .hold = 60, .drain = 3, .connect_timeout = 30,
+};
+
+/* ------------------------------------------------------------------- state */
+
+typedef struct conn {
+  int fd, state, id;
+  uint32_t events;           /* epoll interest currently registered */
+  uint8_t mask[4];
+  uint32_t next_send, next_recv, inflight;
+  uint8_t *in;
+  size_t in_len, in_cap;
+  uint8_t *out;
+  size_t out_off, out_len, out_cap;
+  uint8_t *frame;            /* echo mode: this connection's pre-masked frame */
+  char key_accept[32];       /* expected Sec-WebSocket-Accept */
+  uint64_t t_begin;          /* connect start (ns) */
+} conn_t;
+
+static int ep = -1;
+static conn_t *conns;
+static int nconns;
+static uint64_t now;
+static struct sockaddr_in dst;
+static char req_buf[1024];   /* raw mode: request of the most recent connect */
+
+static uint8_t *tmpl;        /* unmasked payload template */
+static size_t hdr_len;       /* frame header length incl. 4-byte mask key */
+static size_t frame_len;     /* hdr_len + payload */
+static size_t pfx_len, sfx_len; /* eio wrapper around the body: 42["m","  and  "] */
+static const char EIO_PFX[] = "42[\"m\",\"";
+static const char EIO_SFX[] = "\"]";
+
+static int conns_open, conns_ready, conns_failed, conns_started;
+static int sending;          /* echo mode: replace each echo with a new message */
+static uint64_t t0, t1;      /* measurement window (ns) */
+static volatile sig_atomic_t sig_stop, sig_stats;
+
+static struct {
+  uint64_t sent, recv, win_recv, win_bytes, win_handshakes, handshakes;
+  uint64_t pings, pongs_sent, eio_pings, unexpected_data, closed_by_server;
+  uint64_t err_seq, err_opcode, err_len, err_payload, err_lost, err_closed;
+  uint64_t err_protocol, err_handshake, err_connect, err_io;
+} st;
+
+/* ------------------------------------------------------------------ utils */
+
+static inline uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *msg) {
+  fprintf(stderr, "wsgen: %s: %s\n", msg, strerror(errno));
+  printf("{\"ok\":false,\"error\":\"%s\"}\n", msg);
+  exit(2);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n);
+  if (!q) die("out of memory");
+  return q;
+}
+
+static void event_line(const char *name, const char *extra) {
+  fprintf(stderr, "@event {\"event\":\"%s\",\"t_ns\":%llu%s%s}\n", name,
+          (unsigned long long)mono_ns(), extra ? "," : "", extra ? extra : "");
+}
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* -------------------------------------------------------------- histogram */
+/* Log-linear buckets over nanoseconds: 32 sub-buckets per power of two
+ * (about 3% relative precision), constant-time insert. */
+
+#define SUB_BITS 5
+#define SUB_COUNT (1u << SUB_BITS)
+#define NBUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
+static uint64_t hist[NBUCKETS], hist_count, hist_max;
+
+static inline void hist_add(uint64_t v) {
+  int idx;
+  if (v < SUB_COUNT) {
+    idx = (int)v;
+  } else {
+    int e = 63 - __builtin_clzll(v);
+    int shift = e - SUB_BITS;
+    idx = ((shift + 1) << SUB_BITS) + (int)((v >> shift) & (SUB_COUNT - 1));
+  }
+  hist[idx]++;
+  hist_count++;
+  if (v > hist_max) hist_max = v;
+}
+
+static double hist_pct(double p) {
+  if (!hist_count) return 0;
+  uint64_t want = (uint64_t)(p * hist_count + 0.999999), acc = 0;
+  if (want < 1) want = 1;
+  for (int i = 0; i < (int)NBUCKETS; i++) {
+    acc += hist[i];
+    if (acc >= want) {
+      if (i < (int)SUB_COUNT) return i;
+      int shift = i / SUB_COUNT - 1;
+      uint64_t lo = (uint64_t)(SUB_COUNT + i % SUB_COUNT) << shift;
+      return (double)lo + (double)(1ull << shift) / 2; /* bucket midpoint */
+    }
+  }
+  return (double)hist_max;
+}
+
+/* ------------------------------------------------------------ SHA-1, b64 */
+/* Only used to verify Sec-WebSocket-Accept. */
+
+static uint32_t rol(uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
+
+static void sha1(const uint8_t *msg, size_t len, uint8_t out[20]) {
+  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  uint8_t block[64];
+  size_t total = ((len + 8) / 64 + 1) * 64;
+  for (size_t off = 0; off < total; off += 64) {
+    for (int i = 0; i < 64; i++) {
+      size_t j = off + i;
+      if (j < len) block[i] = msg[j];
+      else if (j == len) block[i] = 0x80;
+      else if (j >= total - 8) block[i] = (uint8_t)(((uint64_t)len * 8) >> (8 * (total - 1 - j)));
+      else block[i] = 0;
+    }
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+      w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
+             (uint32_t)block[4 * i + 2] << 8 | block[4 * i + 3];
+    for (int i = 16; i < 80; i++) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+      uint32_t f, k;
+      if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999;
+      else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1;
+      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+      else f = b ^ c ^ d, k = 0xCA62C1D6;
+      uint32_t t = rol(a, 5) + f + e + k + w[i];
+      e = d, d = c, c = rol(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+  }
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
+}
+
+static void b64(const uint8_t *in, size_t n, char *out) {
+  static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                 (i + 2 < n ? in[i + 2] : 0);
+    out[o++] = T[v >> 18 & 63];
+    out[o++] = T[v >> 12 & 63];
+    out[o++] = i + 1 < n ? T[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < n ? T[v & 63] : '=';
+  }
+  out[o] = 0;
+}
+
+static void fill_random(void *p, size_t n) {
+  if (getrandom(p, n, 0) != (ssize_t)n) {
+    /* Not security relevant: fall back to a time-seeded generator. */
+    uint8_t *b = p;
+    static uint64_t x = 0;
+    if (!x) x = mono_ns() | 1;
+    for (size_t i = 0; i < n; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      b[i] = (uint8_t)x;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- payload */
+/* Body layout (after the eio prefix, before the eio suffix), ASCII so it is
+ * also valid as a text frame:
+ *   [8 hex: seq][16 hex: send time ns][fill 'a'..'z' ...][8 hex: seq]        */
+
+#define FIELD_LEN 24
+#define TAIL_LEN 8
+static const char HEX[] = "0123456789abcdef";
+
+static void build_template(void) {
+  if (cfg.proto == PROTO_EIO) {
+    pfx_len = strlen(EIO_PFX);
+    sfx_len = strlen(EIO_SFX);
+  }
+  size_t min = pfx_len + FIELD_LEN + TAIL_LEN + sfx_len;
+  if ((size_t)cfg.size < min) {
+    fprintf(stderr, "wsgen: --size must be at least %zu for this protocol\n", min);
+    exit(2);
+  }
+  tmpl = xrealloc(NULL, cfg.size);
+  for (int i = 0; i < cfg.size; i++) tmpl[i] = (uint8_t)('a' + i % 26);
+  memcpy(tmpl, EIO_PFX, pfx_len);
+  memcpy(tmpl + cfg.size - sfx_len, EIO_SFX, sfx_len);
+  size_t n = cfg.size;
+  hdr_len = (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4;
+  frame_len = hdr_len + n;
+}
+
+/* Frame header for a client frame of `len` bytes; returns header length
+ * (mask key included). */
+static size_t put_header(uint8_t *p, int opcode, size_t len, const uint8_t mk[4]) {
+  size_t h = 0;
+  p[h++] = (uint8_t)(0x80 | opcode);
+  if (len < 126) {
+    p[h++] = (uint8_t)(0x80 | len);
+  } else if (len < 65536) {
+    p[h++] = 0x80 | 126;
+    p[h++] = (uint8_t)(len >> 8);
+    p[h++] = (uint8_t)len;
+  } else {
+    p[h++] = 0x80 | 127;
+    for (int i = 7; i >= 0; i--) p[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+  }
+  memcpy(p + h, mk, 4);
+  return h + 4;
+}
+
+static inline void put_hex_masked(uint8_t *payload, size_t at, uint64_t v, int ndig,
+                                  const uint8_t mk[4]) {
+  for (int i = ndig - 1; i >= 0; i--) {
+    payload[at + i] = (uint8_t)HEX[v & 15] ^ mk[(at + i) & 3];
+    v >>= 4;
+  }
+}
+
+/* Hex digit values; 0xff marks a non-digit. Filled by init_hexval(). */
+static uint8_t HEXVAL[256];
+
+static void init_hexval(void) {
+  memset(HEXVAL, 0xff, sizeof HEXVAL);
+  for (int i = 0; i < 16; i++) HEXVAL[(uint8_t)HEX[i]] = (uint8_t)i;
+}
+
+/* Parse ndig hex digits at payload[at], unmasking with mk when non-NULL. */
+static inline int get_hex(const uint8_t *payload, size_t at, int ndig, const uint8_t *mk,
+                          uint64_t *out) {
+  uint64_t v = 0;
+  uint8_t bad = 0;
+  if (mk) {
+    for (int i = 0; i < ndig; i++) {
+      uint8_t d = HEXVAL[payload[at + i] ^ mk[(at + i) & 3]];
+      bad |= d;
+      v = v << 4 | (d & 15);
+    }
+  } else {
+    for (int i = 0; i < ndig; i++) {
+      uint8_t d = HEXVAL[payload[at + i]];
+      bad |= d;
+      v = v << 4 | (d & 15);
+    }
+  }
+  *out = v;
+  return (bad & 0xf0) ? -1 : 0;
+}
+
+/* -------------------------------------------------------- connection I/O */
+
+static void ep_set(conn_t *c, uint32_t events) {
+  if (c->events == events) return;
+  struct epoll_event ev = {.events = events, .data.ptr = c};
+  if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl mod");
+  c->events = events;
+}
+
+static void out_reserve(conn_t *c, size_t n) {
+  if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
+  if (c->out_len + n <= c->out_cap) return;
+  if (c->out_off) { /* compact before growing */
+    memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+    c->out_len -= c->out_off;
+    c->out_off = 0;
+    if (c->out_len + n <= c->out_cap) return;
+  }
+  size_t cap = c->out_cap ? c->out_cap : 4096;
+  while (cap < c->out_len + n) cap *= 2;
+  c->out = xrealloc(c->out, cap);
+  c->out_cap = cap;
+}
+
+/* Queue a small control or eio frame (payload copied and masked). */
+static void queue_frame(conn_t *c, int opcode, const uint8_t *data, size_t len) {
+  out_reserve(c, len + 14);
+  uint8_t *p = c->out + c->out_len;
+  size_t h = put_header(p, opcode, len, c->mask);
+  for (size_t i = 0; i < len; i++) p[h + i] = data[i] ^ c->mask[i & 3];
+  c->out_len += h + len;
+}
+
+/* Build the connection's pre-masked frame (header + masked template). */
+static void build_frame(conn_t *c) {
+  if (!c->frame) c->frame = xrealloc(NULL, frame_len);
+  size_t h = put_header(c->frame, cfg.opcode, cfg.size, c->mask);
+  for (size_t i = 0; i < (size_t)cfg.size; i++) c->frame[h + i] = tmpl[i] ^ c->mask[i & 3];
+}
+
+/* Queue one echo-test message: a copy of the pre-masked frame with the
+ * sequence number and send time patched in (masked). */
+static void queue_message(conn_t *c) {
+  out_reserve(c, frame_len);
+  uint8_t *p = c->out + c->out_len;
+  memcpy(p, c->frame, frame_len);
+  uint8_t *pl = p + hdr_len;
+  const uint8_t *mk = c->mask;
+  size_t n = cfg.size;
+  uint32_t seq = c->next_send++;
+  put_hex_masked(pl, pfx_len, seq, 8, mk);
+  put_hex_masked(pl, pfx_len + 8, now, 16, mk);
+  put_hex_masked(pl, n - sfx_len - TAIL_LEN, seq, 8, mk);
+  c->out_len += frame_len;
+  c->inflight++;
+  st.sent++;
+}
+
+static void conn_close(conn_t *c);
+
+/* Write as much as possible; keep EPOLLOUT registered only while pending. */
+static int flush(conn_t *c) {
+  while (c->out_off < c->out_len) {
+    ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+    if (n > 0) {
+      c->out_off += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      ep_set(c, EPOLLIN | EPOLLOUT);
+      return 0;
+    } else {
+      st.err_io++;
+      return -1;
+    }
+  }
+  c->out_off = c->out_len = 0;
+  if (c->events & EPOLLOUT) ep_set(c, EPOLLIN);
+  return 0;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static void conn_start(conn_t *c) {
+  /* Reset per-connection state; the I/O buffers are kept for reuse. */
+  c->next_send = c->next_recv = c->inflight = 0;
+  c->in_len = c->out_off = c->out_len = 0;
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0) die("socket");
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (cfg.src_ips > 1) {
+    /* Spread source addresses over 127.0.0.1..K so TIME_WAIT on a single
+     * source address cannot exhaust the ephemeral port range. */
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(conns_started % cfg.src_ips));
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind source address");
+  }
+  conns_started++;
+  fill_random(c->mask, 4);
+  if (!(c->mask[0] | c->mask[1] | c->mask[2] | c->mask[3])) c->mask[0] = 1;
+  c->t_begin = now;
+  c->state = ST_CONNECTING;
+  c->events = EPOLLOUT;
+  struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl add");
+  conns_open++;
+  if (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
+    st.err_connect++;
+    conns_failed++;
+    conn_close(c);
+  }
+}
+
+static void conn_close(conn_t *c) {
+  if (c->state == ST_FREE) return;
+  close(c->fd); /* also removes it from the epoll set */
+  c->fd = -1;
+  c->state = ST_FREE;
+  conns_open--;
+}
+
+static void send_request(conn_t *c) {
+  uint8_t rnd[16];
+  char key[32], cat[96];
+  fill_random(rnd, sizeof rnd);
+  b64(rnd, sizeof rnd, key);
+  int n = snprintf(req_buf, sizeof req_buf,
+                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n",
+                   cfg.path, cfg.host, cfg.port, key);
+  snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+  uint8_t dig[20];
+  sha1((const uint8_t *)cat, strlen(cat), dig);
+  b64(dig, 20, c->key_accept);
+  out_reserve(c, (size_t)n);
+  memcpy(c->out + c->out_len, req_buf, (size_t)n);
+  c->out_len += (size_t)n;
+  c->state = ST_UPGRADING;
+  ep_set(c, EPOLLIN);
+  flush(c);
+}
+
+static void handshake_failed(conn_t *c, const char *why) {
+  if (st.err_handshake < 3) fprintf(stderr, "wsgen: handshake failed: %s\n", why);
+  st.err_handshake++;
+  conns_failed++;
+  conn_close(c);
+}
+
+static void on_ready(conn_t *c);
+
+/* Consume the HTTP response; returns bytes consumed, 0 if incomplete, -1 on
+ * failure (connection already closed). */
+static ssize_t parse_upgrade(conn_t *c) {
+  if (cfg.proto == PROTO_RAW) {
+    size_t n = strlen(req_buf); /* the key length is fixed: same for every request */
+    if (c->in_len < n) return 0;
+    uint8_t *end = memmem(c->in, n, "\r\n\r\n", 4);
+    if (memcmp(c->in, "GET ", 4) != 0 || !end || (size_t)(end - c->in) + 4 != n)
+      return handshake_failed(c, "raw echo mismatch"), -1;
+    c->state = ST_OPEN;
+    return (ssize_t)n;
+  }
+  uint8_t *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+  if (!end) {
+    if (c->in_len > 16384) return handshake_failed(c, "response headers too large"), -1;
+    return 0;
+  }
+  size_t hlen = (size_t)(end - c->in) + 4;
+  if (c->in_len < 12 || memcmp(c->in, "HTTP/1.1 101", 12) != 0) {
+    char line[80];
+    size_t l = 0;
+    while (l < sizeof line - 1 && l < hlen && c->in[l] != '\r') line[l] = (char)c->in[l], l++;
+    line[l] = 0;
+    return handshake_failed(c, line), -1;
+  }
+  /* Find Sec-WebSocket-Accept (case-insensitive) and compare. */
+  const char *name = "sec-websocket-accept:";
+  size_t nl = strlen(name);
+  int ok = 0;
+  for (size_t i = 0; i + nl < hlen; i++) {
+    if ((i == 0 || c->in[i - 1] == '\n') && strncasecmp((char *)c->in + i, name, nl) == 0) {
+      size_t j = i + nl;
+      while (j < hlen && c->in[j] == ' ') j++;
+      size_t al = strlen(c->key_accept);
+      ok = j + al <= hlen && memcmp(c->in + j, c->key_accept, al) == 0;
+      break;
+    }
+  }
+  if (!ok) return handshake_failed(c, "bad Sec-WebSocket-Accept"), -1;
+  c->state = cfg.proto == PROTO_EIO ? ST_EIO_OPEN : ST_OPEN;
+  return (ssize_t)hlen;
+}
+
+static void start_close_handshake(conn_t *c) {
+  static const uint8_t code[2] = {0x03, 0xe8}; /* 1000 */
+  queue_frame(c, 8, code, 2);
+  c->state = ST_CLOSING;
+}
+
+static void handshake_done(conn_t *c) {
+  st.handshakes++;
+  if (now >= t0 && now < t1) st.win_handshakes++;
+  conn_close(c);
+}
+
+static void on_ready(conn_t *c) {
+  conns_ready++;
+  if (cfg.mode == MODE_HANDSHAKE) {
+    if (now >= t0 && now < t1) hist_add(now - c->t_begin);
+    if (cfg.proto == PROTO_RAW || cfg.close_fin) {
+      handshake_done(c);
+      return;
+    }
+    start_close_handshake(c);
+  } else if (cfg.mode == MODE_ECHO) {
+    build_frame(c);
+  }
+}
+
+/* --------------------------------------------------------------- frames */
+
+/* Idle mode: announce each time the ping count reaches a multiple of the
+ * number of connections, i.e. (for a heartbeat that pings everyone) the end of
+ * each full ping round. The heartbeat scenario aligns its window on these. */
+static void ping_round_check(void) {
+  uint64_t n = st.pings + st.eio_pings;
+  if (cfg.mode != MODE_IDLE || conns_ready <= 0 || n % (uint64_t)conns_ready) return;
+  char buf[64];
+  snprintf(buf, sizeof buf, "\"round\":%llu,\"pings\":%llu", (unsigned long long)(n / conns_ready),
+           (unsigned long long)n);
+  event_line("ping-round", buf);
+}
+
+static void on_echo(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8_t *mk) {
+  if (op != cfg.opcode) st.err_opcode++;
+  if (len != (size_t)cfg.size) {
+    st.err_len++;
+  } else {
+    uint64_t seq, ts, tail;
+    if (get_hex(pl, pfx_len, 8, mk, &seq) || get_hex(pl, pfx_len + 8, 16, mk, &ts) ||
+        get_hex(pl, len - sfx_len - TAIL_LEN, 8, mk, &tail) || tail != seq) {
+      st.err_payload++;
+      c->next_recv++; /* count the damaged message once, not again as a gap */
+    } else {
+      if (seq != c->next_recv) {
+        if (st.err_seq < 3)
+          fprintf(stderr, "wsgen: conn %d expected seq %u got %llu\n", c->id, c->next_recv,
+                  (unsigned long long)seq);
+        st.err_seq++;
+      }
+      c->next_recv = (uint32_t)seq + 1;
+      if (now >= t0 && now < t1 && ts <= now) hist_add(now - ts);
+    }
+  }
+  if (c->inflight) c->inflight--;
+  else st.err_seq++; /* an echo nobody asked for */
+  st.recv++;
+  if (now >= t0 && now < t1) {
+    st.win_recv++;
+    st.win_bytes += len;
+  }
+  if (sending) queue_message(c);
+}
+
+/* Engine.io / socket.io text packet. */
+static void on_eio(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8_t *mk) {
+  uint8_t a = len > 0 ? pl[0] ^ (mk ? mk[0] : 0) : 0;
+  uint8_t b = len > 1 ? pl[1] ^ (mk ? mk[1] : 0) : 0;
+  if (a == '2' && len == 1) { /* engine.io ping */
+    st.eio_pings++;
+    queue_frame(c, 1, (const uint8_t *)"3", 1);
+    ping_round_check();
+  } else if (c->state == ST_EIO_OPEN && a == '0') {
+    queue_frame(c, 1, (const uint8_t *)"40", 2);
+    c->state = ST_EIO_CONNECT;
+  } else if (c->state == ST_EIO_CONNECT && a == '4' && b == '0') {
+    c->state = ST_OPEN;
+    on_ready(c);
+  } else if (c->state == ST_OPEN && a == '4' && b == '2') {
+    if (cfg.mode == MODE_ECHO) on_echo(c, op, pl, len, mk);
+    else st.unexpected_data++;
+  } else if (a == '4' && b == '4') {
+    handshake_failed(c, "socket.io connect_error");
+  } else {
+    st.unexpected_data++;
+  }
+}
+
+/* Returns -1 when the connection was closed. */
+static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const uint8_t *mk) {
+  switch (op) {
+  case 8: /* close */
+    if (c->state == ST_CLOSING) {
+      handshake_done(c);
+    } else {
+      st.closed_by_server++;
+      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      conn_close(c);
+    }
+    return -1;
+  case 9: { /* ping: answer with a masked pong carrying the same payload */
+    uint8_t tmp[125];
+    if (len > sizeof tmp) {
+      st.err_protocol++;
+      return 0;
+    }
+    for (size_t i = 0; i < len; i++) tmp[i] = pl[i] ^ (mk ? mk[i & 3] : 0);
+    st.pings++;
+    st.pongs_sent++;
+    queue_frame(c, 10, tmp, len);
+    ping_round_check();
+    return 0;
+  }
+  case 10:
+    return 0;
+  case 1:
+  case 2:
+    if (!fin) { /* fragmented messages are not produced by the servers under test */
+      st.err_protocol++;
+      return 0;
+    }
+    if (cfg.proto == PROTO_EIO) {
+      on_eio(c, op, pl, len, mk);
+      return c->state == ST_FREE ? -1 : 0;
+    }
+    if (c->state == ST_OPEN && cfg.mode == MODE_ECHO) on_echo(c, op, pl, len, mk);
+    else st.unexpected_data++;
+    return 0;
+  default:
+    st.err_protocol++;
+    return 0;
+  }
+}
+
+/* Parse complete frames from the input buffer. Returns -1 if closed. */
+static int parse_frames(conn_t *c, size_t *need) {
+  size_t off = 0;
+  *need = 0;
+  while (c->in_len - off >= 2) {
+    uint8_t *p = c->in + off;
+    size_t avail = c->in_len - off, h = 2;
+    uint64_t len = p[1] & 0x7f;
+    if (len == 126) {
+      if (avail < 4) break;
+      len = (uint64_t)p[2] << 8 | p[3];
+      h = 4;
+    } else if (len == 127) {
+      if (avail < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; i++) len = len << 8 | p[2 + i];
+      h = 10;
+    }
+    const uint8_t *mk = NULL;
+    if (p[1] & 0x80) {
+      if (avail < h + 4) break;
+      mk = p + h;
+      h += 4;
+    }
+    if (len > (64u << 20)) {
+      st.err_protocol++;
+      conn_close(c);
+      return -1;
+    }
+    if (avail < h + len) {
+      *need = h + (size_t)len;
+      break;
+    }
+    if (on_frame(c, p[0] & 0x80, p[0] & 0x0f, p + h, (size_t)len, mk) < 0) return -1;
+    off += h + (size_t)len;
+  }
+  if (off) {
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+  }
+  return 0;
+}
+
+static void on_readable(conn_t *c) {
+  for (int round = 0; round < 8; round++) {
+    size_t want = 2048; /* idle connections stay small */
+    if (cfg.mode == MODE_ECHO) {
+      want = frame_len * 16;
+      if (want < 65536) want = 65536;
+      if (want > (1u << 20)) want = 1u << 20;
+    }
+    if (c->in_cap - c->in_len < want / 2) {
+      size_t cap = c->in_cap ? c->in_cap * 2 : want;
+      while (cap - c->in_len < want / 2) cap *= 2;
+      c->in = xrealloc(c->in, cap);
+      c->in_cap = cap;
+    }
+    ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (n == 0) {
+      if (c->state == ST_CLOSING) {
+        handshake_done(c);
+      } else if (c->state == ST_OPEN) {
+        st.closed_by_server++;
+        if (cfg.mode == MODE_ECHO) st.err_closed++;
+        conn_close(c);
+      } else {
+        handshake_failed(c, "connection closed during handshake");
+      }
+      return;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      if (c->state == ST_OPEN) {
+        st.closed_by_server++;
+        if (cfg.mode == MODE_ECHO) st.err_closed++;
+        conn_close(c);
+      } else if (c->state == ST_CLOSING) {
+        handshake_done(c); /* reset after our close frame: cycle completed */
+      } else {
+        handshake_failed(c, strerror(errno));
+      }
+      return;
+    }
+    now = mono_ns();
+    size_t got = (size_t)n, room = c->in_cap - c->in_len;
+    c->in_len += got;
+    if (c->state == ST_UPGRADING) {
+      ssize_t used = parse_upgrade(c);
+      if (used < 0) return;
+      if (used == 0) continue;
+      memmove(c->in, c->in + used, c->in_len - (size_t)used);
+      c->in_len -= (size_t)used;
+      if (c->state == ST_OPEN) on_ready(c);
+      if (c->state == ST_FREE) return;
+    }
+    size_t need;
+    if (parse_frames(c, &need) < 0) return;
+    if (need > c->in_cap) {
+      c->in = xrealloc(c->in, need + 65536);
+      c->in_cap = need + 65536;
+    }
+    if (got < room) break; /* socket drained */
+  }
+  if (c->out_len > c->out_off && flush(c) < 0) {
+    if (c->state == ST_CLOSING) handshake_done(c);
+    else {
+      st.closed_by_server++;
+      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      conn_close(c);
+    }
+  }
+}
+
+static void on_event(conn_t *c, uint32_t ev) {
+  if (c->state == ST_CONNECTING) {
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err || (ev & (EPOLLERR | EPOLLHUP))) {
+      if (st.err_connect < 3) fprintf(stderr, "wsgen: connect: %s\n", strerror(err ? err : ECONNREFUSED));
+      st.err_connect++;
+      conns_failed++;
+      conn_close(c);
+      return;
+    }
+    if (ev & EPOLLOUT) send_request(c);
+    return;
+  }
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+  if (c->state != ST_FREE && (ev & EPOLLOUT) && flush(c) < 0) {
+    if (c->state == ST_CLOSING) handshake_done(c);
+    else {
+      st.closed_by_server++;
+      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      conn_close(c);
+    }
+  }
+}
+
+#define MAX_EVENTS 512
+static struct epoll_event evs[MAX_EVENTS];
+
+/* One bounded epoll wait; timeout in ms. */
+static void poll_once(int timeout_ms) {
+  int n = epoll_wait(ep, evs, MAX_EVENTS, timeout_ms);
+  now = mono_ns();
+  if (n < 0) {
+    if (errno == EINTR) return;
+    die("epoll_wait");
+  }
+  for (int i = 0; i < n; i++) {
+    conn_t *c = evs[i].data.ptr;
+    if (c->state != ST_FREE) on_event(c, evs[i].events);
+  }
+}
+
+static uint64_t secs_ns(double s) { return (uint64_t)(s * 1e9); }
+
+/* Open cfg.conns connections with at most cfg.connect_conc handshakes in
+ * progress; returns when every connection is ready or failed, or on timeout. */
+static void open_all(void) {
+  uint64_t deadline = now + secs_ns(cfg.connect_timeout);
+  int next = 0;
+  while (conns_ready + conns_failed < nconns && now < deadline) {
+    while (next < nconns && next - conns_ready - conns_failed < cfg.connect_conc)
+      conn_start(&conns[next++]);
+    poll_once(10);
+  }
+  if (conns_ready + conns_failed < nconns) {
+    int pending = nconns - conns_ready - conns_failed;
+    fprintf(stderr, "wsgen: %d connections not ready after %.0fs\n", pending, cfg.connect_timeout);
+    for (int i = 0; i < nconns; i++)
+      if (conns[i].state != ST_FREE && conns[i].state != ST_OPEN) conn_close(&conns[i]);
+    st.err_connect += (uint64_t)pending;
+    conns_failed += pending;
+  }
+}
+
+/* ----------------------------------------------------------------- modes */
+
+static double connect_s, cpu_win;
+
+static void run_echo(void) {
+  nconns = cfg.conns;
+  conns = calloc((size_t)nconns, sizeof *conns);
+  for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
+  uint64_t c0 = now;
+  open_all();
+  connect_s = (now - c0) / 1e9;
+  if (!conns_ready) return;
+  sending = 1;
+  for (int i = 0; i < nconns; i++) {
+    conn_t *c = &conns[i];
+    if (c->state != ST_OPEN) continue;
+    for (int k = 0; k < cfg.window; k++) queue_message(c);
+    flush(c);
+  }
+  t0 = now + secs_ns(cfg.warmup);
+  t1 = t0 + secs_ns(cfg.duration);
+  int started = 0;
+  double cpu0 = 0;
+  while (now < t1) {
+    if (!started && now >= t0) {
+      started = 1;
+      cpu0 = cpu_seconds();
+      event_line("measure-start", NULL);
+    }
+    uint64_t next = started ? t1 : t0;
+    int ms = next > now ? (int)((next - now) / 1000000) + 1 : 0;
+    poll_once(ms > 50 ? 50 : ms);
+    if (conns_open == 0) break;
+  }
+  cpu_win = cpu_seconds() - cpu0;
+  event_line("measure-end", NULL);
+  sending = 0;
+  uint64_t drain_end = now + secs_ns(cfg.drain);
+  for (;;) {
+    uint64_t left = 0;
+    for (int i = 0; i < nconns; i++)
+      if (conns[i].state == ST_OPEN) left += conns[i].inflight;
+    if (!left || now >= drain_end) break;
+    poll_once(10);
+  }
+  for (int i = 0; i < nconns; i++) {
+    if (conns[i].state == ST_OPEN) st.err_lost += conns[i].inflight;
+    conn_close(&conns[i]);
+  }
+}
+
+static void run_handshake(void) {
+  nconns = cfg.concurrency;
+  conns = calloc((size_t)nconns, sizeof *conns);
+  for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
+  t0 = now + secs_ns(cfg.warmup);
+  t1 = t0 + secs_ns(cfg.duration);
+  int started = 0;
+  double cpu0 = 0;
+  uint64_t hard_end = t1 + secs_ns(cfg.drain);
+  while (now < hard_end) {
+    if (!started && now >= t0) {
+      started = 1;
+      cpu0 = cpu_seconds();
+      event_line("measure-start", NULL);
+    }
+    if (started == 1 && now >= t1) {
+      started = 2;
+      cpu_win = cpu_seconds() - cpu0;
+      event_line("measure-end", NULL);
+    }
+    if (now < t1) {
+      for (int i = 0; i < nconns; i++)
+        if (conns[i].state == ST_FREE) conn_start(&conns[i]);
+    } else if (conns_open == 0) {
+      break;
+    }
+    poll_once(5);
+    /* A slot stuck for more than 5 s counts as failed. */
+    for (int i = 0; i < nconns; i++)
+      if (conns[i].state != ST_FREE && now - conns[i].t_begin > secs_ns(5)) {
+        st.err_handshake++;
+        conn_close(&conns[i]);
+      }
+  }
+  if (started == 1) {
+    cpu_win = cpu_seconds() - cpu0;
+    event_line("measure-end", NULL);
+  }
+  for (int i = 0; i < nconns; i++) conn_close(&conns[i]);
+}
+
+static void on_signal(int sig) {
+  if (sig == SIGUSR1) sig_stats = 1;
+  else sig_stop = 1;
+}
+
+static void stats_event(const char *name) {
+  char buf[256];
+  snprintf(buf, sizeof buf,
+           "\"open\":%d,\"pings\":%llu,\"eio_pings\":%llu,\"closed_by_server\":%llu,\"cpu_s\":%.3f",
+           conns_open, (unsigned long long)st.pings, (unsigned long long)st.eio_pings,
+           (unsigned long long)st.closed_by_server, cpu_seconds());
+  event_line(name, buf);
+}
+
+static void run_idle(void) {
+  nconns = cfg.conns;
+  conns = calloc((size_t)nconns, sizeof *conns);
+  for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
+  uint64_t c0 = now;
+  open_all();
+  connect_s = (now - c0) / 1e9;
+  stats_event("ready");
+  uint64_t end = now + secs_ns(cfg.hold);
+  double cpu0 = cpu_seconds();
+  while (now < end && !sig_stop) {
+    poll_once(200);
+    if (sig_stats) {
+      sig_stats = 0;
+      stats_event("stats");
+    }
+  }
+  cpu_win = cpu_seconds() - cpu0;
+  for (int i = 0; i < nconns; i++) conn_close(&conns[i]);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: wsgen --mode echo|handshake|idle --port P [--host H] [--path /p]\n"
+          "  [--proto ws|raw|eio] [--conns N] [--window W] [--size BYTES] [--text]\n"
+          "  [--warmup S] [--duration S] [--drain S] [--concurrency C]\n"
+          "  [--connect-concurrency C] [--connect-timeout S] [--hold S] [--src-ips K]\n"
+          "  [--close clean|fin]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  static struct option opts[] = {
+      {"mode", 1, 0, 'm'},     {"proto", 1, 0, 'P'},    {"host", 1, 0, 'h'},
+      {"port", 1, 0, 'p'},     {"path", 1, 0, 'u'},     {"conns", 1, 0, 'n'},
+      {"window", 1, 0, 'w'},   {"size", 1, 0, 's'},     {"text", 0, 0, 't'},
+      {"warmup", 1, 0, 'W'},   {"duration", 1, 0, 'd'}, {"drain", 1, 0, 'D'},
+      {"concurrency", 1, 0, 'c'}, {"connect-concurrency", 1, 0, 'C'},
+      {"connect-timeout", 1, 0, 'T'}, {"hold", 1, 0, 'H'}, {"src-ips", 1, 0, 'i'},
+      {"close", 1, 0, 'x'},
+      {0, 0, 0, 0}};
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'm':
+      if (!strcmp(optarg, "echo")) cfg.mode = MODE_ECHO;
+      else if (!strcmp(optarg, "handshake")) cfg.mode = MODE_HANDSHAKE;
+      else if (!strcmp(optarg, "idle")) cfg.mode = MODE_IDLE;
+      else usage();
+      break;
+    case 'P':
+      if (!strcmp(optarg, "ws")) cfg.proto = PROTO_WS;
+      else if (!strcmp(optarg, "raw")) cfg.proto = PROTO_RAW;
+      else if (!strcmp(optarg, "eio")) cfg.proto = PROTO_EIO;
+      else usage();
+      break;
+    case 'h': cfg.host = optarg; break;
+    case 'p': cfg.port = atoi(optarg); break;
+    case 'u': cfg.path = optarg; break;
+    case 'n': cfg.conns = atoi(optarg); break;
+    case 'w': cfg.window = atoi(optarg); break;
+    case 's': cfg.size = atoi(optarg); break;
+    case 't': cfg.opcode = 1; break;
+    case 'W': cfg.warmup = atof(optarg); break;
+    case 'd': cfg.duration = atof(optarg); break;
+    case 'D': cfg.drain = atof(optarg); break;
+    case 'c': cfg.concurrency = atoi(optarg); break;
+    case 'C': cfg.connect_conc = atoi(optarg); break;
+    case 'T': cfg.connect_timeout = atof(optarg); break;
+    case 'H': cfg.hold = atof(optarg); break;
+    case 'i': cfg.src_ips = atoi(optarg); break;
+    case 'x':
+      if (!strcmp(optarg, "fin")) cfg.close_fin = 1;
+      else if (!strcmp(optarg, "clean")) cfg.close_fin = 0;
+      else usage();
+      break;
+    default: usage();
+    }
+  }
+  if (cfg.port <= 0 || cfg.conns <= 0 || cfg.window <= 0 || cfg.concurrency <= 0 ||
+      cfg.connect_conc <= 0 || cfg.src_ips < 1 || cfg.src_ips > 250 || cfg.duration <= 0 ||
+      cfg.duration > 3600 || cfg.hold > 7200 || cfg.warmup < 0)
+    usage();
+  if (cfg.proto == PROTO_EIO) cfg.opcode = 1;
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons((uint16_t)cfg.port);
+  if (inet_pton(AF_INET, cfg.host, &dst.sin_addr) != 1) usage();
+
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+
+  init_hexval();
+  build_template();
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  now = mono_ns();
+  t0 = t1 = UINT64_MAX;
+  uint64_t start = now;
+
+  const char *mode = "echo";
+  if (cfg.mode == MODE_ECHO) run_echo();
+  else if (cfg.mode == MODE_HANDSHAKE) mode = "handshake", run_handshake();
+  else mode = "idle", run_idle();
+
+  static const char *protos[] = {"ws", "raw", "eio"};
+  uint64_t integrity = st.err_seq + st.err_opcode + st.err_len + st.err_payload +
+                       st.err_lost + st.err_closed + st.err_protocol;
+  int setup_failed = (cfg.mode != MODE_HANDSHAKE && conns_ready == 0) ||
+                     (cfg.mode == MODE_HANDSHAKE && st.handshakes == 0);
+  double win = cfg.duration;
+  printf("{\"ok\":%s,\"mode\":\"%s\",\"proto\":\"%s\",\"conns\":%d,\"ready\":%d,"
+         "\"window\":%d,\"size\":%d,\"opcode\":%d,\"concurrency\":%d,"
+         "\"duration_s\":%.3f,\"connect_s\":%.3f,\"elapsed_s\":%.3f,"
+         "\"messages\":%llu,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
+         "\"handshakes\":%llu,\"handshakes_per_s\":%.1f,"
+         "\"latency_us\":{\"samples\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+         "\"pings\":%llu,\"eio_pings\":%llu,\"pongs_sent\":%llu,\"closed_by_server\":%llu,"
+         "\"unexpected_data\":%llu,\"sent_total\":%llu,\"recv_total\":%llu,"
+         "\"cpu_s\":%.3f,\"cpu_pct\":%.1f,"
+         "\"errors\":{\"seq\":%llu,\"opcode\":%llu,\"length\":%llu,\"payload\":%llu,"
+         "\"lost\":%llu,\"closed\":%llu,\"protocol\":%llu,\"handshake\":%llu,"
+         "\"connect\":%llu,\"io\":%llu},\"integrity_errors\":%llu}\n",
+         setup_failed ? "false" : "true", mode, protos[cfg.proto],
+         cfg.mode == MODE_HANDSHAKE ? 0 : cfg.conns, conns_ready, cfg.window, cfg.size,
+         cfg.opcode, cfg.concurrency, win, connect_s, (mono_ns() - start) / 1e9,
+         (unsigned long long)st.win_recv, st.win_recv / win, st.win_bytes / win / 1e6,
+         (unsigned long long)st.win_handshakes, st.win_handshakes / win,
+         (unsigned long long)hist_count, hist_pct(0.5) / 1e3, hist_pct(0.9) / 1e3,
+         hist_pct(0.99) / 1e3, hist_max / 1e3, (unsigned long long)st.pings,
+         (unsigned long long)st.eio_pings, (unsigned long long)st.pongs_sent,
+         (unsigned long long)st.closed_by_server, (unsigned long long)st.unexpected_data,
+         (unsigned long long)st.sent, (unsigned long long)st.recv, cpu_win,
+         cfg.mode == MODE_IDLE ? 0 : 100.0 * cpu_win / win,
+         (unsigned long long)st.err_seq, (unsigned long long)st.err_opcode,
+         (unsigned long long)st.err_len, (unsigned long long)st.err_payload,
+         (unsigned long long)st.err_lost, (unsigned long long)st.err_closed,
+         (unsigned long long)st.err_protocol, (unsigned long long)st.err_handshake,
+         (unsigned long long)st.err_connect, (unsigned long long)st.err_io,
+         (unsigned long long)integrity);
+  fflush(stdout);
+  if (setup_failed) return 2;
+  return integrity ? 1 : 0;
+}

@@ -1,0 +1,11 @@
+import { echoScenario } from './echo.js';
+
+export default echoScenario({
+  name: 'echo64',
+  title: 'Echo 64 B, many messages in flight',
+  size: 64,
+  conns: 32,
+  window: 64,
+  primary: 'msgs_per_s',
+  ratioVs: ['ws'],
+});

@@ -1,0 +1,78 @@
+// The servers under test. Every target is a Node process started the same
+// way (lib/target.js): pinned to the server core, `--expose-gc` plus the GC
+// hook preloaded, on a free 127.0.0.1 port. `gen` says how the load generator
+// talks to it.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(BENCH, '..');
+const SERVERS = join(BENCH, 'targets', 'servers');
+export const LIFELINE_BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
+
+const hostPort = (port) => ['--host', '127.0.0.1', '--port', String(port)];
+const SOCKET_IO_PATH = '/socket.io/?EIO=4&transport=websocket';
+
+export const TARGETS = {
+  ws: {
+    label: 'ws',
+    note: 'bare ws echo, bufferutil disabled (WS_NO_BUFFER_UTIL=1)',
+    argv: (port) => [join(SERVERS, 'ws-echo.js'), ...hostPort(port)],
+    env: { WS_NO_BUFFER_UTIL: '1' },
+    gen: { kind: 'native', proto: 'ws', path: '/' },
+  },
+  'ws+bufferutil': {
+    label: 'ws+bufferutil',
+    note: 'bare ws echo with the bufferutil native addon',
+    argv: (port) => [join(SERVERS, 'ws-echo.js'), ...hostPort(port)],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'native', proto: 'ws', path: '/' },
+  },
+  'socket.io': {
+    label: 'socket.io (own Node client, client-bound)',
+    note: 'socket.io 4 echo; load from socket.io-client in one Node process',
+    argv: (port) => [join(SERVERS, 'socketio-echo.js'), ...hostPort(port)],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'socketio-client' },
+    // Client-bound everywhere; in the default run only where a socket.io
+    // reference figure exists. Name it in --targets to run it elsewhere.
+    defaultScenarios: ['echo64', 'idle-memory'],
+  },
+  'socket.io-native': {
+    label: 'socket.io (native gen, engine.io framing)',
+    note: 'socket.io 4 echo; load from wsgen speaking engine.io v4 / socket.io v5 text packets',
+    argv: (port) => [join(SERVERS, 'socketio-echo.js'), ...hostPort(port)],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'native', proto: 'eio', path: SOCKET_IO_PATH },
+  },
+  'raw-tcp': {
+    label: 'raw-tcp (ceiling)',
+    note: 'Node net echo of the raw bytes',
+    argv: (port) => [join(SERVERS, 'tcp-echo.js'), ...hostPort(port)],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'native', proto: 'raw', path: '/' },
+  },
+  lifeline: {
+    label: 'lifeline',
+    note: 'lifeline serve, /echo route',
+    argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent'],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'native', proto: 'ws', path: '/echo' },
+    available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
+  },
+};
+
+export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline'];
+
+/** Targets of the default run for one scenario. */
+export function defaultTargetsFor(scenario, available) {
+  return available.filter((t) => !TARGETS[t].defaultScenarios || TARGETS[t].defaultScenarios.includes(scenario));
+}
+
+/** true, or a reason string when the target cannot run here. */
+export function availability(name) {
+  const def = TARGETS[name];
+  if (!def) return `unknown target "${name}" (known: ${Object.keys(TARGETS).join(', ')})`;
+  return def.available ? def.available() : true;
+}
