@@ -90,6 +90,7 @@ export class Link implements SweepTarget {
   /** The upgrade request, kept only until the hello: a new session's handler receives it. */
   request: IncomingMessage | null;
   /** @internal */ lastSeen = this.connectedAt;
+  /** @internal */ heardAfter = this.connectedAt;
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
   private corked = false;

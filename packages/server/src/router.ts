@@ -52,7 +52,11 @@ export class RoutePattern {
 
   /** Params for `pathname`, or null when it does not match. `pathname` is percent-encoded. */
   match(pathname: string): RouteParams | null {
-    const parts = splitPath(pathname);
+    return this.matchParts(splitPath(pathname));
+  }
+
+  /** @internal match() on a path already split into segments. */
+  matchParts(parts: readonly string[]): RouteParams | null {
     const params: RouteParams = {};
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i]!;
@@ -87,8 +91,9 @@ export class RouteTable<T> {
   }
 
   find(pathname: string): { value: T; params: RouteParams } | null {
+    const parts = splitPath(pathname); // once, not once per route
     for (const entry of this.entries) {
-      const params = entry.pattern.match(pathname);
+      const params = entry.pattern.matchParts(parts);
       if (params) return { value: entry.value, params };
     }
     return null;
@@ -100,9 +105,13 @@ export class RouteTable<T> {
 }
 
 function splitPath(path: string): string[] {
-  // "/a/b/" and "/a/b" are the same route; "/" has no segments.
-  const trimmed = path.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? [] : trimmed.split('/');
+  // "/a/b/" and "/a/b" are the same route; "/" has no segments. (A loop, not a regular
+  // expression: this runs on every upgrade.)
+  let start = 0;
+  let end = path.length;
+  while (start < end && path.charCodeAt(start) === 47) start++;
+  while (end > start && path.charCodeAt(end - 1) === 47) end--;
+  return start === end ? [] : path.slice(start, end).split('/');
 }
 
 function safeDecode(part: string): string {

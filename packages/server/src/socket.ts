@@ -99,6 +99,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
   readonly connectedAt = Date.now();
 
   /** @internal */ lastSeen = this.connectedAt;
+  /** @internal */ heardAfter = this.connectedAt;
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
   protected messagesIn = 0;

@@ -19,7 +19,10 @@ class FakeTarget implements SweepTarget {
   readingPaused = false;
   pings: number[] = [];
   terminatedAfter: number | undefined;
-  constructor(public lastSeen: number) {}
+  heardAfter: number;
+  constructor(public lastSeen: number) {
+    this.heardAfter = lastSeen;
+  }
   ping() {
     this.pings.push(this.lastPing);
   }
@@ -32,7 +35,7 @@ describe('HeartbeatSweep (clock driven by the test)', () => {
   it('pings once per silent spell and terminates at the timeout', () => {
     const t = new FakeTarget(0);
     const sweep = new HeartbeatSweep([t], 25_000, 45_000);
-    expect(sweep.period).toBe(10_000);
+    expect(sweep.period).toBe(5_000);
     sweep.sweep(24_999);
     expect(t.pings).toEqual([]);
     sweep.sweep(25_000);
@@ -49,12 +52,31 @@ describe('HeartbeatSweep (clock driven by the test)', () => {
     const sweep = new HeartbeatSweep([t], 1000, 3000);
     sweep.sweep(1000);
     t.bytesRead += 2; // the pong arrives
-    sweep.sweep(1500); // seen now: lastSeen = 1500
-    sweep.sweep(2400);
+    sweep.sweep(1500); // heard between 1000 and 1500
+    expect(t.lastSeen).toBe(1500);
+    expect(t.heardAfter).toBe(1000);
+    sweep.sweep(1900);
     expect(t.pings).toEqual([1000]);
-    sweep.sweep(2500);
-    expect(t.pings).toEqual([1000, 2500]);
+    sweep.sweep(2000); // an interval after the earliest it can have been heard: ping again
+    expect(t.pings).toEqual([1000, 2000]);
     sweep.sweep(3900);
+    expect(t.terminatedAfter).toBeUndefined();
+  });
+
+  it('pings an idle peer that answers every interval to interval + period, not later', () => {
+    const t = new FakeTarget(0);
+    const sweep = new HeartbeatSweep([t], 25_000, 45_000);
+    for (let now = 5_000; now <= 300_000; now += sweep.period) {
+      const before = t.pings.length;
+      sweep.sweep(now);
+      if (t.pings.length > before) t.bytesRead += 2; // the pong arrives before the next sweep
+    }
+    const gaps = t.pings.slice(1).map((p, i) => p - t.pings[i]!);
+    expect(gaps.length).toBeGreaterThan(8);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(25_000);
+      expect(gap).toBeLessThan(30_000 + 1);
+    }
     expect(t.terminatedAfter).toBeUndefined();
   });
 
