@@ -117,7 +117,7 @@ for (const name of scenarioNames) {
   if (scenario.once) {
     const r = await scenario.run({ targets });
     results.scenarios[name] = r;
-    tables.push(`\n== ${name}: ${scenario.title}\n   ${r.skipped ? `skipped: ${r.skipped}` : JSON.stringify(r)}`);
+    tables.push(`\n== ${name}: ${scenario.title}\n   ${r.skipped ? `skipped: ${r.skipped}` : (r.table ?? JSON.stringify(r))}`);
     continue;
   }
   const params = { ...scenario.params };

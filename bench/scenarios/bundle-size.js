@@ -1,10 +1,52 @@
-// Hook point for a future bundle-size measurement (client bundle bytes,
-// minified and gzipped). Not implemented yet: selecting it reports "skipped".
+// Browser bundle size of @lifeline/client (its browser entry with @lifeline/protocol,
+// esbuild minify, gzip -9, every export kept) next to socket.io-client bundled the same
+// way, so the two numbers come from one method in one run.
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { measureBundleSize } from '../../packages/client/scripts/bundle-size.mjs';
+
+const TARGET_GZIP_BYTES = 5 * 1024;
+
+async function bundlePackage(specifier) {
+  const result = await build({
+    stdin: { contents: `export * from '${specifier}';`, resolveDir: fileURLToPath(new URL('../..', import.meta.url)) },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].text;
+  return { bytes: Buffer.byteLength(code), gzipBytes: gzipSync(code, { level: 9 }).length };
+}
+
+const kib = (n) => `${(n / 1024).toFixed(2)} KiB`;
+
 export default {
   name: 'bundle-size',
-  title: 'Client bundle size',
+  title: 'Client bundle size (minified + gzipped, browser build)',
   once: true,
   async run() {
-    return { skipped: 'not implemented yet (hook point for the client bundle measurement)' };
+    const lifeline = await measureBundleSize();
+    const socketio = await bundlePackage('socket.io-client');
+    const rows = [
+      ['@lifeline/client', lifeline],
+      ['socket.io-client', socketio],
+    ];
+    const table = [
+      `${'package'.padEnd(20)}${'minified'.padStart(12)}${'min+gz'.padStart(12)}`,
+      ...rows.map(([name, r]) => `${name.padEnd(20)}${kib(r.bytes).padStart(12)}${kib(r.gzipBytes).padStart(12)}`),
+      `@lifeline/client is ${(lifeline.gzipBytes / socketio.gzipBytes).toFixed(2)}x socket.io-client; target < ${kib(TARGET_GZIP_BYTES)}: ` +
+        (lifeline.gzipBytes < TARGET_GZIP_BYTES ? 'met' : 'NOT met'),
+    ].join('\n   ');
+    return {
+      lifeline: { bytes: lifeline.bytes, gzipBytes: lifeline.gzipBytes },
+      'socket.io-client': socketio,
+      targetGzipBytes: TARGET_GZIP_BYTES,
+      table,
+    };
   },
 };

@@ -6,4 +6,4 @@ import heartbeat from './heartbeat.js';
 import bundleSize from './bundle-size.js';
 
 export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, handshakes, heartbeat, bundleSize].map((s) => [s.name, s]));
-export const DEFAULT_SCENARIOS = ['echo64', 'echo16k', 'idle-memory', 'handshakes', 'heartbeat'];
+export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'handshakes', 'heartbeat'];
