@@ -1,6 +1,7 @@
 // Echo throughput: N connections, W messages in flight each, payload S bytes.
 // Every echo is checked by the generator (sequence, opcode, length) and timed.
 import { runMeasured } from '../lib/measure.js';
+import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 
 export function echoScenario({ name, size, conns, window, title, primary, ratioVs, targets }) {
   return {
@@ -16,10 +17,8 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     columns: [
       { key: 'msgs_per_s', label: 'msgs/s', fmt: 'int' },
       { key: 'mb_per_s', label: 'MB/s', fmt: 'f1' },
-      { key: 'p50_ms', label: 'p50 ms', fmt: 'f2' },
-      { key: 'p99_ms', label: 'p99 ms', fmt: 'f2' },
-      { key: 'server_pct', label: 'srv cpu%', fmt: 'f0' },
-      { key: 'gen_pct', label: 'gen cpu%', fmt: 'f0' },
+      ...LATENCY_COLUMNS,
+      ...cpuColumns(),
     ],
     async measure(target, p) {
       const { result, cpu, flags } = await runMeasured(

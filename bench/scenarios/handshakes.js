@@ -1,6 +1,7 @@
 // Handshake rate: C concurrent slots each doing connect, HTTP upgrade
 // (101 and Sec-WebSocket-Accept checked), WebSocket close handshake, repeat.
 import { runMeasured } from '../lib/measure.js';
+import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 
 export default {
   name: 'handshakes',
@@ -15,10 +16,8 @@ export default {
   ratioVs: ['ws'],
   columns: [
     { key: 'handshakes_per_s', label: 'hs/s', fmt: 'int' },
-    { key: 'p50_ms', label: 'p50 ms', fmt: 'f2' },
-    { key: 'p99_ms', label: 'p99 ms', fmt: 'f2' },
-    { key: 'server_pct', label: 'srv cpu%', fmt: 'f0' },
-    { key: 'gen_pct', label: 'gen cpu%', fmt: 'f0' },
+    ...LATENCY_COLUMNS,
+    ...cpuColumns(),
   ],
   async measure(target, p) {
     const { result, cpu, flags } = await runMeasured(

@@ -19,6 +19,7 @@ import { snapshot, cpuBetween, fdCount } from '../lib/procfs.js';
 import { NOFILE } from '../lib/spawn.js';
 import { sleep, cancellableSleep } from '../lib/net.js';
 import { requestGc } from '../lib/target.js';
+import { cpuColumns } from '../lib/columns.js';
 
 const INTERVAL_MS = 25000; // lifeline's default --heartbeat-interval
 
@@ -45,8 +46,7 @@ export default {
   lowerIsBetter: true,
   ratioVs: [],
   columns: [
-    { key: 'server_pct', label: 'srv cpu%', fmt: 'f2' },
-    { key: 'gen_pct', label: 'gen cpu%', fmt: 'f2' },
+    ...cpuColumns('f2'),
     { key: 'conns', label: 'conns', fmt: 'int' },
     { key: 'pings_per_conn', label: 'pings/conn', fmt: 'f2' },
     { key: 'closed_by_server', label: 'closed', fmt: 'int' },

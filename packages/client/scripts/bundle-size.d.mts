@@ -11,3 +11,6 @@ export interface BundleSize {
 
 /** Bundles the built browser entry (dist/index.js) with esbuild, minifies and gzips it. */
 export function measureBundleSize(options?: { entry?: string }): Promise<BundleSize>;
+
+/** Bundles esbuild input (`entryPoints` or `stdin`) for browsers, minified, and gzips it. */
+export function bundleForBrowser(input: Record<string, unknown>): Promise<BundleSize>;
