@@ -26,8 +26,11 @@ export const BASE64_FIELD: BinaryField = {
  * text is not JSON, 1002 when it is JSON but not a valid envelope.
  */
 export function decodeEnvelope(text: string): Envelope {
-  const fast = decodeMessageFast(text);
-  if (fast !== undefined) return fast;
+  return decodeMessageFast(text) ?? decodeEnvelopeGeneral(text);
+}
+
+/** @internal The general path (JSON.parse + the shared validator), which the fast path must agree with. */
+export function decodeEnvelopeGeneral(text: string): Envelope {
   let value: unknown;
   try {
     value = JSON.parse(text);

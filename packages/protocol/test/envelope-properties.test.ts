@@ -1,9 +1,8 @@
 import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BASE64_FIELD, decodeEnvelope, encodeEnvelope } from '../src/envelope-json.js';
+import { decodeEnvelope, decodeEnvelopeGeneral, encodeEnvelope } from '../src/envelope-json.js';
 import { EnvelopeError } from '../src/envelope-error.js';
-import { readEnvelope } from '../src/envelope-validation.js';
 import { ENVELOPE_TYPES, MAX_REQUEST_ID, RESET_REASONS, type Envelope } from '../src/envelope.js';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '../src/msgpack.js';
 
@@ -71,6 +70,11 @@ function comparable(e: unknown): unknown {
   return JSON.parse(JSON.stringify(e, (_key, value: unknown) => (value instanceof Uint8Array ? { bytes: Array.from(value) } : value)));
 }
 
+function hasProtoKey(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.keys(value).some((key) => key === '__proto__' || hasProtoKey((value as Record<string, unknown>)[key]));
+}
+
 describe('encode then decode is the identity on valid envelopes', () => {
   it('JSON mode', () => {
     fc.assert(
@@ -87,6 +91,8 @@ describe('encode then decode is the identity on valid envelopes', () => {
   it('MessagePack mode', () => {
     fc.assert(
       fc.property(envelope, (e) => {
+        // MessagePack mode refuses a "__proto__" map key (PROTOCOL.md §2): not an envelope it can carry.
+        fc.pre(!hasProtoKey(e));
         const frame = encodeEnvelopeMsgpack(e);
         const back = decodeEnvelopeMsgpack(frame);
         expect(comparable(back)).toEqual(comparable(e));
@@ -240,15 +246,7 @@ describe('decoders fail only with a well-formed EnvelopeError', () => {
     };
     fc.assert(
       fc.property(candidate, (text) => {
-        const general = outcome(() => {
-          let value: unknown;
-          try {
-            value = JSON.parse(text);
-          } catch (error) {
-            throw new EnvelopeError(1007, 'not valid JSON', { cause: error });
-          }
-          return readEnvelope(value, BASE64_FIELD);
-        });
+        const general = outcome(() => decodeEnvelopeGeneral(text));
         expect(outcome(() => decodeEnvelope(text))).toEqual(general);
       }),
       RUNS,
