@@ -862,13 +862,23 @@ static void open_all(void) {
 
 static double connect_s, cpu_win;
 
-static void run_echo(void) {
-  nconns = cfg.conns;
+/* The connection table, every slot closed. */
+static void alloc_conns(int n) {
+  nconns = n;
   conns = calloc((size_t)nconns, sizeof *conns);
   for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
+}
+
+/* Allocates cfg.conns connections and opens them all, timing the whole connect phase. */
+static void open_conns(void) {
+  alloc_conns(cfg.conns);
   uint64_t c0 = now;
   open_all();
   connect_s = (now - c0) / 1e9;
+}
+
+static void run_echo(void) {
+  open_conns();
   if (!conns_ready) return;
   sending = 1;
   for (int i = 0; i < nconns; i++) {
@@ -910,9 +920,7 @@ static void run_echo(void) {
 }
 
 static void run_handshake(void) {
-  nconns = cfg.concurrency;
-  conns = calloc((size_t)nconns, sizeof *conns);
-  for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
+  alloc_conns(cfg.concurrency);
   t0 = now + secs_ns(cfg.warmup);
   t1 = t0 + secs_ns(cfg.duration);
   int started = 0;
@@ -965,12 +973,7 @@ static void stats_event(const char *name) {
 }
 
 static void run_idle(void) {
-  nconns = cfg.conns;
-  conns = calloc((size_t)nconns, sizeof *conns);
-  for (int i = 0; i < nconns; i++) conns[i].id = i, conns[i].fd = -1;
-  uint64_t c0 = now;
-  open_all();
-  connect_s = (now - c0) / 1e9;
+  open_conns();
   stats_event("ready");
   uint64_t end = now + secs_ns(cfg.hold);
   double cpu0 = cpu_seconds();
