@@ -61,6 +61,13 @@ export interface ChaosProxy {
   chaos: boolean;
   /** Destroys every connection now (counted as a cut). */
   cutAll(): void;
+  /**
+   * While true, bytes in both directions vanish and nothing is closed: a link that died
+   * without a FIN or RST (a pulled cable, a NAT that forgot the flow).
+   */
+  blackhole: boolean;
+  /** New connections go to this port on 127.0.0.1 from now on (a server restarted elsewhere). */
+  targetPort: number;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -82,6 +89,8 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const stats: ChaosStats = { connections: 0, cuts: 0, partialCuts: 0, bytes: 0 };
   const pairs = new Set<Pair>();
   let chaos = true;
+  let blackhole = false;
+  let targetPort = options.targetPort;
 
   const kill = (pair: Pair) => {
     if (pair.dead) return;
@@ -112,7 +121,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   };
 
   const forward = (pair: Pair, to: net.Socket, chunk: Buffer) => {
-    if (pair.dead) return;
+    if (pair.dead || blackhole) return;
     if (pair.cutOnNextChunk) {
       if (chunk.length > 1) {
         to.write(chunk.subarray(0, 1 + Math.floor(random() * (chunk.length - 1))));
@@ -138,7 +147,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
 
   const server = net.createServer({ noDelay: true }, (client) => {
     stats.connections++;
-    const upstream = net.connect({ host: '127.0.0.1', port: options.targetPort, noDelay: true });
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
     const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false };
     pairs.add(pair);
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
@@ -164,6 +173,18 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     stats,
     get chaos() {
       return chaos;
+    },
+    get blackhole() {
+      return blackhole;
+    },
+    set blackhole(on: boolean) {
+      blackhole = on;
+    },
+    get targetPort() {
+      return targetPort;
+    },
+    set targetPort(port: number) {
+      targetPort = port;
     },
     set chaos(on: boolean) {
       chaos = on;

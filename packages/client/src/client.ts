@@ -9,6 +9,7 @@ import {
 } from '@lifeline/protocol';
 import { defaultWebSocket } from '#websocket';
 import { byteLength, jsonCodec, textCodec, type Codec } from './codec.js';
+import type { Mode, ModeFactory, ModeHost, OutboxDropReason, RequestHandler, ResetInfo, SessionInfo } from './mode.js';
 import { transition, type ClientState, type CloseInfo } from './state.js';
 import type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
 import { toWebSocketUrl } from './url.js';
@@ -75,6 +76,16 @@ export interface ClientOptions<In = unknown, Out = unknown> {
   browserEvents?: boolean;
   /** A WebSocket implementation; default the platform's (and `ws` in Node without one). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * A wire mode: `lifeline()` from `@lifeline/client/lifeline` for sessions that survive
+   * reconnects (needs a Lifeline server; see docs/client.md). Unset: raw WebSocket messages.
+   */
+  mode?: ModeFactory;
+}
+
+export interface RequestOptions {
+  /** Reject with `LL_REQUEST_TIMEOUT` after this many ms without an answer (counted from the call). Default: the mode's `requestTimeout` (30000). */
+  timeout?: number;
 }
 
 /** A received message. `error` is set when the codec could not decode it; `data` is then undefined. */
@@ -101,6 +112,8 @@ export interface OpenInfo {
   url: string;
   protocol: string;
   attempt: number;
+  /** Lifeline mode: the session this connection carries, and whether it was resumed. */
+  session?: SessionInfo;
 }
 
 export interface ClientEvents<In = unknown, Out = unknown> {
@@ -111,8 +124,10 @@ export interface ClientEvents<In = unknown, Out = unknown> {
   /** A message passed to send() that will not be sent. Every drop has one. */
   drop: [info: DropInfo<Out>];
   error: [error: LifelineError];
-  /** A probe was answered (by any inbound frame), after `rtt` ms. */
+  /** A probe was answered (by any inbound frame), after `rtt` ms; in Lifeline mode, the server's ping reported its RTT. */
   heartbeat: [rtt: number];
+  /** Lifeline mode: the server could not resume the session and started a new one. Resynchronise. */
+  reset: [info: ResetInfo];
 }
 
 export interface SendOptions {
@@ -126,11 +141,21 @@ type Listener<A extends unknown[]> = (...args: A) => void;
 
 interface Queued<Out> {
   value: Out;
-  frame: Frame;
+  /** The frame (raw mode) or the mode's outbox item. */
+  frame: unknown;
   size: number;
   at: number;
   expires: number;
+  /** An internal item (a request): called instead of a `drop` event. */
+  dropped?: (reason: OutboxDropReason) => void;
 }
+
+/**
+ * The close code of a transport the client leaves but means to come back to (a page going
+ * into the back/forward cache). In Lifeline mode 1000 ends the session on the server, so a
+ * pause must not use it.
+ */
+const PAUSE_CLOSE_CODE = 4001;
 
 /**
  * A heartbeat timer that fires later than this after its due time (or half the timeout,
@@ -141,6 +166,8 @@ interface Queued<Out> {
 const LATE_MS = 1500;
 
 const noop = () => {};
+
+const NEEDS_MODE = ' needs Lifeline mode (options.mode: lifeline()).';
 
 const fail = (code: ConstructorParameters<typeof LifelineError>[0], message: string, cause?: unknown) =>
   new LifelineError(code, message, cause === undefined ? undefined : { cause });
@@ -169,6 +196,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
   #hb: (HeartbeatOptions & { interval: number; timeout: number }) | undefined;
   #outbox: Required<OutboxOptions>;
   #browser: boolean;
+  #mode: Mode | undefined;
 
   #state: ClientState = { status: 'idle', attempt: 0, since: Date.now() };
   #listeners: { [type: string]: Set<Listener<any[]>> | undefined } = {};
@@ -207,13 +235,20 @@ export class LifelineClient<In = unknown, Out = unknown> {
       stableAfter: option('reconnect.stableAfter', r.stableAfter, 5000, 0),
     };
     this.#policy = options.closePolicy ?? ((close) => defaultCloseAction(close.code));
-    const hb = options.heartbeat;
+    const mode = options.mode;
+    // In a mode, liveness is on unless `heartbeat: false`, and follows the server's pings
+    // (their interval, which comes in the welcome, replaces `interval`).
+    const hb = mode && options.heartbeat !== false ? { ...options.heartbeat } : options.heartbeat;
+    if (mode && (options.protocols !== undefined || options.codec !== undefined)) {
+      throw fail('LL_INVALID_OPTION', 'options.mode sets protocols and codec itself; leave both unset.');
+    }
     if (hb) {
-      if (hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
-        throw fail('LL_INVALID_OPTION', 'heartbeat.message is required with this WebSocket (it cannot send protocol pings): e.g. { message: "ping" }.');
+      if (!mode && hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
+        throw fail('LL_INVALID_OPTION', 'heartbeat.message is required: this WebSocket cannot send protocol pings.');
       }
       this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout: option('heartbeat.timeout', hb.timeout, 10_000) };
     }
+    this.#mode = mode?.create(this.#modeHost());
     const o = options.outbox ?? {};
     const overflow = o.overflow ?? 'drop-oldest';
     if (overflow !== 'drop-oldest' && overflow !== 'reject-new') {
@@ -253,6 +288,35 @@ export class LifelineClient<In = unknown, Out = unknown> {
   /** Bytes waiting in the outbox. */
   get queuedBytes(): number {
     return this.#queuedBytes;
+  }
+
+  /** Lifeline mode: the current session (after the first welcome), else undefined. */
+  get session(): SessionInfo | undefined {
+    return this.#mode?.session;
+  }
+
+  /**
+   * Lifeline mode: asks the server's handler for `name` (`socket.handle(name, …)`) and
+   * resolves with its answer, exactly once even across reconnects. Queued like `send()`
+   * while not open. Rejects `LL_REQUEST_TIMEOUT`, `LL_REQUEST_FAILED` (a RequestError with
+   * the server's code in `remote`), `LL_SESSION_RESET`, `LL_SESSION_CLOSED`,
+   * `LL_REQUEST_NOT_SENT`, and `LL_NOT_LIFELINE` in raw mode.
+   */
+  request(name: string, data?: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (!this.#mode) return Promise.reject(fail('LL_NOT_LIFELINE', `request()${NEEDS_MODE}`));
+    return this.#mode.request(name, data, options.timeout);
+  }
+
+  /**
+   * Lifeline mode: answers the server's `socket.request(name, data)` with what `handler`
+   * returns (or resolves to). A thrown error with a string `code` answers with that code and
+   * message; any other error answers `LL_HANDLER_ERROR` and is reported as an `error` event.
+   * `undefined` removes the handler.
+   */
+  handle(name: string, handler: RequestHandler | undefined): this {
+    if (!this.#mode) throw fail('LL_NOT_LIFELINE', `handle()${NEEDS_MODE}`);
+    this.#mode.handle(name, handler);
+    return this;
   }
 
   on<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): () => void {
@@ -311,6 +375,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     const live = s.status === 'connecting' || s.status === 'open';
     this.#abandon(code, reason);
     this.#listen(false);
+    this.#mode?.end(s.status === 'open');
     const info: CloseInfo | undefined = live ? { code, reason, wasClean: true, action: 'stop', at: Date.now() } : undefined;
     this.#set(transition(s, 'closed', { lastClose: info ?? s.lastClose }));
     if (!this.#outbox.keepOnClose) this.#dropAll('closed');
@@ -323,22 +388,30 @@ export class LifelineClient<In = unknown, Out = unknown> {
    * a value it cannot encode throws `LL_ENCODE_FAILED`.
    */
   send(value: Out, options: SendOptions = {}): boolean {
-    let frame: Frame;
-    try {
-      frame = this.#codec.encode(value);
-      if (typeof frame !== 'string' && !(frame instanceof ArrayBuffer || ArrayBuffer.isView(frame))) {
-        throw new TypeError(`${typeof frame} is neither text nor binary data`);
+    let frame: unknown;
+    if (this.#mode) {
+      frame = this.#mode.item(value);
+    } else {
+      try {
+        frame = this.#codec.encode(value);
+        if (typeof frame !== 'string' && !(frame instanceof ArrayBuffer || ArrayBuffer.isView(frame))) {
+          throw new TypeError(`${typeof frame} is neither text nor binary data`);
+        }
+      } catch (error) {
+        throw fail('LL_ENCODE_FAILED', `send(): cannot encode the value: ${(error as Error).message}`, error);
       }
-    } catch (error) {
-      throw fail('LL_ENCODE_FAILED', `send(): cannot encode the value: ${(error as Error).message}`, error);
     }
+    return this.#submit(value, frame, options);
+  }
+
+  /** Writes now if open and nothing waits, else queues within the outbox's bounds. */
+  #submit(value: Out, frame: unknown, options: SendOptions, dropped?: Queued<Out>['dropped']): boolean {
     const ws = this.#ws;
+    if (this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length && this.#write(ws, frame)) return true;
     const now = Date.now();
-    const entry: Queued<Out> = { value, frame, size: byteLength(frame), at: now, expires: now + (options.ttl ?? this.#outbox.ttl) };
-    if (this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length) {
-      ws.send(frame);
-      return true;
-    }
+    // Only what waits is measured: in Lifeline mode that takes an encode, which also checks the value.
+    const size = this.#mode ? this.#mode.size(frame) : byteLength(frame as Frame);
+    const entry: Queued<Out> = { value, frame, size, at: now, expires: now + (options.ttl ?? this.#outbox.ttl), dropped };
     if (options.queue === false) return this.#dropped(entry, 'not-open');
     if (this.#state.status === 'closed' && !this.#outbox.keepOnClose) return this.#dropped(entry, 'closed');
     const { maxMessages, maxBytes, overflow } = this.#outbox;
@@ -360,8 +433,14 @@ export class LifelineClient<In = unknown, Out = unknown> {
   }
 
   #dropped(entry: Queued<Out>, reason: DropReason): false {
-    this.#emit('drop', { data: entry.value, reason, queuedAt: entry.at });
+    if (entry.dropped) entry.dropped(reason);
+    else this.#emit('drop', { data: entry.value, reason, queuedAt: entry.at });
     return false;
+  }
+
+  /** One frame or item on the wire; false when the mode has no room for it now. */
+  #write(ws: WebSocketLike, frame: unknown): boolean {
+    return this.#mode ? this.#mode.write(frame) : (ws.send(frame as Frame), true);
   }
 
   #dropAll(reason: DropReason): void {
@@ -369,18 +448,38 @@ export class LifelineClient<In = unknown, Out = unknown> {
   }
 
   #expire(now: number): void {
-    if (!this.#queue.some((e) => e.expires <= now)) return;
-    const keep = this.#queue.filter((e) => e.expires > now);
-    const gone = this.#queue.filter((e) => e.expires <= now);
-    this.#queue = keep;
-    this.#queuedBytes = keep.reduce((sum, e) => sum + e.size, 0);
-    for (const entry of gone) this.#dropped(entry, 'expired');
+    const queue = this.#queue;
+    this.#queue = queue.filter((e) => e.expires > now);
+    for (const entry of queue) {
+      if (entry.expires > now) continue;
+      this.#queuedBytes -= entry.size;
+      this.#dropped(entry, 'expired');
+    }
   }
 
   /** Sends what waited, oldest first; sends made meanwhile (from listeners) queue behind. */
   #flush(ws: WebSocketLike): void {
     this.#expire(Date.now());
-    for (let entry; ws === this.#ws && ws.readyState === 1 && (entry = this.#shift()); ) ws.send(entry.frame);
+    while (ws === this.#ws && ws.readyState === 1 && this.#queue.length && this.#write(ws, this.#queue[0]!.frame)) this.#shift();
+  }
+
+  /** What a wire mode may do to this client. */
+  #modeHost(): ModeHost {
+    return {
+      ready: (session) => this.#ws && this.#ready(this.#ws, session),
+      emit: (type: 'message' | 'reset' | 'error' | 'heartbeat' | 'drop', arg: never) => {
+        // In Lifeline mode the server measures the round trip and reports it in its pings.
+        if (type === 'heartbeat') this.#rtt = arg;
+        this.#emit(type, arg);
+      },
+      submit: (item, dropped) => void this.#submit(undefined as Out, item, {}, dropped),
+      flush: () => this.#ws && this.#flush(this.#ws),
+      fail: (code, reason, error) => {
+        this.#abandon(code, reason);
+        this.#lost(code, reason, false, error);
+      },
+      liveness: (interval) => this.#hb && (this.#hb.interval = interval),
+    };
   }
 
   // ---- connection lifecycle ------------------------------------------------------------
@@ -409,7 +508,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     let ws: WebSocketLike;
     try {
       this.url = toWebSocketUrl(raw);
-      ws = new this.#WS(this.url, this.#protocols);
+      ws = new this.#WS(this.url, this.#mode ? this.#mode.protocols : this.#protocols);
     } catch (error) {
       const e = error instanceof LifelineError ? error : fail('LL_SOCKET_ERROR', `Cannot open ${raw}: ${(error as Error).message}`, error);
       return this.#lost(1006, e.message, false, e);
@@ -417,7 +516,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     this.#ws = ws;
     ws.binaryType = 'arraybuffer';
     const url = this.url;
-    ws.onopen = () => ws === this.#ws && this.#opened(ws);
+    ws.onopen = () => ws === this.#ws && (this.#mode ? this.#mode.attach(ws) : this.#ready(ws));
     ws.onmessage = (event) => ws === this.#ws && this.#receive(event.data);
     ws.onclose = (event) => ws === this.#ws && this.#lost(event.code, event.reason, event.wasClean);
     ws.onerror = (event) =>
@@ -431,7 +530,8 @@ export class LifelineClient<In = unknown, Out = unknown> {
     );
   }
 
-  #opened(ws: WebSocketLike): void {
+  /** The connection is open: in a mode, once the session is (the connect timeout covers the welcome too). */
+  #ready(ws: WebSocketLike, session?: SessionInfo): void {
     const s = this.#state;
     if (s.status !== 'connecting') return;
     clearTimeout(this.#connectTimer);
@@ -440,12 +540,13 @@ export class LifelineClient<In = unknown, Out = unknown> {
     this.#set(transition(s, 'open'));
     this.#flush(ws);
     if (ws !== this.#ws) return; // a listener closed it
-    this.#emit('open', { url: this.url, protocol: ws.protocol, attempt: s.attempt });
+    this.#emit('open', { url: this.url, protocol: ws.protocol, attempt: s.attempt, session });
     if (this.#hb && ws === this.#ws) this.#schedule(this.#lastIn! + this.#hb.interval);
   }
 
   #receive(data: unknown): void {
     this.#touch();
+    if (this.#mode) return this.#mode.receive(data);
     const receivedAt = this.#lastIn!;
     let raw: { text: string } | { bytes: Uint8Array };
     if (typeof data === 'string') {
@@ -543,6 +644,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#beatTimer);
     this.#probeAt = 0;
+    this.#mode?.detach();
     if (!ws) return;
     // noop, not null: ws emits 'error' when a connecting socket is closed, and an
     // EventEmitter with no 'error' listener throws.
@@ -565,10 +667,13 @@ export class LifelineClient<In = unknown, Out = unknown> {
 
   #touch(): void {
     const now = (this.#lastIn = Date.now());
-    if (this.#probeAt) {
-      this.#rtt = now - this.#probeAt;
+    const probedAt = this.#probeAt;
+    if (probedAt) {
       this.#probeAt = 0;
       this.#schedule(now + this.#hb!.interval);
+      // In Lifeline mode the server measures the round trip and reports it in its pings.
+      if (this.#mode) return;
+      this.#rtt = now - probedAt;
       this.#emit('heartbeat', this.#rtt);
     }
   }
@@ -606,6 +711,8 @@ export class LifelineClient<In = unknown, Out = unknown> {
     const m = hb.message;
     this.#probeAt = Date.now();
     this.#schedule(this.#probeAt + hb.timeout);
+    // Lifeline mode has no client probe: the server pings every `hb` ms; this only starts the timeout.
+    if (this.#mode) return;
     try {
       if (m === undefined) ws.ping!();
       else ws.send(typeof m === 'function' ? m() : m);
@@ -635,7 +742,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     if (type === 'pagehide') {
       // Close so the page can enter the back/forward cache; pageshow brings the link back.
       if (s.status === 'connecting' || s.status === 'open' || s.status === 'reconnecting') {
-        this.#abandon(1000, 'page hidden');
+        this.#abandon(this.#mode ? PAUSE_CLOSE_CODE : 1000, 'page hidden');
         this.#set(transition(s, 'reconnecting', { waitingFor: 'pageshow' }));
       }
     } else if (type === 'offline') {

@@ -15,7 +15,7 @@ export function toWebSocketUrl(input: string | { href: string }): string {
   } catch {
     throw new LifelineError(
       'LL_INVALID_URL',
-      `"${text}" is not a URL. Write a full WebSocket URL such as ws://${text.includes('://') ? 'host:port/path' : text || 'host:port/path'} (wss:// over TLS).`,
+      `"${text}" is not a URL; write e.g. ws://${text.includes('://') ? 'host:port/path' : text || 'host:port/path'}.`,
     );
   }
   const scheme = SCHEMES[url.protocol];
@@ -23,11 +23,11 @@ export function toWebSocketUrl(input: string | { href: string }): string {
     throw new LifelineError(
       'LL_INVALID_URL',
       text.includes('//')
-        ? `"${text}" has the scheme ${url.protocol}; a WebSocket URL starts with ws:// or wss:// (http:// and https:// are mapped to them).`
+        ? `"${text}" has the scheme ${url.protocol}; use ws://, wss://, http:// or https://.`
         : `"${text}" has no ws:// or wss:// in front; write ws://${text}.`,
     );
   }
-  if (url.hash) throw new LifelineError('LL_INVALID_URL', `"${text}" has a fragment (${url.hash}), which a WebSocket URL cannot carry; remove it.`);
+  if (url.hash) throw new LifelineError('LL_INVALID_URL', `"${text}": a WebSocket URL cannot have a fragment (${url.hash}).`);
   url.protocol = scheme;
   return url.href;
 }

@@ -21,6 +21,8 @@ export type LifelineErrorCode =
   | 'LL_REQUEST_FAILED'
   | 'LL_SESSION_CLOSED'
   | 'LL_NOT_LIFELINE'
+  | 'LL_SESSION_RESET'
+  | 'LL_REQUEST_NOT_SENT'
   // @lifeline/client
   | 'LL_NO_WEBSOCKET'
   | 'LL_CONNECT_TIMEOUT'
@@ -39,5 +41,18 @@ export class LifelineError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** A request the peer answered with `e` (PROTOCOL.md §2.1): `remote` holds its code and message. */
+export class RequestError extends LifelineError {
+  override readonly name = 'RequestError';
+  constructor(
+    readonly requestName: string,
+    readonly remote: { readonly code: string; readonly message: string },
+    /** Who failed it: the side that handled the request. */
+    peer: 'client' | 'server',
+  ) {
+    super('LL_REQUEST_FAILED', `Request "${requestName}" failed at the ${peer}: ${remote.code}: ${remote.message}`);
   }
 }

@@ -9,7 +9,8 @@ export {
   type SocketEvents,
   type SocketStats,
 } from './socket.js';
-export { LifelineMessage, RequestError, type SessionSocket } from './session.js';
+export { LifelineMessage, type SessionSocket } from './session.js';
+export { RequestError } from '@lifeline/protocol';
 export { MemorySessionStore, type MemorySessionStoreOptions, type SessionEndReason, type SessionStore, type StoredSession } from './session-store.js';
 export { Message } from './message.js';
 export { DEFAULTS, type AppOptions, type LifelineFormat, type LifelineOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './options.js';

@@ -4,6 +4,7 @@ import {
   InboundSequence,
   LifelineError,
   MAX_REQUEST_ID,
+  RequestError,
   ReplayBuffer,
   type Envelope,
   type ReplayBound,
@@ -52,17 +53,6 @@ export class LifelineMessage extends Message {
 
   override json<T = unknown>(): T {
     return this.binary ? super.json<T>() : (this.value as T);
-  }
-}
-
-/** A request the client answered with `e`: `remote` holds its code and message. */
-export class RequestError extends LifelineError {
-  override readonly name = 'RequestError';
-  constructor(
-    readonly requestName: string,
-    readonly remote: ResponseError,
-  ) {
-    super('LL_REQUEST_FAILED', `Request "${requestName}" failed at the client: ${remote.code}: ${remote.message}`);
   }
 }
 
@@ -332,6 +322,12 @@ export class SessionSocket extends Socket {
     this.link = null;
     this.clearAckTimer();
     if (this.ended) return;
+    if (code === 1000) {
+      // The client closed normally: it is done with the session (PROTOCOL.md §2.4), so the
+      // handler hears the close now instead of after the resume window.
+      this.end(1000, reason, undefined);
+      return;
+    }
     const window = this.owner.options.resumeWindow;
     this.owner.log('info', 'session-detach', this, { link: link.id, code, reason: reason || undefined, resumeWindowMs: window });
     this.expiryTimer = setTimeout(expire, window, this);
@@ -493,7 +489,7 @@ export class SessionSocket extends Socket {
     if (request === undefined) return; // timed out already
     this.pending.delete(r.id);
     clearTimeout(request.timer);
-    if (r.e !== undefined) request.reject(new RequestError(request.name, r.e));
+    if (r.e !== undefined) request.reject(new RequestError(request.name, r.e, 'client'));
     else request.resolve(r.b !== undefined ? toBuffer(r.b) : r.d);
   }
 

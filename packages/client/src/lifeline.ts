@@ -1,0 +1,416 @@
+/**
+ * Lifeline mode for `@lifeline/client` (PROTOCOL.md §2), a separate entry point so that a
+ * raw-mode bundle never contains it:
+ *
+ *   import { createClient } from '@lifeline/client';
+ *   import { lifeline } from '@lifeline/client/lifeline';
+ *   const client = createClient('wss://example.test/chat', { mode: lifeline() });
+ *
+ * One session survives every reconnect within the server's resume window: each message is
+ * numbered, kept until the server acknowledges it, and sent again after a resume; the
+ * server does the same, and duplicates are dropped by number. What cannot be resumed is
+ * reported as a `reset` event, never lost silently.
+ */
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  EnvelopeError,
+  InboundSequence,
+  LIFELINE_JSON_PROTOCOL,
+  LifelineError,
+  MAX_REQUEST_ID,
+  MAX_REQUEST_NAME_LENGTH,
+  ReplayBuffer,
+  RequestError,
+  type Envelope,
+  type ResponseError,
+  type SequencedEnvelope,
+  type WelcomeEnvelope,
+} from '@lifeline/protocol';
+import { byteLength } from './codec.js';
+import type { Mode, ModeFactory, ModeHost, RequestHandler, ResetInfo, SessionInfo } from './mode.js';
+import type { Frame, WebSocketLike } from './types.js';
+
+/** How envelopes travel: JSON text frames (default) or MessagePack binary frames (`@lifeline/client/msgpack`). */
+export interface EnvelopeFormat {
+  /** The subprotocol: `lifeline.v1` or `lifeline.v1.msgpack`. */
+  readonly protocol: string;
+  /** Frames are binary. */
+  readonly binary: boolean;
+  /** Throws LifelineError `LL_ENCODE_FAILED`. */
+  encode(envelope: Envelope): Frame;
+  /** Throws EnvelopeError (1007 / 1002). */
+  decode(frame: string | Uint8Array): Envelope;
+}
+
+/** `lifeline.v1`: one JSON envelope per text frame. */
+export const jsonFormat: EnvelopeFormat = {
+  protocol: LIFELINE_JSON_PROTOCOL,
+  binary: false,
+  encode: encodeEnvelope,
+  decode: (frame) => decodeEnvelope(frame as string),
+};
+
+export interface LifelineModeOptions {
+  /** Envelope format. Default {@link jsonFormat}; `msgpackFormat` from `@lifeline/client/msgpack` for binary frames. */
+  format?: EnvelopeFormat;
+  /**
+   * Bounds of the client's replay buffer: messages written and not yet acknowledged. When it
+   * is full, new messages wait in the outbox (and its `outbox` bounds and policy apply)
+   * until acknowledgements make room; nothing already numbered is ever dropped.
+   */
+  replay?: {
+    /** Default 10000. */
+    maxMessages?: number;
+    /** UTF-8 bytes of the encoded envelopes. Default 8388608 (8 MiB). */
+    maxBytes?: number;
+  };
+  /** Default timeout of `client.request()`, in ms. Default 30000. */
+  requestTimeout?: number;
+}
+
+/** Lifeline mode, for `createClient(url, { mode: lifeline(options) })`. */
+export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
+  const bound = (name: string, value: number | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    if (!(value >= 1)) throw new LifelineError('LL_INVALID_OPTION', `lifeline(): ${name} is ${String(value)}; expected a number ≥ 1.`);
+    return value;
+  };
+  const settings: Settings = {
+    format: options.format ?? jsonFormat,
+    maxMessages: bound('replay.maxMessages', options.replay?.maxMessages, 10_000),
+    maxBytes: bound('replay.maxBytes', options.replay?.maxBytes, 8 * 1024 * 1024),
+    requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
+  };
+  return { create: (host) => new LifelineSession(host, settings) };
+}
+
+interface Settings {
+  format: EnvelopeFormat;
+  maxMessages: number;
+  maxBytes: number;
+  requestTimeout: number;
+}
+
+type Body = { d: unknown } | { b: Uint8Array };
+type Unsequenced = { t: 'm' } & Body | ({ t: 'q'; id: number; n: string } & Body) | ({ t: 'r'; id: number } & (Body | { e: ResponseError }));
+
+/** An outbox and replay-buffer item: the envelope without `s`/`a`, and the value `send()` got. */
+interface Item {
+  readonly envelope: Unsequenced;
+  readonly value?: unknown;
+  /** The session (by epoch) a response belongs to: it is not sent on a later one. */
+  readonly epoch?: number;
+}
+
+interface PendingRequest {
+  readonly name: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const isBinary = (value: unknown): value is ArrayBuffer | ArrayBufferView => value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+
+const toBytes = (value: ArrayBuffer | ArrayBufferView): Uint8Array =>
+  ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+
+const body = (value: unknown): Body => (isBinary(value) ? { b: toBytes(value) } : { d: value === undefined ? null : value });
+
+const payloadOf = (e: { d?: unknown; b?: Uint8Array }): unknown => (e.b !== undefined ? e.b : e.d);
+
+class LifelineSession implements Mode {
+  readonly protocols: string[];
+  session: SessionInfo | undefined;
+  readonly #host: ModeHost;
+  readonly #settings: Settings;
+  readonly #format: EnvelopeFormat;
+  #ws: WebSocketLike | undefined;
+  /** The transport carries the session: the welcome arrived on it. */
+  #welcomed = false;
+  #sid: string | undefined;
+  #tok: string | undefined;
+  /** Bumped on every new session (a reset): answers to an older session's requests are not sent. */
+  #epoch = 0;
+  #replay = new ReplayBuffer<Item>();
+  #inbound = new InboundSequence();
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  #requests = new Map<number, PendingRequest>();
+  #nextId = 1;
+  #handlers = new Map<string, RequestHandler>();
+
+  constructor(host: ModeHost, settings: Settings) {
+    this.#host = host;
+    this.#settings = settings;
+    this.#format = settings.format;
+    this.protocols = [settings.format.protocol];
+  }
+
+  item(value: unknown): Item {
+    return { envelope: { t: 'm', ...body(value) }, value };
+  }
+
+  size(item: Item): number {
+    return byteLength(this.#format.encode({ ...item.envelope, s: 1 } as Envelope));
+  }
+
+  attach(ws: WebSocketLike): void {
+    this.#ws = ws;
+    this.#welcomed = false;
+    if (this.#sid !== undefined && this.#tok !== undefined) {
+      this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx: this.#inbound.delivered });
+      this.#inbound.acknowledgedByRx();
+    } else {
+      this.#send({ t: 'hello', v: 1 });
+    }
+  }
+
+  detach(): void {
+    this.#ws = undefined;
+    this.#welcomed = false;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+  }
+
+  end(open: boolean): void {
+    this.detach();
+    const unconfirmed = this.#forget();
+    const now = Date.now();
+    if (!open) for (const data of unconfirmed) this.#host.emit('drop', { data, reason: 'closed', queuedAt: now });
+    for (const [, request] of this.#requests) {
+      clearTimeout(request.timer);
+      request.reject(new LifelineError('LL_SESSION_CLOSED', `Request "${request.name}": the client was closed before the answer arrived.`));
+    }
+    this.#requests.clear();
+    this.#sid = this.#tok = this.session = undefined;
+  }
+
+  write(item: Item): boolean {
+    const ws = this.#ws;
+    if (!this.#welcomed || ws === undefined || ws.readyState !== 1) return false;
+    if (item.epoch !== undefined && item.epoch !== this.#epoch) return true; // an answer to a request of a session that is gone
+    const replay = this.#replay;
+    if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
+    const s = replay.lastSeq + 1;
+    const frame = this.#encodeSequenced(item, s);
+    replay.push(s, item, byteLength(frame), Date.now());
+    ws.send(frame);
+    return true;
+  }
+
+  receive(data: unknown): void {
+    const binary = typeof data !== 'string';
+    if (binary !== this.#format.binary) {
+      return this.#fail(new EnvelopeError(1008, this.#format.binary ? 'text frame in MessagePack mode' : 'binary frame in JSON mode'));
+    }
+    let envelope: Envelope;
+    try {
+      envelope = this.#format.decode(binary ? toBytes(data as ArrayBuffer) : (data as string));
+    } catch (error) {
+      if (error instanceof EnvelopeError) return this.#fail(error);
+      throw error;
+    }
+    if (envelope.t === 'error') {
+      // The server closes right after; say what it objected to.
+      this.#host.emit('error', new LifelineError('LL_INVALID_ENVELOPE', `The server refused what this client sent (close ${envelope.code}): ${envelope.message}`));
+      return;
+    }
+    if (envelope.t === 'hello' || envelope.t === 'pong') return this.#fail(new EnvelopeError(1008, `${envelope.t}: only the client sends this envelope`));
+    if (!this.#welcomed) {
+      if (envelope.t !== 'welcome') return this.#fail(new EnvelopeError(1008, `${envelope.t}: before welcome`));
+      return this.#welcome(envelope);
+    }
+    switch (envelope.t) {
+      case 'welcome':
+        return this.#fail(new EnvelopeError(1008, 'welcome: a second welcome on one connection'));
+      case 'a':
+        this.#acknowledged(envelope.a);
+        return;
+      case 'ping':
+        this.#send({ t: 'pong', ts: envelope.ts });
+        if (envelope.rtt !== undefined) this.#host.emit('heartbeat', envelope.rtt);
+        return;
+      default:
+        return this.#sequenced(envelope);
+    }
+  }
+
+  request(name: string, data: unknown, timeout = this.#settings.requestTimeout): Promise<unknown> {
+    if (typeof name !== 'string' || name === '' || [...name].length > MAX_REQUEST_NAME_LENGTH) {
+      return Promise.reject(new LifelineError('LL_INVALID_OPTION', `request(name): the name must be 1-${MAX_REQUEST_NAME_LENGTH} characters.`));
+    }
+    if (!(timeout > 0)) return Promise.reject(new LifelineError('LL_INVALID_OPTION', `request("${name}"): timeout must be a number of ms > 0.`));
+    const id = this.#takeRequestId();
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(pending.timer);
+        return this.#requests.delete(id);
+      };
+      const pending: PendingRequest = {
+        name,
+        resolve: (value) => settle() && resolve(value),
+        reject: (error) => settle() && reject(error),
+        timer: setTimeout(() => pending.reject(new LifelineError('LL_REQUEST_TIMEOUT', `Request "${name}" got no answer within ${timeout} ms.`)), timeout),
+      };
+      this.#requests.set(id, pending);
+      try {
+        this.#host.submit({ envelope: { t: 'q', id, n: name, ...body(data) } } satisfies Item, (reason) =>
+          pending.reject(new LifelineError('LL_REQUEST_NOT_SENT', `Request "${name}" was not sent: ${reason} (see the outbox options).`)),
+        );
+      } catch (error) {
+        pending.reject(error as Error);
+      }
+    });
+  }
+
+  handle(name: string, handler: RequestHandler | undefined): void {
+    if (handler === undefined) this.#handlers.delete(name);
+    else this.#handlers.set(name, handler);
+  }
+
+  // ---- inbound -------------------------------------------------------------------------
+
+  #welcome(welcome: WelcomeEnvelope): void {
+    let replay = this.#replay;
+    let reset: ResetInfo | undefined;
+    if (welcome.resumed) {
+      if (welcome.sid !== this.#sid) return this.#fail(new EnvelopeError(1002, 'welcome.sid: resumed a session this client did not ask for'));
+      if (welcome.rx < replay.acked || welcome.rx > replay.lastSeq) return this.#fail(new EnvelopeError(1002, 'welcome.rx: out of range'));
+      replay.ack(welcome.rx);
+    } else if (this.#sid !== undefined) {
+      const unconfirmed = this.#forget();
+      replay = this.#replay;
+      this.#epoch++;
+      reset = { reason: welcome.reset?.reason ?? 'unknown-session', session: { id: welcome.sid, resumed: false }, unconfirmed };
+    }
+    this.#sid = welcome.sid;
+    this.#tok = welcome.tok;
+    this.#welcomed = true;
+    this.session = { id: welcome.sid, resumed: welcome.resumed };
+    this.#host.liveness(welcome.hb);
+    // What the server missed goes first, in order; the outbox follows when the host is ready.
+    for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#ws!.send(this.#encodeSequenced(item, s));
+    this.#host.ready(this.session);
+    if (reset) this.#host.emit('reset', reset);
+  }
+
+  #sequenced(envelope: SequencedEnvelope): void {
+    if (envelope.a !== undefined && !this.#acknowledged(envelope.a)) return;
+    const inbound = this.#inbound;
+    const verdict = inbound.receive(envelope.s, Date.now());
+    if (verdict === 'gap') return this.#fail(new EnvelopeError(1002, `${envelope.t}.s: expected ${inbound.delivered + 1}, got a later one`));
+    this.#scheduleAck();
+    if (verdict === 'duplicate') return;
+    if (envelope.t === 'm') this.#host.emit('message', { data: payloadOf(envelope), bytes: envelope.b, receivedAt: Date.now() });
+    else if (envelope.t === 'q') void this.#answer(envelope.id, envelope.n, payloadOf(envelope));
+    else {
+      const request = this.#requests.get(envelope.id);
+      if (request === undefined) return; // timed out already
+      if (envelope.e !== undefined) request.reject(new RequestError(request.name, envelope.e, 'server'));
+      else request.resolve(payloadOf(envelope));
+    }
+  }
+
+  /** Frees what `a` covers; false (after closing) when it acknowledges something never sent. */
+  #acknowledged(a: number): boolean {
+    const replay = this.#replay;
+    if (a > replay.lastSeq) {
+      this.#fail(new EnvelopeError(1002, 'a: acknowledges a sequence number never sent'));
+      return false;
+    }
+    if (replay.ack(a) > 0) this.#host.flush();
+    return true;
+  }
+
+  async #answer(id: number, name: string, data: unknown): Promise<void> {
+    const epoch = this.#epoch;
+    const handler = this.#handlers.get(name);
+    let outcome: Body | { e: ResponseError };
+    if (handler === undefined) {
+      outcome = { e: { code: 'LL_NO_HANDLER', message: `no handler for request "${name}"` } };
+    } else {
+      try {
+        outcome = body(await handler(data));
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (typeof code === 'string' && code !== '') {
+          outcome = { e: { code, message: String((error as Error).message ?? '') } };
+        } else {
+          // An unexpected failure: the server learns that it failed, not the details.
+          this.#host.emit('error', new LifelineError('LL_REQUEST_FAILED', `The handler of request "${name}" threw: ${String(error)}`, { cause: error }));
+          outcome = { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } };
+        }
+      }
+    }
+    const reply = (o: typeof outcome) =>
+      this.#host.submit({ envelope: { t: 'r', id, ...o }, epoch } satisfies Item, (reason) =>
+        this.#host.emit('error', new LifelineError('LL_REQUEST_NOT_SENT', `The answer to request "${name}" was not sent: ${reason}.`)),
+      );
+    try {
+      reply(outcome);
+    } catch (error) {
+      this.#host.emit('error', error as LifelineError);
+      reply({ e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
+    }
+  }
+
+  // ---- outbound ------------------------------------------------------------------------
+
+  #encodeSequenced(item: Item, s: number): Frame {
+    const inbound = this.#inbound;
+    // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
+    const a = inbound.pending > 0 ? inbound.delivered : undefined;
+    const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
+    if (a !== undefined) inbound.takeAck();
+    return frame;
+  }
+
+  #send(envelope: Envelope): void {
+    const ws = this.#ws;
+    if (ws !== undefined && ws.readyState === 1) ws.send(this.#format.encode(envelope));
+  }
+
+  #scheduleAck(): void {
+    const inbound = this.#inbound;
+    const now = Date.now();
+    if (inbound.needsAck(now)) return this.#sendAck();
+    if (this.#ackTimer === undefined) this.#ackTimer = setTimeout(this.#sendAck, Math.max(0, inbound.ackDueAt()! - now));
+  }
+
+  #sendAck = (): void => {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (!this.#welcomed) return;
+    const a = this.#inbound.takeAck();
+    if (a !== undefined) this.#send({ t: 'a', a });
+  };
+
+  #fail(error: EnvelopeError): void {
+    this.#host.fail(error.closeCode, error.reason, error);
+  }
+
+  /** Drops the session's numbering: returns the values of messages written and never acknowledged; fails their requests. */
+  #forget(): unknown[] {
+    const unconfirmed: unknown[] = [];
+    for (const item of this.#replay.itemsAfter(this.#replay.acked)) {
+      const e = item.envelope;
+      if (e.t === 'm') unconfirmed.push(item.value);
+      else if (e.t === 'q') {
+        this.#requests.get(e.id)?.reject(new LifelineError('LL_SESSION_RESET', `Request "${e.n}": the session was reset before the answer arrived; it may or may not have run.`));
+      }
+    }
+    this.#replay = new ReplayBuffer<Item>();
+    this.#inbound = new InboundSequence();
+    return unconfirmed;
+  }
+
+  #takeRequestId(): number {
+    let id = this.#nextId;
+    while (this.#requests.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+}
+
+export type { ResetInfo, ResetReason, SessionInfo } from './mode.js';
+export { RequestError } from '@lifeline/protocol';

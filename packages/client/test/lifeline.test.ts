@@ -1,0 +1,329 @@
+/**
+ * @lifeline/client in Lifeline mode against a real @lifeline/server, through a TCP proxy
+ * that the tests cut, black-hole or point at a restarted server.
+ */
+import { createApp, type LifelineOptions, type Socket } from '@lifeline/server';
+import { createClient, LifelineError, type ClientOptions, type LifelineClient, type ResetInfo } from '@lifeline/client';
+import { lifeline, RequestError, type LifelineModeOptions } from '@lifeline/client/lifeline';
+import { msgpackFormat } from '@lifeline/client/msgpack';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+import { record, waitForStatus } from './helpers.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const stop of cleanup.splice(0).reverse()) await stop();
+});
+
+interface Rig {
+  app: RunningApp;
+  proxy: ChaosProxy;
+  /** Server-side sockets (sessions), in the order their handlers ran. */
+  sessions: Socket[];
+  /** What the server handlers received, per session id. */
+  received: Map<string, unknown[]>;
+  url: string;
+}
+
+/** A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing until told. */
+async function rig(options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {}): Promise<Rig> {
+  const sessions: Socket[] = [];
+  const received = new Map<string, unknown[]>();
+  const app = await startApp(
+    (a) =>
+      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
+        sessions.push(socket);
+        const log: unknown[] = [];
+        received.set(socket.sessionId!, log);
+        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
+        options.handler?.(socket);
+      }),
+    options.heartbeat ? { heartbeat: options.heartbeat } : {},
+  );
+  cleanup.push(() => app.stop());
+  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
+  proxy.chaos = false;
+  cleanup.push(() => proxy.close());
+  return { app, proxy, sessions, received, url: `ws://127.0.0.1:${proxy.port}/s` };
+}
+
+function connect(url: string, options: ClientOptions & { lifeline?: LifelineModeOptions } = {}): LifelineClient {
+  const { lifeline: modeOptions, ...rest } = options;
+  const client = createClient(url, { reconnect: { initialDelay: 50, maxDelay: 200 }, ...rest, mode: lifeline(modeOptions) });
+  cleanup.push(() => client.close());
+  return client;
+}
+
+describe('Lifeline mode in @lifeline/client', () => {
+  it('opens a session, carries JSON values and bytes both ways, and reports the session', async () => {
+    const r = await rig({ handler: (socket) => socket.on('message', (m) => (m.binary ? socket.send(m) : socket.sendJson({ echo: m.json() }))) });
+    const client = connect(r.url);
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    expect(client.session).toEqual({ id: r.sessions[0]!.sessionId, resumed: false });
+    client.send({ a: 1 });
+    client.send('text');
+    client.send(null);
+    client.send(new Uint8Array([0, 1, 255]));
+    await waitFor(() => rec.messages.length === 4, 'four echoes');
+    expect(rec.messages.map((m) => m.data)).toEqual([{ echo: { a: 1 } }, { echo: 'text' }, { echo: null }, new Uint8Array([0, 1, 255])]);
+    expect(rec.messages[3]!.bytes).toEqual(new Uint8Array([0, 1, 255]));
+    expect(r.received.get(client.session!.id)).toEqual([{ a: 1 }, 'text', null, [0, 1, 255]]);
+    expect(rec.errors).toEqual([]);
+  });
+
+  it('speaks MessagePack with lifeline({ format: msgpackFormat })', async () => {
+    const r = await rig({ handler: (socket) => socket.on('message', (m) => socket.send(m)) });
+    const client = connect(r.url, { lifeline: { format: msgpackFormat } });
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    client.send({ n: 1.5, s: 'ü', list: [1, null] });
+    client.send(new Uint8Array([7, 8]));
+    await waitFor(() => rec.messages.length === 2, 'two echoes');
+    expect(rec.messages[0]!.data).toEqual({ n: 1.5, s: 'ü', list: [1, null] });
+    expect(rec.messages[1]!.data).toEqual(new Uint8Array([7, 8]));
+    expect(r.sessions[0]!.protocol).toBe('lifeline.v1.msgpack');
+  });
+
+  it('resumes after the TCP link is cut: messages sent during the outage arrive once, in order, both ways, and the handler never notices', async () => {
+    let pushed = 0;
+    let pusher: NodeJS.Timeout | undefined;
+    const r = await rig({
+      handler: (socket) => {
+        // The server pushes 1..300 every few ms, connected or not.
+        pusher = setInterval(() => {
+          for (let k = 0; k < 3 && pushed < 300; k++) socket.sendJson(++pushed);
+          if (pushed >= 300) clearInterval(pusher);
+        }, 2);
+      },
+    });
+    cleanup.push(() => clearInterval(pusher));
+    const client = connect(r.url);
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    let sent = 0;
+    const sendSome = (n: number) => {
+      for (let k = 0; k < n; k++) client.send(++sent);
+    };
+    sendSome(50);
+    for (let cut = 0; cut < 3; cut++) {
+      await sleep(40);
+      r.proxy.cutAll();
+      await waitFor(() => rec.closes.length === cut + 1, 'the cut noticed');
+      sendSome(50); // while reconnecting: queued, then sent after the replay
+      await waitForStatus(client, 'open');
+      expect(client.session!.resumed).toBe(true);
+      sendSome(50);
+    }
+    await waitFor(() => rec.messages.length === 300 && r.received.get(client.session!.id)!.length === sent, 'everything, both ways', 10_000);
+    expect(rec.messages.map((m) => m.data)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(r.received.get(client.session!.id)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+    expect(r.sessions).toHaveLength(1); // one handler run: the session survived every cut
+    expect(rec.opens).toBe(4);
+    expect(r.proxy.stats.cuts).toBe(3);
+  });
+
+  it('requests both ways, with the peer’s error codes, and a request in flight across a cut completes once', async () => {
+    let slowCalls = 0;
+    const r = await rig({
+      handler: (socket) => {
+        socket.handle('sum', (data) => (data as number[]).reduce((a, b) => a + b, 0));
+        socket.handle('fail', () => {
+          throw Object.assign(new Error('no such user'), { code: 'E_NO_USER' });
+        });
+        socket.handle('slow', async () => {
+          slowCalls++;
+          await sleep(300);
+          return 'done';
+        });
+      },
+    });
+    const client = connect(r.url);
+    client.handle('double', (n) => (n as number) * 2);
+    client.handle('boom', () => {
+      throw new Error('secret detail');
+    });
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    expect(await client.request('sum', [1, 2, 3])).toBe(6);
+    const failed = await client.request('fail').catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(RequestError);
+    expect(failed).toMatchObject({ code: 'LL_REQUEST_FAILED', remote: { code: 'E_NO_USER', message: 'no such user' } });
+    await expect(client.request('nobody-handles-this')).rejects.toMatchObject({ remote: { code: 'LL_NO_HANDLER' } });
+    await expect(client.request('sum', [1], { timeout: 0 })).rejects.toMatchObject({ code: 'LL_INVALID_OPTION' });
+
+    const server = r.sessions[0]!;
+    expect(await server.request('double', 21)).toBe(42);
+    // An unexpected error reaches the server as LL_HANDLER_ERROR, without its details; the client reports it locally.
+    await expect(server.request('boom')).rejects.toMatchObject({ remote: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
+    expect(rec.errors.map((e) => e.message).join()).toMatch(/secret detail/);
+
+    const slow = client.request('slow');
+    await sleep(100);
+    r.proxy.cutAll();
+    expect(await slow).toBe('done');
+    expect(slowCalls).toBe(1);
+    expect(client.session!.resumed).toBe(true);
+  });
+
+  it('a request times out with LL_REQUEST_TIMEOUT, and its late answer is ignored', async () => {
+    const r = await rig({ handler: (socket) => socket.handle('late', () => sleep(300).then(() => 'late')) });
+    const client = connect(r.url);
+    await waitForStatus(client, 'open');
+    await expect(client.request('late', null, { timeout: 100 })).rejects.toMatchObject({ code: 'LL_REQUEST_TIMEOUT' });
+    await sleep(300);
+    expect(await client.request('late', null, { timeout: 1000 })).toBe('late');
+  });
+
+  it('reset "expired": away longer than the resume window; both sides told, unsent messages go to the new session', async () => {
+    const r = await rig({ lifeline: { resumeWindow: 200 } });
+    // The url function keeps the client away while `hold` is pending.
+    let hold: Promise<void> | undefined;
+    const held = createClient(async () => (await hold, r.url), { reconnect: { initialDelay: 10, maxDelay: 20 }, mode: lifeline() });
+    cleanup.push(() => held.close());
+    const resets: ResetInfo[] = [];
+    held.on('reset', (info) => resets.push(info));
+    await waitForStatus(held, 'open');
+    const first = held.session!.id;
+    held.send('before');
+    await waitFor(() => r.received.get(first)?.length === 1, 'first message');
+    await sleep(100); // and its acknowledgement (due within 50 ms)
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    r.proxy.cutAll();
+    await waitFor(() => held.state.lastClose !== undefined, 'the cut noticed');
+    held.send('during'); // queued: never written to the old session
+    await sleep(400);
+    release();
+    await waitFor(() => resets.length === 1, 'a reset');
+    expect(resets[0]).toMatchObject({ reason: 'expired', unconfirmed: [] });
+    expect(held.session).toEqual({ id: resets[0]!.session.id, resumed: false });
+    expect(held.session!.id).not.toBe(first);
+    // The server's handler for the new session was told which session it replaces, and why.
+    const replacement = r.sessions.find((s) => s.sessionId === held.session!.id)!;
+    expect(replacement.resetFrom).toEqual({ sessionId: first, reason: 'expired' });
+    await waitFor(() => r.received.get(held.session!.id)?.length === 1, 'the queued message on the new session');
+    expect(r.received.get(held.session!.id)).toEqual(['during']);
+  });
+
+  it('reset "unknown-session": the server restarted; messages written and never acknowledged are handed back as unconfirmed', async () => {
+    const r = await rig();
+    const client = connect(r.url);
+    const resets: ResetInfo[] = [];
+    client.on('reset', (info) => resets.push(info));
+    await waitForStatus(client, 'open');
+    client.send('acked');
+    await waitFor(() => r.received.get(client.session!.id)?.length === 1, 'first message');
+    await sleep(100); // its acknowledgement comes back within 50 ms
+    r.proxy.blackhole = true; // written, but never arrives, so never acknowledged
+    client.send('lost-1');
+    client.send({ lost: 2 });
+    await sleep(50);
+    // The first server dies; a new one (empty in-memory store) takes its place.
+    await r.app.stop();
+    const sessions: Socket[] = [];
+    const app2 = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => void sessions.push(socket)));
+    cleanup.push(() => app2.stop());
+    r.proxy.targetPort = app2.port;
+    r.proxy.blackhole = false;
+    r.proxy.cutAll();
+    await waitFor(() => resets.length === 1, 'a reset', 10_000);
+    expect(resets[0]!.reason).toBe('unknown-session');
+    expect(resets[0]!.unconfirmed).toEqual(['lost-1', { lost: 2 }]);
+    expect(sessions[0]!.resetFrom).toMatchObject({ reason: 'unknown-session' });
+  });
+
+  it('a request whose session is reset rejects with LL_SESSION_RESET (it may or may not have run)', async () => {
+    const r = await rig({ lifeline: { resumeWindow: 100 }, handler: (socket) => socket.handle('never', () => new Promise(() => {})) });
+    let hold: Promise<void> = Promise.resolve();
+    const client = createClient(async () => (await hold, r.url), { reconnect: { initialDelay: 10, maxDelay: 20 }, mode: lifeline() });
+    cleanup.push(() => client.close());
+    await waitForStatus(client, 'open');
+    const pending = client.request('never');
+    await sleep(50);
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    r.proxy.cutAll();
+    await sleep(300);
+    release();
+    await expect(pending).rejects.toMatchObject({ code: 'LL_SESSION_RESET' });
+  });
+
+  it('a dead link (no FIN, nothing arrives) is noticed from the server’s pings, and the session resumes', async () => {
+    const r = await rig({ heartbeat: { interval: 200, timeout: 2000 } });
+    const client = connect(r.url, { heartbeat: { timeout: 300 } });
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    await waitFor(() => rec.heartbeats.length > 0, 'a ping carrying the server’s RTT', 5000);
+    expect(client.rtt).toBeGreaterThanOrEqual(0);
+    r.proxy.blackhole = true;
+    client.send('in the hole');
+    await waitFor(() => rec.closes.length > 0, 'the dead link noticed', 5000);
+    expect(rec.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT')).toBe(true);
+    r.proxy.blackhole = false;
+    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 5000);
+    await waitFor(() => r.received.get(client.session!.id)?.length === 1, 'the message written into the hole, replayed');
+    expect(r.received.get(client.session!.id)).toEqual(['in the hole']);
+  });
+
+  it('when the replay buffer is full, new messages wait in the outbox and go out, in order, as acknowledgements make room', async () => {
+    const r = await rig();
+    const client = connect(r.url, { lifeline: { replay: { maxMessages: 5 } } });
+    await waitForStatus(client, 'open');
+    r.proxy.blackhole = true;
+    for (let i = 1; i <= 20; i++) client.send(i);
+    expect(client.queued).toBe(15);
+    r.proxy.blackhole = false;
+    r.proxy.cutAll(); // the 5 written into the hole are replayed on the resume
+    await waitFor(() => r.received.get(client.session!.id)?.length === 20, 'all 20');
+    expect(r.received.get(client.session!.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(client.queued).toBe(0);
+  });
+
+  it('close() ends the session on the server at once (code 1000) and reports what was never confirmed', async () => {
+    const closes: [number, string][] = [];
+    const r = await rig({ handler: (socket) => socket.on('close', (code, reason) => closes.push([code, reason])) });
+    const client = connect(r.url);
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    client.send('x');
+    await waitFor(() => r.received.get(client.session!.id)?.length === 1, 'delivered');
+    client.close(1000, 'done');
+    await waitFor(() => closes.length === 1, 'the handler hears the close');
+    expect(closes[0]).toEqual([1000, 'done']);
+    expect(client.session).toBeUndefined();
+    expect(rec.drops).toEqual([]); // 'x' was acknowledged before close
+    await expect(client.request('any')).rejects.toBeInstanceOf(LifelineError);
+  });
+
+  it('a server that breaks the protocol is closed with the right code and a reason', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (protocols) => [...protocols][0] ?? false });
+    cleanup.push(() => new Promise((resolve) => wss.close(resolve)));
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const closes: number[] = [];
+    wss.on('connection', (ws) => {
+      ws.on('close', (code) => closes.push(code));
+      ws.once('message', () => ws.send('{"t":"m","s":1,"d":"before any welcome"}'));
+    });
+    const client = createClient(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { mode: lifeline() });
+    cleanup.push(() => client.close());
+    const rec = record(client);
+    await waitForStatus(client, 'closed');
+    expect(rec.closes[0]).toMatchObject({ code: 1008, action: 'stop' });
+    expect(rec.errors[0]).toMatchObject({ code: 'LL_INVALID_ENVELOPE', message: 'm: before welcome' });
+    await waitFor(() => closes.length === 1, 'the server sees the close');
+    expect(closes).toEqual([1008]);
+  });
+
+  it('options that make no sense in Lifeline mode are refused; raw mode has no request()', async () => {
+    expect(() => createClient('ws://127.0.0.1:1', { autoOpen: false, mode: lifeline(), protocols: ['x'] })).toThrow(/protocols/);
+    expect(() => createClient('ws://127.0.0.1:1', { autoOpen: false, mode: lifeline(), codec: 'json' })).toThrow(/codec/);
+    expect(() => lifeline({ replay: { maxMessages: 0 } })).toThrow(/replay.maxMessages/);
+    const raw = createClient('ws://127.0.0.1:1', { autoOpen: false });
+    await expect(raw.request('x')).rejects.toMatchObject({ code: 'LL_NOT_LIFELINE' });
+    expect(() => raw.handle('x', () => 1)).toThrow(/Lifeline mode/);
+  });
+});
