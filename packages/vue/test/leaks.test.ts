@@ -1,0 +1,117 @@
+// @vitest-environment happy-dom
+import { afterEach, expect, it } from 'vitest';
+import { mount } from '@vue/test-utils';
+import { defineComponent, h, watch } from 'vue';
+import { createClient, type LifelineClient } from '@lifeline/client';
+import { createLifeline, useLifeline, type UseLifelineReturn } from '@lifeline/vue';
+import { waitFor } from '../../../test/support/wait.js';
+import { describePending, meterListeners, meterSubscriptions, meterTimers } from './meters.js';
+import { mountWith } from './mount.js';
+import { serverPool } from './support.js';
+
+const servers = serverPool();
+const passed: LifelineClient[] = [];
+afterEach(async () => {
+  for (const client of passed.splice(0)) client.close();
+  await servers.stopAll();
+});
+
+const MOUNTS = 1000;
+const PATHS = 5;
+const VUE = /\/packages\/vue\/(src|dist)\//;
+const CLIENT = /\/packages\/client\/(src|dist)\//;
+/**
+ * Resolves as soon as a reactive condition holds: a watcher, not polling, because a thousand
+ * rounds of waiting for a poll's next tick add up to many seconds.
+ */
+function until(condition: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out after 5000 ms waiting for ${what}`));
+    }, 5000);
+    const stop = watch(
+      condition,
+      (holds) => {
+        if (!holds) return;
+        clearTimeout(timer);
+        queueMicrotask(() => stop());
+        resolve();
+      },
+      { flush: 'sync', immediate: true },
+    );
+  });
+}
+
+it(`${MOUNTS} mounts and unmounts leave no timer, client listener or window listener behind`, async () => {
+  const server = await servers.start();
+  // A port nobody listens on: attempts fail at once and the client waits to retry.
+  const downServer = await servers.start();
+  const downUrl = downServer.url();
+  await downServer.stop();
+  // retry-slow waits in [maxDelay/2, maxDelay): no retry comes while the rounds run.
+  const slowRetry = { reconnect: { maxDelay: 120_000 }, closePolicy: () => 'retry-slow' as const };
+
+  const openClient = createClient(server.url());
+  const waitingClient = createClient(downUrl, slowRetry);
+  passed.push(openClient, waitingClient);
+  await waitFor(() => openClient.state.status === 'open', 'the passed-in client to open');
+  await waitFor(() => waitingClient.state.status === 'reconnecting', 'the other passed-in client to wait for a retry');
+
+  const timers = meterTimers();
+  const listeners = meterListeners({ window, document });
+  const subscriptions = [meterSubscriptions(openClient), meterSubscriptions(waitingClient)];
+  try {
+    // Each round takes one of five paths, so that every kind of resource is live at unmount:
+    // listeners on a client passed in (open, or waiting to retry with the countdown ticking);
+    // an owned open socket and the client's window listeners; an owned client waiting to
+    // retry, with its retry timer and the countdown's tick; the plugin's shared client,
+    // closed by the app's unmount.
+    for (let round = 0; round < MOUNTS; round++) {
+      const path = round % PATHS;
+      if (path === 0) {
+        const { wrapper, lifeline } = mountWith(() => useLifeline(openClient));
+        expect(lifeline.status.value).toBe('open');
+        wrapper.unmount();
+      } else if (path === 1) {
+        const { wrapper, lifeline } = mountWith(() => useLifeline(waitingClient));
+        expect(lifeline.countdown.value).toBeGreaterThan(0);
+        wrapper.unmount();
+      } else if (path === 2) {
+        const { wrapper, lifeline } = mountWith(() => useLifeline(server.url()));
+        await until(() => lifeline.status.value === 'open', `round ${round} open`);
+        lifeline.send('ping');
+        await until(() => lifeline.data.value === 'ping', `round ${round} echo`);
+        wrapper.unmount();
+      } else if (path === 3) {
+        const { wrapper, lifeline } = mountWith(() => useLifeline(downUrl, slowRetry));
+        await until(() => lifeline.countdown.value !== undefined, `round ${round} countdown`);
+        wrapper.unmount();
+      } else {
+        const used: UseLifelineReturn[] = [];
+        const User = defineComponent(() => {
+          used.push(useLifeline());
+          return () => h('i');
+        });
+        const wrapper = mount(
+          defineComponent(() => () => h('div', [h(User), h(User)])),
+          { global: { plugins: [createLifeline({ url: server.url() })] } },
+        );
+        await until(() => used.every((lifeline) => lifeline.status.value === 'open'), `round ${round} shared open`);
+        wrapper.unmount();
+      }
+    }
+    await waitFor(() => server.liveSockets === 1, 'the server to see every owned socket close', 10_000);
+    expect(timers.pendingFrom(VUE), describePending(timers.pendingFrom(VUE))).toEqual([]);
+    // (waitingClient's own retry timer predates the meter.)
+    expect(timers.pendingFrom(CLIENT), describePending(timers.pendingFrom(CLIENT))).toEqual([]);
+    expect(listeners.pending(), describePending(listeners.pending())).toEqual([]);
+    for (const meter of subscriptions) expect(meter.pending(), describePending(meter.pending())).toEqual([]);
+    expect([openClient.state.status, waitingClient.state.status]).toEqual(['open', 'reconnecting']);
+    expect(server.tcpConnections).toBe(1 + (MOUNTS / PATHS) * 2);
+  } finally {
+    timers.stop();
+    listeners.stop();
+    for (const meter of subscriptions) meter.stop();
+  }
+}, 120_000);
