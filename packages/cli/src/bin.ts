@@ -2,11 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
+import { connectCommand } from './connect.js';
 import { MAIN_HELP, serveHelp } from './help.js';
 import { serve } from './serve.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 
-/** Exit statuses: 0 done, 1 runtime failure, 2 bad usage. */
+/** Exit statuses: 0 done, 1 runtime failure, 2 bad usage (connect adds 3: see connect-options.ts). */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -18,8 +19,14 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${pkg.version}\n`);
     return;
   }
+  if (command === 'connect') {
+    const status = await connectCommand(rest);
+    // Exit once stdout has taken everything: a script reading our output must get it all.
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   if (command !== 'serve') {
-    usageError(`unknown command "${command}". Commands: serve. See "lifeline --help".`);
+    usageError(`unknown command "${command}". Commands: serve, connect. See "lifeline --help".`);
   }
   const options = Object.fromEntries(
     SERVE_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: o.kind === 'strings' }]),

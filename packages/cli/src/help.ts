@@ -4,6 +4,7 @@ export const MAIN_HELP = `Usage: lifeline <command> [options]
 
 Commands:
   serve      run a Lifeline server (seed route /test, echo /echo, GET /)
+  connect    a terminal WebSocket client: prompt, pipes, scripts (--send, --wait)
 
 Run "lifeline <command> --help" for the options of a command.
 
@@ -16,8 +17,6 @@ export function serveHelp(): string {
   const rows: [string, string][] = SERVE_OPTIONS.map((o) => [`--${o.flag} ${o.value}`, `${o.help} (default: ${o.default})`]);
   rows.unshift(['--config FILE', 'read options from a JSON file; flags override it']);
   rows.push(['-h, --help', 'show this help']);
-  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
-  const lines = rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`);
   const keys = SERVE_OPTIONS.map((o) => o.key).join(', ');
   return `Usage: lifeline serve [options]
 
@@ -27,10 +26,16 @@ Runs a WebSocket server on 127.0.0.1:5000 with:
   ws  /echo    every message back exactly as sent
 
 Options:
-${lines.join('\n')}
+${optionTable(rows)}
 
 Config file keys: ${keys}.
 SIGINT or SIGTERM closes every connection with 1012 and a retry-after hint, lets
 buffered messages drain, and exits 0; a second signal exits at once.
 `;
+}
+
+/** Two aligned columns: the option with its value, then what it does. */
+export function optionTable(rows: readonly [string, string][]): string {
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n');
 }
