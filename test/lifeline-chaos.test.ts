@@ -1,10 +1,11 @@
 import { once } from 'node:events';
-import type { LifelineOptions, Socket } from '@lifeline/server';
+import type { LifelineOptions } from '@lifeline/server';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { chaosSeed, startChaosProxy, type ChaosProxy, type ChaosStats } from './support/chaos-proxy.js';
 import { LifelineTestClient } from './support/lifeline-test-client.js';
-import { startApp, type RunningApp } from './support/servers.js';
+import { checkServerSessions, checkStream, startPushServer, WINDOW, PAD, type ServerSession } from './support/chaos-streams.js';
+import type { RunningApp } from './support/servers.js';
 import { sleep } from './support/wait.js';
 
 /**
@@ -20,20 +21,6 @@ import { sleep } from './support/wait.js';
  */
 
 const N = 100_000;
-/** Each side keeps at most this many messages unacknowledged (application flow control, below replay.maxMessages). */
-const WINDOW = 1000;
-const PAD = 'x'.repeat(40); // a ~60-byte JSON payload, so frames span chunk boundaries and cuts land mid-frame
-
-interface ServerSession {
-  socket: Socket;
-  sid: string;
-  resetFrom: { sessionId: string; reason: string } | undefined;
-  /** Payload ids of the client's messages, in the order the handler got them. */
-  received: number[];
-  /** Payload ids this session pushed. */
-  pushed: number;
-  close: { code: number; reason: string } | undefined;
-}
 
 interface RunResult {
   ms: number;
@@ -47,41 +34,6 @@ interface RunResult {
   /** Everything that went wrong; empty for a clean run. */
   violations: string[];
   clientResets: string[];
-}
-
-/** Lost, duplicated and reordered ids in a stream that should be exactly 1..n. */
-function checkStream(what: string, got: readonly number[], n: number): string[] {
-  const seen = new Uint8Array(n + 1);
-  let duplicated = 0;
-  let reordered = 0;
-  let outOfRange = 0;
-  let prev = 0;
-  for (const i of got) {
-    if (!Number.isInteger(i) || i < 1 || i > n) {
-      outOfRange++;
-      continue;
-    }
-    if (seen[i]) duplicated++;
-    else seen[i] = 1;
-    if (i < prev) reordered++;
-    prev = i;
-  }
-  let lost = 0;
-  let firstLost = 0;
-  for (let i = 1; i <= n; i++) {
-    if (!seen[i]) {
-      lost++;
-      firstLost ||= i;
-    }
-  }
-  const out: string[] = [];
-  if (lost) out.push(`${what}: ${lost} lost (first: ${firstLost})`);
-  if (duplicated) out.push(`${what}: ${duplicated} duplicated`);
-  if (reordered) out.push(`${what}: ${reordered} out of order`);
-  if (outOfRange) out.push(`${what}: ${outOfRange} ids out of range`);
-  // The exact check, for whatever the counts above could miss.
-  if (out.length === 0 && (got.length !== n || got.some((v, k) => v !== k + 1))) out.push(`${what}: not exactly 1..${n} in order`);
-  return out;
 }
 
 const running: { app?: RunningApp; proxy?: ChaosProxy; client?: LifelineTestClient; stop?: () => void }[] = [];
@@ -109,35 +61,9 @@ async function runChaos(options: {
   const { n } = options;
   const maxBurst = options.burst ?? 200;
   const pauseMs = options.pauseMs ?? 0;
-  const sessions: ServerSession[] = [];
   const handle: (typeof running)[number] = {};
   running.push(handle);
-
-  // The server: records the ids of the client's messages, and pushes 1..n itself, keeping at
-  // most WINDOW unacknowledged (its replay buffer), connected or not.
-  const app = await startApp((a) =>
-    a.ws('/chaos', { lifeline: options.lifeline ?? true }, (socket) => {
-      const session: ServerSession = { socket, sid: socket.sessionId!, resetFrom: socket.resetFrom, received: [], pushed: 0, close: undefined };
-      sessions.push(session);
-      socket.on('message', (message) => session.received.push((message.json() as { i: number }).i));
-      socket.on('close', (code, reason) => (session.close = { code, reason }));
-      void (async () => {
-        while (session.pushed < n) {
-          if (!socket.isOpen) return;
-          if (socket.stats.replayMessages! >= WINDOW) {
-            await sleep(1);
-            continue;
-          }
-          for (let k = 0; k < maxBurst && session.pushed < n && socket.stats.replayMessages! < WINDOW; k++) {
-            if (!socket.sendJson({ i: session.pushed + 1, p: PAD })) return;
-            session.pushed++;
-          }
-          if (pauseMs > 0) await sleep(pauseMs);
-          else await new Promise((r) => setImmediate(r));
-        }
-      })();
-    }),
-  );
+  const { app, sessions, receivedTotal: serverTotal } = await startPushServer({ n, burst: maxBurst, pauseMs, lifeline: options.lifeline });
   handle.app = app;
 
   const seed = chaosSeed();
@@ -198,7 +124,6 @@ async function runChaos(options: {
   })();
 
   // Done when both sides have everything, or (for the controls) nothing moves for 2 s.
-  const serverTotal = () => sessions.reduce((sum, s) => sum + s.received.length, 0);
   let finished = false;
   let lastProgress = Date.now();
   let lastCounts = '';
@@ -232,11 +157,9 @@ async function runChaos(options: {
   const clientResets = client.welcomes.filter((w) => w.reset).map((w) => w.reset!.reason);
   const newSessions = client.welcomes.filter((w, k) => k > 0 && !w.resumed).length;
   if (!finished) violations.push(`did not finish within ${options.deadlineMs} ms: server got ${serverTotal()}, client got ${client.messages.length} of ${n}`);
-  if (sessions.length !== 1) violations.push(`${sessions.length} server sessions (handler runs), expected 1`);
+  violations.push(...checkServerSessions(sessions));
   if (clientResets.length) violations.push(`client saw ${clientResets.length} reset(s): ${[...new Set(clientResets)].join(', ')}`);
   if (newSessions) violations.push(`${newSessions} welcome(s) after the first started a new session`);
-  const closed = sessions.filter((s) => s.close);
-  if (closed.length) violations.push(`${closed.length} server session(s) ended, e.g. ${closed[0]!.close!.code} ${closed[0]!.close!.reason}`);
   violations.push(...checkStream('client → server', sessions.flatMap((s) => s.received), n));
   violations.push(...checkStream('server → client', client.messages.map((m) => (m as { i: number }).i), n));
   if (client.problems.length) violations.push(`client saw protocol problems: ${client.problems.slice(0, 5).join('; ')}`);

@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildBrowserScript } from '../../../test/support/browser-bundle.js';
 import { spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { launchCdpChromium, type CdpBrowser, type CdpPage } from './cdp.js';
@@ -15,7 +14,6 @@ import { startHttp } from './helpers.js';
  * restart, an offline period, a hidden tab, the back/forward cache.
  */
 
-const ENTRY = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lifeline client test page</title>
@@ -58,22 +56,11 @@ const serves = new Set<ServeProcess>();
 const relays = new Set<Relay>();
 
 beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    minify: true,
-    format: 'iife',
-    globalName: 'Lifeline',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const code = bundle.outputFiles[0]!.text;
+  const bundle = await buildBrowserScript("export * from '@lifeline/client';");
+  const code = bundle.code;
   bundleBytes = code.length;
   // The browser entry must not reach ws or anything of Node's.
-  expect(Object.keys(bundle.metafile.inputs).filter((input) => /node_modules\/ws\/|websocket-node/.test(input))).toEqual([]);
+  expect(bundle.inputs.filter((input) => /node_modules\/ws\/|websocket-node/.test(input))).toEqual([]);
   site = await startHttp((request, response) => {
     const path = new URL(request.url ?? '/', 'http://x').pathname;
     if (path === '/lifeline-client.js') {
