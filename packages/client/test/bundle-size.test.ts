@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { measureBundleSize } from '../scripts/bundle-size.mjs';
+import { measureBundleSize, measureLifelineBundleSize } from '../scripts/bundle-size.mjs';
 
 /** The client alone in a browser bundle: under 5 KiB minified + gzipped, with every feature. */
 
@@ -13,4 +13,19 @@ test('browser bundle: under 5 KiB min+gz, and no ws or Node built-ins in it', as
   for (const marker of ['retry-after=', 'LL_HEARTBEAT_TIMEOUT', 'drop-oldest', 'LL_INVALID_JSON', 'pagehide', 'visibilitychange']) {
     expect(code).toContain(marker);
   }
+});
+
+test('Lifeline mode is not in the raw bundle, and comes with its own entry point', async () => {
+  const raw = await measureBundleSize();
+  const withMode = await measureLifelineBundleSize();
+  console.log(`with Lifeline mode: ${withMode.gzipBytes} B min+gz`);
+  // The envelope codec and the session are only in the Lifeline bundle.
+  expect(raw.code).not.toContain('"t":"m"');
+  expect(withMode.code).toContain('"t":"m"');
+  for (const marker of ['LL_SESSION_RESET', 'LL_REQUEST_TIMEOUT', 'welcome.rx']) {
+    expect(raw.code).not.toContain(marker);
+    expect(withMode.code).toContain(marker);
+  }
+  // Still smaller than socket.io-client (13.1 KiB bundled the same way, see npm run bench).
+  expect(withMode.gzipBytes).toBeLessThan(12 * 1024);
 });

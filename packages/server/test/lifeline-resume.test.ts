@@ -174,4 +174,24 @@ describe('Lifeline mode: resume', () => {
     await waitFor(() => b.messages.length === 1, 'delivery on the new transport');
     expect(sessions).toHaveLength(1);
   });
+
+  it('a client close with 1000 ends the session at once; any other code leaves it resumable', async () => {
+    const closes: [number, string][] = [];
+    const app = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => socket.on('close', (code, reason) => closes.push([code, reason]))));
+    running.push(app);
+    const paused = client(app, '/s');
+    await paused.connect();
+    paused.ws!.close(4001, 'page hidden');
+    await paused.closed();
+    await sleep(50);
+    expect(closes).toEqual([]); // still resumable
+    expect((await paused.connect())!.resumed).toBe(true);
+
+    paused.ws!.close(1000, 'done');
+    await waitFor(() => closes.length === 1, 'the handler hears the close');
+    expect(closes[0]).toEqual([1000, 'done']);
+    const welcome = await paused.connect();
+    expect(welcome).toMatchObject({ resumed: false, reset: { reason: 'unknown-session' } });
+  });
 });
+
