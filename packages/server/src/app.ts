@@ -18,6 +18,7 @@ import {
 } from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
+import { addEnded, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
 
 /** A route handler; if it returns a promise, a rejection closes the socket with 1011. */
 export type WsHandler = (socket: Socket, request: IncomingMessage) => unknown;
@@ -88,12 +89,17 @@ export class App implements SocketHost, LifelineAppHost {
   private nextId = 0;
   private currentState: AppState = 'running';
   private shutdownPromise: Promise<void> | undefined;
+  private readonly createdAt = Date.now();
+  /** Final counts of closed connections, added once at close (stats.ts); live ones are summed when asked. */
+  private readonly endedTotals: StatsCounts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  private statsCollector: StatsCollector | undefined;
 
   constructor(options: AppOptions = {}) {
     this.options = resolveOptions(options);
     const hb = this.options.heartbeat;
     if (hb) this.sweep = new HeartbeatSweep(sweepTargets(this.connections, this.links), hb.interval, hb.timeout);
   }
+
 
   /** Open WebSocket connections, raw and Lifeline. */
   get connectionCount(): number {
@@ -124,10 +130,62 @@ export class App implements SocketHost, LifelineAppHost {
   /** @internal LifelineAppHost */
   linkClosed(link: Link): void {
     this.links.delete(link);
+    addEnded(this.endedTotals, undefined, transportBytes(link.raw));
   }
 
+  /**
+   * What the server is doing now: connections by route, sessions, message and byte totals
+   * and per-second rates, routes (docs/server.md, "Stats"). Sums the live connections'
+   * own counters, so it costs nothing until called.
+   */
+  stats(): AppStats {
+    return (this.statsCollector ??= new StatsCollector(this.statsSource())).snapshot();
+  }
 
+  /**
+   * Answers `GET /api/stats` (or `options.path`) with `stats()` as JSON. With `options.token`
+   * every request needs `Authorization: Bearer <token>`; without one, only a server bound
+   * to loopback alone answers (403 otherwise). Off unless called; `lifeline serve` calls it.
+   */
+  statsEndpoint(options: StatsEndpointOptions = {}): this {
+    const servers = this.attached;
+    const handlers = statsHandlers(options, () => this.stats(), () => [...servers.keys()].map(bindAddressOf));
+    const path = options.path ?? '/api/stats';
+    this.get(path, handlers.get);
+    this.http('OPTIONS', path, handlers.options);
+    this.statsCollector ??= new StatsCollector(this.statsSource()); // the baseline of the first rate
+    return this;
+  }
 
+  private statsSource(): StatsSource {
+    const app = this;
+    const routes = this.lifelineRoutes;
+    return {
+      createdAt: this.createdAt,
+      get connectionCount() {
+        return app.connectionCount;
+      },
+      maxConnections: this.options.maxConnections,
+      rawSockets: this.connections,
+      liveSessions: {
+        *[Symbol.iterator]() {
+          for (const route of routes) yield* route.store.values();
+        },
+      },
+      lifelineTransports: {
+        *[Symbol.iterator]() {
+          for (const link of app.links) yield transportBytes(link.raw);
+        },
+      },
+      endedTotals: this.endedTotals,
+      get routeList() {
+        return {
+          ws: app.wsPaths.map((path) => ({ path, lifeline: routes.some((route) => route.path === path) })),
+          http: [...app.httpRoutesByPath].map(([path, methods]) => ({ path, methods: [...methods.keys()] })),
+        };
+      },
+    };
+  }
   get state(): AppState {
     return this.currentState;
   }
@@ -351,6 +409,7 @@ export class App implements SocketHost, LifelineAppHost {
       await this.waitForConnections(1000); // their close events follow the destroyed sockets
     }
     this.sweep?.stop();
+    this.statsCollector?.stop();
     this.ownServer?.closeAllConnections();
     await ownClosed;
     for (const server of [...this.attached.keys()]) this.detach(server);
@@ -511,6 +570,8 @@ export class App implements SocketHost, LifelineAppHost {
   /** @internal SocketHost */
   onSocketClose(socket: Socket, code: number, reason: string): void {
     this.connections.delete(socket);
+    // A session's bytes were counted on its transports (linkClosed).
+    addEnded(this.endedTotals, socket, socket.lifeline ? undefined : socket);
     if (this.logger.enabled('info')) {
       const { messagesIn, messagesOut, dropped } = socket.stats;
       this.logger.log('info', 'close', {

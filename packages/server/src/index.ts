@@ -16,4 +16,5 @@ export { Message } from './message.js';
 export { DEFAULTS, type AppOptions, type LifelineFormat, type LifelineOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './options.js';
 export { createJsonLogger, LOG_LEVELS, type Logger, type LogFields, type LogLevel } from './logger.js';
 export type { RouteParams } from './router.js';
+export type { AppStats, RouteStats, StatsCounts, StatsEndpointOptions } from './stats.js';
 export { CloseCode, describeCloseCode, LifelineError, type LifelineErrorCode } from '@lifeline/protocol';

@@ -287,6 +287,11 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     return (this.raw as Duplex & { bytesRead?: number }).bytesRead ?? 0;
   }
 
+  /** @internal Read by the stats endpoint (stats.ts), like bytesRead: the TCP socket's own counter. */
+  get bytesWritten(): number {
+    return (this.raw as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
+  }
+
   /** @internal */
   get readingPaused(): boolean {
     return this.pausedByIterator;
