@@ -13,6 +13,8 @@ import {
   LIFELINE_MSGPACK_PROTOCOL,
   type Envelope,
   type ErrorEnvelope,
+  type PresenceEnvelope,
+  type PublicationEnvelope,
   type ResponseError,
   type WelcomeEnvelope,
 } from '@lifeline/protocol';
@@ -43,6 +45,9 @@ export class LifelineTestClient {
   readonly envelopes: Envelope[] = [];
   readonly welcomes: WelcomeEnvelope[] = [];
   readonly errors: ErrorEnvelope[] = [];
+  /** Channel publications (`p`) and presence changes (`pr`), in arrival order (PROTOCOL.md §3). */
+  readonly publications: PublicationEnvelope[] = [];
+  readonly presence: PresenceEnvelope[] = [];
   /** Sequence errors seen in the server's stream (should stay empty). */
   readonly problems: string[] = [];
   duplicates = 0;
@@ -226,6 +231,12 @@ export class LifelineTestClient {
         return;
       case 'error':
         this.errors.push(envelope);
+        return;
+      case 'p':
+        this.publications.push(envelope);
+        return;
+      case 'pr':
+        this.presence.push(envelope);
         return;
       default:
         this.problems.push(`unexpected ${envelope.t}`);

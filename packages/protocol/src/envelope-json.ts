@@ -58,8 +58,11 @@ export function encodeEnvelope(envelope: Envelope): string {
       return `{"t":"q","s":${e.s}${a},"id":${e.id},"n":${JSON.stringify(e.n)}${payloadJson(e, 'q')}}`;
     case 'r':
       return `{"t":"r","s":${e.s}${a},"id":${e.id}${e.e === undefined ? payloadJson(e, 'r') : `,"e":${JSON.stringify(e.e)}`}}`;
+    case 'p':
+      // Channel names and epochs are validated to a quote-free alphabet: no escaping needed.
+      return `{"t":"p","ch":"${e.ch}","o":${e.o},"ep":"${e.ep}"${payloadJson(e, 'p')}}`;
     default:
-      // The rest hold only strings, numbers, booleans and `reset`, in wire order.
+      // The rest hold only strings, numbers, booleans, `reset` and members, in wire order.
       return JSON.stringify(e);
   }
 }

@@ -1,3 +1,4 @@
+import { isChannelName, isChannelPattern, isEpoch } from './channels.js';
 import { isSendableCloseCode } from './close-codes.js';
 import { EnvelopeError } from './envelope-error.js';
 import { LifelineError } from './errors.js';
@@ -13,6 +14,9 @@ import {
   type MessageEnvelope,
   type PingEnvelope,
   type PongEnvelope,
+  type PresenceEnvelope,
+  type PresenceMember,
+  type PublicationEnvelope,
   type RequestEnvelope,
   type ResetReason,
   type ResponseEnvelope,
@@ -79,6 +83,10 @@ export function readEnvelope(value: unknown, binary: BinaryField): Envelope {
       if (typeof o.message !== 'string') return fail('error.message: must be a string');
       return { t, code, message: o.message } satisfies ErrorEnvelope;
     }
+    case 'p':
+      return readPublication(o, binary);
+    case 'pr':
+      return readPresence(o);
     default:
       return fail(t === undefined ? 't: missing' : typeof t === 'string' ? `t: unknown envelope type${quoted(t)}` : 't: must be a string');
   }
@@ -178,6 +186,40 @@ function readWelcome(o: Record<string, unknown>): WelcomeEnvelope {
     return fail('welcome.reset.reason: must be expired, unknown-session, bad-token or overflow');
   }
   return { t: 'welcome', sid, tok, rx, resumed, hb, reset: { reason: reason as ResetReason } };
+}
+
+function readPublication(o: Record<string, unknown>, binary: BinaryField): PublicationEnvelope {
+  const ch = channel(o.ch, 'p.ch');
+  if (isChannelPattern(ch)) return fail('p.ch: must be a channel, not a pattern');
+  const offset = seq(o.o, 'p.o');
+  if (!isEpoch(o.ep)) return fail(o.ep === undefined ? 'p.ep: missing' : 'p.ep: must be 1 to 64 base64url characters');
+  const head = { t: 'p', ch, o: offset, ep: o.ep } as const;
+  if (o.b !== undefined) {
+    if (o.d !== undefined) return fail('p: has both d and b');
+    return { ...head, b: bytes(o.b, 'p.b', binary) };
+  }
+  if (o.d === undefined) return fail('p: needs d or b');
+  return { ...head, d: o.d };
+}
+
+function readPresence(o: Record<string, unknown>): PresenceEnvelope {
+  const ch = channel(o.ch, 'pr.ch');
+  const { join, leave } = o;
+  if (!Array.isArray(join)) return fail('pr.join: must be an array of members');
+  if (!Array.isArray(leave) || !leave.every((id) => typeof id === 'string')) return fail('pr.leave: must be an array of member ids');
+  const members = join.map((m): PresenceMember => {
+    if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { id?: unknown }).id !== 'string') {
+      return fail('pr.join: each member must be an object with a string id');
+    }
+    const { id, info } = m as { id: string; info?: unknown };
+    return info === undefined ? { id } : { id, info };
+  });
+  return { t: 'pr', ch, join: members, leave: leave as string[] };
+}
+
+function channel(value: unknown, field: string): string {
+  if (isChannelName(value)) return value;
+  return fail(value === undefined ? `${field}: missing` : `${field}: must be a channel name (PROTOCOL.md §3.1)`);
 }
 
 function fail(reason: string): never {

@@ -130,6 +130,23 @@ export interface ErrorEnvelope {
   readonly message: string;
 }
 
+/** A presence member (PROTOCOL.md §3.2): who, and what the server attached to them. */
+export interface PresenceMember {
+  readonly id: string;
+  readonly info?: unknown;
+}
+
+/** Server → client: a publication on channel `ch`, at offset `o` of epoch `ep` (PROTOCOL.md §3). Not sequenced. */
+export type PublicationEnvelope = { readonly t: 'p'; readonly ch: string; readonly o: number; readonly ep: string } & Payload;
+
+/** Server → client: who joined and who left channel `ch` since the last one. Not sequenced. */
+export interface PresenceEnvelope {
+  readonly t: 'pr';
+  readonly ch: string;
+  readonly join: readonly PresenceMember[];
+  readonly leave: readonly string[];
+}
+
 export type Envelope =
   | HelloEnvelope
   | WelcomeEnvelope
@@ -139,7 +156,9 @@ export type Envelope =
   | AckEnvelope
   | PingEnvelope
   | PongEnvelope
-  | ErrorEnvelope;
+  | ErrorEnvelope
+  | PublicationEnvelope
+  | PresenceEnvelope;
 
 /** The envelopes that carry a sequence number, kept in replay buffers until acknowledged. */
 export type SequencedEnvelope = MessageEnvelope | RequestEnvelope | ResponseEnvelope;
@@ -147,4 +166,4 @@ export type SequencedEnvelope = MessageEnvelope | RequestEnvelope | ResponseEnve
 export type EnvelopeType = Envelope['t'];
 
 /** Every {@link EnvelopeType}. */
-export const ENVELOPE_TYPES: readonly EnvelopeType[] = ['hello', 'welcome', 'm', 'q', 'r', 'a', 'ping', 'pong', 'error'];
+export const ENVELOPE_TYPES: readonly EnvelopeType[] = ['hello', 'welcome', 'm', 'q', 'r', 'a', 'ping', 'pong', 'error', 'p', 'pr'];

@@ -23,6 +23,12 @@ export type LifelineErrorCode =
   | 'LL_NOT_LIFELINE'
   | 'LL_SESSION_RESET'
   | 'LL_REQUEST_NOT_SENT'
+  // channels (PROTOCOL.md §3)
+  | 'LL_INVALID_CHANNEL'
+  | 'LL_INVALID_REQUEST'
+  | 'LL_FORBIDDEN'
+  | 'LL_TOO_MANY_CHANNELS'
+  | 'LL_UNAVAILABLE'
   // @lifeline/client
   | 'LL_NO_WEBSOCKET'
   | 'LL_CONNECT_TIMEOUT'

@@ -24,6 +24,9 @@ export {
   type Payload,
   type PingEnvelope,
   type PongEnvelope,
+  type PresenceEnvelope,
+  type PresenceMember,
+  type PublicationEnvelope,
   type RequestEnvelope,
   type ResetReason,
   type ResponseEnvelope,
@@ -45,3 +48,4 @@ export {
   type InboundSequenceOptions,
   type InboundVerdict,
 } from './inbound-sequence.js';
+export { isChannelName, isChannelPattern, isEpoch, MAX_CHANNEL_NAME_LENGTH, patternOf, type ChannelPosition } from './channels.js';

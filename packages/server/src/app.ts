@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL } from '@lifeline/protocol';
+import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 import { WebSocketServer } from 'ws';
 import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
 import { HeartbeatSweep, type SweepTarget } from './heartbeat-sweep.js';
@@ -18,6 +18,11 @@ import {
 } from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
+import type { PublicationPayload } from './channels/broker.js';
+import { ChannelHub } from './channels/hub.js';
+import { MemoryBroker } from './channels/memory-broker.js';
+import type { ChannelOptions } from './channels/names.js';
+import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
 import { addEnded, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
 
 /** A route handler; if it returns a promise, a rejection closes the socket with 1011. */
@@ -94,12 +99,58 @@ export class App implements SocketHost, LifelineAppHost {
   private readonly endedTotals: StatsCounts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
   private statsCollector: StatsCollector | undefined;
 
+  /** Channels (PROTOCOL.md §3): subscriptions of this process's connections, and the fan-out. */
+  readonly hub: ChannelHub;
+  /** The broker was made here (the default in-memory one), so shutdown closes it. */
+  private readonly ownBroker: boolean;
+
   constructor(options: AppOptions = {}) {
     this.options = resolveOptions(options);
     const hb = this.options.heartbeat;
     if (hb) this.sweep = new HeartbeatSweep(sweepTargets(this.connections, this.links), hb.interval, hb.timeout);
+    this.ownBroker = options.broker === undefined;
+    this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
   }
 
+  /**
+   * Options for a channel, a pattern one segment deep (`prices:*`), or `*` for every
+   * channel: history, presence, who may do what, the slow-subscriber policy. The most
+   * specific match applies. See docs/server.md#channels.
+   */
+  channel(pattern: string, options: ChannelOptions): this {
+    this.hub.options.set(pattern, options);
+    return this;
+  }
+
+  /**
+   * Publishes `data` on `channel` to every subscriber, on every process that shares the
+   * broker. A `Uint8Array` is sent as bytes, anything else as a JSON value. `key` names what
+   * the publication replaces for the `coalesce` slow-subscriber policy (a ticker symbol, a
+   * cursor's user). Resolves with its offset and epoch.
+   */
+  publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<ChannelPosition> {
+    const payload: PublicationPayload = data instanceof Uint8Array ? { bytes: data } : { data: data === undefined ? null : data };
+    return this.hub.publish(channel, payload, options.key);
+  }
+
+  /** The members present on a channel (with presence enabled), as this process sees them. */
+  presence(channel: string): PresenceMember[] {
+    return this.hub.presence(channel);
+  }
+
+  /**
+   * Serves `POST /api/publish` (PROTOCOL.md §3.5): `Authorization: Bearer <apiKey>` and a
+   * JSON body `{ "channel", "data", "key"? }` publish one message, so a backend in any
+   * language can push to subscribers with one HTTP call. Bodies over `maxPayload` get 413.
+   */
+  publishEndpoint(options: PublishEndpointOptions): this {
+    return this.http('POST', options.path ?? DEFAULT_PUBLISH_PATH, publishHandler(this.hub, options.apiKey, this.options.maxPayload));
+  }
+
+  /** @internal */
+  get maxChannels(): number {
+    return this.options.maxChannels;
+  }
 
   /** Open WebSocket connections, raw and Lifeline. */
   get connectionCount(): number {
@@ -410,6 +461,8 @@ export class App implements SocketHost, LifelineAppHost {
     }
     this.sweep?.stop();
     this.statsCollector?.stop();
+    this.hub.close();
+    if (this.ownBroker) await this.hub.broker.close();
     this.ownServer?.closeAllConnections();
     await ownClosed;
     for (const server of [...this.attached.keys()]) this.detach(server);
@@ -570,6 +623,7 @@ export class App implements SocketHost, LifelineAppHost {
   /** @internal SocketHost */
   onSocketClose(socket: Socket, code: number, reason: string): void {
     this.connections.delete(socket);
+    this.hub.removeSubscriber(socket);
     // A session's bytes were counted on its transports (linkClosed).
     addEnded(this.endedTotals, socket, socket.lifeline ? undefined : socket);
     if (this.logger.enabled('info')) {

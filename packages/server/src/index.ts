@@ -18,3 +18,9 @@ export { createJsonLogger, LOG_LEVELS, type Logger, type LogFields, type LogLeve
 export type { RouteParams } from './router.js';
 export type { AppStats, RouteStats, StatsCounts, StatsEndpointOptions } from './stats.js';
 export { CloseCode, describeCloseCode, LifelineError, type LifelineErrorCode } from '@lifeline/protocol';
+export type { Broker, HistoryOptions, HistoryResult, Publication, PublicationPayload, PublishOptions } from './channels/broker.js';
+export { MemoryBroker } from './channels/memory-broker.js';
+export { ChannelHub, type ChannelHubStats, type SubscribeResult, type Subscriber, type WireFormat } from './channels/hub.js';
+export { CHANNEL_DEFAULTS, type ChannelAction, type ChannelOptions, type SlowSubscriberPolicy } from './channels/names.js';
+export { isChannelName, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
+export { DEFAULT_PUBLISH_PATH, type PublishEndpointOptions } from './channels/publish-endpoint.js';

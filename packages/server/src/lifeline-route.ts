@@ -16,6 +16,7 @@ export interface LifelineAppHost extends SocketHost {
   readonly handshakeTimeout: number;
   /** `hb` in the welcome, in ms. */
   readonly heartbeatInterval: number;
+  readonly maxChannels: number;
   linkOpened(link: Link): void;
   linkClosed(link: Link): void;
   runWsHandler(handler: (socket: Socket, request: IncomingMessage) => unknown, socket: Socket, request: IncomingMessage): void;
@@ -47,6 +48,10 @@ export class LifelineRoute implements LinkHost, SessionOwner {
 
   get heartbeatInterval(): number {
     return this.app.heartbeatInterval;
+  }
+
+  get maxChannels(): number {
+    return this.app.maxChannels;
   }
 
   codecFor(protocol: string): Codec | undefined {

@@ -94,6 +94,7 @@ export class Link implements SweepTarget {
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
   private corked = false;
+  private backlogAtCork = 0;
   /** Set once the server decided to close this link; later frames from the peer are ignored. */
   private closing = false;
   private endedBy: { code: number; reason: string } | null = null;
@@ -139,20 +140,27 @@ export class Link implements SweepTarget {
   }
 
   /** Writes an encoded frame; coalesced with the others of this turn. Past `maxBufferedBytes` the link closes with 1013 (the session keeps the frame for replay). */
-  write(frame: Frame, size: number, replaying = false): void {
+  write(frame: Frame, size: number, unchecked = false): void {
     const ws = this.ws;
     if (this.closing || ws.readyState !== WebSocket.OPEN) return;
-    // A replay is bounded by the replay buffer's own bounds, so it may exceed maxBufferedBytes.
-    if (!replaying && ws.bufferedAmount + size > this.host.maxBufferedBytes) {
+    // A replay is bounded by the replay buffer's own bounds, and publications by the
+    // channel's slow-subscriber policy, so they may exceed maxBufferedBytes.
+    if (!unchecked && ws.bufferedAmount + size > this.host.maxBufferedBytes) {
       this.closeWith(1013, `slow consumer: over ${this.host.maxBufferedBytes} bytes unsent`);
       return;
     }
     if (!this.corked) {
       this.corked = true;
+      this.backlogAtCork = this.raw.writableLength;
       this.raw.cork();
       process.nextTick(uncorkLink, this);
     }
     ws.send(frame, this.codec.binary ? BINARY : TEXT);
+  }
+
+  /** What the connection held when this turn began writing (see Socket.backlog). */
+  get backlog(): number {
+    return this.corked ? this.backlogAtCork : this.raw.writableLength;
   }
 
   /** Closes after the frames already written; the peer gets `code` and `reason`. */

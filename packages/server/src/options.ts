@@ -1,5 +1,6 @@
 import { LifelineError } from '@lifeline/protocol';
 import type { IncomingMessage } from 'node:http';
+import type { Broker } from './channels/broker.js';
 import { createJsonLogger, isLogLevel, type Logger, type LogLevel } from './logger.js';
 
 /** What to do with a socket whose unsent bytes pass `maxBufferedBytes`. */
@@ -41,6 +42,10 @@ export interface AppOptions {
   shutdown?: ShutdownOptions;
   /** A level for the built-in JSON-lines logger on stderr (default `warn`), or your own logger. */
   logger?: LogLevel | Logger;
+  /** The channel engine: default an in-memory broker (one process); `@lifeline/redis` for many. */
+  broker?: Broker;
+  /** Channels one connection may subscribe to (`LL_TOO_MANY_CHANNELS` beyond). Default 100. */
+  maxChannels?: number;
 }
 
 export interface ResolvedOptions {
@@ -53,6 +58,7 @@ export interface ResolvedOptions {
   heartbeat: { interval: number; timeout: number } | false;
   shutdown: Required<ShutdownOptions>;
   logger: Logger;
+  maxChannels: number;
 }
 
 /** Every default in one place; README and docs/server.md quote this table. */
@@ -65,6 +71,7 @@ export const DEFAULTS = {
   heartbeat: { interval: 25_000, timeout: 45_000 },
   shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000 },
   logLevel: 'warn',
+  maxChannels: 100,
   /** Lifeline mode, per route (`app.ws(path, { lifeline: true }, handler)`). */
   lifeline: {
     /** How long a session waits for its client to come back after the connection dropped, in ms. */
@@ -106,6 +113,7 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     heartbeat,
     shutdown,
     logger: resolveLogger(options.logger),
+    maxChannels: positive('maxChannels', options.maxChannels, DEFAULTS.maxChannels),
   };
 }
 

@@ -13,7 +13,10 @@ import {
   type ResponseEnvelope,
   type ResponseError,
   type SequencedEnvelope,
+  type ChannelPosition,
 } from '@lifeline/protocol';
+import type { WireFormat } from './channels/hub.js';
+import { answerChannelRequest } from './channels/session-requests.js';
 import type { Codec, Frame, Link } from './link.js';
 import type { LogFields } from './logger.js';
 import { Message } from './message.js';
@@ -28,6 +31,7 @@ import {
   type SocketHost,
   type SocketInit,
   type SocketStats,
+  whenWritten,
 } from './socket.js';
 
 /** What a session needs from the route that owns it. */
@@ -35,6 +39,8 @@ export interface SessionOwner {
   readonly options: ResolvedLifelineOptions;
   /** `hb` of the welcome: the heartbeat interval, in ms. */
   readonly heartbeatInterval: number;
+  /** Channels one connection may subscribe to. */
+  readonly maxChannels: number;
   /** Removes the session from the store (remembering `why`, if given). */
   forget(session: SessionSocket, why?: SessionEndReason): void;
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
@@ -183,6 +189,7 @@ export class SessionSocket extends Socket {
   /** Answers the client's `q` envelopes named `name`. */
   override handle(name: string, handler: RequestHandler): this {
     if (typeof handler !== 'function') throw new LifelineError('LL_INVALID_OPTION', `socket.handle("${name}", handler): handler must be a function.`);
+    if (name.startsWith('$')) throw new LifelineError('LL_INVALID_OPTION', `socket.handle("${name}"): names starting with $ are reserved for the protocol (PROTOCOL.md §3.3).`);
     (this.handlers ??= new Map()).set(name, handler);
     return this;
   }
@@ -216,6 +223,44 @@ export class SessionSocket extends Socket {
       timer.unref();
       this.pending.set(id, { name, resolve, reject, timer });
     });
+  }
+
+  // ---- channels: publications travel outside the numbered stream (PROTOCOL.md §3) -------
+
+  /** @internal Subscriber */
+  override get format(): WireFormat {
+    return this.codec.format;
+  }
+
+  /** @internal Subscriber: written to the current connection; while there is none, the client recovers it with `since`. */
+  override writeFrame(frame: string | Uint8Array, _binary: boolean): void {
+    this.link?.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
+  }
+
+  /** @internal Subscriber */
+  override get backlog(): number {
+    return this.link?.backlog ?? 0;
+  }
+
+  /** @internal Subscriber */
+  override whenDrained(callback: () => void): void {
+    if (this.link === null) queueMicrotask(callback);
+    else whenWritten(this.link.raw, callback);
+  }
+
+  /** @internal Subscriber: the connection closes; the session stays, and its client resumes and re-subscribes with `since`. */
+  override closeSlow(reason: string): void {
+    this.link?.closeWith(1013, reason);
+  }
+
+  /** @internal The client learns about subscriptions the server made, exactly once (a request). */
+  protected override subscribedByServer(channel: string, position: ChannelPosition): void {
+    this.request('$subscribed', { ch: channel, o: position.offset, ep: position.epoch }).catch(() => {});
+  }
+
+  /** @internal */
+  protected override unsubscribedByServer(channel: string): void {
+    this.request('$unsubscribed', { ch: channel }).catch(() => {});
   }
 
   /** @internal The token the client presented matches this session's (constant time). */
@@ -440,6 +485,10 @@ export class SessionSocket extends Socket {
   }
 
   private answer(q: RequestEnvelope): void {
+    if (q.n.charCodeAt(0) === 36 /* $ */) {
+      this.answerChannelRequest(q);
+      return;
+    }
     const handler = this.handlers?.get(q.n);
     if (handler === undefined) {
       this.respond(q.id, { e: { code: 'LL_NO_HANDLER', message: `no handler for request "${q.n}"` } });
@@ -455,6 +504,19 @@ export class SessionSocket extends Socket {
     }
     Promise.resolve(result).then(
       (value) => this.respondValue(q, value),
+      (error: unknown) => this.respondError(q, error),
+    );
+  }
+
+  /** `$subscribe` and the other reserved requests (PROTOCOL.md §3.3). */
+  private answerChannelRequest(q: RequestEnvelope): void {
+    const context = { hub: this.host.hub, socket: this, maxChannels: this.owner.maxChannels };
+    answerChannelRequest(context, q.n, q.b !== undefined ? undefined : q.d).then(
+      ({ outcome, start }) => {
+        this.respond(q.id, outcome);
+        // The missed publications follow the answer on the wire, then live ones.
+        start?.();
+      },
       (error: unknown) => this.respondError(q, error),
     );
   }

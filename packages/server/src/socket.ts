@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ResetReason } from '@lifeline/protocol';
+import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ChannelPosition, type PresenceMember, type ResetReason } from '@lifeline/protocol';
+import type { ChannelHub, Subscriber, WireFormat } from './channels/hub.js';
 import WebSocket from 'ws';
 import { Message } from './message.js';
 import type { SlowConsumerPolicy } from './options.js';
@@ -55,6 +56,8 @@ export interface RequestOptions {
 export interface SocketHost {
   readonly maxBufferedBytes: number;
   readonly slowConsumer: SlowConsumerPolicy;
+  /** The app's channels (PROTOCOL.md §3). */
+  readonly hub: ChannelHub;
   onSocketClose(socket: Socket, code: number, reason: string): void;
   onHeartbeatTimeout(socket: Socket, silentForMs: number): void;
 }
@@ -86,7 +89,7 @@ const BINARY = { binary: true } as const;
  * Messages that arrive before the handler listens are held until it does (or until the
  * handler returns without listening), so an `await` at the top of a handler loses nothing.
  */
-export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
+export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, Subscriber {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
   readonly route: string;
@@ -111,12 +114,14 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
   private heldBytes = 0;
   private iterator: MessageIterator | null = null;
   private corked = false;
+  private backlogAtCork = 0;
   protected pausedByIterator = false;
   private closeInfo: { code: number; reason: string } | null = null;
   /** Why the server itself ended the connection, when the peer could not tell us (no close frame read). */
   private endedBy: { code: number; reason: string } | null = null;
   private readonly textHeartbeat: SocketInit['textHeartbeat'];
   private queryCache: URLSearchParams | undefined;
+  private presenceIdentity: { id?: string; info?: unknown } | undefined;
 
   /** @internal Created by the app for each accepted upgrade. */
   constructor(
@@ -193,6 +198,103 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
     return undefined;
   }
 
+  // ---- channels (PROTOCOL.md §3) ---------------------------------------------------------
+
+  /**
+   * Subscribes this connection to a channel (or a pattern, `prices:*`) from server code.
+   * A raw client receives each publication as a plain message (a string as text, bytes as
+   * binary, any other value as JSON text); a Lifeline client gets `p` envelopes and is told
+   * about the subscription. Resolves with the channel's position when it took effect.
+   */
+  async subscribe(channel: string, options: { presence?: boolean } = {}): Promise<ChannelPosition> {
+    const result = await this.host.hub.subscribe(this, checkChannel(channel), options);
+    this.subscribedByServer(channel, result.position);
+    result.start();
+    return result.position;
+  }
+
+  /** Ends a subscription; false when there was none. */
+  unsubscribe(channel: string): boolean {
+    const had = this.host.hub.unsubscribe(this, channel);
+    if (had) this.unsubscribedByServer(channel);
+    return had;
+  }
+
+  /** The channels and patterns this connection subscribes to. */
+  get channels(): string[] {
+    return this.host.hub.channelsOf(this);
+  }
+
+  /**
+   * Who this connection is in channel presence: `id` (default the connection id; set a user
+   * id so that one user with two tabs is one member) and `info` (what others see, e.g. a
+   * name). Set it before subscribing with presence.
+   */
+  get presence(): { id?: string; info?: unknown } {
+    return this.presenceIdentity ?? {};
+  }
+
+  set presence(value: { id?: string; info?: unknown }) {
+    this.presenceIdentity = value;
+  }
+
+  /** @internal Subscriber */
+  get presenceMember(): PresenceMember {
+    const p = this.presenceIdentity;
+    const id = p?.id ?? this.id;
+    return p?.info === undefined ? { id } : { id, info: p.info };
+  }
+
+  /** @internal Subscriber: raw clients get publications as plain messages. */
+  get format(): WireFormat {
+    return 'raw';
+  }
+
+  /** @internal Subscriber: one frame, coalesced with the turn's other writes. */
+  writeFrame(frame: string | Uint8Array, binary: boolean): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.corkForTurn();
+    this.ws.send(frame, binary ? BINARY : TEXT);
+    this.messagesOut++;
+  }
+
+  /**
+   * @internal Subscriber: bytes the connection still held when this event-loop turn began
+   * writing, i.e. what the peer has not taken from earlier turns. What this turn wrote
+   * does not count: a burst to a fast peer is not a slow peer.
+   */
+  get backlog(): number {
+    return this.corked ? this.backlogAtCork : this.raw.writableLength;
+  }
+
+  /**
+   * Coalesces every frame sent in this turn of the event loop into one write: the syscall
+   * per message, not the framing, is what limits small-message throughput.
+   */
+  private corkForTurn(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.backlogAtCork = this.raw.writableLength;
+    this.raw.cork();
+    process.nextTick(uncork, this);
+  }
+
+  /** @internal Subscriber */
+  whenDrained(callback: () => void): void {
+    whenWritten(this.raw, callback);
+  }
+
+  /** @internal Subscriber */
+  closeSlow(reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1013, reason);
+  }
+
+  /** @internal A server-side subscription: Lifeline sessions tell their client. */
+  protected subscribedByServer(_channel: string, _position: ChannelPosition): void {}
+
+  /** @internal */
+  protected unsubscribedByServer(_channel: string): void {}
+
   /** Lifeline sessions: the last round trip measured by the heartbeat's ping/pong, in ms. */
   get rtt(): number | undefined {
     return undefined;
@@ -234,13 +336,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget {
       }
       return this.drop('slow-consumer', size);
     }
-    // Coalesce every frame sent in this turn of the event loop into one write: the
-    // syscall per message, not the framing, is what limits small-message throughput.
-    if (!this.corked) {
-      this.corked = true;
-      this.raw.cork();
-      process.nextTick(uncork, this);
-    }
+    this.corkForTurn();
     this.ws.send(payload, binary ? BINARY : TEXT);
     this.messagesOut++;
     return true;
@@ -521,4 +617,26 @@ function onNewListener(this: Socket, event: string | symbol): void {
 
 function uncork(socket: Socket): void {
   socket.flushWrites();
+}
+
+/** Calls back once `raw` has handed what it holds to the kernel, or is gone; at once when it holds nothing. */
+export function whenWritten(raw: Duplex, callback: () => void): void {
+  if (raw.writableLength === 0 || raw.destroyed) {
+    queueMicrotask(callback);
+    return;
+  }
+  const done = () => {
+    raw.off('drain', done);
+    raw.off('close', done);
+    callback();
+  };
+  raw.on('drain', done);
+  raw.on('close', done);
+}
+
+function checkChannel(channel: string): string {
+  if (typeof channel !== 'string' || !isChannelName(channel)) {
+    throw new LifelineError('LL_INVALID_CHANNEL', `socket.subscribe("${String(channel)}"): not a channel name or pattern (PROTOCOL.md §3.1).`);
+  }
+  return channel;
 }

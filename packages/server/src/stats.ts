@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { LifelineError } from '@lifeline/protocol';
 import type { Duplex } from 'node:stream';
+import { LifelineError } from '@lifeline/protocol';
+import { bearerToken, sameSecret } from './bearer.js';
 
 /**
  * `GET /api/stats`: what a Lifeline server is doing now (connections, sessions, message and
@@ -223,7 +223,7 @@ export type StatsAccess = { ok: true; byToken: boolean } | { ok: false; status: 
  */
 export function checkStatsAccess(authorization: string | undefined, token: string | undefined, bindAddresses: readonly (string | null)[]): StatsAccess {
   if (token !== undefined) {
-    const offered = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    const offered = bearerToken(authorization);
     if (offered !== undefined && sameSecret(offered, token)) return { ok: true, byToken: true };
     return {
       ok: false,
@@ -255,11 +255,6 @@ export function isLoopbackBind(address: string | null): boolean {
   return lower === '::1' || lower === '0:0:0:0:0:0:0:1';
 }
 
-/** Constant time whatever the lengths: both sides are hashed to 32 bytes first. */
-function sameSecret(offered: string, expected: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-  return timingSafeEqual(digest(offered), digest(expected));
-}
 
 /** The address part of `server.address()`, or null when it is not listening. */
 export function bindAddressOf(server: Server): string | null {

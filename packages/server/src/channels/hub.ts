@@ -1,0 +1,381 @@
+/**
+ * One process's side of channels: which of its connections subscribe to what, and the
+ * fan-out. A publication arrives from the broker once per process; its frames are encoded
+ * once per wire format (raw, JSON, MessagePack) and the same bytes go to every subscriber,
+ * coalesced with the connection's other writes of that event-loop turn (PROTOCOL.md §3).
+ */
+import { encodeEnvelope, isChannelName, isChannelPattern, LifelineError, patternOf, type ChannelPosition, type Envelope, type PresenceMember } from '@lifeline/protocol';
+import { encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
+import type { Broker, Publication, PublicationPayload } from './broker.js';
+import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
+
+/** The wire form a subscriber needs. */
+export type WireFormat = 'raw' | 'json' | 'msgpack';
+
+/** What the hub needs from a connection (a raw Socket or a Lifeline session). */
+export interface Subscriber {
+  readonly id: string;
+  readonly format: WireFormat;
+  /** Presence identity: who this connection is (default its id) and what others see. */
+  readonly presenceMember: PresenceMember;
+  /** Unsent bytes the connection held before this event-loop turn's writes; 0 while a session has no connection. */
+  readonly backlog: number;
+  /** Writes a frame now (coalesced with the turn's other writes). Does nothing while a session has no connection. */
+  writeFrame(frame: string | Uint8Array, binary: boolean): void;
+  /** Calls `callback` once the connection has written out what it holds (or at once when it holds nothing). */
+  whenDrained(callback: () => void): void;
+  /** The slow-subscriber policy `close`: 1013. */
+  closeSlow(reason: string): void;
+}
+
+/** A publication with its frames, each encoded the first time a subscriber needs it. */
+class EncodedPublication {
+  private json: string | undefined;
+  private msgpack: Uint8Array | undefined;
+  private raw: { frame: string | Uint8Array; binary: boolean } | undefined;
+
+  constructor(readonly publication: Publication) {}
+
+  frame(format: WireFormat): { frame: string | Uint8Array; binary: boolean } {
+    const p = this.publication;
+    if (format === 'json') return { frame: (this.json ??= encodeEnvelope(envelopeOf(p))), binary: false };
+    if (format === 'msgpack') return { frame: (this.msgpack ??= encodeEnvelopeMsgpack(envelopeOf(p))), binary: true };
+    // Raw clients get the payload itself: bytes as binary, a string as its text, anything else as JSON.
+    return (this.raw ??= p.bytes !== undefined ? { frame: p.bytes, binary: true } : { frame: typeof p.data === 'string' ? p.data : JSON.stringify(p.data), binary: false });
+  }
+}
+
+function envelopeOf(p: Publication): Envelope {
+  return p.bytes !== undefined ? { t: 'p', ch: p.channel, o: p.offset, ep: p.epoch, b: p.bytes } : { t: 'p', ch: p.channel, o: p.offset, ep: p.epoch, d: p.data };
+}
+
+/** Counters for /api/stats and /metrics: every application of a slow-subscriber policy is counted. */
+export interface ChannelHubStats {
+  publications: number;
+  deliveries: number;
+  queued: number;
+  droppedOldest: number;
+  droppedNewest: number;
+  coalesced: number;
+  closedSlow: number;
+}
+
+/** What `subscribe()` reports, and the step that starts delivery. */
+export interface SubscribeResult {
+  readonly position: ChannelPosition;
+  /** Set when `since` was given: whether every missed publication follows. */
+  readonly recovered?: boolean;
+  readonly reset?: 'epoch' | 'too-old';
+  /**
+   * Writes the missed publications (if recovered), then what arrived meanwhile, and makes
+   * the subscription live. Call it right after answering, so that they follow the answer.
+   */
+  start(): void;
+}
+
+/** One subscriber on one local channel. */
+class Subscription {
+  /** The last offset written (or skipped by policy) to the subscriber. */
+  last = 0;
+  /** Publications held: while catching up, or while the connection is congested. */
+  queue: EncodedPublication[] = [];
+  live = false;
+  /** The policy closed the connection: nothing more is queued for it. */
+  private closing = false;
+  private waitingForDrain = false;
+
+  constructor(
+    readonly subscriber: Subscriber,
+    readonly channel: LocalChannel,
+    readonly presence: boolean,
+    private readonly hub: ChannelHub,
+  ) {}
+
+  deliver(p: EncodedPublication): void {
+    if (this.closing) return;
+    const s = this.subscriber;
+    const options = this.channel.options.slowSubscriber;
+    if (this.live && this.queue.length === 0 && s.backlog <= options.bufferedBytes) {
+      this.write(p);
+      return;
+    }
+    this.enqueue(p);
+    if (this.live) this.flushLater();
+  }
+
+  /** Writes what is queued while the connection keeps up; waits for a drain when it does not. */
+  flush(): void {
+    const s = this.subscriber;
+    const limit = this.channel.options.slowSubscriber.bufferedBytes;
+    while (this.live && this.queue.length > 0 && s.backlog <= limit) this.write(this.queue.shift()!);
+    if (this.live && this.queue.length > 0) this.flushLater();
+  }
+
+  private write(p: EncodedPublication): void {
+    // Exact subscriptions skip what they already had (a catch-up overlapping live traffic).
+    const offset = p.publication.offset;
+    if (!this.channel.pattern && offset <= this.last) return;
+    this.last = offset;
+    const { frame, binary } = p.frame(this.subscriber.format);
+    this.subscriber.writeFrame(frame, binary);
+    this.hub.stats.deliveries++;
+  }
+
+  private enqueue(p: EncodedPublication): void {
+    const { policy, maxQueued } = this.channel.options.slowSubscriber;
+    const stats = this.hub.stats;
+    stats.queued++;
+    if (policy === 'coalesce' && p.publication.key !== undefined) {
+      const at = this.queue.findIndex((q) => q.publication.key === p.publication.key);
+      if (at >= 0) {
+        this.queue.splice(at, 1);
+        stats.coalesced++;
+      }
+    }
+    if (this.queue.length < maxQueued) {
+      this.queue.push(p);
+      return;
+    }
+    switch (policy) {
+      case 'close':
+        stats.closedSlow++;
+        this.queue = [];
+        this.live = false;
+        this.closing = true;
+        this.subscriber.closeSlow(`slow subscriber: over ${maxQueued} publications queued on ${this.channel.name}`);
+        return;
+      case 'drop-newest':
+        stats.droppedNewest++;
+        return;
+      default:
+        // drop-oldest, and coalesce without a key to coalesce on
+        this.queue.shift();
+        this.queue.push(p);
+        if (policy === 'coalesce') stats.coalesced++;
+        else stats.droppedOldest++;
+    }
+  }
+
+  private flushLater(): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.subscriber.whenDrained(() => {
+      this.waitingForDrain = false;
+      this.flush();
+    });
+  }
+}
+
+/** One channel (or pattern) that at least one local connection subscribes to. */
+class LocalChannel {
+  readonly subscriptions = new Map<Subscriber, Subscription>();
+  readonly pattern: boolean;
+  /** Presence of this process's subscribers: member id → connections with it. */
+  readonly members = new Map<string, { member: PresenceMember; connections: number }>();
+  pendingJoin = new Map<string, PresenceMember>();
+  pendingLeave = new Set<string>();
+  presenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly options: ResolvedChannelOptions,
+  ) {
+    this.pattern = isChannelPattern(name);
+  }
+}
+
+/** How often expired history is trimmed and idle channels forgotten, in ms. */
+const SWEEP_MS = 10_000;
+
+export class ChannelHub {
+  readonly options = new ChannelOptionsTable();
+  readonly stats: ChannelHubStats = { publications: 0, deliveries: 0, queued: 0, droppedOldest: 0, droppedNewest: 0, coalesced: 0, closedSlow: 0 };
+  private readonly channels = new Map<string, LocalChannel>();
+  /** Broker subscriptions being set up: a second subscriber waits for the first's. */
+  private readonly joining = new Map<string, Promise<void>>();
+  private readonly bySubscriber = new Map<Subscriber, Set<LocalChannel>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly broker: Broker) {
+    broker.onPublication((publication) => this.fanOut(publication));
+    const sweep = (broker as { sweep?: (ttlOf: (channel: string) => number) => void }).sweep;
+    if (sweep) {
+      this.sweepTimer = setInterval(() => sweep.call(broker, (channel) => this.options.get(channel).history.ttl), SWEEP_MS);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Channels (and patterns) the subscriber is on. */
+  channelsOf(subscriber: Subscriber): string[] {
+    return [...(this.bySubscriber.get(subscriber) ?? [])].map((c) => c.name);
+  }
+
+  /** Local subscriber counts per channel, for stats. */
+  subscriberCounts(): { channel: string; subscribers: number }[] {
+    return [...this.channels.values()].map((c) => ({ channel: c.name, subscribers: c.subscriptions.size }));
+  }
+
+  /** Publishes from server code, the HTTP API or a client's `$publish`. */
+  publish(channel: string, payload: PublicationPayload, key?: string): Promise<ChannelPosition> {
+    if (!isChannelName(channel) || isChannelPattern(channel)) {
+      return Promise.reject(new LifelineError('LL_INVALID_CHANNEL', `"${channel}" is not a channel name (PROTOCOL.md §3.1).`));
+    }
+    return this.broker.publish(channel, payload, { history: this.options.get(channel).history, ...(key === undefined ? {} : { key }) });
+  }
+
+  /**
+   * Subscribes (or re-subscribes) a connection. With `since`, recovers what it missed from
+   * history when it can. Delivery starts with the result's `start()`.
+   */
+  async subscribe(subscriber: Subscriber, name: string, options: { since?: ChannelPosition; presence?: boolean } = {}): Promise<SubscribeResult> {
+    const local = await this.localChannel(name);
+    const old = local.subscriptions.get(subscriber);
+    const presence = !!options.presence && local.options.presence !== false;
+    const sub = new Subscription(subscriber, local, presence, this);
+    local.subscriptions.set(subscriber, sub);
+    let channels = this.bySubscriber.get(subscriber);
+    if (!channels) this.bySubscriber.set(subscriber, (channels = new Set()));
+    channels.add(local);
+    if (presence && !old?.presence) this.join(local, subscriber.presenceMember);
+    else if (!presence && old?.presence) this.leave(local, subscriber.presenceMember.id);
+
+    if (local.pattern) {
+      // Patterns have no history of their own: live from now.
+      return { position: { offset: 0, epoch: '-' }, start: () => this.goLive(sub, []) };
+    }
+    const since = options.since;
+    if (since === undefined) {
+      const position = await this.broker.position(name);
+      sub.last = position.offset;
+      return { position, start: () => this.goLive(sub, []) };
+    }
+    const history = await this.broker.history(name, since.offset, since.epoch);
+    if (!history.complete) {
+      sub.last = history.position.offset;
+      return { position: history.position, recovered: false, reset: history.reason, start: () => this.goLive(sub, []) };
+    }
+    sub.last = since.offset;
+    const missed = history.publications.map((p) => new EncodedPublication(p));
+    return { position: history.position, recovered: true, start: () => this.goLive(sub, missed) };
+  }
+
+  /** Ends one subscription; false when there was none. */
+  unsubscribe(subscriber: Subscriber, name: string): boolean {
+    const local = this.channels.get(name);
+    const sub = local?.subscriptions.get(subscriber);
+    if (!local || !sub) return false;
+    this.drop(local, sub);
+    return true;
+  }
+
+  /** Ends every subscription of a connection that is gone for good. */
+  removeSubscriber(subscriber: Subscriber): void {
+    for (const local of this.bySubscriber.get(subscriber) ?? []) {
+      const sub = local.subscriptions.get(subscriber);
+      if (sub) this.drop(local, sub);
+    }
+    this.bySubscriber.delete(subscriber);
+  }
+
+  /** The members of a channel's presence in this process. */
+  presence(channel: string): PresenceMember[] {
+    return [...(this.channels.get(channel)?.members.values() ?? [])].map((m) => m.member);
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const local of this.channels.values()) clearTimeout(local.presenceTimer);
+  }
+
+  private goLive(sub: Subscription, missed: EncodedPublication[]): void {
+    // What arrived while catching up queued behind the missed ones; write() skips overlaps.
+    sub.queue = [...missed, ...sub.queue];
+    sub.live = true;
+    sub.flush();
+  }
+
+  private fanOut(publication: Publication): void {
+    this.stats.publications++;
+    const encoded = new EncodedPublication(publication);
+    this.channels.get(publication.channel)?.subscriptions.forEach((sub) => sub.deliver(encoded));
+    const pattern = patternOf(publication.channel);
+    if (pattern !== undefined) this.channels.get(pattern)?.subscriptions.forEach((sub) => sub.deliver(encoded));
+  }
+
+  private async localChannel(name: string): Promise<LocalChannel> {
+    for (;;) {
+      const local = this.channels.get(name);
+      if (local) return local;
+      const pending = this.joining.get(name);
+      if (pending) {
+        await pending;
+        continue;
+      }
+      const joined = this.broker.subscribe(name).then(() => {
+        this.channels.set(name, new LocalChannel(name, this.options.get(name)));
+      });
+      this.joining.set(name, joined);
+      try {
+        await joined;
+      } finally {
+        this.joining.delete(name);
+      }
+    }
+  }
+
+  private drop(local: LocalChannel, sub: Subscription): void {
+    local.subscriptions.delete(sub.subscriber);
+    this.bySubscriber.get(sub.subscriber)?.delete(local);
+    if (sub.presence) this.leave(local, sub.subscriber.presenceMember.id);
+    if (local.subscriptions.size === 0) {
+      clearTimeout(local.presenceTimer);
+      this.channels.delete(local.name);
+      void this.broker.unsubscribe(local.name).catch(() => {});
+    }
+  }
+
+  // ---- presence: per-process members, changes coalesced into one `pr` per interval ----
+
+  private join(local: LocalChannel, member: PresenceMember): void {
+    const entry = local.members.get(member.id);
+    if (entry) {
+      entry.connections++;
+      return;
+    }
+    local.members.set(member.id, { member, connections: 1 });
+    local.pendingLeave.delete(member.id);
+    local.pendingJoin.set(member.id, member);
+    this.schedulePresence(local);
+  }
+
+  private leave(local: LocalChannel, id: string): void {
+    const entry = local.members.get(id);
+    if (!entry || --entry.connections > 0) return;
+    local.members.delete(id);
+    if (!local.pendingJoin.delete(id)) local.pendingLeave.add(id);
+    this.schedulePresence(local);
+  }
+
+  private schedulePresence(local: LocalChannel): void {
+    const presence = local.options.presence;
+    if (presence === false || local.presenceTimer !== undefined) return;
+    local.presenceTimer = setTimeout(() => this.flushPresence(local), presence.interval);
+    local.presenceTimer.unref();
+  }
+
+  private flushPresence(local: LocalChannel): void {
+    local.presenceTimer = undefined;
+    if (local.pendingJoin.size === 0 && local.pendingLeave.size === 0) return;
+    const envelope: Envelope = { t: 'pr', ch: local.name, join: [...local.pendingJoin.values()], leave: [...local.pendingLeave] };
+    local.pendingJoin = new Map();
+    local.pendingLeave = new Set();
+    let json: string | undefined;
+    let msgpack: Uint8Array | undefined;
+    for (const sub of local.subscriptions.values()) {
+      if (!sub.presence || !sub.live) continue;
+      const s = sub.subscriber;
+      if (s.format === 'json') s.writeFrame((json ??= encodeEnvelope(envelope)), false);
+      else if (s.format === 'msgpack') s.writeFrame((msgpack ??= encodeEnvelopeMsgpack(envelope)), true);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The reserved requests of PROTOCOL.md §3.3 (`$subscribe`, `$unsubscribe`, `$publish`,
+ * `$presence`), answered for a Lifeline session. Each returns the response outcome and,
+ * for a subscription, the step that starts delivery once the response is written.
+ */
+import { isChannelName, isChannelPattern, isEpoch, type ResponseError } from '@lifeline/protocol';
+import type { Socket } from '../socket.js';
+import type { ChannelHub, Subscriber } from './hub.js';
+import type { ChannelAction } from './names.js';
+
+export type ChannelOutcome = { d: unknown } | { e: ResponseError };
+
+export interface ChannelRequestContext {
+  readonly hub: ChannelHub;
+  readonly socket: Socket & Subscriber;
+  /** Most channels one connection may subscribe to (`maxChannels`). */
+  readonly maxChannels: number;
+}
+
+const refuse = (code: string, message: string): { outcome: ChannelOutcome } => ({ outcome: { e: { code, message } } });
+
+/** Answers one reserved request; `start` (for `$subscribe`) must run right after the response is written. */
+export async function answerChannelRequest(
+  context: ChannelRequestContext,
+  name: string,
+  data: unknown,
+): Promise<{ outcome: ChannelOutcome; start?: () => void }> {
+  const { hub, socket } = context;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return refuse('LL_INVALID_REQUEST', `${name}: d must be an object with ch`);
+  const d = data as Record<string, unknown>;
+  const ch = d.ch;
+  if (!isChannelName(ch)) return refuse('LL_INVALID_CHANNEL', `${name}: ch is not a channel name (PROTOCOL.md §3.1)`);
+  switch (name) {
+    case '$subscribe': {
+      const since = d.since;
+      let position: { offset: number; epoch: string } | undefined;
+      if (since !== undefined) {
+        const s = since as Record<string, unknown> | null;
+        if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.o) || (s.o as number) < 0 || !isEpoch(s.ep)) {
+          return refuse('LL_INVALID_REQUEST', '$subscribe: since must be { o: integer >= 0, ep: epoch }');
+        }
+        if (!isChannelPattern(ch)) position = { offset: s.o as number, epoch: s.ep };
+      }
+      if (d.presence !== undefined && typeof d.presence !== 'boolean') return refuse('LL_INVALID_REQUEST', '$subscribe: presence must be a boolean');
+      const current = hub.channelsOf(socket);
+      if (!current.includes(ch) && current.length >= context.maxChannels) {
+        return refuse('LL_TOO_MANY_CHANNELS', `$subscribe: at most ${context.maxChannels} channels per connection`);
+      }
+      if (!(await allowed(context, ch, 'subscribe'))) return refuse('LL_FORBIDDEN', `$subscribe: not allowed on ${ch}`);
+      if (d.presence === true && !(await allowed(context, ch, 'presence'))) return refuse('LL_FORBIDDEN', `$subscribe: presence not allowed on ${ch}`);
+      const result = await hub.subscribe(socket, ch, { ...(position ? { since: position } : {}), presence: d.presence === true });
+      const answer: Record<string, unknown> = { ch, ep: result.position.epoch, o: result.position.offset };
+      if (result.recovered !== undefined) answer.recovered = result.recovered;
+      if (result.reset !== undefined) answer.reset = result.reset;
+      return { outcome: { d: answer }, start: result.start };
+    }
+    case '$unsubscribe':
+      hub.unsubscribe(socket, ch);
+      return { outcome: { d: null } };
+    case '$publish': {
+      if (isChannelPattern(ch)) return refuse('LL_INVALID_CHANNEL', '$publish: cannot publish to a pattern');
+      if (!('d' in d) || d.d === undefined) return refuse('LL_INVALID_REQUEST', '$publish: d.d (the data) is missing');
+      if (!(await allowed(context, ch, 'publish'))) return refuse('LL_FORBIDDEN', `$publish: not allowed on ${ch}`);
+      try {
+        const position = await hub.publish(ch, { data: d.d });
+        return { outcome: { d: { o: position.offset, ep: position.epoch } } };
+      } catch (error) {
+        return refuse('LL_UNAVAILABLE', `$publish: ${(error as Error).message}`);
+      }
+    }
+    case '$presence': {
+      if (hub.options.get(ch).presence === false) return refuse('LL_FORBIDDEN', `$presence: presence is not enabled on ${ch}`);
+      if (!(await allowed(context, ch, 'presence'))) return refuse('LL_FORBIDDEN', `$presence: not allowed on ${ch}`);
+      const members = hub.presence(ch);
+      return { outcome: { d: { members, count: members.length } } };
+    }
+    default:
+      return refuse('LL_NO_HANDLER', `no handler for request "${name}": names starting with $ are reserved (PROTOCOL.md §3.3)`);
+  }
+}
+
+async function allowed(context: ChannelRequestContext, channel: string, action: ChannelAction): Promise<boolean> {
+  const options = context.hub.options.get(channel);
+  if (options.authorize) return (await options.authorize(context.socket, channel, action)) === true;
+  if (action === 'publish') return options.clientPublish;
+  if (action === 'presence') return options.presence !== false;
+  return true;
+}

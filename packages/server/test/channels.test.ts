@@ -1,0 +1,263 @@
+/**
+ * Channels on one process (PROTOCOL.md §3) with the in-memory broker: raw and Lifeline
+ * subscribers, recovery from history, epochs, patterns, authorisation, presence, and the
+ * slow-subscriber policies, all over real sockets.
+ */
+import { connect, type Socket as TcpSocket } from 'node:net';
+import type { Socket } from '@lifeline/server';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+
+const running: RunningApp[] = [];
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const stop of cleanup.splice(0).reverse()) await stop();
+  for (const app of running.splice(0)) await app.stop();
+});
+
+async function start(setup: (app: RunningApp['app']) => void = () => {}, options = {}): Promise<{ app: RunningApp['app']; url: (path: string) => string; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const running_ = await startApp((a) => {
+    a.ws('/s', { lifeline: true }, (socket) => void sockets.push(socket));
+    a.ws('/raw/:channel', (socket) => {
+      sockets.push(socket);
+      void socket.subscribe(socket.params.channel!);
+    });
+    setup(a);
+  }, options);
+  running.push(running_);
+  return { app: running_.app, url: running_.wsUrl, sockets };
+}
+
+async function lifelineClient(url: string): Promise<LifelineTestClient> {
+  const c = new LifelineTestClient(url);
+  cleanup.push(() => c.close());
+  await c.connect();
+  return c;
+}
+
+const offsets = (c: LifelineTestClient, ch?: string) => c.publications.filter((p) => ch === undefined || p.ch === ch).map((p) => p.o);
+
+describe('channels', () => {
+  it('fans out to raw and Lifeline subscribers: raw get the payload itself, Lifeline clients p envelopes with offsets', async () => {
+    const { app, url } = await start();
+    const raw = new WebSocket(url('/raw/news'));
+    const rawGot: (string | Buffer)[] = [];
+    raw.on('message', (data: Buffer, binary) => rawGot.push(binary ? data : data.toString()));
+    cleanup.push(() => raw.close());
+    const a = await lifelineClient(url('/s'));
+    const b = await lifelineClient(url('/s'));
+    for (const c of [a, b]) expect(await c.request('$subscribe', { ch: 'news' })).toEqual({ ch: 'news', ep: expect.any(String), o: 0 });
+    await waitFor(() => app.hub.subscriberCounts().find((c) => c.channel === 'news')?.subscribers === 3, 'three subscribers');
+    await app.publish('news', 'plain text');
+    await app.publish('news', { headline: 'x', n: 1 });
+    await app.publish('news', new Uint8Array([1, 2, 3]));
+    await waitFor(() => a.publications.length === 3 && b.publications.length === 3 && rawGot.length === 3, 'three publications each');
+    expect(rawGot).toEqual(['plain text', '{"headline":"x","n":1}', Buffer.from([1, 2, 3])]);
+    expect(a.publications.map((p) => [p.o, p.d ?? [...p.b!]])).toEqual([
+      [1, 'plain text'],
+      [2, { headline: 'x', n: 1 }],
+      [3, [1, 2, 3]],
+    ]);
+    expect(b.publications).toEqual(a.publications);
+    expect(app.hub.stats).toMatchObject({ publications: 3, deliveries: 9 });
+  });
+
+  it('recovers what a session missed while disconnected from history (since), then continues live, nothing twice', async () => {
+    const { app, url } = await start();
+    const c = await lifelineClient(url('/s'));
+    const answer = (await c.request('$subscribe', { ch: 'feed' })) as { ep: string };
+    for (let i = 1; i <= 5; i++) await app.publish('feed', i);
+    await waitFor(() => c.publications.length === 5, 'first five');
+    c.drop();
+    await sleep(20);
+    for (let i = 6; i <= 10; i++) await app.publish('feed', i);
+    expect((await c.connect())!.resumed).toBe(true);
+    const since = { o: c.publications.at(-1)!.o, ep: answer.ep };
+    expect(await c.request('$subscribe', { ch: 'feed', since })).toEqual({ ch: 'feed', ep: answer.ep, o: 10, recovered: true });
+    await app.publish('feed', 11);
+    await waitFor(() => c.publications.length === 11, 'all eleven');
+    expect(offsets(c)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(c.publications.map((p) => p.d)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  });
+
+  it('says reset "too-old" when history no longer reaches back, and "epoch" for a position of another epoch', async () => {
+    const { app, url } = await start((a) => a.channel('short', { history: { size: 3 } }));
+    const c = await lifelineClient(url('/s'));
+    const { ep } = (await c.request('$subscribe', { ch: 'short' })) as { ep: string };
+    for (let i = 1; i <= 10; i++) await app.publish('short', i);
+    await waitFor(() => c.publications.length === 10, 'ten');
+    expect(await c.request('$subscribe', { ch: 'short', since: { o: 2, ep } })).toEqual({ ch: 'short', ep, o: 10, recovered: false, reset: 'too-old' });
+    expect(await c.request('$subscribe', { ch: 'short', since: { o: 7, ep } })).toEqual({ ch: 'short', ep, o: 10, recovered: true });
+    expect(await c.request('$subscribe', { ch: 'short', since: { o: 7, ep: 'other' } })).toMatchObject({ recovered: false, reset: 'epoch' });
+    await sleep(50);
+    // The recovery with since 7 re-sent 8..10; the client drops those by offset (the test client records all).
+    expect(offsets(c).slice(10)).toEqual([8, 9, 10]);
+  });
+
+  it('patterns deliver every channel one segment below, each publication once', async () => {
+    const { app, url } = await start();
+    const c = await lifelineClient(url('/s'));
+    await c.request('$subscribe', { ch: 'prices:*' });
+    await c.request('$subscribe', { ch: 'prices:btc' });
+    await app.publish('prices:btc', 1);
+    await app.publish('prices:eth', 2);
+    await app.publish('prices:btc:usd', 3);
+    await app.publish('other', 4);
+    await waitFor(() => c.publications.length === 3, 'three publications');
+    await sleep(30);
+    // prices:btc reaches both subscriptions (exact and pattern); prices:btc:usd is two segments down.
+    expect(c.publications.map((p) => [p.ch, p.d])).toEqual([
+      ['prices:btc', 1],
+      ['prices:btc', 1],
+      ['prices:eth', 2],
+    ]);
+  });
+
+  it('authorises: publish needs clientPublish or an authorize hook; refusals are LL_FORBIDDEN', async () => {
+    const { url } = await start((a) => {
+      a.channel('chat:*', { clientPublish: true });
+      a.channel('secret', { authorize: (_socket, _channel, action) => action === 'publish' });
+    });
+    const alice = await lifelineClient(url('/s'));
+    const bob = await lifelineClient(url('/s'));
+    await bob.request('$subscribe', { ch: 'chat:lobby' });
+    expect(await alice.request('$publish', { ch: 'chat:lobby', d: { text: 'hi' } })).toEqual({ o: 1, ep: expect.any(String) });
+    await waitFor(() => bob.publications.length === 1, 'bob gets it');
+    expect(bob.publications[0]).toMatchObject({ ch: 'chat:lobby', o: 1, d: { text: 'hi' } });
+    await expect(alice.request('$publish', { ch: 'news', d: 1 })).rejects.toMatchObject({ code: 'LL_FORBIDDEN' });
+    await expect(alice.request('$subscribe', { ch: 'secret' })).rejects.toMatchObject({ code: 'LL_FORBIDDEN' });
+    await expect(alice.request('$subscribe', { ch: 'bad name' })).rejects.toMatchObject({ code: 'LL_INVALID_CHANNEL' });
+    await expect(alice.request('$subscribe', { ch: 'x', since: { o: -1, ep: 'e' } })).rejects.toMatchObject({ code: 'LL_INVALID_REQUEST' });
+    await expect(alice.request('$subscribe', 'x')).rejects.toMatchObject({ code: 'LL_INVALID_REQUEST' });
+    await expect(alice.request('$nonsense', { ch: 'x' })).rejects.toMatchObject({ code: 'LL_NO_HANDLER' });
+  });
+
+  it('limits channels per connection (maxChannels) with LL_TOO_MANY_CHANNELS', async () => {
+    const { url } = await start(() => {}, { maxChannels: 2 });
+    const c = await lifelineClient(url('/s'));
+    await c.request('$subscribe', { ch: 'a' });
+    await c.request('$subscribe', { ch: 'b' });
+    await c.request('$subscribe', { ch: 'a' }); // a re-subscription is not a new channel
+    await expect(c.request('$subscribe', { ch: 'c' })).rejects.toMatchObject({ code: 'LL_TOO_MANY_CHANNELS' });
+    await c.request('$unsubscribe', { ch: 'a' });
+    await c.request('$subscribe', { ch: 'c' });
+  });
+
+  it('presence: joins and leaves coalesced into one pr per interval, $presence lists members, a user with two connections is one member', async () => {
+    const { url, sockets } = await start((a) => a.channel('room:*', { presence: { interval: 100 } }));
+    const watcher = await lifelineClient(url('/s'));
+    await watcher.request('$subscribe', { ch: 'room:1', presence: true });
+    const joiners: LifelineTestClient[] = [];
+    for (let i = 0; i < 3; i++) {
+      const j = new LifelineTestClient(url('/s'));
+      cleanup.push(() => j.close());
+      await j.connect();
+      joiners.push(j);
+    }
+    // Server code names the members: two connections of one user, one of another.
+    sockets[1]!.presence = { id: 'ada', info: { name: 'Ada' } };
+    sockets[2]!.presence = { id: 'ada', info: { name: 'Ada' } };
+    sockets[3]!.presence = { id: 'bob' };
+    for (const j of joiners) await j.request('$subscribe', { ch: 'room:1', presence: true });
+    await waitFor(() => watcher.presence.some((p) => p.join.length > 0), 'a presence event');
+    await sleep(150);
+    const joined = watcher.presence.flatMap((p) => p.join.map((m) => m.id));
+    expect(joined.sort()).toEqual(['ada', 'bob', sockets[0]!.id].sort());
+    expect(watcher.presence.length).toBeLessThanOrEqual(2); // coalesced, not one per join
+    const listed = (await watcher.request('$presence', { ch: 'room:1' })) as { members: { id: string }[]; count: number };
+    expect(listed.count).toBe(3);
+    expect(listed.members).toContainEqual({ id: 'ada', info: { name: 'Ada' } });
+    // Ada leaves with one tab: still present. Then with the other: gone.
+    await joiners[0]!.request('$unsubscribe', { ch: 'room:1' });
+    await sleep(150);
+    expect(watcher.presence.flatMap((p) => p.leave)).toEqual([]);
+    await joiners[1]!.request('$unsubscribe', { ch: 'room:1' });
+    await waitFor(() => watcher.presence.some((p) => p.leave.includes('ada')), 'ada left');
+    await expect(watcher.request('$presence', { ch: 'news' })).rejects.toMatchObject({ code: 'LL_FORBIDDEN' });
+  });
+
+  it('a subscription the server makes for a session is announced to the client with $subscribed', async () => {
+    const { app, url, sockets } = await start();
+    const c = await lifelineClient(url('/s'));
+    const announced: unknown[] = [];
+    c.handle('$subscribed', (d) => void announced.push(d));
+    const position = await sockets[0]!.subscribe('alerts');
+    await app.publish('alerts', 'fire');
+    await waitFor(() => c.publications.length === 1 && announced.length === 1, 'announcement and publication');
+    expect(announced[0]).toEqual({ ch: 'alerts', o: position.offset, ep: position.epoch });
+    expect(sockets[0]!.channels).toEqual(['alerts']);
+    expect(() => sockets[0]!.handle('$subscribe', () => 1)).toThrow(/reserved/);
+    await expect(sockets[0]!.subscribe('no spaces')).rejects.toMatchObject({ code: 'LL_INVALID_CHANNEL' });
+  });
+
+  describe('slow subscribers (a raw TCP peer that completes the upgrade and never reads)', () => {
+    async function stalledSubscriber(app: RunningApp['app'], port: number, channel: string): Promise<TcpSocket> {
+      const before = app.hub.subscriberCounts().find((c) => c.channel === channel)?.subscribers ?? 0;
+      const tcp = connect(port, '127.0.0.1');
+      cleanup.push(() => tcp.destroy());
+      tcp.write(
+        `GET /raw/${channel} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await waitFor(() => (app.hub.subscriberCounts().find((c) => c.channel === channel)?.subscribers ?? 0) > before, 'subscribed');
+      tcp.pause(); // never read again: the server's socket buffer fills
+      return tcp;
+    }
+
+    const big = 'x'.repeat(64 * 1024);
+
+    /** Publications usually come from I/O events, one turn each; a loop of awaits would put them all in one turn. */
+    async function publishInItsOwnTurn(app: RunningApp['app'], channel: string, data: unknown, key?: string): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      await app.publish(channel, data, key === undefined ? {} : { key });
+    }
+
+    /** A subscriber that reads everything, next to one that stalls; returns how many the fast one got. */
+    async function fastAndStalled(app: RunningApp['app'], channel: string): Promise<() => number> {
+      const port = running[0]!.port;
+      const fast = new WebSocket(`ws://127.0.0.1:${port}/raw/${channel}`);
+      let got = 0;
+      fast.on('message', () => got++);
+      cleanup.push(() => fast.close());
+      await new Promise((r) => fast.once('open', r));
+      await stalledSubscriber(app, port, channel);
+      return () => got;
+    }
+
+    it('close (default): the slow one is closed with 1013, the fast one gets everything', async () => {
+      const { app, sockets } = await start((a) => a.channel('firehose', { slowSubscriber: { policy: 'close', maxQueued: 50, bufferedBytes: 64 * 1024 } }));
+      const fastGot = await fastAndStalled(app, 'firehose');
+      for (let i = 0; i < 400; i++) await publishInItsOwnTurn(app, 'firehose', big);
+      await waitFor(() => app.hub.stats.closedSlow === 1, 'the slow subscriber closed', 10_000);
+      await waitFor(() => fastGot() === 400, 'the fast one got all 400', 10_000);
+      // The closing handshake began on the stalled one (it will not read the close frame); the fast one is open.
+      expect(sockets.map((s) => s.isOpen)).toEqual([true, false]);
+    });
+
+    it.each([
+      ['drop-oldest', 'droppedOldest'],
+      ['drop-newest', 'droppedNewest'],
+    ] as const)('%s: drops are counted, the connection stays, the fast one is unaffected', async (policy, counter) => {
+      const { app } = await start((a) => a.channel('firehose', { slowSubscriber: { policy, maxQueued: 20, bufferedBytes: 64 * 1024 } }));
+      const fastGot = await fastAndStalled(app, 'firehose');
+      for (let i = 0; i < 300; i++) await publishInItsOwnTurn(app, 'firehose', big);
+      await waitFor(() => fastGot() === 300, 'the fast one got all 300', 10_000);
+      expect(app.hub.stats[counter]).toBeGreaterThan(0);
+      expect(app.hub.stats.closedSlow).toBe(0);
+      expect(app.hub.subscriberCounts().find((c) => c.channel === 'firehose')?.subscribers).toBe(2);
+    });
+
+    it('coalesce: only the latest publication per key waits', async () => {
+      const { app } = await start((a) => a.channel('ticker', { slowSubscriber: { policy: 'coalesce', maxQueued: 1000, bufferedBytes: 64 * 1024 } }));
+      const port = running[0]!.port;
+      await stalledSubscriber(app, port, 'ticker');
+      for (let i = 0; i < 200; i++) await publishInItsOwnTurn(app, 'ticker', big, `sym${i % 4}`);
+      await sleep(50);
+      expect(app.hub.stats.coalesced).toBeGreaterThan(100);
+    });
+  });
+});
