@@ -204,6 +204,7 @@ function readPublication(o: Record<string, unknown>, binary: BinaryField): Publi
 
 function readPresence(o: Record<string, unknown>): PresenceEnvelope {
   const ch = channel(o.ch, 'pr.ch');
+  const count = ack(o.count, 'pr.count');
   const { join, leave } = o;
   if (!Array.isArray(join)) return fail('pr.join: must be an array of members');
   if (!Array.isArray(leave) || !leave.every((id) => typeof id === 'string')) return fail('pr.leave: must be an array of member ids');
@@ -214,7 +215,7 @@ function readPresence(o: Record<string, unknown>): PresenceEnvelope {
     const { id, info } = m as { id: string; info?: unknown };
     return info === undefined ? { id } : { id, info };
   });
-  return { t: 'pr', ch, join: members, leave: leave as string[] };
+  return { t: 'pr', ch, count, join: members, leave: leave as string[] };
 }
 
 function channel(value: unknown, field: string): string {

@@ -139,10 +139,15 @@ export interface PresenceMember {
 /** Server → client: a publication on channel `ch`, at offset `o` of epoch `ep` (PROTOCOL.md §3). Not sequenced. */
 export type PublicationEnvelope = { readonly t: 'p'; readonly ch: string; readonly o: number; readonly ep: string } & Payload;
 
-/** Server → client: who joined and who left channel `ch` since the last one. Not sequenced. */
+/**
+ * Server → client: how many are present on channel `ch`, and who joined and who left since
+ * the last one (both lists empty when the channel has more members than the server lists).
+ * Not sequenced.
+ */
 export interface PresenceEnvelope {
   readonly t: 'pr';
   readonly ch: string;
+  readonly count: number;
   readonly join: readonly PresenceMember[];
   readonly leave: readonly string[];
 }

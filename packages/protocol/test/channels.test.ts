@@ -45,9 +45,10 @@ describe('p and pr envelopes: malformed ones close with 1002 and name the field'
     ['{"t":"p","ch":"a","o":1,"ep":"e e","d":1}', 'p.ep: must be 1 to 64 base64url characters'],
     ['{"t":"p","ch":"a","o":1,"ep":"e"}', 'p: needs d or b'],
     ['{"t":"p","ch":"a","o":1,"ep":"e","d":1,"b":"AA=="}', 'p: has both d and b'],
-    ['{"t":"pr","ch":"a","join":{},"leave":[]}', 'pr.join: must be an array of members'],
-    ['{"t":"pr","ch":"a","join":[{"id":1}],"leave":[]}', 'pr.join: each member must be an object with a string id'],
-    ['{"t":"pr","ch":"a","join":[],"leave":[1]}', 'pr.leave: must be an array of member ids'],
+    ['{"t":"pr","ch":"a","join":[],"leave":[]}', 'pr.count: missing'],
+    ['{"t":"pr","ch":"a","count":1,"join":{},"leave":[]}', 'pr.join: must be an array of members'],
+    ['{"t":"pr","ch":"a","count":1,"join":[{"id":1}],"leave":[]}', 'pr.join: each member must be an object with a string id'],
+    ['{"t":"pr","ch":"a","count":1,"join":[],"leave":[1]}', 'pr.leave: must be an array of member ids'],
   ])('%s', (text, expected) => {
     expect(reason(text)).toBe(expected);
   });

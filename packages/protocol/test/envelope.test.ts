@@ -35,8 +35,8 @@ const examples: Record<string, Envelope> = {
   error: { t: 'error', code: 1002, message: 'm.s: must be an integer from 1 to 2^53-1' },
   'p, d': { t: 'p', ch: 'prices:btc', o: 1, ep: 'k3J', d: { bid: 1.5 } },
   'p, b': { t: 'p', ch: 'a.b/c@d=e+f_g-h', o: 9007199254740991, ep: 'E-p_0', b: bytes(1, 2, 3) },
-  'pr, join and leave': { t: 'pr', ch: 'room:1', join: [{ id: 'u1', info: { name: 'Ada' } }, { id: 'u2' }], leave: ['u3'] },
-  'pr, empty': { t: 'pr', ch: 'room:1', join: [], leave: [] },
+  'pr, join and leave': { t: 'pr', ch: 'room:1', count: 2, join: [{ id: 'u1', info: { name: 'Ada' } }, { id: 'u2' }], leave: ['u3'] },
+  'pr, count only': { t: 'pr', ch: 'room:1', count: 5000, join: [], leave: [] },
 };
 
 describe('envelope round trips', () => {

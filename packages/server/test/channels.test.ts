@@ -180,6 +180,21 @@ describe('channels', () => {
     await expect(watcher.request('$presence', { ch: 'news' })).rejects.toMatchObject({ code: 'LL_FORBIDDEN' });
   });
 
+  it('presence past maxListed sends only the count: one small pr per interval, however many join', async () => {
+    const { url } = await start((a) => a.channel('big', { presence: { interval: 100, maxListed: 2 } }));
+    const watcher = await lifelineClient(url('/s'));
+    await watcher.request('$subscribe', { ch: 'big', presence: true });
+    for (let i = 0; i < 5; i++) {
+      const j = new LifelineTestClient(url('/s'));
+      cleanup.push(() => j.close());
+      await j.connect();
+      await j.request('$subscribe', { ch: 'big', presence: true });
+    }
+    await waitFor(() => watcher.presence.at(-1)?.count === 6, 'a count of six');
+    expect(watcher.presence.at(-1)).toMatchObject({ count: 6, join: [], leave: [] });
+    expect(watcher.presence.length).toBeLessThanOrEqual(2);
+  });
+
   it('a subscription the server makes for a session is announced to the client with $subscribed', async () => {
     const { app, url, sockets } = await start();
     const c = await lifelineClient(url('/s'));

@@ -365,8 +365,18 @@ export class ChannelHub {
 
   private flushPresence(local: LocalChannel): void {
     local.presenceTimer = undefined;
-    if (local.pendingJoin.size === 0 && local.pendingLeave.size === 0) return;
-    const envelope: Envelope = { t: 'pr', ch: local.name, join: [...local.pendingJoin.values()], leave: [...local.pendingLeave] };
+    const presence = local.options.presence;
+    if (presence === false || (local.pendingJoin.size === 0 && local.pendingLeave.size === 0)) return;
+    // Past maxListed members only the count goes out: a join then costs one small frame per
+    // subscriber per interval, however many joined, so presence never grows with members².
+    const listed = local.members.size <= presence.maxListed;
+    const envelope: Envelope = {
+      t: 'pr',
+      ch: local.name,
+      count: local.members.size,
+      join: listed ? [...local.pendingJoin.values()] : [],
+      leave: listed ? [...local.pendingLeave] : [],
+    };
     local.pendingJoin = new Map();
     local.pendingLeave = new Set();
     let json: string | undefined;

@@ -13,8 +13,13 @@ export type SlowSubscriberPolicy = 'close' | 'drop-oldest' | 'drop-newest' | 'co
 export interface ChannelOptions {
   /** Publications kept for recovery. Default `{ size: 100, ttl: 300000 }` (5 min); size 0 keeps none. */
   history?: { size?: number; ttl?: number };
-  /** Presence: who is subscribed, and coalesced join/leave events. Default off; `true` or `{ interval }` (ms between `pr` events, default 1000). */
-  presence?: boolean | { interval?: number };
+  /**
+   * Presence: who is subscribed, and coalesced join/leave events. Default off; `true` or
+   * `{ interval, maxListed }`: at most one `pr` per `interval` ms (default 1000), naming who
+   * joined and left while the channel has at most `maxListed` members (default 100), and
+   * only the count beyond.
+   */
+  presence?: boolean | { interval?: number; maxListed?: number };
   /** Clients may publish (`$publish`) on it. Default false: only server code and the HTTP API publish. */
   clientPublish?: boolean;
   /**
@@ -35,7 +40,7 @@ export interface ChannelOptions {
 
 export interface ResolvedChannelOptions {
   history: { size: number; ttl: number };
-  presence: { interval: number } | false;
+  presence: { interval: number; maxListed: number } | false;
   clientPublish: boolean;
   authorize: ((socket: Socket, channel: string, action: ChannelAction) => boolean | Promise<boolean>) | undefined;
   slowSubscriber: { policy: SlowSubscriberPolicy; bufferedBytes: number; maxQueued: number };
@@ -44,6 +49,7 @@ export interface ResolvedChannelOptions {
 export const CHANNEL_DEFAULTS = {
   history: { size: 100, ttl: 300_000 },
   presenceInterval: 1000,
+  presenceMaxListed: 100,
   slowSubscriber: { policy: 'close', bufferedBytes: 256 * 1024, maxQueued: 1000 },
 } as const;
 
@@ -69,7 +75,12 @@ export function resolveChannelOptions(options: ChannelOptions = {}): ResolvedCha
       size: count('history.size', options.history?.size, CHANNEL_DEFAULTS.history.size, 0),
       ttl: count('history.ttl', options.history?.ttl, CHANNEL_DEFAULTS.history.ttl, 1),
     },
-    presence: presence ? { interval: count('presence.interval', typeof presence === 'object' ? presence.interval : undefined, CHANNEL_DEFAULTS.presenceInterval, 10) } : false,
+    presence: presence
+      ? {
+          interval: count('presence.interval', typeof presence === 'object' ? presence.interval : undefined, CHANNEL_DEFAULTS.presenceInterval, 10),
+          maxListed: count('presence.maxListed', typeof presence === 'object' ? presence.maxListed : undefined, CHANNEL_DEFAULTS.presenceMaxListed, 0),
+        }
+      : false,
     clientPublish: options.clientPublish === true,
     authorize: options.authorize,
     slowSubscriber: {
