@@ -125,7 +125,7 @@ for (const name of scenarioNames) {
   Object.assign(params, opts.sets[name] ?? {});
   const rounds = opts.rounds ?? scenario.defaultRounds;
   const scenarioTargets = opts.targets ? targets : defaultTargetsFor(name, targets);
-  const variants = scenario.variants(scenarioTargets).map((v) => ({ ...v, label: v.label ?? (v.extraArgs ? v.id : TARGETS[v.target].label) }));
+  const variants = scenario.variants(scenarioTargets, params).map((v) => ({ ...v, label: v.label ?? (v.extraArgs ? v.id : TARGETS[v.target].label) }));
   if (!variants.length) {
     tables.push(`\n== ${name}: no applicable targets among ${scenarioTargets.join(', ')}`);
     continue;
@@ -156,7 +156,7 @@ for (const name of scenarioNames) {
   const rows = variants.map((v) => summarize(v, data[v.id], scenario));
   addRatios(rows, scenario);
   const table = renderTable(scenario, params, rows, rounds);
-  const extra = [];
+  const extra = scenario.notes ? scenario.notes(rows, params) : [];
   if (name === 'heartbeat') {
     const on = rows.find((x) => x.id === 'lifeline (default heartbeat)');
     const off = rows.find((x) => x.id === 'lifeline (heartbeat off)');
@@ -171,7 +171,7 @@ for (const name of scenarioNames) {
   }
   tables.push(table + (extra.length ? `\n${extra.join('\n')}` : ''));
   log(tables.at(-1));
-  results.scenarios[name] = { title: scenario.title, params, rounds, summary: rows, raw: data };
+  results.scenarios[name] = { title: scenario.title, params, rounds, summary: rows, notes: extra.map((l) => l.trim()), raw: data };
 }
 
 results.meta.elapsed_s = (Date.now() - began) / 1000;

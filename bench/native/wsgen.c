@@ -13,6 +13,9 @@
  *              checked), close handshake, repeat. Reports completed cycles/s.
  *   idle       Open N connections and hold them, answering pings with pongs.
  *              SIGUSR1 prints a stats event, SIGTERM/SIGINT end the hold.
+ *              With --idle-msgs M (ws and lifeline), each connection first
+ *              sends M messages and gets their echoes (checked as in echo
+ *              mode) before the "ready" event.
  *
  * Protocols
  *   ws   plain RFC 6455 client (server frames unmasked).
@@ -21,6 +24,19 @@
  *   eio  minimal engine.io v4 / socket.io v5 framing over WebSocket:
  *        open packet "0{..}", namespace connect "40", events 42["m","..."],
  *        server pings "2" answered with "3". Text only.
+ *   lifeline
+ *        Lifeline mode, JSON (PROTOCOL.md §2): offers the subprotocol
+ *        lifeline.v1, sends {"t":"hello","v":1} and counts the connection
+ *        ready at the welcome. Messages are {"t":"m","s":N[,"a":K],"d":"<S
+ *        bytes>"}, so --size is the length of the string d. Server envelopes
+ *        are parsed with their fields in any order; the echoed m envelopes
+ *        must come with s = 1, 2, 3, ... and d intact. Cumulative acks are due
+ *        after --ack-every received envelopes (64) or 50 ms, and ride on the
+ *        next m when one goes out, else go alone as {"t":"a","a":K}.
+ *        {"t":"ping","ts":X} is answered with {"t":"pong","ts":X}. The
+ *        generator keeps no replay buffer and never resumes. In idle mode,
+ *        --no-ack leaves the server's envelopes unacknowledged (held in the
+ *        server's replay buffer).
  *
  * Output: progress events on stderr as lines "@event {json}", and exactly one
  * JSON result line on stdout. Exit status 1 on integrity errors, 2 on setup
@@ -50,13 +66,14 @@
 #endif
 
 enum { MODE_ECHO, MODE_HANDSHAKE, MODE_IDLE };
-enum { PROTO_WS, PROTO_RAW, PROTO_EIO };
+enum { PROTO_WS, PROTO_RAW, PROTO_EIO, PROTO_LL };
 enum {
   ST_FREE,
   ST_CONNECTING,  /* TCP connect in progress */
   ST_UPGRADING,   /* request sent, waiting for 101 (or our echoed request) */
   ST_EIO_OPEN,    /* waiting for engine.io open packet "0{...}" */
   ST_EIO_CONNECT, /* sent "40", waiting for "40{...}" */
+  ST_LL_WELCOME,  /* lifeline: sent the hello, waiting for the welcome */
   ST_OPEN,        /* ready */
   ST_CLOSING,     /* close frame sent, waiting for the server's close frame */
 };
@@ -70,12 +87,16 @@ static struct {
   const char *path;
   int conns, window, size, opcode, concurrency, connect_conc, src_ips;
   int close_fin; /* handshake mode: close the TCP connection right after the upgrade */
+  int ack_every; /* lifeline: an ack is due after this many received envelopes */
+  int idle_msgs; /* idle mode (ws, lifeline): messages each connection exchanges before "ready" */
+  int no_ack;    /* lifeline: never acknowledge (the server's replay buffer keeps everything) */
   double warmup, duration, hold, drain, connect_timeout;
 } cfg = {
     .mode = MODE_ECHO, .proto = PROTO_WS, .host = "127.0.0.1", .port = 0,
     .path = "/", .conns = 64, .window = 64, .size = 64, .opcode = 2,
     .concurrency = 32, .connect_conc = 256, .src_ips = 4, .warmup = 1,
     .duration = 5, .hold = 60, .drain = 3, .connect_timeout = 30,
+    .ack_every = 64,
 };
 
 /* ------------------------------------------------------------------- state */
@@ -92,6 +113,10 @@ typedef struct conn {
   uint8_t *frame;            /* echo mode: this connection's pre-masked frame */
   char key_accept[32];       /* expected Sec-WebSocket-Accept */
   uint64_t t_begin;          /* connect start (ns) */
+  /* lifeline: the server's sequence (last s received, envelopes received since
+   * our last ack and when the first of them came) and its cumulative ack of ours */
+  uint64_t ll_rx, ll_first_pending, ll_server_acked;
+  uint32_t ll_pending;
 } conn_t;
 
 static int ep = -1;
@@ -107,6 +132,19 @@ static size_t frame_len;     /* hdr_len + payload */
 static size_t pfx_len, sfx_len; /* eio wrapper around the body: 42["m","  and  "] */
 static const char EIO_PFX[] = "42[\"m\",\"";
 static const char EIO_SFX[] = "\"]";
+/* lifeline: an m envelope is LL_M_PFX, s, [LL_A_KEY, a,] then ll_tail, which
+ * is LL_D_KEY, the payload template and LL_M_SFX, built once. */
+static const char LL_M_PFX[] = "{\"t\":\"m\",\"s\":";
+static const char LL_A_KEY[] = ",\"a\":";
+static const char LL_D_KEY[] = ",\"d\":\"";
+static const char LL_M_SFX[] = "\"}";
+static const char LL_HELLO[] = "{\"t\":\"hello\",\"v\":1}";
+static const char LL_ACK_PFX[] = "{\"t\":\"a\",\"a\":";
+static const char LL_PONG_PFX[] = "{\"t\":\"pong\",\"ts\":";
+static const char LL_PROTOCOL[] = "lifeline.v1";
+#define LL_ACK_DELAY_NS 50000000ull /* PROTOCOL.md §2.3: ack 50 ms after the first unacked */
+static uint8_t *ll_tail;
+static size_t ll_tail_len;
 
 static int conns_open, conns_ready, conns_failed, conns_started;
 static int sending;          /* echo mode: replace each echo with a new message */
@@ -118,6 +156,7 @@ static struct {
   uint64_t pings, pongs_sent, eio_pings, unexpected_data, closed_by_server;
   uint64_t err_seq, err_opcode, err_len, err_payload, err_lost, err_closed;
   uint64_t err_protocol, err_handshake, err_connect, err_io;
+  uint64_t ll_acks_riding, ll_acks_alone, ll_server_acks;
 } st;
 
 /* ------------------------------------------------------------------ utils */
@@ -280,6 +319,16 @@ static void build_template(void) {
   memcpy(tmpl, EIO_PFX, pfx_len);
   memcpy(tmpl + cfg.size - sfx_len, EIO_SFX, sfx_len);
   size_t n = cfg.size;
+  if (cfg.proto == PROTO_LL) {
+    /* The payload is the string d; the template needs no JSON escaping. */
+    size_t dk = strlen(LL_D_KEY), ms = strlen(LL_M_SFX);
+    ll_tail_len = dk + n + ms;
+    ll_tail = xrealloc(NULL, ll_tail_len);
+    memcpy(ll_tail, LL_D_KEY, dk);
+    memcpy(ll_tail + dk, tmpl, n);
+    memcpy(ll_tail + dk + n, LL_M_SFX, ms);
+    n = strlen(LL_M_PFX) + strlen(LL_A_KEY) + 2 * 20 + ll_tail_len; /* the largest m envelope */
+  }
   hdr_len = (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4;
   frame_len = hdr_len + n;
 }
@@ -309,6 +358,42 @@ static inline void put_hex_masked(uint8_t *payload, size_t at, uint64_t v, int n
     payload[at + i] = (uint8_t)HEX[v & 15] ^ mk[(at + i) & 3];
     v >>= 4;
   }
+}
+
+static inline void put_hex(uint8_t *p, uint64_t v, int ndig) {
+  for (int i = ndig - 1; i >= 0; i--) {
+    p[i] = (uint8_t)HEX[v & 15];
+    v >>= 4;
+  }
+}
+
+static inline size_t dec_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 10) v /= 10, n++;
+  return n;
+}
+
+/* Decimal digits of v at p; returns how many. */
+static size_t put_dec(uint8_t *p, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do tmp[n++] = (char)('0' + v % 10), v /= 10;
+  while (v);
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)tmp[n - 1 - i];
+  return n;
+}
+
+/* Mask a client frame's payload in place, four bytes at a time. */
+static void mask_bytes(uint8_t *p, size_t n, const uint8_t mk[4]) {
+  uint32_t m, v;
+  size_t i = 0;
+  memcpy(&m, mk, 4);
+  for (; i + 4 <= n; i += 4) {
+    memcpy(&v, p + i, 4);
+    v ^= m;
+    memcpy(p + i, &v, 4);
+  }
+  for (; i < n; i++) p[i] ^= mk[i & 3];
 }
 
 /* Hex digit values; 0xff marks a non-digit. Filled by init_hexval(). */
@@ -381,9 +466,68 @@ static void build_frame(conn_t *c) {
   for (size_t i = 0; i < (size_t)cfg.size; i++) c->frame[h + i] = tmpl[i] ^ c->mask[i & 3];
 }
 
+/* lifeline: an ack is due (PROTOCOL.md §2.3): --ack-every envelopes arrived
+ * since the last one, or the first of them arrived 50 ms ago. */
+static inline int ll_ack_due(const conn_t *c) {
+  return c->ll_pending && !cfg.no_ack &&
+         (c->ll_pending >= (uint32_t)cfg.ack_every || now - c->ll_first_pending >= LL_ACK_DELAY_NS);
+}
+
+/* lifeline: a stand-alone {"t":"a","a":K}, for an ack that is due when no m
+ * goes out to carry it. */
+static void queue_ll_ack(conn_t *c) {
+  uint8_t buf[48];
+  size_t n = sizeof LL_ACK_PFX - 1;
+  memcpy(buf, LL_ACK_PFX, n);
+  n += put_dec(buf + n, c->ll_rx);
+  buf[n++] = '}';
+  c->ll_pending = 0;
+  st.ll_acks_alone++;
+  queue_frame(c, 1, buf, n);
+}
+
+/* lifeline: one m envelope. Its length depends on the digits of s (and of a,
+ * when an ack rides along), so the payload cannot be pre-masked as in ws
+ * mode: the envelope is assembled unmasked from the pre-built tail, patched,
+ * and masked in one pass. */
+static void queue_ll_message(conn_t *c) {
+  uint32_t seq = c->next_send++;
+  uint64_t s = (uint64_t)seq + 1; /* s counts from 1; the payload's seq from 0 */
+  int ack = ll_ack_due(c);
+  size_t pl = sizeof LL_M_PFX - 1, al = sizeof LL_A_KEY - 1;
+  size_t len = pl + dec_len(s) + (ack ? al + dec_len(c->ll_rx) : 0) + ll_tail_len;
+  out_reserve(c, len + 14);
+  uint8_t *p = c->out + c->out_len;
+  size_t h = put_header(p, 1, len, c->mask);
+  uint8_t *q = p + h;
+  memcpy(q, LL_M_PFX, pl);
+  q += pl;
+  q += put_dec(q, s);
+  if (ack) {
+    memcpy(q, LL_A_KEY, al);
+    q += al;
+    q += put_dec(q, c->ll_rx);
+    c->ll_pending = 0;
+    st.ll_acks_riding++;
+  }
+  memcpy(q, ll_tail, ll_tail_len);
+  uint8_t *d = q + sizeof LL_D_KEY - 1;
+  put_hex(d, seq, 8);
+  put_hex(d + 8, now, 16);
+  put_hex(d + cfg.size - TAIL_LEN, seq, 8);
+  mask_bytes(p + h, len, c->mask);
+  c->out_len += h + len;
+  c->inflight++;
+  st.sent++;
+}
+
 /* Queue one echo-test message: a copy of the pre-masked frame with the
  * sequence number and send time patched in (masked). */
 static void queue_message(conn_t *c) {
+  if (cfg.proto == PROTO_LL) {
+    queue_ll_message(c);
+    return;
+  }
   out_reserve(c, frame_len);
   uint8_t *p = c->out + c->out_len;
   memcpy(p, c->frame, frame_len);
@@ -427,6 +571,8 @@ static int flush(conn_t *c) {
 static void conn_start(conn_t *c) {
   /* Reset per-connection state; the I/O buffers are kept for reuse. */
   c->next_send = c->next_recv = c->inflight = 0;
+  c->ll_rx = c->ll_first_pending = c->ll_server_acked = 0;
+  c->ll_pending = 0;
   c->in_len = c->out_off = c->out_len = 0;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) die("socket");
@@ -469,11 +615,13 @@ static void send_request(conn_t *c) {
   char key[32], cat[96];
   fill_random(rnd, sizeof rnd);
   b64(rnd, sizeof rnd, key);
+  char proto_hdr[64] = "";
+  if (cfg.proto == PROTO_LL) snprintf(proto_hdr, sizeof proto_hdr, "Sec-WebSocket-Protocol: %s\r\n", LL_PROTOCOL);
   int n = snprintf(req_buf, sizeof req_buf,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n",
-                   cfg.path, cfg.host, cfg.port, key);
+                   "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                   cfg.path, cfg.host, cfg.port, key, proto_hdr);
   snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
   uint8_t dig[20];
   sha1((const uint8_t *)cat, strlen(cat), dig);
@@ -494,6 +642,23 @@ static void handshake_failed(conn_t *c, const char *why) {
 }
 
 static void on_ready(conn_t *c);
+
+/* The value of header `name` (lower case, colon included) in a response
+ * head of hlen bytes, without leading spaces; NULL when absent. */
+static const uint8_t *find_header(const uint8_t *head, size_t hlen, const char *name, size_t *vlen) {
+  size_t nl = strlen(name);
+  for (size_t i = 0; i + nl < hlen; i++) {
+    if ((i == 0 || head[i - 1] == '\n') && strncasecmp((const char *)head + i, name, nl) == 0) {
+      size_t j = i + nl, e;
+      while (j < hlen && head[j] == ' ') j++;
+      for (e = j; e < hlen && head[e] != '\r'; e++) {}
+      while (e > j && head[e - 1] == ' ') e--;
+      *vlen = e - j;
+      return head + j;
+    }
+  }
+  return NULL;
+}
 
 /* Consume the HTTP response; returns bytes consumed, 0 if incomplete, -1 on
  * failure (connection already closed). */
@@ -520,20 +685,19 @@ static ssize_t parse_upgrade(conn_t *c) {
     line[l] = 0;
     return handshake_failed(c, line), -1;
   }
-  /* Find Sec-WebSocket-Accept (case-insensitive) and compare. */
-  const char *name = "sec-websocket-accept:";
-  size_t nl = strlen(name);
-  int ok = 0;
-  for (size_t i = 0; i + nl < hlen; i++) {
-    if ((i == 0 || c->in[i - 1] == '\n') && strncasecmp((char *)c->in + i, name, nl) == 0) {
-      size_t j = i + nl;
-      while (j < hlen && c->in[j] == ' ') j++;
-      size_t al = strlen(c->key_accept);
-      ok = j + al <= hlen && memcmp(c->in + j, c->key_accept, al) == 0;
-      break;
-    }
+  size_t vl;
+  const uint8_t *v = find_header(c->in, hlen, "sec-websocket-accept:", &vl);
+  if (!v || vl != strlen(c->key_accept) || memcmp(v, c->key_accept, vl) != 0)
+    return handshake_failed(c, "bad Sec-WebSocket-Accept"), -1;
+  if (cfg.proto == PROTO_LL) {
+    /* Without the subprotocol the route would treat us as a raw client. */
+    v = find_header(c->in, hlen, "sec-websocket-protocol:", &vl);
+    if (!v || vl != strlen(LL_PROTOCOL) || memcmp(v, LL_PROTOCOL, vl) != 0)
+      return handshake_failed(c, "server did not select lifeline.v1"), -1;
+    queue_frame(c, 1, (const uint8_t *)LL_HELLO, strlen(LL_HELLO));
+    c->state = ST_LL_WELCOME;
+    return (ssize_t)hlen;
   }
-  if (!ok) return handshake_failed(c, "bad Sec-WebSocket-Accept"), -1;
   c->state = cfg.proto == PROTO_EIO ? ST_EIO_OPEN : ST_OPEN;
   return (ssize_t)hlen;
 }
@@ -560,7 +724,11 @@ static void on_ready(conn_t *c) {
     }
     start_close_handshake(c);
   } else if (cfg.mode == MODE_ECHO) {
-    build_frame(c);
+    if (cfg.proto != PROTO_LL) build_frame(c);
+  } else if (cfg.idle_msgs > 0 && (cfg.proto == PROTO_WS || cfg.proto == PROTO_LL)) {
+    /* Idle connections with some history: run_idle waits for these echoes. */
+    if (cfg.proto != PROTO_LL) build_frame(c);
+    for (int k = 0; k < cfg.idle_msgs; k++) queue_message(c);
   }
 }
 
@@ -633,6 +801,193 @@ static void on_eio(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8
   }
 }
 
+/* ------------------------------------------------------- lifeline (JSON) */
+/* A small scanner for the server's envelopes: one JSON object whose fields
+ * may come in any order. Values are located, not decoded: strings stay raw
+ * (escapes are only noticed), and only the integers s and a are converted.
+ * Nested values (reset, e) are skipped. */
+
+#define JBAD ((size_t)-1)
+
+typedef struct {
+  const uint8_t *t, *d, *ts, *msg;
+  size_t t_len, d_len, ts_len, msg_len;
+  int d_kind;       /* 0 absent, 1 string without escapes, 2 any other value */
+  int has_b;
+  int64_t s, a;     /* -1 absent, -2 not a plain integer */
+} ll_env_t;
+
+static inline size_t json_ws(const uint8_t *p, size_t i, size_t n) {
+  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
+  return i;
+}
+
+/* The string at p[i] (a quote); returns the index after its closing quote. */
+static size_t json_string(const uint8_t *p, size_t i, size_t n, int *escaped) {
+  for (i++; i < n; i++) {
+    if (p[i] == '"') return i + 1;
+    if (p[i] == '\\') *escaped = 1, i++;
+  }
+  return JBAD;
+}
+
+/* Any value at p[i]; returns the index after it. */
+static size_t json_value(const uint8_t *p, size_t i, size_t n) {
+  int esc = 0, depth = 0;
+  if (i >= n) return JBAD;
+  switch (p[i]) {
+  case '"':
+    return json_string(p, i, n, &esc);
+  case '{':
+  case '[':
+    for (; i < n; i++) {
+      if (p[i] == '"') {
+        if ((i = json_string(p, i, n, &esc)) == JBAD) return JBAD;
+        i--;
+      } else if (p[i] == '{' || p[i] == '[') {
+        depth++;
+      } else if ((p[i] == '}' || p[i] == ']') && --depth == 0) {
+        return i + 1;
+      }
+    }
+    return JBAD;
+  default:
+    if (!(p[i] == '-' || (p[i] >= '0' && p[i] <= '9') || p[i] == 't' || p[i] == 'f' || p[i] == 'n'))
+      return JBAD;
+    while (i < n && (p[i] == '-' || p[i] == '+' || p[i] == '.' || (p[i] >= '0' && p[i] <= '9') ||
+                     (p[i] >= 'a' && p[i] <= 'z') || p[i] == 'E'))
+      i++;
+    return i;
+  }
+}
+
+/* A plain decimal integer of at most 15 digits (the server writes s and a so). */
+static int64_t json_uint(const uint8_t *p, size_t n) {
+  if (n == 0 || n > 15) return -2;
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9') return -2;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
+}
+
+static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
+  memset(e, 0, sizeof *e);
+  e->s = e->a = -1;
+  size_t i = json_ws(p, 0, n);
+  if (i >= n || p[i] != '{') return -1;
+  i = json_ws(p, i + 1, n);
+  if (i < n && p[i] == '}') return 0;
+  for (;;) {
+    int esc = 0;
+    if (i >= n || p[i] != '"') return -1;
+    size_t k = i + 1, kend = json_string(p, i, n, &esc);
+    if (kend == JBAD || esc) return -1; /* the envelope's keys never need escapes */
+    size_t kl = kend - 1 - k;
+    i = json_ws(p, kend, n);
+    if (i >= n || p[i] != ':') return -1;
+    size_t v = json_ws(p, i + 1, n);
+    int is_str = v < n && p[v] == '"';
+    esc = 0;
+    size_t vend = is_str ? json_string(p, v, n, &esc) : json_value(p, v, n);
+    if (vend == JBAD) return -1;
+    const uint8_t *key = p + k;
+    const uint8_t *sv = p + v + is_str; /* string contents, or the raw value */
+    size_t sl = vend - v - 2 * is_str;
+    if (kl == 1 && key[0] == 't' && is_str) e->t = sv, e->t_len = sl;
+    else if (kl == 1 && key[0] == 's') e->s = json_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'a') e->a = json_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'b') e->has_b = 1;
+    else if (kl == 1 && key[0] == 'd') {
+      e->d_kind = is_str && !esc ? 1 : 2;
+      e->d = sv, e->d_len = sl;
+    } else if (kl == 2 && key[0] == 't' && key[1] == 's') e->ts = p + v, e->ts_len = vend - v;
+    else if (kl == 7 && !memcmp(key, "message", 7) && is_str) e->msg = sv, e->msg_len = sl;
+    i = json_ws(p, vend, n);
+    if (i < n && p[i] == ',') {
+      i = json_ws(p, i + 1, n);
+      continue;
+    }
+    if (i < n && p[i] == '}') return json_ws(p, i + 1, n) == n ? 0 : -1;
+    return -1;
+  }
+}
+
+static inline int ll_is(const ll_env_t *e, const char *t) {
+  size_t n = strlen(t);
+  return e->t_len == n && memcmp(e->t, t, n) == 0;
+}
+
+/* The server's cumulative ack of our m envelopes: never above what we sent. */
+static void ll_server_ack(conn_t *c, int64_t a) {
+  if (a < 0 || (uint64_t)a > c->next_send) {
+    if (st.err_protocol < 3) fprintf(stderr, "wsgen: conn %d: server ack %lld, only %u sent\n", c->id, (long long)a, c->next_send);
+    st.err_protocol++;
+    return;
+  }
+  st.ll_server_acks++;
+  if ((uint64_t)a > c->ll_server_acked) c->ll_server_acked = (uint64_t)a;
+}
+
+/* One text frame in Lifeline mode. */
+static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
+  ll_env_t e;
+  if (ll_parse(pl, len, &e) < 0 || !e.t) {
+    if (st.err_protocol < 3) fprintf(stderr, "wsgen: conn %d: not an envelope: %.*s\n", c->id, (int)(len > 80 ? 80 : len), pl);
+    st.err_protocol++;
+    return;
+  }
+  if (ll_is(&e, "m")) {
+    if (c->state != ST_OPEN || e.s < 1 || e.has_b) {
+      st.err_protocol++;
+      return;
+    }
+    /* One connection, no resume: the server's s must run 1, 2, 3, ... */
+    if ((uint64_t)e.s != c->ll_rx + 1) {
+      if (st.err_seq < 3)
+        fprintf(stderr, "wsgen: conn %d expected server s %llu got %lld\n", c->id,
+                (unsigned long long)c->ll_rx + 1, (long long)e.s);
+      st.err_seq++;
+    }
+    if ((uint64_t)e.s > c->ll_rx) c->ll_rx = (uint64_t)e.s;
+    if (c->ll_pending++ == 0) c->ll_first_pending = now;
+    if (e.a != -1) ll_server_ack(c, e.a);
+    /* The echo of d; a non-string or escaped d cannot be ours, and fails the length or payload check. */
+    if (cfg.mode == MODE_ECHO || cfg.mode == MODE_IDLE) on_echo(c, 1, e.d, e.d_kind == 1 ? e.d_len : 0, NULL);
+    else st.unexpected_data++;
+  } else if (ll_is(&e, "ping")) {
+    uint8_t buf[96];
+    size_t n = sizeof LL_PONG_PFX - 1;
+    if (!e.ts || e.ts_len > 40) {
+      st.err_protocol++;
+      return;
+    }
+    memcpy(buf, LL_PONG_PFX, n);
+    memcpy(buf + n, e.ts, e.ts_len); /* ts goes back exactly as written */
+    n += e.ts_len;
+    buf[n++] = '}';
+    st.pings++;
+    st.pongs_sent++;
+    queue_frame(c, 1, buf, n);
+    ping_round_check();
+  } else if (ll_is(&e, "a")) {
+    ll_server_ack(c, e.a);
+  } else if (ll_is(&e, "welcome")) {
+    if (c->state != ST_LL_WELCOME) { /* one welcome per connection */
+      st.err_protocol++;
+      return;
+    }
+    c->state = ST_OPEN;
+    on_ready(c);
+  } else if (ll_is(&e, "error")) {
+    if (st.err_protocol < 3) fprintf(stderr, "wsgen: conn %d: server error: %.*s\n", c->id, (int)e.msg_len, e.msg ? (const char *)e.msg : "");
+    st.err_protocol++;
+  } else {
+    st.unexpected_data++;
+  }
+}
+
 /* Returns -1 when the connection was closed. */
 static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const uint8_t *mk) {
   switch (op) {
@@ -670,7 +1025,15 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       on_eio(c, op, pl, len, mk);
       return c->state == ST_FREE ? -1 : 0;
     }
-    if (c->state == ST_OPEN && cfg.mode == MODE_ECHO) on_echo(c, op, pl, len, mk);
+    if (cfg.proto == PROTO_LL) {
+      if (op != 1 || mk) { /* JSON mode is text only, and servers do not mask */
+        st.err_protocol++;
+        return 0;
+      }
+      on_ll(c, pl, len);
+      return c->state == ST_FREE ? -1 : 0;
+    }
+    if (c->state == ST_OPEN && (cfg.mode == MODE_ECHO || cfg.idle_msgs > 0)) on_echo(c, op, pl, len, mk);
     else st.unexpected_data++;
     return 0;
   default:
@@ -777,6 +1140,8 @@ static void on_readable(conn_t *c) {
     }
     size_t need;
     if (parse_frames(c, &need) < 0) return;
+    /* An ack that fell due in this batch and found no m to ride on goes alone. */
+    if (cfg.proto == PROTO_LL && c->state == ST_OPEN && ll_ack_due(c)) queue_ll_ack(c);
     if (need > c->in_cap) {
       c->in = xrealloc(c->in, need + 65536);
       c->in_cap = need + 65536;
@@ -822,6 +1187,25 @@ static void on_event(conn_t *c, uint32_t ev) {
 #define MAX_EVENTS 512
 static struct epoll_event evs[MAX_EVENTS];
 
+/* lifeline: send the acks that fell due by time (50 ms after the first
+ * unacknowledged envelope) on connections where nothing else carried them.
+ * Every 10 ms at most, so holding many idle sessions stays cheap. */
+static void ll_ack_sweep(void) {
+  static uint64_t last;
+  if (cfg.proto != PROTO_LL || cfg.no_ack || now - last < 10000000ull) return;
+  last = now;
+  for (int i = 0; i < nconns; i++) {
+    conn_t *c = &conns[i];
+    if (c->state != ST_OPEN || !ll_ack_due(c)) continue;
+    queue_ll_ack(c);
+    if (flush(c) < 0) {
+      st.closed_by_server++;
+      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      conn_close(c);
+    }
+  }
+}
+
 /* One bounded epoll wait; timeout in ms. */
 static void poll_once(int timeout_ms) {
   int n = epoll_wait(ep, evs, MAX_EVENTS, timeout_ms);
@@ -834,9 +1218,18 @@ static void poll_once(int timeout_ms) {
     conn_t *c = evs[i].data.ptr;
     if (c->state != ST_FREE) on_event(c, evs[i].events);
   }
+  ll_ack_sweep();
 }
 
 static uint64_t secs_ns(double s) { return (uint64_t)(s * 1e9); }
+
+/* Messages in flight on open connections. */
+static uint64_t inflight_total(void) {
+  uint64_t left = 0;
+  for (int i = 0; i < nconns; i++)
+    if (conns[i].state == ST_OPEN) left += conns[i].inflight;
+  return left;
+}
 
 /* Open cfg.conns connections with at most cfg.connect_conc handshakes in
  * progress; returns when every connection is ready or failed, or on timeout. */
@@ -906,13 +1299,7 @@ static void run_echo(void) {
   event_line("measure-end", NULL);
   sending = 0;
   uint64_t drain_end = now + secs_ns(cfg.drain);
-  for (;;) {
-    uint64_t left = 0;
-    for (int i = 0; i < nconns; i++)
-      if (conns[i].state == ST_OPEN) left += conns[i].inflight;
-    if (!left || now >= drain_end) break;
-    poll_once(10);
-  }
+  while (inflight_total() && now < drain_end) poll_once(10);
   for (int i = 0; i < nconns; i++) {
     if (conns[i].state == ST_OPEN) st.err_lost += conns[i].inflight;
     conn_close(&conns[i]);
@@ -964,16 +1351,43 @@ static void on_signal(int sig) {
 }
 
 static void stats_event(const char *name) {
-  char buf[256];
+  char buf[384];
   snprintf(buf, sizeof buf,
-           "\"open\":%d,\"pings\":%llu,\"eio_pings\":%llu,\"closed_by_server\":%llu,\"cpu_s\":%.3f",
+           "\"open\":%d,\"pings\":%llu,\"eio_pings\":%llu,\"closed_by_server\":%llu,\"cpu_s\":%.3f,"
+           "\"sent\":%llu,\"echoes\":%llu,\"acks_sent\":%llu,\"integrity_errors\":%llu",
            conns_open, (unsigned long long)st.pings, (unsigned long long)st.eio_pings,
-           (unsigned long long)st.closed_by_server, cpu_seconds());
+           (unsigned long long)st.closed_by_server, cpu_seconds(), (unsigned long long)st.sent,
+           (unsigned long long)st.recv, (unsigned long long)(st.ll_acks_riding + st.ll_acks_alone),
+           (unsigned long long)(st.err_seq + st.err_opcode + st.err_len + st.err_payload + st.err_lost +
+                                st.err_protocol));
   event_line(name, buf);
+}
+
+/* Idle mode with --idle-msgs: wait until every connection got the echoes of
+ * its messages. Lifeline: then acknowledge them at once (unless --no-ack), so
+ * that the server's replay buffers are empty (or hold exactly the echoes)
+ * when the caller samples the server. */
+static void idle_exchange(void) {
+  uint64_t deadline = now + secs_ns(cfg.connect_timeout);
+  while (inflight_total() && now < deadline && !sig_stop) poll_once(10);
+  uint64_t left = inflight_total();
+  if (left) fprintf(stderr, "wsgen: %llu idle-mode echoes missing\n", (unsigned long long)left);
+  st.err_lost += left;
+  if (cfg.proto != PROTO_LL || cfg.no_ack) return;
+  for (int i = 0; i < nconns; i++) {
+    conn_t *c = &conns[i];
+    if (c->state != ST_OPEN || !c->ll_pending) continue;
+    queue_ll_ack(c);
+    if (flush(c) < 0) {
+      st.closed_by_server++;
+      conn_close(c);
+    }
+  }
 }
 
 static void run_idle(void) {
   open_conns();
+  if (cfg.idle_msgs > 0) idle_exchange();
   stats_event("ready");
   uint64_t end = now + secs_ns(cfg.hold);
   double cpu0 = cpu_seconds();
@@ -993,10 +1407,11 @@ static void run_idle(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: wsgen --mode echo|handshake|idle --port P [--host H] [--path /p]\n"
-          "  [--proto ws|raw|eio] [--conns N] [--window W] [--size BYTES] [--text]\n"
+          "  [--proto ws|raw|eio|lifeline] [--conns N] [--window W] [--size BYTES] [--text]\n"
           "  [--warmup S] [--duration S] [--drain S] [--concurrency C]\n"
           "  [--connect-concurrency C] [--connect-timeout S] [--hold S] [--src-ips K]\n"
-          "  [--close clean|fin]\n");
+          "  [--close clean|fin] [--ack-every N] [--idle-msgs N] [--no-ack]\n"
+          "  --proto lifeline: Lifeline mode (lifeline.v1, JSON); --size is the length of d\n");
   exit(2);
 }
 
@@ -1008,7 +1423,8 @@ int main(int argc, char **argv) {
       {"warmup", 1, 0, 'W'},   {"duration", 1, 0, 'd'}, {"drain", 1, 0, 'D'},
       {"concurrency", 1, 0, 'c'}, {"connect-concurrency", 1, 0, 'C'},
       {"connect-timeout", 1, 0, 'T'}, {"hold", 1, 0, 'H'}, {"src-ips", 1, 0, 'i'},
-      {"close", 1, 0, 'x'},
+      {"close", 1, 0, 'x'},    {"ack-every", 1, 0, 'A'}, {"idle-msgs", 1, 0, 'I'},
+      {"no-ack", 0, 0, 'N'},
       {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1023,6 +1439,7 @@ int main(int argc, char **argv) {
       if (!strcmp(optarg, "ws")) cfg.proto = PROTO_WS;
       else if (!strcmp(optarg, "raw")) cfg.proto = PROTO_RAW;
       else if (!strcmp(optarg, "eio")) cfg.proto = PROTO_EIO;
+      else if (!strcmp(optarg, "lifeline")) cfg.proto = PROTO_LL;
       else usage();
       break;
     case 'h': cfg.host = optarg; break;
@@ -1045,14 +1462,18 @@ int main(int argc, char **argv) {
       else if (!strcmp(optarg, "clean")) cfg.close_fin = 0;
       else usage();
       break;
+    case 'A': cfg.ack_every = atoi(optarg); break;
+    case 'I': cfg.idle_msgs = atoi(optarg); break;
+    case 'N': cfg.no_ack = 1; break;
     default: usage();
     }
   }
   if (cfg.port <= 0 || cfg.conns <= 0 || cfg.window <= 0 || cfg.concurrency <= 0 ||
       cfg.connect_conc <= 0 || cfg.src_ips < 1 || cfg.src_ips > 250 || cfg.duration <= 0 ||
-      cfg.duration > 3600 || cfg.hold > 7200 || cfg.warmup < 0)
+      cfg.duration > 3600 || cfg.hold > 7200 || cfg.warmup < 0 || cfg.ack_every < 1 ||
+      cfg.idle_msgs < 0)
     usage();
-  if (cfg.proto == PROTO_EIO) cfg.opcode = 1;
+  if (cfg.proto == PROTO_EIO || cfg.proto == PROTO_LL) cfg.opcode = 1; /* text only */
   dst.sin_family = AF_INET;
   dst.sin_port = htons((uint16_t)cfg.port);
   if (inet_pton(AF_INET, cfg.host, &dst.sin_addr) != 1) usage();
@@ -1076,7 +1497,10 @@ int main(int argc, char **argv) {
   else if (cfg.mode == MODE_HANDSHAKE) mode = "handshake", run_handshake();
   else mode = "idle", run_idle();
 
-  static const char *protos[] = {"ws", "raw", "eio"};
+  static const char *protos[] = {"ws", "raw", "eio", "lifeline"};
+  /* lifeline: our m envelopes the server had not acknowledged at the end */
+  uint64_t ll_unacked = 0;
+  for (int i = 0; i < nconns; i++) ll_unacked += conns[i].next_send - conns[i].ll_server_acked;
   uint64_t integrity = st.err_seq + st.err_opcode + st.err_len + st.err_payload +
                        st.err_lost + st.err_closed + st.err_protocol;
   int setup_failed = (cfg.mode != MODE_HANDSHAKE && conns_ready == 0) ||
@@ -1093,7 +1517,9 @@ int main(int argc, char **argv) {
          "\"cpu_s\":%.3f,\"cpu_pct\":%.1f,"
          "\"errors\":{\"seq\":%llu,\"opcode\":%llu,\"length\":%llu,\"payload\":%llu,"
          "\"lost\":%llu,\"closed\":%llu,\"protocol\":%llu,\"handshake\":%llu,"
-         "\"connect\":%llu,\"io\":%llu},\"integrity_errors\":%llu}\n",
+         "\"connect\":%llu,\"io\":%llu},\"integrity_errors\":%llu,"
+         "\"lifeline\":{\"acks_riding\":%llu,\"acks_alone\":%llu,\"server_acks\":%llu,"
+         "\"unacked_by_server\":%llu}}\n",
          setup_failed ? "false" : "true", mode, protos[cfg.proto],
          cfg.mode == MODE_HANDSHAKE ? 0 : cfg.conns, conns_ready, cfg.window, cfg.size,
          cfg.opcode, cfg.concurrency, win, connect_s, (mono_ns() - start) / 1e9,
@@ -1110,7 +1536,9 @@ int main(int argc, char **argv) {
          (unsigned long long)st.err_lost, (unsigned long long)st.err_closed,
          (unsigned long long)st.err_protocol, (unsigned long long)st.err_handshake,
          (unsigned long long)st.err_connect, (unsigned long long)st.err_io,
-         (unsigned long long)integrity);
+         (unsigned long long)integrity, (unsigned long long)st.ll_acks_riding,
+         (unsigned long long)st.ll_acks_alone, (unsigned long long)st.ll_server_acks,
+         (unsigned long long)(cfg.proto == PROTO_LL ? ll_unacked : 0));
   fflush(stdout);
   if (setup_failed) return 2;
   return integrity ? 1 : 0;

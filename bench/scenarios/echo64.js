@@ -7,5 +7,6 @@ export default echoScenario({
   conns: 32,
   window: 64,
   primary: 'msgs_per_s',
-  ratioVs: ['ws'],
+  ratioVs: ['ws', 'lifeline'],
+  requirement: { target: 'lifeline-session', vs: 'ws', min: 0.8, source: 'issue 4' },
 });

@@ -1,9 +1,10 @@
 import echo64 from './echo64.js';
 import echo16k from './echo16k.js';
 import idleMemory from './idle-memory.js';
+import sessionMemory from './session-memory.js';
 import handshakes from './handshakes.js';
 import heartbeat from './heartbeat.js';
 import bundleSize from './bundle-size.js';
 
-export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, handshakes, heartbeat, bundleSize].map((s) => [s.name, s]));
-export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'handshakes', 'heartbeat'];
+export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, sessionMemory, handshakes, heartbeat, bundleSize].map((s) => [s.name, s]));
+export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'session-memory', 'handshakes', 'heartbeat'];

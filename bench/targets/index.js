@@ -61,9 +61,22 @@ export const TARGETS = {
     gen: { kind: 'native', proto: 'ws', path: '/echo' },
     available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
   },
+  // The same server and route as `lifeline`; only the client differs: it offers
+  // lifeline.v1, so every connection is a session and every message an envelope.
+  'lifeline-session': {
+    label: 'lifeline session (lifeline.v1)',
+    note: 'lifeline serve, /echo route, Lifeline mode (JSON envelopes, acks, replay buffer)',
+    argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent'],
+    env: { WS_NO_BUFFER_UTIL: null },
+    gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
+    available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
+    // Session memory has its own scenario (next to raw mode); handshakes and
+    // heartbeat compare raw-mode servers. Name it in --targets to run it there.
+    defaultScenarios: ['echo64', 'echo16k', 'session-memory'],
+  },
 };
 
-export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline'];
+export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session'];
 
 /** Targets of the default run for one scenario. */
 export function defaultTargetsFor(scenario, available) {
