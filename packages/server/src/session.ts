@@ -404,9 +404,25 @@ export class SessionSocket extends Socket {
         process.nextTick(flushAck, this); // after this turn's replies, which may carry it
       }
     } else if (this.ackTimer === undefined) {
-      this.ackTimer = setTimeout(flushAck, this.inbound.ackDelay, this);
+      this.ackTimer = setTimeout(ackTimerFired, this.inbound.ackDelay, this);
       this.ackTimer.unref();
     }
+  }
+
+  /**
+   * @internal The ack timer stays armed when a reply carries the acknowledgement (re-arming
+   * per message costs more than the ack). When it fires, what is pending may be younger
+   * than the delay: wait for the rest of it rather than acknowledge early.
+   */
+  ackTimerDue(): void {
+    this.ackTimer = undefined;
+    const due = this.inbound.ackDueAt();
+    if (due === undefined) return;
+    const wait = due - Date.now();
+    if (wait > 0) {
+      this.ackTimer = setTimeout(ackTimerFired, wait, this);
+      this.ackTimer.unref();
+    } else this.flushAck();
   }
 
   private clearAckTimer(): void {
@@ -436,10 +452,9 @@ export class SessionSocket extends Socket {
     const s = this.replay.lastSeq + 1;
     const a = link !== null && this.inbound.pending > 0 ? this.inbound.delivered : undefined;
     const frame = this.codec.encode(make(s, a));
-    if (a !== undefined) {
-      this.inbound.takeAck();
-      this.clearAckTimer();
-    }
+    // The ack timer stays armed: when it fires with nothing pending it sends nothing, and
+    // clearing it here would cost a timer per message in a request-reply exchange.
+    if (a !== undefined) this.inbound.takeAck();
     const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
     const now = Date.now();
     this.replay.push(s, frame, size, now);
@@ -565,6 +580,10 @@ export class SessionSocket extends Socket {
 
 function expire(session: SessionSocket): void {
   session.expire();
+}
+
+function ackTimerFired(session: SessionSocket): void {
+  session.ackTimerDue();
 }
 
 function flushAck(session: SessionSocket): void {

@@ -77,6 +77,8 @@ export interface SubscribeResult {
 class Subscription {
   /** The last offset written (or skipped by policy) to the subscriber. */
   last = 0;
+  /** The epoch of `last`: a publication of another epoch is written whatever its offset (the client re-syncs on it). */
+  epoch = '';
   /** Publications held: while catching up, or while the connection is congested. */
   queue: EncodedPublication[] = [];
   live = false;
@@ -113,9 +115,10 @@ class Subscription {
 
   private write(p: EncodedPublication): void {
     // Exact subscriptions skip what they already had (a catch-up overlapping live traffic).
-    const offset = p.publication.offset;
-    if (!this.channel.pattern && offset <= this.last) return;
+    const { offset, epoch } = p.publication;
+    if (!this.channel.pattern && epoch === this.epoch && offset <= this.last) return;
     this.last = offset;
+    this.epoch = epoch;
     const { frame, binary } = p.frame(this.subscriber.format);
     this.subscriber.writeFrame(frame, binary);
     this.hub.stats.deliveries++;
@@ -247,14 +250,17 @@ export class ChannelHub {
     if (since === undefined) {
       const position = await this.broker.position(name);
       sub.last = position.offset;
+      sub.epoch = position.epoch;
       return { position, start: () => this.goLive(sub, []) };
     }
     const history = await this.broker.history(name, since.offset, since.epoch);
     if (!history.complete) {
       sub.last = history.position.offset;
+      sub.epoch = history.position.epoch;
       return { position: history.position, recovered: false, reset: history.reason, start: () => this.goLive(sub, []) };
     }
     sub.last = since.offset;
+    sub.epoch = since.epoch;
     const missed = history.publications.map((p) => new EncodedPublication(p));
     return { position: history.position, recovered: true, start: () => this.goLive(sub, missed) };
   }
