@@ -12,17 +12,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-proxy.js';
 import { checkServerSessions, checkStream, PAD, startPushServer, WINDOW, type PushServer } from './support/chaos-streams.js';
 import { buildBrowserScript } from './support/browser-bundle.js';
 import { launchChromium, type ChromiumSession } from './support/chromium.js';
 import { sleep, waitFor } from './support/wait.js';
+import { cleanupAfterEach } from './support/cleanup.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of cleanup.splice(0).reverse()) await stop();
-});
+const cleanup = { push: cleanupAfterEach() };
 
 /** Client settings shared by both runs: replay bounded like the server's window, an outbox with room for the sender's window, quick retries. */
 const CLIENT_OPTIONS = {

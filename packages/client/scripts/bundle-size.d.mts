@@ -14,3 +14,9 @@ export function measureBundleSize(options?: { entry?: string }): Promise<BundleS
 
 /** Bundles esbuild input (`entryPoints` or `stdin`) for browsers, minified, and gzips it. */
 export function bundleForBrowser(input: Record<string, unknown>): Promise<BundleSize>;
+
+/** The main entry and `@lifeline/client/lifeline`, every export of both kept, bundled together. */
+export function measureLifelineBundleSize(): Promise<BundleSize>;
+
+/** The main entry, `@lifeline/client/lifeline` and `@lifeline/client/channels`, every export kept, bundled together. */
+export function measureChannelsBundleSize(): Promise<BundleSize>;

@@ -52,13 +52,27 @@ export function measureLifelineBundleSize() {
   });
 }
 
+const CHANNELS_ENTRY = fileURLToPath(new URL('../dist/channels.js', import.meta.url));
+
+/**
+ * Lifeline mode with channels: the main entry, `@lifeline/client/lifeline` and
+ * `@lifeline/client/channels`, every export of the three kept.
+ * @returns {Promise<{ bytes: number, gzipBytes: number, inputs: string[], code: string }>}
+ */
+export function measureChannelsBundleSize() {
+  const contents = [ENTRY, LIFELINE_ENTRY, CHANNELS_ENTRY].map((entry) => `export * from ${JSON.stringify(entry)};`).join(' ');
+  return bundleForBrowser({ stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), sourcefile: 'channels-bundle.js' } });
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const kib = (n) => (n / 1024).toFixed(2);
   const raw = await measureBundleSize();
   const withMode = await measureLifelineBundleSize();
+  const withChannels = await measureChannelsBundleSize();
   process.stdout.write(
     `@lifeline/client browser bundle: ${raw.bytes} bytes minified (${kib(raw.bytes)} KiB), ${raw.gzipBytes} bytes min+gz (${kib(raw.gzipBytes)} KiB)\n` +
       `  inputs: ${raw.inputs.map((i) => i.replace(/^.*?packages\//, '')).join(', ')}\n` +
-      `with Lifeline mode (+ @lifeline/client/lifeline): ${withMode.bytes} bytes minified, ${withMode.gzipBytes} bytes min+gz (${kib(withMode.gzipBytes)} KiB)\n`,
+      `with Lifeline mode (+ @lifeline/client/lifeline): ${withMode.bytes} bytes minified, ${withMode.gzipBytes} bytes min+gz (${kib(withMode.gzipBytes)} KiB)\n` +
+      `with channels (+ @lifeline/client/channels): ${withChannels.bytes} bytes minified, ${withChannels.gzipBytes} bytes min+gz (${kib(withChannels.gzipBytes)} KiB)\n`,
   );
 }

@@ -248,7 +248,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
       }
       this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout: option('heartbeat.timeout', hb.timeout, 10_000) };
     }
-    this.#mode = mode?.create(this.#modeHost());
+    this.#mode = mode?.create(this.#modeHost(), this);
     const o = options.outbox ?? {};
     const overflow = o.overflow ?? 'drop-oldest';
     if (overflow !== 'drop-oldest' && overflow !== 'reject-new') {

@@ -27,6 +27,7 @@ import {
   type SequencedEnvelope,
   type WelcomeEnvelope,
 } from '@lifeline/protocol';
+import { channelHosts, type ChannelHost, type ChannelLink, type ChannelSink } from './channel-link.js';
 import { byteLength } from './codec.js';
 import type { Mode, ModeFactory, ModeHost, RequestHandler, ResetInfo, SessionInfo } from './mode.js';
 import type { Frame, WebSocketLike } from './types.js';
@@ -82,7 +83,14 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
     maxBytes: bound('replay.maxBytes', options.replay?.maxBytes, 8 * 1024 * 1024),
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
   };
-  return { create: (host) => new LifelineSession(host, settings) };
+  return {
+    create(host, client) {
+      const session = new LifelineSession(host, settings);
+      // `@lifeline/client/channels` finds the session from the client the application holds.
+      channelHosts.set(client, session);
+      return session;
+    },
+  };
 }
 
 interface Settings {
@@ -105,9 +113,11 @@ interface Item {
 
 interface PendingRequest {
   readonly name: string;
-  resolve(value: unknown): void;
-  reject(error: Error): void;
+  /** Settles the request once: `error`, or the answer in `value`. */
+  done(error: Error | undefined, value?: unknown): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Written to the session (not only queued): a reset means its answer will never come. */
+  written?: boolean;
 }
 
 const isBinary = (value: unknown): value is ArrayBuffer | ArrayBufferView => value instanceof ArrayBuffer || ArrayBuffer.isView(value);
@@ -119,7 +129,7 @@ const body = (value: unknown): Body => (isBinary(value) ? { b: toBytes(value) } 
 
 const payloadOf = (e: { d?: unknown; b?: Uint8Array }): unknown => (e.b !== undefined ? e.b : e.d);
 
-class LifelineSession implements Mode {
+class LifelineSession implements Mode, ChannelHost {
   readonly protocols: string[];
   session: SessionInfo | undefined;
   readonly #host: ModeHost;
@@ -138,12 +148,39 @@ class LifelineSession implements Mode {
   #requests = new Map<number, PendingRequest>();
   #nextId = 1;
   #handlers = new Map<string, RequestHandler>();
+  /** Channels (PROTOCOL.md §3), once `@lifeline/client/channels` is used on this client. */
+  #channels: ChannelSink | undefined;
+  /**
+   * Until then, the subscriptions the server made (`$subscribed`, by channel, less those it
+   * ended), so that channels attached later still learn about them.
+   */
+  #madeByServer = new Map<unknown, unknown>();
 
   constructor(host: ModeHost, settings: Settings) {
     this.#host = host;
     this.#settings = settings;
     this.#format = settings.format;
     this.protocols = [settings.format.protocol];
+  }
+
+  channels<S extends ChannelSink>(make: (link: ChannelLink) => S): S {
+    if (this.#channels) return this.#channels as S;
+    const session = this;
+    const sink = make({
+      get connected() {
+        return session.#welcomed && session.#ws?.readyState === 1;
+      },
+      get resumed() {
+        return session.session?.resumed === true;
+      },
+      call: (name, data, done) => this.#call(name, data, this.#settings.requestTimeout, done),
+    });
+    this.#channels = sink;
+    // After the call that attached them returns, so that its caller's listeners hear of these.
+    const made = [...this.#madeByServer.values()];
+    this.#madeByServer.clear();
+    if (made.length > 0) queueMicrotask(() => made.forEach((data) => sink.reserved('$subscribed', data, true)));
+    return sink;
   }
 
   item(value: unknown): Item {
@@ -170,6 +207,7 @@ class LifelineSession implements Mode {
     this.#welcomed = false;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
+    this.#channels?.detached();
   }
 
   end(open: boolean): void {
@@ -178,10 +216,8 @@ class LifelineSession implements Mode {
     const now = Date.now();
     if (!open) for (const data of unconfirmed) this.#host.emit('drop', { data, reason: 'closed', queuedAt: now });
     for (const [, request] of this.#requests) {
-      clearTimeout(request.timer);
-      request.reject(new LifelineError('LL_SESSION_CLOSED', `Request "${request.name}": the client was closed before the answer arrived.`));
+      request.done(new LifelineError('LL_SESSION_CLOSED', `Request "${request.name}": the client was closed before the answer arrived.`));
     }
-    this.#requests.clear();
     this.#sid = this.#tok = this.session = undefined;
   }
 
@@ -195,6 +231,9 @@ class LifelineSession implements Mode {
     const frame = this.#encodeSequenced(item, s);
     replay.push(s, item, byteLength(frame), Date.now());
     ws.send(frame);
+    // (A request that timed out while it waited in the outbox is gone from the map.)
+    const request = item.envelope.t === 'q' ? this.#requests.get(item.envelope.id) : undefined;
+    if (request) request.written = true;
     return true;
   }
 
@@ -230,6 +269,11 @@ class LifelineSession implements Mode {
         this.#send({ t: 'pong', ts: envelope.ts });
         if (envelope.rtt !== undefined) this.#host.emit('heartbeat', envelope.rtt);
         return;
+      // Channel traffic is not numbered (PROTOCOL.md §3.2): the channels order it by offset.
+      case 'p':
+        return this.#channels?.publication(envelope);
+      case 'pr':
+        return this.#channels?.presence(envelope);
       default:
         return this.#sequenced(envelope);
     }
@@ -240,30 +284,13 @@ class LifelineSession implements Mode {
       return Promise.reject(new LifelineError('LL_INVALID_OPTION', `request(name): the name must be 1-${MAX_REQUEST_NAME_LENGTH} characters.`));
     }
     if (!(timeout > 0)) return Promise.reject(new LifelineError('LL_INVALID_OPTION', `request("${name}"): timeout must be a number of ms > 0.`));
-    const id = this.#takeRequestId();
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(pending.timer);
-        return this.#requests.delete(id);
-      };
-      const pending: PendingRequest = {
-        name,
-        resolve: (value) => settle() && resolve(value),
-        reject: (error) => settle() && reject(error),
-        timer: setTimeout(() => pending.reject(new LifelineError('LL_REQUEST_TIMEOUT', `Request "${name}" got no answer within ${timeout} ms.`)), timeout),
-      };
-      this.#requests.set(id, pending);
-      try {
-        this.#host.submit({ envelope: { t: 'q', id, n: name, ...body(data) } } satisfies Item, (reason) =>
-          pending.reject(new LifelineError('LL_REQUEST_NOT_SENT', `Request "${name}" was not sent: ${reason} (see the outbox options).`)),
-        );
-      } catch (error) {
-        pending.reject(error as Error);
-      }
-    });
+    return new Promise((resolve, reject) => this.#call(name, data, timeout, (error, value) => (error ? reject(error) : resolve(value))));
   }
 
   handle(name: string, handler: RequestHandler | undefined): void {
+    if (name.startsWith('$')) {
+      throw new LifelineError('LL_INVALID_OPTION', `handle("${name}"): names starting with $ are reserved for the protocol (PROTOCOL.md §3.3).`);
+    }
     if (handler === undefined) this.#handlers.delete(name);
     else this.#handlers.set(name, handler);
   }
@@ -290,6 +317,11 @@ class LifelineSession implements Mode {
     this.#host.liveness(welcome.hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
     for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#ws!.send(this.#encodeSequenced(item, s));
+    // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
+    // written into the dead link is not replayed, and a new session has no subscriptions.
+    // Before `ready`, so that these queue and go out with the outbox, ahead of what `open`
+    // listeners send.
+    this.#channels?.welcome();
     this.#host.ready(this.session);
     if (reset) this.#host.emit('reset', reset);
   }
@@ -302,12 +334,15 @@ class LifelineSession implements Mode {
     this.#scheduleAck();
     if (verdict === 'duplicate') return;
     if (envelope.t === 'm') this.#host.emit('message', { data: payloadOf(envelope), bytes: envelope.b, receivedAt: Date.now() });
-    else if (envelope.t === 'q') void this.#answer(envelope.id, envelope.n, payloadOf(envelope));
-    else {
+    else if (envelope.t === 'q') {
+      // Reserved names ($subscribed, …) are the protocol's, answered before any application handler.
+      if (envelope.n.startsWith('$')) this.#reserved(envelope.id, envelope.n, payloadOf(envelope));
+      else void this.#answer(envelope.id, envelope.n, payloadOf(envelope));
+    } else {
       const request = this.#requests.get(envelope.id);
       if (request === undefined) return; // timed out already
-      if (envelope.e !== undefined) request.reject(new RequestError(request.name, envelope.e, 'server'));
-      else request.resolve(payloadOf(envelope));
+      if (envelope.e !== undefined) request.done(new RequestError(request.name, envelope.e, 'server'));
+      else request.done(undefined, payloadOf(envelope));
     }
   }
 
@@ -320,6 +355,19 @@ class LifelineSession implements Mode {
     }
     if (replay.ack(a) > 0) this.#host.flush();
     return true;
+  }
+
+  /** Answers a reserved request at once: the publications that follow it on the wire must find it applied. */
+  #reserved(id: number, name: string, data: unknown): void {
+    let error: ResponseError | undefined;
+    const ch = (data as { ch?: unknown } | null)?.ch;
+    if (this.#channels) error = this.#channels.reserved(name, data);
+    else if (name === '$subscribed') this.#madeByServer.set(ch, data);
+    else if (name === '$unsubscribed') this.#madeByServer.delete(ch);
+    else error = { code: 'LL_NO_HANDLER', message: `no handler for request "${name}"` };
+    this.#host.submit({ envelope: error ? { t: 'r', id, e: error } : { t: 'r', id, d: null }, epoch: this.#epoch } satisfies Item, (reason) =>
+      this.#host.emit('error', new LifelineError('LL_REQUEST_NOT_SENT', `The answer to request "${name}" was not sent: ${reason}.`)),
+    );
   }
 
   async #answer(id: number, name: string, data: unknown): Promise<void> {
@@ -356,6 +404,34 @@ class LifelineSession implements Mode {
 
   // ---- outbound ------------------------------------------------------------------------
 
+  /**
+   * Sends request `name` through the outbox and reports its outcome to `done`, once:
+   * synchronously as the answer is read (channels act on an answer before the frames that
+   * follow it), or with LL_REQUEST_TIMEOUT, LL_REQUEST_NOT_SENT, LL_SESSION_RESET or
+   * LL_SESSION_CLOSED.
+   */
+  #call(name: string, data: unknown, timeout: number, done: (error: Error | undefined, value?: unknown) => void): void {
+    const id = this.#takeRequestId();
+    const pending: PendingRequest = {
+      name,
+      done: (error, value) => {
+        if (this.#requests.get(id) !== pending) return;
+        this.#requests.delete(id);
+        clearTimeout(pending.timer);
+        done(error, value);
+      },
+      timer: setTimeout(() => pending.done(new LifelineError('LL_REQUEST_TIMEOUT', `Request "${name}" got no answer within ${timeout} ms.`)), timeout),
+    };
+    this.#requests.set(id, pending);
+    try {
+      this.#host.submit({ envelope: { t: 'q', id, n: name, ...body(data) } } satisfies Item, (reason) =>
+        pending.done(new LifelineError('LL_REQUEST_NOT_SENT', `Request "${name}" was not sent: ${reason} (see the outbox options).`)),
+      );
+    } catch (error) {
+      pending.done(error as Error);
+    }
+  }
+
   #encodeSequenced(item: Item, s: number): Frame {
     const inbound = this.#inbound;
     // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
@@ -389,15 +465,16 @@ class LifelineSession implements Mode {
     this.#host.fail(error.closeCode, error.reason, error);
   }
 
-  /** Drops the session's numbering: returns the values of messages written and never acknowledged; fails their requests. */
+  /**
+   * Drops the session's numbering: returns the values of messages written and never
+   * acknowledged, and fails every request written to it (acknowledged or not, its answer
+   * cannot come on another session). Requests still in the outbox go to the next one.
+   */
   #forget(): unknown[] {
     const unconfirmed: unknown[] = [];
-    for (const item of this.#replay.itemsAfter(this.#replay.acked)) {
-      const e = item.envelope;
-      if (e.t === 'm') unconfirmed.push(item.value);
-      else if (e.t === 'q') {
-        this.#requests.get(e.id)?.reject(new LifelineError('LL_SESSION_RESET', `Request "${e.n}": the session was reset before the answer arrived; it may or may not have run.`));
-      }
+    for (const item of this.#replay.itemsAfter(this.#replay.acked)) if (item.envelope.t === 'm') unconfirmed.push(item.value);
+    for (const [, request] of this.#requests) {
+      if (request.written) request.done(new LifelineError('LL_SESSION_RESET', `Request "${request.name}": the session was reset before the answer arrived; it may or may not have run.`));
     }
     this.#replay = new ReplayBuffer<Item>();
     this.#inbound = new InboundSequence();

@@ -89,7 +89,12 @@ export type RequestHandler = (data: unknown) => unknown;
 
 /** What `options.mode` holds: makes one Mode per client. */
 export interface ModeFactory {
-  create(host: ModeHost): Mode;
+  /**
+   * `client` is the client the mode serves, as a key only: a mode that offers API of its own
+   * (Lifeline mode's channels) finds its instance from the client the application holds,
+   * without the core knowing about that API.
+   */
+  create(host: ModeHost, client: object): Mode;
 }
 
 export type { Frame };

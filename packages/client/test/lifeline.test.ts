@@ -6,17 +6,15 @@ import { createApp, type LifelineOptions, type Socket } from '@lifeline/server';
 import { createClient, LifelineError, type ClientOptions, type LifelineClient, type ResetInfo } from '@lifeline/client';
 import { lifeline, RequestError, type LifelineModeOptions } from '@lifeline/client/lifeline';
 import { msgpackFormat } from '@lifeline/client/msgpack';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { record, waitForStatus } from './helpers.js';
+import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of cleanup.splice(0).reverse()) await stop();
-});
+const cleanup = { push: cleanupAfterEach() };
 
 interface Rig {
   app: RunningApp;

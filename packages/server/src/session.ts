@@ -254,8 +254,9 @@ export class SessionSocket extends Socket {
   }
 
   /** @internal The client learns about subscriptions the server made, exactly once (a request). */
-  protected override subscribedByServer(channel: string, position: ChannelPosition): void {
-    this.request('$subscribed', { ch: channel, o: position.offset, ep: position.epoch }).catch(() => {});
+  protected override subscribedByServer(channel: string, position: ChannelPosition, presence: boolean): void {
+    const d = { ch: channel, o: position.offset, ep: position.epoch, ...(presence ? { presence: true } : {}) };
+    this.request('$subscribed', d).catch(() => {});
   }
 
   /** @internal */

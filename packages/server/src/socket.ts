@@ -208,7 +208,8 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
    */
   async subscribe(channel: string, options: { presence?: boolean } = {}): Promise<ChannelPosition> {
     const result = await this.host.hub.subscribe(this, checkChannel(channel), options);
-    this.subscribedByServer(channel, result.position);
+    const hub = this.host.hub;
+    this.subscribedByServer(channel, result.position, options.presence === true && hub.options.get(channel).presence !== false);
     result.start();
     return result.position;
   }
@@ -290,7 +291,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   /** @internal A server-side subscription: Lifeline sessions tell their client. */
-  protected subscribedByServer(_channel: string, _position: ChannelPosition): void {}
+  protected subscribedByServer(_channel: string, _position: ChannelPosition, _presence: boolean): void {}
 
   /** @internal */
   protected unsubscribedByServer(_channel: string): void {}

@@ -10,11 +10,11 @@ import WebSocket from 'ws';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
+import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
 const running: RunningApp[] = [];
-const cleanup: (() => unknown)[] = [];
+const cleanup = { push: cleanupAfterEach() };
 afterEach(async () => {
-  for (const stop of cleanup.splice(0).reverse()) await stop();
   for (const app of running.splice(0)) await app.stop();
 });
 
@@ -139,8 +139,9 @@ describe('channels', () => {
   it('limits channels per connection (maxChannels) with LL_TOO_MANY_CHANNELS', async () => {
     const { url } = await start(() => {}, { maxChannels: 2 });
     const c = await lifelineClient(url('/s'));
-    await c.request('$subscribe', { ch: 'a' });
-    await c.request('$subscribe', { ch: 'b' });
+    // Sent back to back: the third is refused even though none is subscribed yet when it arrives.
+    const results = await Promise.allSettled([c.request('$subscribe', { ch: 'a' }), c.request('$subscribe', { ch: 'b' }), c.request('$subscribe', { ch: 'c' })]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     await c.request('$subscribe', { ch: 'a' }); // a re-subscription is not a new channel
     await expect(c.request('$subscribe', { ch: 'c' })).rejects.toMatchObject({ code: 'LL_TOO_MANY_CHANNELS' });
     await c.request('$unsubscribe', { ch: 'a' });
@@ -196,15 +197,17 @@ describe('channels', () => {
   });
 
   it('a subscription the server makes for a session is announced to the client with $subscribed', async () => {
-    const { app, url, sockets } = await start();
+    const { app, url, sockets } = await start((a) => a.channel('room:*', { presence: true }));
     const c = await lifelineClient(url('/s'));
     const announced: unknown[] = [];
     c.handle('$subscribed', (d) => void announced.push(d));
     const position = await sockets[0]!.subscribe('alerts');
+    await sockets[0]!.subscribe('room:7', { presence: true });
     await app.publish('alerts', 'fire');
-    await waitFor(() => c.publications.length === 1 && announced.length === 1, 'announcement and publication');
+    await waitFor(() => c.publications.length === 1 && announced.length === 2, 'announcements and publication');
     expect(announced[0]).toEqual({ ch: 'alerts', o: position.offset, ep: position.epoch });
-    expect(sockets[0]!.channels).toEqual(['alerts']);
+    expect(announced[1]).toMatchObject({ ch: 'room:7', presence: true });
+    expect(sockets[0]!.channels).toEqual(['alerts', 'room:7']);
     expect(() => sockets[0]!.handle('$subscribe', () => 1)).toThrow(/reserved/);
     await expect(sockets[0]!.subscribe('no spaces')).rejects.toMatchObject({ code: 'LL_INVALID_CHANNEL' });
   });

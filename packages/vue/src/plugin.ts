@@ -1,5 +1,5 @@
-import { createClient, type ClientOptions, type LifelineClient } from '@lifeline/client';
-import type { App, InjectionKey } from 'vue';
+import { createClient, LifelineError, type ClientOptions, type LifelineClient } from '@lifeline/client';
+import { hasInjectionContext, inject, type App, type InjectionKey } from 'vue';
 
 /** What `createClient` accepts as a URL: a string, a `URL`, or a function called before every attempt. */
 export type LifelineUrl = Parameters<typeof createClient>[0];
@@ -28,6 +28,13 @@ export interface SharedLifeline {
 }
 
 export const sharedLifelineKey: InjectionKey<SharedLifeline> = Symbol('@lifeline/vue shared client');
+
+/** The app's shared connection, for a composable called without a client; throws `LL_INVALID_OPTION` with `missing` when there is none. */
+export function injectShared(missing: string): SharedLifeline {
+  const shared = hasInjectionContext() ? inject(sharedLifelineKey, null) : null;
+  if (!shared) throw new LifelineError('LL_INVALID_OPTION', missing);
+  return shared;
+}
 
 /**
  * `app.use(createLifeline({ url, ...clientOptions }))`: one connection for the whole app,

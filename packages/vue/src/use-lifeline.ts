@@ -12,8 +12,8 @@ import {
   type SessionInfo,
   type Status,
 } from '@lifeline/client';
-import { computed, getCurrentScope, hasInjectionContext, inject, onScopeDispose, ref, shallowRef, triggerRef, type ComputedRef, type Ref, type ShallowRef } from 'vue';
-import { sharedLifelineKey, type LifelineUrl, type SharedLifeline } from './plugin.js';
+import { computed, getCurrentScope, onScopeDispose, ref, shallowRef, triggerRef, type ComputedRef, type Ref, type ShallowRef } from 'vue';
+import { injectShared, type LifelineUrl } from './plugin.js';
 import { isServerRendering } from './server-rendering.js';
 
 export interface UseLifelineOptions {
@@ -85,7 +85,13 @@ export function useLifeline<In = unknown, Out = unknown>(
   if (!Number.isInteger(historySize) || historySize < 0) {
     throw new LifelineError('LL_INVALID_OPTION', `Option historySize is ${String(historySize)}; expected a whole number ≥ 0.`);
   }
-  const shared = source === undefined ? injectShared() : undefined;
+  const shared =
+    source === undefined
+      ? injectShared(
+          'useLifeline() has no URL or client to use: pass one (useLifeline(url) or useLifeline(client)), ' +
+            'or install the shared connection in this app with app.use(createLifeline({ url })).',
+        )
+      : undefined;
   // (The plugin makes no client where there is no window, which is server rendering too.)
   if (isServerRendering() || (shared && !shared.client)) return idle();
 
@@ -188,18 +194,6 @@ export function useLifeline<In = unknown, Out = unknown>(
     open: () => void client.open(),
     close: (code, reason) => client.close(code, reason),
   };
-}
-
-function injectShared(): SharedLifeline {
-  const shared = hasInjectionContext() ? inject(sharedLifelineKey, null) : null;
-  if (!shared) {
-    throw new LifelineError(
-      'LL_INVALID_OPTION',
-      'useLifeline() has no URL or client to use: pass one (useLifeline(url) or useLifeline(client)), ' +
-        'or install the shared connection in this app with app.use(createLifeline({ url })).',
-    );
-  }
-  return shared;
 }
 
 function isClient<In, Out>(source: LifelineUrl | LifelineClient<In, Out> | undefined): source is LifelineClient<In, Out> {

@@ -1,9 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, expect, it } from 'vitest';
 import { mount } from '@vue/test-utils';
-import { defineComponent, h, watch } from 'vue';
+import { defineComponent, h, ref, watch } from 'vue';
 import { createClient, type LifelineClient } from '@lifeline/client';
-import { createLifeline, useLifeline, type UseLifelineReturn } from '@lifeline/vue';
+import { channels } from '@lifeline/client/channels';
+import { lifeline } from '@lifeline/client/lifeline';
+import { createLifeline, useChannel, useLifeline, type UseChannelReturn, type UseLifelineReturn } from '@lifeline/vue';
 import { waitFor } from '../../../test/support/wait.js';
 import { describePending, meterListeners, meterSubscriptions, meterTimers } from './meters.js';
 import { mountWith } from './mount.js';
@@ -113,5 +115,67 @@ it(`${MOUNTS} mounts and unmounts leave no timer, client listener or window list
     timers.stop();
     listeners.stop();
     for (const meter of subscriptions) meter.stop();
+  }
+}, 120_000);
+
+it(`${MOUNTS} mounts and unmounts of useChannel leave no subscription, timer or listener behind`, async () => {
+  const server = await servers.start();
+  server.app!.channel('leak:c', { presence: { interval: 20 } });
+  const passedClient = createClient(server.url('/s'), { mode: lifeline() });
+  passed.push(passedClient);
+  await waitFor(() => passedClient.state.status === 'open', 'the passed-in client to open');
+  const serverChannels = () => server.sockets.flatMap((socket) => socket.channels);
+
+  const timers = meterTimers();
+  const listeners = meterListeners({ window, document });
+  const subscriptions = meterSubscriptions(passedClient);
+  const CHANNEL_PATHS = 3;
+  let sharedRounds = 0;
+  try {
+    // Three paths: a client passed in, with a publication delivered each round; a name that
+    // changes while mounted (one channel left, another joined); the plugin's shared client in
+    // Lifeline mode with presence, closed by the app's unmount.
+    for (let round = 0; round < MOUNTS; round++) {
+      const path = round % CHANNEL_PATHS;
+      if (path === 0) {
+        const { wrapper, lifeline: channel } = mountWith(() => useChannel('leak:a', { client: passedClient }));
+        await until(() => channel.status.value === 'subscribed', `round ${round} subscribed`);
+        void server.app!.publish('leak:a', round);
+        await until(() => channel.data.value === round, `round ${round} publication`);
+        wrapper.unmount();
+      } else if (path === 1) {
+        const name = ref('leak:b1');
+        const { wrapper, lifeline: channel } = mountWith(() => useChannel(name, { client: passedClient }));
+        await until(() => channel.status.value === 'subscribed', `round ${round} first name`);
+        name.value = 'leak:b2';
+        await until(() => channel.status.value === 'subscribed' && channel.subscription.value?.channel === 'leak:b2', `round ${round} second name`);
+        wrapper.unmount();
+      } else {
+        sharedRounds++;
+        let used: UseChannelReturn | undefined;
+        const User = defineComponent(() => {
+          used = useChannel('leak:c', { presence: true });
+          return () => h('i');
+        });
+        const wrapper = mount(User, { global: { plugins: [createLifeline({ url: server.url('/s'), mode: lifeline() })] } });
+        await until(() => used!.members.value?.length === 1, `round ${round} present`);
+        wrapper.unmount();
+      }
+    }
+    // The last $unsubscribe goes out at the last unmount; its answer clears the request's timer.
+    await waitFor(() => serverChannels().length === 0 && server.liveSockets === 1, 'the server to hold no subscription and one socket', 10_000);
+    // (If some stay, the expectation below names them, with the line that made each.)
+    await waitFor(() => timers.pendingFrom(CLIENT).length === 0, 'the last answers', 2000).catch(() => {});
+    expect(channels(passedClient).names).toEqual([]);
+    expect(timers.pendingFrom(VUE), describePending(timers.pendingFrom(VUE))).toEqual([]);
+    expect(timers.pendingFrom(CLIENT), describePending(timers.pendingFrom(CLIENT))).toEqual([]);
+    expect(listeners.pending(), describePending(listeners.pending())).toEqual([]);
+    expect(subscriptions.pending(), describePending(subscriptions.pending())).toEqual([]);
+    expect(passedClient.state.status).toBe('open');
+    expect(server.tcpConnections).toBe(1 + sharedRounds);
+  } finally {
+    timers.stop();
+    listeners.stop();
+    subscriptions.stop();
   }
 }, 120_000);

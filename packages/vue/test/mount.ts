@@ -1,12 +1,11 @@
 import { mount, type MountingOptions, type VueWrapper } from '@vue/test-utils';
 import { defineComponent, h } from 'vue';
-import type { UseLifelineReturn } from '@lifeline/vue';
 
 /**
- * Mounts a component whose setup calls `use` (a composable) and renders its status, and
- * hands back what the composable returned.
+ * Mounts a component whose setup calls `use` (a composable: useLifeline, useChannel) and
+ * renders its status, and hands back what the composable returned.
  */
-export function mountWith<T extends Pick<UseLifelineReturn, 'status'>>(
+export function mountWith<T extends { readonly status: { readonly value: string } }>(
   use: () => T,
   options: Pick<MountingOptions<Record<string, never>>, 'global'> = {},
 ): { wrapper: VueWrapper; lifeline: T } {

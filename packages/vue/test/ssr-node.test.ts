@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSSRApp, defineComponent, h } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { createClient } from '@lifeline/client';
-import { createLifeline, useLifeline, type UseLifelineReturn } from '@lifeline/vue';
+import { channels } from '@lifeline/client/channels';
+import { lifeline } from '@lifeline/client/lifeline';
+import { createLifeline, useChannel, useLifeline, type UseLifelineReturn } from '@lifeline/vue';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { meterSubscriptions } from './meters.js';
 import { ssrRoot } from './ssr-app.js';
@@ -67,6 +69,26 @@ describe('server rendering without a DOM', () => {
       await waitFor(() => client.state.status === 'open', 'the client itself to open');
     } finally {
       subscriptions.stop();
+      client.close();
+    }
+  });
+
+  it('useChannel subscribes to nothing: on the plugin (which has no client here) or on a client passed in', async () => {
+    const server = await servers.start();
+    const client = createClient(server.url('/s'), { mode: lifeline() });
+    try {
+      const Probe = defineComponent(() => {
+        const shared = useChannel('a');
+        const given = useChannel('b', { client });
+        return () => h('p', `${shared.status.value} ${given.status.value}`);
+      });
+      const html = await renderToString(createSSRApp(Probe).use(createLifeline({ url: server.url('/s'), mode: lifeline() })));
+      expect(html).toBe('<p>unsubscribed unsubscribed</p>');
+      await waitFor(() => client.state.status === 'open', 'the client itself to open');
+      await sleep(50);
+      expect(channels(client).names).toEqual([]);
+      expect(server.sockets.flatMap((socket) => socket.channels)).toEqual([]);
+    } finally {
       client.close();
     }
   });

@@ -42,13 +42,22 @@ export async function answerChannelRequest(
         if (!isChannelPattern(ch)) position = { offset: s.o as number, epoch: s.ep };
       }
       if (d.presence !== undefined && typeof d.presence !== 'boolean') return refuse('LL_INVALID_REQUEST', '$subscribe: presence must be a boolean');
-      const current = hub.channelsOf(socket);
-      if (!current.includes(ch) && current.length >= context.maxChannels) {
+      // Subscriptions still being authorised count too, or requests sent back to back
+      // would all pass the check before any of them is on the channel.
+      const pending = pendingSubscribes(socket);
+      const current = new Set([...hub.channelsOf(socket), ...pending]);
+      if (!current.has(ch) && current.size >= context.maxChannels) {
         return refuse('LL_TOO_MANY_CHANNELS', `$subscribe: at most ${context.maxChannels} channels per connection`);
       }
-      if (!(await allowed(context, ch, 'subscribe'))) return refuse('LL_FORBIDDEN', `$subscribe: not allowed on ${ch}`);
-      if (d.presence === true && !(await allowed(context, ch, 'presence'))) return refuse('LL_FORBIDDEN', `$subscribe: presence not allowed on ${ch}`);
-      const result = await hub.subscribe(socket, ch, { ...(position ? { since: position } : {}), presence: d.presence === true });
+      pending.add(ch);
+      let result;
+      try {
+        if (!(await allowed(context, ch, 'subscribe'))) return refuse('LL_FORBIDDEN', `$subscribe: not allowed on ${ch}`);
+        if (d.presence === true && !(await allowed(context, ch, 'presence'))) return refuse('LL_FORBIDDEN', `$subscribe: presence not allowed on ${ch}`);
+        result = await hub.subscribe(socket, ch, { ...(position ? { since: position } : {}), presence: d.presence === true });
+      } finally {
+        pending.delete(ch);
+      }
       const answer: Record<string, unknown> = { ch, ep: result.position.epoch, o: result.position.offset };
       if (result.recovered !== undefined) answer.recovered = result.recovered;
       if (result.reset !== undefined) answer.reset = result.reset;
@@ -77,6 +86,14 @@ export async function answerChannelRequest(
     default:
       return refuse('LL_NO_HANDLER', `no handler for request "${name}": names starting with $ are reserved (PROTOCOL.md §3.3)`);
   }
+}
+
+const pendingByConnection = new WeakMap<Subscriber, Set<string>>();
+
+function pendingSubscribes(subscriber: Subscriber): Set<string> {
+  let pending = pendingByConnection.get(subscriber);
+  if (!pending) pendingByConnection.set(subscriber, (pending = new Set()));
+  return pending;
 }
 
 async function allowed(context: ChannelRequestContext, channel: string, action: ChannelAction): Promise<boolean> {
