@@ -67,7 +67,9 @@ test(`${N} clients after a server restart spread their retries over the backoff 
   const restartMs = Date.now() - killedAt;
 
   await waitFor(() => retryAt.every(Boolean), 'every client to retry', WINDOW_MS + 5000, 50);
-  await waitFor(() => reopenedAt.every(Boolean), 'every client to be back', 3 * WINDOW_MS, 50);
+  // What is measured is the spread of the retries; coming back may take a second window for
+  // clients whose first retry beat the restarted server, and longer on a loaded machine.
+  await waitFor(() => reopenedAt.every(Boolean), 'every client to be back', 4 * WINDOW_MS + restartMs, 50);
 
   const lossSpread = Math.max(...lostAt) - Math.min(...lostAt);
   const delays = retryAt.map((t, i) => t - lostAt[i]!);
