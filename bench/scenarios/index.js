@@ -5,6 +5,8 @@ import sessionMemory from './session-memory.js';
 import handshakes from './handshakes.js';
 import heartbeat from './heartbeat.js';
 import bundleSize from './bundle-size.js';
+import redisLatency from './redis-latency.js';
 
-export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, sessionMemory, handshakes, heartbeat, bundleSize].map((s) => [s.name, s]));
-export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'session-memory', 'handshakes', 'heartbeat'];
+export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, sessionMemory, handshakes, heartbeat, bundleSize, redisLatency].map((s) => [s.name, s]));
+export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'session-memory', 'handshakes', 'heartbeat', 'redis-latency'];
+

@@ -1,0 +1,460 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { isChannelPattern, LifelineError, patternOf, type ChannelPosition } from '@lifeline/protocol';
+import type { Broker, HistoryResult, Publication, PublicationPayload, PublishOptions } from '@lifeline/server';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { decodeBody, decodeMessage, encodeBody } from './codec.js';
+import { Gate, unavailable } from './gate.js';
+import { PUBLISH_LUA, READ_LUA } from './scripts.js';
+
+/** Either kind of ioredis client; both speak every command used here. */
+export type RedisConnection = Redis | Cluster;
+
+export interface RedisBrokerOptions {
+  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** ioredis options (host, port, password, tls, connectTimeout, …), applied over `url`. The options of `connectionOptions()` always win. */
+  redis?: RedisOptions;
+  /**
+   * Makes the two connections yourself: Redis Cluster, Sentinel, anything ioredis connects
+   * to. Give each client the options of `connectionOptions()` (docs/redis.md explains why).
+   */
+  connect?: (role: 'commands' | 'subscriber') => RedisConnection;
+  /** Prefix of every key and pub/sub channel. Default `lifeline:`. */
+  prefix?: string;
+  /** Operations waiting while Redis is unreachable. Default `{ maxQueued: 10000, timeout: 2000 }` (ms). */
+  offlineQueue?: { maxQueued?: number; timeout?: number };
+  /** An operation sent to Redis and not answered within this many ms fails `LL_UNAVAILABLE`. Default 2000. */
+  commandTimeout?: number;
+  /** Both connections are probed with PING this often (ms); one unanswered within `commandTimeout` is reconnected. Default 5000; 0 turns it off. */
+  pingInterval?: number;
+  /** How long a channel's offset and epoch outlive its last publication, in ms (at least its history ttl). Default 86400000 (24 h). */
+  positionTtl?: number;
+}
+
+export const REDIS_BROKER_DEFAULTS = {
+  url: 'redis://127.0.0.1:6379',
+  prefix: 'lifeline:',
+  offlineQueue: { maxQueued: 10_000, timeout: 2_000 },
+  commandTimeout: 2_000,
+  pingInterval: 5_000,
+  positionTtl: 86_400_000,
+} as const;
+
+/**
+ * What the broker needs from each ioredis client. Every one of these is about never losing
+ * or repeating something silently:
+ * - enableOfflineQueue false, maxRetriesPerRequest 0: nothing waits inside ioredis, where
+ *   it is unbounded; the broker's own queue (gate.ts) bounds the wait;
+ * - autoResendUnfulfilledCommands false: a publish in flight when the connection dropped
+ *   may have run; sending it again would publish it twice. It fails instead;
+ * - autoResubscribe false: the broker re-subscribes itself, so that it knows when the
+ *   subscription is live again and can read what pub/sub missed meanwhile;
+ * - a short retry delay (≤ 1 s): a Redis restart costs a second of publishing, not five.
+ */
+export function connectionOptions(commandTimeout: number = REDIS_BROKER_DEFAULTS.commandTimeout): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    autoResubscribe: false,
+    commandTimeout,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+  };
+}
+
+/** A channel this process subscribes to by name (not by pattern). */
+interface ExactChannel {
+  wanted: boolean;
+  /** The last publication handed to the hub: once per process, and where a catch-up starts. */
+  epoch: string | undefined;
+  offset: number;
+  /** The channel's position just before this process subscribed: where a catch-up starts if nothing was delivered yet. */
+  floor: ChannelPosition | undefined;
+  /** Live publications received while the catch-up reads the stream; delivered after it. */
+  held: Publication[] | undefined;
+}
+
+/** The Lua scripts as ioredis commands (EVALSHA, falling back to EVAL when Redis lacks the script). */
+interface ScriptCommands {
+  lifelinePublish(meta: string, stream: string, ...args: (string | number | Buffer)[]): Promise<[number, string]>;
+  lifelineReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<[number, Buffer, number, [Buffer, Buffer[]][]]>;
+}
+
+export interface RedisBrokerEvents {
+  /** A connection problem or a failed catch-up; emitted only when someone listens. */
+  error: [error: Error];
+  /** The subscriber connection came back and the channel's missed publications were read from its stream. */
+  'catch-up': [event: { channel: string; recovered: number }];
+}
+
+/**
+ * Channels across processes through Redis (docs/redis.md): a Lua script assigns offsets,
+ * keeps history in a stream and publishes through pub/sub; one subscriber connection per
+ * process receives what its connections subscribe to, once per process.
+ */
+export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Broker {
+  readonly commands: RedisConnection;
+  readonly subscriber: RedisConnection;
+  readonly prefix: string;
+  private readonly scripts: ScriptCommands;
+  private handler: (publication: Publication) => void = () => {};
+  private readonly exact = new Map<string, ExactChannel>();
+  private readonly patterns = new Set<string>();
+  private readonly commandGate: Gate;
+  private readonly subscriberGate: Gate;
+  /** The subscriber connection is ready and subscribed to everything wanted. */
+  private subscriberLive = false;
+  private subscriberConnectedBefore = false;
+  /** Counts the subscriber connection's comebacks: a catch-up of an older one stops. */
+  private generation = 0;
+  private readonly pingTimer: NodeJS.Timeout | undefined;
+  private readonly positionTtl: number;
+  private readonly commandTimeout: number;
+  private closed = false;
+  /** Epochs: this process's random prefix and a counter, unique without asking anyone. */
+  private readonly epochPrefix = randomBytes(9).toString('base64url');
+  private epochCounter = 0;
+
+  constructor(options: RedisBrokerOptions = {}) {
+    super();
+    this.prefix = options.prefix ?? REDIS_BROKER_DEFAULTS.prefix;
+    this.commandTimeout = positive('commandTimeout', options.commandTimeout, REDIS_BROKER_DEFAULTS.commandTimeout);
+    this.positionTtl = positive('positionTtl', options.positionTtl, REDIS_BROKER_DEFAULTS.positionTtl);
+    const pingInterval = positive('pingInterval', options.pingInterval, REDIS_BROKER_DEFAULTS.pingInterval, 0);
+    const queue = {
+      maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, REDIS_BROKER_DEFAULTS.offlineQueue.maxQueued, 0),
+      timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, REDIS_BROKER_DEFAULTS.offlineQueue.timeout, 0),
+    };
+    const connect =
+      options.connect ??
+      (() => new Redis(options.url ?? REDIS_BROKER_DEFAULTS.url, { ...options.redis, ...connectionOptions(this.commandTimeout), lazyConnect: false }));
+    this.commands = connect('commands');
+    this.subscriber = connect('subscriber');
+    this.commands.defineCommand('lifelinePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
+    this.commands.defineCommand('lifelineRead', { numberOfKeys: 2, lua: READ_LUA });
+    this.scripts = this.commands as unknown as ScriptCommands;
+
+    this.commandGate = new Gate({ ...queue, what: 'Redis (commands connection)', notSent }, () => isWritable(this.commands));
+    this.subscriberGate = new Gate({ ...queue, what: 'Redis (subscriber connection)', notSent }, () => this.subscriberLive && isWritable(this.subscriber));
+    this.commands.on('ready', () => this.commandGate.open());
+    this.commands.on('error', (error: Error) => this.report(error));
+    this.subscriber.on('ready', () => void this.resubscribe());
+    this.subscriber.on('close', () => {
+      this.subscriberLive = false;
+    });
+    this.subscriber.on('error', (error: Error) => this.report(error));
+    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.receive(message));
+    if (pingInterval > 0) {
+      this.pingTimer = setInterval(() => {
+        this.probe(this.commands);
+        this.probe(this.subscriber);
+      }, pingInterval);
+      this.pingTimer.unref();
+    }
+  }
+
+  /** Resolves once both connections are ready (or rejects LL_UNAVAILABLE after `offlineQueue.timeout`). */
+  async ready(): Promise<void> {
+    await this.commandGate.pass(() => Promise.resolve());
+    await this.subscriberGate.pass(() => Promise.resolve());
+  }
+
+  onPublication(handler: (publication: Publication) => void): void {
+    this.handler = handler;
+  }
+
+  publish(channel: string, payload: PublicationPayload, options: PublishOptions): Promise<ChannelPosition> {
+    const { size, ttl } = options.history;
+    const historyTtl = Number.isFinite(ttl) ? Math.max(1, Math.ceil(ttl)) : 0;
+    const metaTtl = historyTtl === 0 ? 0 : Math.max(historyTtl, this.positionTtl);
+    const pattern = patternOf(channel);
+    const body = encodeBody(channel, payload, options.key);
+    // What this process has seen of the channel lets the script notice offsets going backwards.
+    const seen = this.exact.get(channel);
+    return this.commandGate
+      .pass(() =>
+        this.scripts.lifelinePublish(
+          this.key(channel, 'm'),
+          this.key(channel, 's'),
+          this.newEpoch(),
+          Number.isFinite(size) ? Math.max(0, Math.floor(size)) : Number.MAX_SAFE_INTEGER,
+          historyTtl,
+          metaTtl,
+          this.pubsubName(channel),
+          pattern === undefined ? '' : this.pubsubName(pattern),
+          body,
+          seen?.epoch ?? '',
+          seen?.offset ?? 0,
+        ),
+      )
+      .then(
+        ([offset, epoch]) => ({ offset, epoch }),
+        (error: unknown) => Promise.reject(this.failure('publish', channel, error)),
+      );
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    const name = this.pubsubName(channel);
+    if (isChannelPattern(channel)) {
+      this.patterns.add(channel);
+      try {
+        await this.subscriberGate.pass(() => this.subscriber.subscribe(name));
+      } catch (error) {
+        this.patterns.delete(channel);
+        throw this.failure('subscribe', channel, error);
+      }
+      return;
+    }
+    let state = this.exact.get(channel);
+    if (state === undefined) {
+      state = { wanted: true, epoch: undefined, offset: 0, floor: undefined, held: undefined };
+      this.exact.set(channel, state);
+    }
+    state.wanted = true;
+    try {
+      // Read before SUBSCRIBE: whatever follows this position arrives through pub/sub, or
+      // through a catch-up if the subscriber connection drops first.
+      state.floor ??= await this.read(channel, '', 0, false).then((r) => r.position);
+      await this.subscriberGate.pass(() => this.subscriber.subscribe(name));
+    } catch (error) {
+      if (this.exact.get(channel) === state) this.exact.delete(channel);
+      throw this.failure('subscribe', channel, error);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const name = this.pubsubName(channel);
+    if (isChannelPattern(channel)) {
+      this.patterns.delete(channel);
+      if (this.subscriberLive) await this.subscriber.unsubscribe(name).catch(() => {});
+      return;
+    }
+    const state = this.exact.get(channel);
+    if (state === undefined) return;
+    state.wanted = false;
+    // Kept until Redis confirms: copies still on the way (the exact channel's and the
+    // pattern's of the same publication) must still be told apart.
+    if (this.subscriberLive) await this.subscriber.unsubscribe(name).catch(() => {});
+    if (!state.wanted && this.exact.get(channel) === state) this.exact.delete(channel);
+  }
+
+  position(channel: string): Promise<ChannelPosition> {
+    return this.read(channel, '', 0, false).then(
+      (r) => r.position,
+      (error: unknown) => Promise.reject(this.failure('position', channel, error)),
+    );
+  }
+
+  async history(channel: string, since: number, epoch: string): Promise<HistoryResult> {
+    let read: ReadResult;
+    try {
+      read = await this.read(channel, epoch, since, false);
+    } catch (error) {
+      throw this.failure('history', channel, error);
+    }
+    const { position, publications, expired } = read;
+    if (epoch !== position.epoch || since > position.offset) return { complete: false, position, reason: 'epoch' };
+    if (since === position.offset) return { complete: true, position, publications: [] };
+    // Complete means every offset from since + 1 to the last, none of them past its ttl.
+    const contiguous =
+      publications.length === position.offset - since && publications[0]?.offset === since + 1 && publications.at(-1)?.offset === position.offset;
+    if (!contiguous || expired) return { complete: false, position, reason: 'too-old' };
+    return { complete: true, position, publications };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    const error = unavailable('The Redis broker is closed.');
+    this.commandGate.close(error);
+    this.subscriberGate.close(error);
+    this.subscriberLive = false;
+    this.exact.clear();
+    this.patterns.clear();
+    await Promise.all([quit(this.commands), quit(this.subscriber)]);
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------
+
+  private receive(message: Buffer): void {
+    let publication: Publication;
+    try {
+      publication = decodeMessage(message);
+    } catch (error) {
+      this.report(new Error(`ignored a pub/sub message that is not a Lifeline publication: ${(error as Error).message}`));
+      return;
+    }
+    const state = this.exact.get(publication.channel);
+    if (state !== undefined) {
+      if (state.held !== undefined) {
+        state.held.push(publication);
+        return;
+      }
+      if (!advance(state, publication)) return;
+    }
+    this.handler(publication);
+  }
+
+  /**
+   * The subscriber connection is (again) ready: subscribe to everything wanted, then, after a
+   * drop, read from each channel's stream what pub/sub delivered to nobody meanwhile and
+   * hand it over, in order, before the live publications that arrived during the read.
+   */
+  private async resubscribe(): Promise<void> {
+    const generation = ++this.generation;
+    const comeback = this.subscriberConnectedBefore;
+    this.subscriberConnectedBefore = true;
+    const channels = [...this.exact].filter(([, state]) => state.wanted);
+    if (comeback) for (const [, state] of channels) state.held = [];
+    const names = [...channels.map(([channel]) => this.pubsubName(channel)), ...[...this.patterns].map((p) => this.pubsubName(p))];
+    try {
+      if (names.length > 0) await this.subscriber.subscribe(...names);
+    } catch (error) {
+      // The connection went again; its next 'ready' starts over.
+      this.report(new Error(`re-subscribing after a Redis reconnect failed: ${(error as Error).message}`));
+      return;
+    }
+    if (generation !== this.generation || this.closed) return;
+    this.subscriberLive = true;
+    this.subscriberGate.open();
+    if (comeback) for (const [channel, state] of channels) void this.catchUp(channel, state, generation);
+  }
+
+  private async catchUp(channel: string, state: ExactChannel, generation: number): Promise<void> {
+    const from = state.epoch !== undefined ? { epoch: state.epoch, offset: state.offset } : state.floor;
+    let recovered = 0;
+    let failed: Error | undefined;
+    try {
+      const read = await this.read(channel, from?.epoch ?? '', from?.offset ?? 0, true);
+      if (generation !== this.generation) return; // a newer comeback does it again
+      for (const p of read.publications) {
+        if (!advance(state, p)) continue;
+        recovered++;
+        this.handler(p);
+      }
+    } catch (error) {
+      if (generation !== this.generation) return;
+      // Live publications still flow; the first one after the gap shows the gap to clients (PROTOCOL.md §3.3).
+      failed = new Error(`could not read what channel ${channel} missed while the Redis subscriber connection was down: ${(error as Error).message}`, { cause: error });
+    }
+    const held = state.held ?? [];
+    state.held = undefined;
+    for (const p of held) if (advance(state, p)) this.handler(p);
+    if (failed) this.report(failed);
+    else if (this.listenerCount('catch-up') > 0) this.emit('catch-up', { channel, recovered });
+  }
+
+  // ---- Redis -------------------------------------------------------------------------------
+
+  private async read(channel: string, epoch: string, since: number, wholeStreamIfOtherEpoch: boolean): Promise<ReadResult> {
+    const [offset, epochBuffer, now, entries] = await this.commandGate.pass(() =>
+      this.scripts.lifelineReadBuffer(
+        this.key(channel, 'm'),
+        this.key(channel, 's'),
+        epoch,
+        since,
+        this.newEpoch(),
+        this.positionTtl,
+        wholeStreamIfOtherEpoch ? '1' : '0',
+      ),
+    );
+    const position = { offset, epoch: epochBuffer.toString('latin1') };
+    let expired = false;
+    const publications: Publication[] = [];
+    for (const [id, fields] of entries) {
+      // fields: x, expiry, m, body (in the order XADD wrote them)
+      const expiry = Number(fields[1]!.toString('latin1'));
+      if (expiry !== 0 && expiry < now) expired = true;
+      publications.push(decodeBody(fields[3]!, 0, Number(id.toString('latin1', 0, id.indexOf(0x2d))), position.epoch));
+    }
+    return { position, publications, expired };
+  }
+
+  /** A PING that gets no answer means a connection that looks open but is not: reconnect it. */
+  private probe(connection: RedisConnection): void {
+    if (connection.status !== 'ready') return;
+    connection.ping().catch((error: Error) => {
+      if (this.closed || connection.status !== 'ready') return;
+      this.report(new Error(`Redis did not answer PING within ${this.commandTimeout} ms; reconnecting: ${error.message}`));
+      connection.disconnect(true);
+    });
+  }
+
+  private key(channel: string, kind: 'm' | 's'): string {
+    return `${this.prefix}{${channel}}:${kind}`;
+  }
+
+  /** Pub/sub channel of a channel or a pattern: the names cannot collide with each other or with keys. */
+  private pubsubName(channel: string): string {
+    return `${this.prefix}${isChannelPattern(channel) ? 'p' : 'c'}:${channel}`;
+  }
+
+  private newEpoch(): string {
+    return this.epochPrefix + (this.epochCounter++).toString(36);
+  }
+
+  private failure(operation: string, channel: string, error: unknown): Error {
+    if (error instanceof Error && (error as { code?: unknown }).code === 'LL_UNAVAILABLE') return error;
+    return unavailable(`Redis ${operation} on channel ${channel} failed: ${(error as Error).message ?? String(error)}`, error);
+  }
+
+  private report(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+interface ReadResult {
+  position: ChannelPosition;
+  publications: Publication[];
+  /** Some publication read is past its history ttl (trimmed lazily). */
+  expired: boolean;
+}
+
+/**
+ * Ready, and its socket still writable: when Redis closes the connection, ioredis keeps
+ * `status: 'ready'` until it handles the close, and meanwhile refuses every command at once
+ * (its offline queue being off). Those should wait in the gate instead.
+ */
+function isWritable(connection: RedisConnection): boolean {
+  if (connection.status !== 'ready') return false;
+  const stream = (connection as { stream?: { writable?: boolean } }).stream;
+  return stream?.writable !== false;
+}
+
+/** ioredis's words for a command it refused without sending (see isWritable); a command that left never fails this way. */
+function notSent(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("Stream isn't writeable");
+}
+
+/** Advances the process's position on a channel; false for a publication it already handed over. */
+function advance(state: ExactChannel, p: Publication): boolean {
+  if (state.epoch === p.epoch && p.offset <= state.offset) return false;
+  state.epoch = p.epoch;
+  state.offset = p.offset;
+  return true;
+}
+
+async function quit(connection: RedisConnection): Promise<void> {
+  if (connection.status === 'end') return;
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
+  await Promise.race([connection.quit().catch(() => {}), new Promise<void>((r) => setTimeout(r, 500).unref())]);
+  connection.disconnect();
+}
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= min)) {
+    throw new LifelineError('LL_INVALID_OPTION', `@lifeline/redis option ${name} is ${String(value)}; expected a number ≥ ${min}.`);
+  }
+  return value;
+}
+
+/** The Redis broker; see RedisBrokerOptions for every option and its default. */
+export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  return new RedisBroker(options);
+}
