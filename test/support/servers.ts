@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createApp, type App, type AppOptions } from '@lifeline/server';
@@ -86,4 +87,13 @@ export async function stopProcess(proc: { child: ChildProcess; exited: Promise<u
   const { child } = proc;
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await proc.exited;
+}
+
+/** A port on 127.0.0.1 where nothing listens (bound, noted and closed): connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

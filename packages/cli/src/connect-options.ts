@@ -26,6 +26,8 @@ export interface ConnectConfig {
   timestamps: boolean;
   quiet: boolean;
   color: boolean;
+  /** `--script FILE`: scripted expectations (script.ts); undefined: none. */
+  script: string | undefined;
 }
 
 type Kind = 'flag' | 'value' | 'list' | 'optional';
@@ -77,6 +79,9 @@ export const CONNECT_OPTIONS: readonly ConnectOption[] = [
   spec({ flag: 'lifeline', short: 'L', kind: 'optional', value: '[json|msgpack]', accepts: /^(json|msgpack)$/, default: 'off',
     help: 'Lifeline mode (lifeline.v1, or lifeline.v1.msgpack): a session that resumes when the link is lost (reconnects by itself); a line that is JSON is sent as that value, any other as a string; /request at the prompt',
     apply: (c, v) => { c.lifeline = (v ?? 'json') as 'json' | 'msgpack'; } }),
+  spec({ flag: 'script', kind: 'value', value: 'FILE', default: 'none',
+    help: 'run the scripted expectations in FILE (JSON, as the console\'s Script panel writes it): send and expect messages in order, then close; exit 4 when an expectation fails',
+    apply: (c, v) => { c.script = v!; } }),
   spec({ flag: 'timestamps', short: 't', kind: 'flag', default: 'on in a terminal',
     help: 'prefix messages with HH:MM:SS.mmm also when stdout is not a terminal',
     apply: (c) => { c.timestamps = true; } }),
@@ -100,13 +105,14 @@ export const PROMPT_COMMANDS: readonly [string, string][] = [
 ];
 
 /** Exit statuses, in the order `--help` and docs/cli.md list them. */
-export const EXIT = { ok: 0, connectFailed: 1, usage: 2, abnormal: 3 } as const;
+export const EXIT = { ok: 0, connectFailed: 1, usage: 2, abnormal: 3, expectationFailed: 4 } as const;
 
 const EXIT_HELP: [number, string][] = [
   [EXIT.ok, 'connected, then closed cleanly: by us (end of input, /quit, /close, Ctrl-C) or by the server with 1000, 1001 or 1005'],
   [EXIT.connectFailed, 'could not connect: refused, host not found, timed out, or the server answered the upgrade with an HTTP error'],
   [EXIT.usage, 'bad usage: unknown option, bad value, not a WebSocket URL'],
   [EXIT.abnormal, 'the connection ended any other way: protocol error (1002), policy (1008), too big (1009), dropped (1006), --reconnect gave up, …'],
+  [EXIT.expectationFailed, '--script: a step failed (an expected message did not come in time, or a message could not be sent)'],
 ];
 
 export function defaultConnectConfig(url: string, isTerminal: boolean): ConnectConfig {
@@ -124,6 +130,7 @@ export function defaultConnectConfig(url: string, isTerminal: boolean): ConnectC
     timestamps: false,
     quiet: false,
     color: isTerminal && !process.env['NO_COLOR'],
+    script: undefined,
   };
 }
 
@@ -171,6 +178,7 @@ export function parseConnectArgs(args: readonly string[], isTerminal: boolean): 
   for (const [option, value, name] of found) option.apply(config, value, name);
   if (config.lifeline && config.subprotocols.length) throw usage('--subprotocol and --lifeline do not go together: Lifeline mode offers its own (lifeline.v1).');
   if (config.lifeline && config.heartbeat !== undefined) throw usage('--heartbeat is for raw mode: in Lifeline mode the server pings and the client watches for them.');
+  if (config.script !== undefined && config.send.length) throw usage('--script and --send do not go together: put the messages in the script.');
   return config;
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { createClient, defaultCloseAction, LifelineError, toWebSocketUrl, type CloseInfo, type LifelineClient, type ResetInfo, type SessionInfo } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
@@ -7,6 +8,7 @@ import { connectHelp, EXIT, parseConnectArgs, PROMPT_COMMANDS, type ConnectConfi
 import { optionTable } from './help.js';
 import { Display, parseHex, type Incoming } from './connect-output.js';
 import { closed, tappedWebSocket, type SocketTap } from './connect-socket.js';
+import { parseScript, ScriptRun, type Script, type ScriptMessage, type ScriptSend, type StepResult } from './script.js';
 
 /** Close codes after which a connection counts as having ended cleanly (exit 0). */
 const CLEAN_CODES = new Set([1000, 1001, 1005]);
@@ -39,7 +41,22 @@ export async function connectCommand(args: readonly string[]): Promise<number> {
   } catch (error) {
     throw new LifelineError('LL_CONFIG', (error as Error).message);
   }
-  return new Connection(config).run();
+  return new Connection(config, config.script === undefined ? undefined : readScript(config.script)).run();
+}
+
+/** Reads and checks a --script file; a bad one is bad usage (exit 2), said with the step at fault. */
+function readScript(path: string): Script {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new LifelineError('LL_CONFIG', `--script ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return parseScript(text);
+  } catch (error) {
+    throw new LifelineError('LL_CONFIG', `--script ${path}: ${(error as Error).message}`);
+  }
 }
 
 type InputMode = 'script' | 'pipe' | 'interactive';
@@ -62,10 +79,14 @@ class Connection {
   #pingAt = 0;
   #finished = false;
   #resolve!: (status: number) => void;
+  readonly #script: Script | undefined;
+  #scriptRun: ScriptRun | undefined;
+  #scriptFailed = false;
 
-  constructor(config: ConnectConfig) {
+  constructor(config: ConnectConfig, script?: Script) {
     this.#config = config;
-    this.#mode = config.send.length ? 'script' : process.stdin.isTTY ? 'interactive' : 'pipe';
+    this.#script = script;
+    this.#mode = config.send.length || script ? 'script' : process.stdin.isTTY ? 'interactive' : 'pipe';
     this.#display = new Display({
       terminal: !!process.stdout.isTTY,
       timestamps: config.timestamps,
@@ -92,7 +113,10 @@ class Connection {
     });
     const client = this.#client;
     client.on('open', (info) => this.#opened(info.protocol, info.session));
-    client.on('message', (m) => this.#display.incoming(incoming(m), m.receivedAt));
+    client.on('message', (m) => {
+      this.#display.incoming(incoming(m), m.receivedAt);
+      this.#scriptRun?.receive(scriptMessage(m));
+    });
     client.on('reset', (info) => this.#reset(info));
     client.on('close', (info) => this.#closed(info));
     client.on('error', (error) => {
@@ -120,6 +144,10 @@ class Connection {
     this.#display.status(`connected to ${this.#client.url}${protocol ? ` (subprotocol ${protocol})` : ''}${hint}`);
     if (session) {
       this.#display.status(session.resumed ? `session ${session.id} resumed: nothing lost either way` : `session ${session.id} started`);
+    }
+    if (first && this.#script) {
+      void this.#runScript(this.#script);
+      return;
     }
     if (first && this.#mode === 'script') {
       for (const text of this.#config.send) this.#send({ text });
@@ -205,6 +233,7 @@ class Connection {
 
   #exitStatus(): number {
     if (!this.#everOpened) return EXIT.connectFailed;
+    if (this.#scriptFailed) return EXIT.expectationFailed;
     if (this.#ours) return EXIT.ok;
     const last = this.#client.state.lastClose;
     return last && CLEAN_CODES.has(last.code) ? EXIT.ok : EXIT.abnormal;
@@ -215,6 +244,11 @@ class Connection {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#waitTimer);
+    // The link ended mid-script: what is left cannot pass.
+    if (this.#scriptRun) {
+      this.#scriptRun.cancel();
+      this.#scriptFailed = true;
+    }
     // Let the close event (printed in #closed) run first: state changes before it.
     await new Promise((resolve) => setImmediate(resolve));
     const status = this.#exitStatus();
@@ -224,6 +258,55 @@ class Connection {
     }
     await closed(this.#tap.current, CLOSE_WAIT_MS);
     this.#resolve(status);
+  }
+
+  // ---- --script ---------------------------------------------------------------------
+
+  /** Runs the script, says how each step went (stderr when not a terminal), then closes. */
+  async #runScript(script: Script): Promise<void> {
+    const run = new ScriptRun(script, {
+      send: (s) => this.#sendScripted(s),
+      result: (r) => this.#stepDone(r),
+    });
+    this.#scriptRun = run;
+    const results = await run.run();
+    if (this.#scriptRun !== run) return;
+    this.#scriptRun = undefined;
+    if (this.#finished) return;
+    const failed = results.find((r) => !r.ok);
+    this.#scriptFailed = failed !== undefined;
+    const name = script.name ? ` "${script.name}"` : '';
+    if (failed) this.#display.fail(`script${name} failed at step ${failed.step} of ${script.steps.length}`);
+    else this.#report(`script${name}: all ${script.steps.length} steps passed`);
+    this.#quit();
+  }
+
+  #stepDone(r: StepResult): void {
+    const text = `${r.ok ? '✓' : '✗'} step ${r.step}: ${r.description} (${r.ms} ms)${r.detail ? ` — ${r.detail}` : ''}`;
+    if (r.ok) this.#report(text);
+    else this.#display.fail(text);
+  }
+
+  /** A passing step or result: a status line at a terminal, a `lifeline:` line on stderr otherwise (hidden by --quiet). */
+  #report(text: string): void {
+    if (process.stdout.isTTY) this.#display.status(text);
+    else this.#display.warn(text);
+  }
+
+  #sendScripted(send: ScriptSend): void {
+    if (typeof send === 'string' || 'text' in send) {
+      const text = typeof send === 'string' ? send : send.text;
+      this.#client.send(text);
+      this.#display.sent({ text });
+    } else if ('json' in send) {
+      // Lifeline mode carries the value itself; raw mode its JSON text.
+      this.#client.send(this.#config.lifeline ? send.json : JSON.stringify(send.json));
+      this.#display.sent({ text: JSON.stringify(send.json) });
+    } else {
+      const bytes = 'hex' in send ? parseHex(send.hex) : Buffer.from(send.base64, 'base64');
+      if (!bytes) throw new Error(`${JSON.stringify(send)}: not whole bytes of hex`);
+      this.#send({ bytes });
+    }
   }
 
   // ---- sending -------------------------------------------------------------------
@@ -379,6 +462,14 @@ function incoming(m: { text?: string; bytes?: Uint8Array; data: unknown }): Inco
   if (m.text !== undefined) return { text: m.text };
   if (m.data instanceof Uint8Array) return { bytes: m.data };
   return { text: JSON.stringify(m.data) ?? 'null' };
+}
+
+/** A received message as a script matches it: in Lifeline mode the payload value too. */
+function scriptMessage(m: { text?: string; bytes?: Uint8Array; data: unknown }): ScriptMessage {
+  if (m.bytes) return { bytes: m.bytes };
+  if (m.text !== undefined) return { text: m.text };
+  if (m.data instanceof Uint8Array) return { bytes: m.data };
+  return { value: m.data, text: typeof m.data === 'string' ? m.data : (JSON.stringify(m.data) ?? 'null') };
 }
 
 /** The JSON value `text` spells, else `text` itself. */

@@ -3,8 +3,8 @@ import { SERVE_OPTIONS } from './serve-options.js';
 export const MAIN_HELP = `Usage: lifeline <command> [options]
 
 Commands:
-  serve      run a Lifeline server (seed route /test, echo /echo, GET /)
-  connect    a terminal WebSocket client: prompt, pipes, scripts (--send, --wait)
+  serve      run a Lifeline server (seed route /test, echo /echo, /results, the demo page /demo/, the console /console/, GET /)
+  connect    a terminal WebSocket client: prompt, pipes, scripts (--send, --wait, --script)
 
 Run "lifeline <command> --help" for the options of a command.
 
@@ -24,6 +24,10 @@ Runs a WebSocket server on 127.0.0.1:5000 with:
   GET /        Hello World! server start!   (as the seed's Flask server)
   ws  /test    the seed's route: "111111111", then each message back as a JSON string
   ws  /echo    every message back exactly as sent
+  ws  /results Lifeline mode: a pushed estimate of π, requests run/history/time, an echo
+  GET /demo/   the demo page (apps/demo, built by npm run build)
+  GET /console/  the WebSocket test console (apps/console, built by npm run build)
+  GET /api/stats connections, sessions, rates, routes as JSON (loopback binds, or --admin-token)
 
 Options:
 ${optionTable(rows)}

@@ -10,6 +10,12 @@ export interface ServeConfig {
   port: number;
   logLevel: LogLevel;
   app: AppOptions;
+  /** Bearer token for `GET /api/stats` (stats.ts in @lifeline/server); unset: loopback binds only. Never printed or logged. */
+  adminToken?: string;
+  /** Redis for channels shared across processes (@lifeline/redis); unset: in memory. May hold a password: never printed or logged. */
+  redisUrl?: string;
+  /** The key for `POST /api/publish`; unset: no publish endpoint. Never printed or logged. */
+  apiKey?: string;
 }
 
 type Kind = 'int' | 'string' | 'strings' | 'enum';
@@ -23,6 +29,8 @@ interface OptionSpec {
   value: string;
   help: string;
   default: string;
+  /** An environment variable that sets the option when the flag is absent (it wins over the config file). */
+  env?: string;
   apply(config: ServeConfig, value: number | string | string[]): void;
 }
 
@@ -63,6 +71,21 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.shutdown.retryWindow), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, retryWindow: v as number }; } }),
   spec({ flag: 'drain-timeout', key: 'drainTimeout', kind: 'int', value: 'MS', help: 'on shutdown, wait this long for buffered messages to reach clients',
     default: String(DEFAULTS.shutdown.drainTimeout), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, drainTimeout: v as number }; } }),
+  // Prefer the environment variable: a flag's value shows in `ps` to every user of the machine.
+  spec({ flag: 'admin-token', key: 'adminToken', kind: 'string', value: 'TOKEN', env: 'LIFELINE_ADMIN_TOKEN',
+    help: 'require "Authorization: Bearer TOKEN" for GET /api/stats; without one it answers only on a loopback bind',
+    default: 'none; env LIFELINE_ADMIN_TOKEN', apply: (c, v) => { c.adminToken = v as string; } }),
+  // Also from the environment: a URL with a password shows in `ps` as a flag.
+  spec({ flag: 'redis', key: 'redis', kind: 'string', value: 'URL', env: 'LIFELINE_REDIS_URL',
+    help: 'share channels with every lifeline process on this Redis (redis://host:port, docs/redis.md); without it channels live in this process',
+    default: 'none (in memory); env LIFELINE_REDIS_URL', apply: (c, v) => { c.redisUrl = v as string; } }),
+  // A key on the command line shows in `ps`: prefer the environment variable.
+  spec({ flag: 'api-key', key: 'apiKey', kind: 'string', value: 'KEY', env: 'LIFELINE_API_KEY',
+    help: 'serve POST /api/publish for backends that publish to channels with "Authorization: Bearer KEY" (at least 16 characters)',
+    default: 'none (no publish endpoint); env LIFELINE_API_KEY', apply: (c, v) => {
+      if ((v as string).length < 16) throw new LifelineError('LL_CONFIG', 'The API key (--api-key or LIFELINE_API_KEY) must be at least 16 characters.');
+      c.apiKey = v as string;
+    } }),
 ];
 
 export function defaultServeConfig(): ServeConfig {
@@ -73,14 +96,18 @@ export function defaultServeConfig(): ServeConfig {
  * Builds the config from `--config FILE` (JSON with the keys in SERVE_OPTIONS) and then
  * the flags, which win. Throws LifelineError `LL_CONFIG` naming the bad option.
  */
-export function resolveServeConfig(flags: Record<string, string | string[] | boolean | undefined>): ServeConfig {
+export function resolveServeConfig(
+  flags: Record<string, string | string[] | boolean | undefined>,
+  env: Record<string, string | undefined> = process.env,
+): ServeConfig {
   const config = defaultServeConfig();
   const file = flags['config'];
   if (typeof file === 'string') applyConfigFile(config, file);
   for (const option of SERVE_OPTIONS) {
-    const raw = flags[option.flag];
-    if (raw === undefined) continue;
-    option.apply(config, convert(option, raw, `--${option.flag}`));
+    const flag = flags[option.flag];
+    const fromEnv = flag === undefined && option.env !== undefined ? env[option.env] : undefined;
+    if (flag !== undefined) option.apply(config, convert(option, flag, `--${option.flag}`));
+    else if (fromEnv !== undefined && fromEnv !== '') option.apply(config, convert(option, fromEnv, option.env!));
   }
   config.app.logger = config.logLevel;
   return config;

@@ -1,13 +1,22 @@
+import { createRedisBroker } from '@lifeline/redis';
 import { createApp, type App } from '@lifeline/server';
 import { addEchoRoute } from './routes/echo.js';
+import { addResultsRoute } from './routes/results.js';
 import { addSeedRoutes } from './routes/seed.js';
 import type { ServeConfig } from './serve-options.js';
+import { mountBuiltApp } from './static-app.js';
 
-/** The app that `lifeline serve` runs: the seed's routes and the echo endpoint. */
+/** The app that `lifeline serve` runs: the seed's routes, the echo endpoint, the demo page and its route, the console and the stats endpoint. */
 export function createServeApp(config: ServeConfig): App {
-  const app = createApp(config.app);
+  const broker = config.redisUrl === undefined ? undefined : createRedisBroker({ url: config.redisUrl });
+  const app = createApp(broker === undefined ? config.app : { ...config.app, broker });
   addSeedRoutes(app);
   addEchoRoute(app);
+  addResultsRoute(app);
+  mountBuiltApp(app, 'demo');
+  mountBuiltApp(app, 'console');
+  app.statsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
+  if (config.apiKey !== undefined) app.publishEndpoint({ apiKey: config.apiKey });
   return app;
 }
 
@@ -23,7 +32,13 @@ export async function serve(config: ServeConfig): Promise<App> {
   process.stdout.write(
     `Lifeline listening on http://${base}\n` +
       `  seed route  ws://${base}/test   (answers like the seed's Flask server)\n` +
-      `  echo        ws://${base}/echo   (raw, or Lifeline mode with subprotocol lifeline.v1 / lifeline.v1.msgpack)\n`,
+      `  echo        ws://${base}/echo   (raw, or Lifeline mode with subprotocol lifeline.v1 / lifeline.v1.msgpack)\n` +
+      `  results     ws://${base}/results  (Lifeline mode: a pushed π estimate, requests, echo with a receive log)\n` +
+      `  demo page   http://${base}/demo/\n` +
+      `  console     http://${base}/console/   (a WebSocket test console for this or any server)\n` +
+      (config.redisUrl === undefined ? '' : `  channels    shared through Redis with every lifeline process using it\n`) +
+      `  stats       http://${base}/api/stats  (${config.adminToken === undefined ? 'loopback binds only without --admin-token' : 'needs the admin token'})\n` +
+      (config.apiKey === undefined ? '' : `  publish     POST http://${base}/api/publish  (channels; needs the API key)\n`),
   );
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -34,6 +49,9 @@ export async function serve(config: ServeConfig): Promise<App> {
     stopping = true;
     process.stderr.write(`lifeline: ${signal}, closing ${app.connections.size} connection(s)\n`);
     app.shutdown().then(
+      // The app closes only a broker it made itself; a Redis broker is ours to close.
+      () => (config.redisUrl === undefined ? undefined : app.hub.broker.close()),
+    ).then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`lifeline: shutdown failed: ${String(error)}\n`);

@@ -238,7 +238,7 @@ describe('lifeline connect exit statuses', () => {
     const { code, stderr } = await runConnect([serve.wsUrl('/nope')]);
     expect(code).toBe(1);
     expect(stderr).toContain('could not connect to ws://127.0.0.1');
-    expect(stderr).toContain('404 Not Found: No WebSocket route at /nope. Known WebSocket routes: /test, /echo.');
+    expect(stderr).toContain('404 Not Found: No WebSocket route at /nope. Known WebSocket routes: /test, /echo, /results.');
   });
 
   it('3 when the server closes with 1008, naming the code and the reason', async () => {

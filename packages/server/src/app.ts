@@ -229,6 +229,7 @@ export class App implements SocketHost, LifelineAppHost {
         },
       },
       endedTotals: this.endedTotals,
+      hub: this.hub,
       get routeList() {
         return {
           ws: app.wsPaths.map((path) => ({ path, lifeline: routes.some((route) => route.path === path) })),

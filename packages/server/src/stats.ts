@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LifelineError } from '@lifeline/protocol';
 import { bearerToken, sameSecret } from './bearer.js';
+import type { ChannelHub, ChannelHubStats } from './channels/hub.js';
 
 /**
  * `GET /api/stats`: what a Lifeline server is doing now (connections, sessions, message and
@@ -48,8 +49,9 @@ export interface AppStats {
   /** Per second, averaged over `windowMs`: about the last 5 s while someone polls, else since the previous look (or since the endpoint was mounted). `null` while that is under 1 s. */
   rates: (StatsCounts & { windowMs: number }) | null;
   routes: { ws: { path: string; lifeline: boolean }[]; http: { path: string; methods: string[] }[] };
-  /** Channels come with a later version; until then always empty. */
-  channels: never[];
+  /** Channels (and patterns) this process's connections subscribe to, with their local subscriber counts, and the fan-out counters. */
+  channels: { channel: string; subscribers: number }[];
+  fanOut: ChannelHubStats;
 }
 
 /** What a live raw socket, Lifeline session or Lifeline transport offers the collector. */
@@ -74,6 +76,7 @@ export interface StatsSource {
   readonly lifelineTransports: Iterable<Transport>;
   readonly endedTotals: StatsCounts;
   readonly routeList: AppStats['routes'];
+  readonly hub: ChannelHub;
 }
 
 /** How often the collector samples while someone is watching, and for how long after the last look. */
@@ -148,7 +151,8 @@ export class StatsCollector {
       totals,
       rates: this.rates(latest),
       routes: s.routeList,
-      channels: [],
+      channels: s.hub.subscriberCounts(),
+      fanOut: { ...s.hub.stats },
     };
   }
 

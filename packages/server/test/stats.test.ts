@@ -92,6 +92,7 @@ describe('GET /api/stats', () => {
     ]);
     expect(before.routes.http).toEqual([{ path: '/api/stats', methods: ['GET', 'HEAD', 'OPTIONS'] }]);
     expect(before.channels).toEqual([]);
+    expect(before.fanOut).toMatchObject({ publications: 0, deliveries: 0 });
     expect(before.uptimeMs).toBeGreaterThanOrEqual(0);
     expect(Date.parse(before.startedAt)).toBeLessThanOrEqual(Date.now());
 
@@ -116,6 +117,10 @@ describe('GET /api/stats', () => {
       ]),
     );
     expect(during.sessions).toEqual({ live: 1, connected: 1, waiting: 0 });
+    expect(during.channels).toEqual([]);
+    await session.request('$subscribe', { ch: 'news' });
+    const subscribed = await getStats(running.httpUrl('/api/stats'));
+    expect(subscribed.channels).toEqual([{ channel: 'news', subscribers: 1 }]);
     expect(during.totals.messagesIn).toBe(11);
     expect(during.totals.messagesOut).toBe(11);
     expect(during.totals.bytesIn).toBeGreaterThan(10 * 'message 0'.length);
