@@ -14,6 +14,11 @@
  *   idle peer is pinged every `interval` to `interval + period` (25–30 s by default),
  *   often enough for proxies and NATs that drop connections idle for 30 s or more.
  * The period is `min(interval, timeout − interval) / 4` (5 s by default).
+ *
+ * A target that measures round trips with its pings (a Lifeline link: browsers see no
+ * protocol pings, so the server measures and reports the RTT) also gets one when busy, if
+ * no round trip was measured for `interval`: otherwise a streaming client would never
+ * learn its RTT.
  */
 export interface SweepTarget {
   /** Bytes received so far on the connection (monotonic). */
@@ -28,6 +33,8 @@ export interface SweepTarget {
   lastPing: number;
   /** True while the application has paused reading: the peer cannot be heard, so it is not judged. */
   readonly readingPaused: boolean;
+  /** Date.now() of the last round trip measured by a ping; only on targets that measure them. */
+  readonly rttMeasuredAt?: number;
   ping(): void;
   terminateSilent(silentForMs: number): void;
 }
@@ -63,6 +70,11 @@ export class HeartbeatSweep {
         target.lastBytesRead = read;
         target.heardAfter = Math.max(target.lastSeen, this.previous);
         target.lastSeen = now;
+        const measured = target.rttMeasuredAt;
+        if (measured !== undefined && now - measured >= this.interval && now - target.lastPing >= this.interval) {
+          target.lastPing = now;
+          target.ping();
+        }
         continue;
       }
       const silent = now - target.lastSeen;

@@ -216,6 +216,11 @@ export class Link implements SweepTarget {
     return (this.raw as Duplex & { bytesRead?: number }).bytesRead ?? 0;
   }
 
+  /** @internal SweepTarget: Lifeline links measure round trips, busy or not. */
+  get rttMeasuredAt(): number | undefined {
+    return this.session?.rttMeasuredAt;
+  }
+
   /** @internal SweepTarget */
   get readingPaused(): boolean {
     return this.session?.readingPaused ?? false;

@@ -95,6 +95,8 @@ export class SessionSocket extends Socket {
   private nextRequestId = 1;
   private ended = false;
   private rttMs: number | undefined;
+  /** @internal When the last pong came (0: never), read through the link by the heartbeat sweep. */
+  rttMeasuredAt = 0;
   private readonly reset: { sessionId: string; reason: ResetReason } | undefined;
 
   /** @internal Created by the route for a hello that starts a session. */
@@ -351,7 +353,10 @@ export class SessionSocket extends Socket {
         return;
       case 'pong': {
         const rtt = Date.now() - envelope.ts;
-        if (rtt >= 0) this.rttMs = rtt;
+        if (rtt >= 0) {
+          this.rttMs = rtt;
+          this.rttMeasuredAt = Date.now();
+        }
         return;
       }
       case 'hello':

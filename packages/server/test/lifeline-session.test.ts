@@ -181,6 +181,28 @@ describe('Lifeline mode: sessions', () => {
     expect(c.ws!.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('a busy link is pinged too when its round trip was not measured for an interval, so a streaming client learns its RTT', async () => {
+    const sockets: Socket[] = [];
+    running = await startApp((app) => app.ws('/s', { lifeline: true }, (socket) => void sockets.push(socket)), {
+      heartbeat: { interval: 100, timeout: 2000 },
+    });
+    const c = client('/s');
+    await c.connect();
+    // The client talks all the time: a raw connection like this would never be pinged.
+    const talk = setInterval(() => c.send('busy'), 5);
+    try {
+      await waitFor(() => ofType(c, 'ping').some((p) => p.rtt !== undefined), 'a ping carrying the rtt on a busy link', 3000);
+      expect(sockets[0]!.rtt).toBeGreaterThanOrEqual(0);
+      const pings = ofType(c, 'ping').length;
+      await sleep(450);
+      // About one per interval (100 ms), not one per sweep or per message.
+      expect(ofType(c, 'ping').length - pings).toBeGreaterThanOrEqual(2);
+      expect(ofType(c, 'ping').length - pings).toBeLessThanOrEqual(6);
+    } finally {
+      clearInterval(talk);
+    }
+  });
+
   it('rejects bad Lifeline options with LL_INVALID_OPTION', async () => {
     running = await startApp(() => {});
     expect(() => running!.app.ws('/x', { lifeline: { resumeWindow: -1 } }, () => {})).toThrow(expect.objectContaining({ code: 'LL_INVALID_OPTION' }));
