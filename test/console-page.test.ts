@@ -1,19 +1,25 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
-import WebSocket from 'ws';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { ARTIFACTS, launchChromium, type ChromiumSession } from './support/chromium.js';
+import { startChaosProxy } from './support/chaos-proxy.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, launchChromium, type ChromiumSession } from './support/chromium.js';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
-import { waitFor } from './support/wait.js';
+import { sleep, waitFor } from './support/wait.js';
 
 /**
  * The WebSocket test console (apps/console, issue 6) as a person gets it: built by
  * `npm run build`, served by a real `lifeline serve` process at /console, in Debian's
  * headless Chromium, driven through its controls. Screenshots go to ARTIFACTS; the first
- * test also writes docs/images/console.png, the README's picture.
+ * test also writes docs/images/console.png, the README's picture. The hidden-tab test runs
+ * in a second Chromium of its own (launchHideableChromium: Playwright's pages never hide);
+ * the Lifeline tests cut the link with test/support/chaos-proxy.ts, or talk to a scripted
+ * server that breaks the protocol.
  */
 
 const VIEWPORT = { width: 1280, height: 800 };
@@ -85,6 +91,116 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+interface Row {
+  /** The entry's number in the log (its row id). */
+  seq: number;
+  dir: 'in' | 'out' | 'sys';
+  kind: string;
+  /** `HH:MM:SS.mmm`, as the row shows it. */
+  time: string;
+  tag: string;
+  /** The preview, without the tag. */
+  text: string;
+}
+
+/** Every row of the log, oldest first. The list is virtual (only the rows in sight are in the page), so it is scrolled through. */
+async function logRows(page: Page): Promise<Row[]> {
+  return page.getByTestId('log').evaluate(async (el) => {
+    const frames = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    const rows = new Map<number, Row>();
+    el.scrollTop = 0;
+    await frames();
+    for (let i = 0; i < 1000; i++) {
+      for (const row of Array.from(el.querySelectorAll<HTMLElement>('.log-row'))) {
+        const preview = row.querySelector('.c-preview')!;
+        rows.set(Number(row.id.replace('log-row-', '')), {
+          seq: Number(row.id.replace('log-row-', '')),
+          dir: row.dataset.dir as Row['dir'],
+          kind: row.dataset.kind!,
+          time: row.querySelector('.c-time')!.textContent!,
+          tag: preview.querySelector('.tag')?.textContent ?? '',
+          text: Array.from(preview.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join(''),
+        });
+      }
+      if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1) break;
+      el.scrollTop += Math.max(1, el.clientHeight / 2);
+      await frames();
+    }
+    el.scrollTop = el.scrollHeight; // back at the bottom: the log follows again
+    await frames();
+    return [...rows.values()].sort((a, b) => a.seq - b.seq);
+  });
+}
+
+/** The result messages `/results` pushes (`{ type: 'result', step, at, … }`) among `rows`, in log order. */
+function results(rows: Row[]): { step: number; at: number; time: string }[] {
+  return rows
+    .filter((r) => r.dir === 'in' && r.text.startsWith('{"type":"result"'))
+    .map((r) => {
+      const { step, at } = JSON.parse(r.text) as { step: number; at: number };
+      return { step, at, time: r.time };
+    });
+}
+
+/** 1, 2, …, n. */
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+/** Ms since midnight of a row's `HH:MM:SS.mmm`. */
+function msOfDay(time: string): number {
+  const [h, m, s] = time.split(':').map(Number) as [number, number, number];
+  return Math.round(((h * 60 + m) * 60 + s) * 1000);
+}
+
+/**
+ * A Chromium whose pages can really be hidden. A page Playwright launches stays `visible`
+ * whatever happens to its tab: Playwright turns on focus emulation for every page, and a
+ * page with focus emulation counts as on screen (checked with Chromium 156; see also
+ * packages/client/test/cdp.ts). So this starts Debian's Chromium with a DevTools port and
+ * attaches with `connectOverCDP(…, { noDefaults: true })`, which leaves that emulation off:
+ * a second tab in front then hides the first as a person's background tab is hidden
+ * (`document.visibilityState` is `hidden`, no animation frames, timers once a second).
+ */
+async function launchHideableChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), 'lifeline-console-hidden-'));
+  const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    clearTimeout(killer);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  };
+  try {
+    // Chromium writes the port it chose, and the browser's DevTools path, into the profile.
+    const activePort = join(profile, 'DevToolsActivePort');
+    const [port, path] = await waitFor(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Chromium exited (${child.exitCode ?? child.signalCode}) before it listened`);
+        const lines = existsSync(activePort) ? readFileSync(activePort, 'utf8').split('\n') : [];
+        return /^\/devtools\/browser\/[\w-]+$/.test(lines[1] ?? '') ? lines : undefined;
+      },
+      'Chromium to write DevToolsActivePort',
+      20_000,
+      50,
+    );
+    const endpoint = `ws://127.0.0.1:${port}${path}`;
+    const attached = await chromium.connectOverCDP(endpoint, { noDefaults: true });
+    return {
+      context: attached.contexts()[0]!,
+      async close() {
+        await attached.close(); // disconnects; the process is this test's to end
+        await stop();
+      },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
 describe('the console against lifeline serve', () => {
   test('connects to /echo and shows text, JSON and binary in the log, each in its own view', async () => {
     const { page, pageErrors } = await visit();
@@ -118,8 +234,12 @@ describe('the console against lifeline serve', () => {
     await page.getByTestId('draft-mode').selectOption('json');
     await page.getByTestId('composer').fill('{\n  "type": "subscribe",\n  "channel": "prices"\n}');
     await page.screenshot({ path: join(ARTIFACTS, 'console-echo.png') });
-    mkdirSync(join(README_SCREENSHOT, '..'), { recursive: true });
-    await page.screenshot({ path: README_SCREENSHOT });
+    // The README's picture changes with every run; rewrite it only when missing or asked to
+    // (UPDATE_README_SCREENSHOT=1), so that a test run leaves the tree clean.
+    if (process.env.UPDATE_README_SCREENSHOT === '1' || !existsSync(README_SCREENSHOT)) {
+      mkdirSync(join(README_SCREENSHOT, '..'), { recursive: true });
+      await page.screenshot({ path: README_SCREENSHOT });
+    }
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(ARTIFACTS, 'console-phone.png'), fullPage: true });
     await page.setViewportSize(VIEWPORT);
@@ -213,7 +333,7 @@ describe('the console against lifeline serve', () => {
     await page.getByText('Export / import').click();
     await page.getByTestId('import').setInputFiles(file);
     await expect.poll(() => page.getByText(/^Imported \d+ entries from console-export\.ndjson\.$/).count()).toBe(1);
-    expect(number(await page.getByTestId('count-in').innerText())).toBe(1);
+    await expect.poll(async () => number(await page.getByTestId('count-in').innerText())).toBe(1); // drawn on the next frame
     expect(await page.locator('.log-row[data-dir="in"] .c-preview').innerText()).toBe('typed, not clicked');
     expect(pageErrors).toEqual([]);
   });
@@ -292,6 +412,204 @@ describe('the console against lifeline serve', () => {
     const spread = await scenario('lifeline-client', 'graceful');
     expect(spread.peak, spread.text).toBeLessThan(clients / 2);
     console.log(`console chaos figures (${clients} clients): naive after a crash, at most ${naive.peak} attempts within 100 ms; @lifeline/client after a graceful restart, at most ${spread.peak}`);
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('a hidden tab keeps capturing: what /results pushed while the tab was hidden is all in the log, in order, logged as it arrived', async () => {
+    const hideable = await launchHideableChromium();
+    cleanup.push(() => hideable.close());
+    const page = await hideable.context.newPage();
+    await page.setViewportSize(VIEWPORT);
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    await page.goto(serve!.httpUrl('/console/'));
+    // What the page lives through: its visibility changes, and animation frames while hidden.
+    type Seen = { vis: { state: string; at: number }[]; hiddenFrames: number };
+    await page.evaluate(() => {
+      const seen: Seen = ((globalThis as unknown as { seen: Seen }).seen = { vis: [], hiddenFrames: 0 });
+      document.addEventListener('visibilitychange', () => seen.vis.push({ state: document.visibilityState, at: Date.now() }));
+      const frame = () => {
+        if (document.visibilityState === 'hidden') seen.hiddenFrames++;
+        requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
+    const countIn = async () => number(await page.getByTestId('count-in').innerText());
+    await connect(page, serve!.wsUrl('/results')); // raw mode: a result every 500 ms, numbered by `step`
+    await page.getByTestId('status-text').filter({ hasText: /^open/ }).waitFor();
+    await expect.poll(countIn, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+
+    // Another tab in front: the console's tab is hidden, for real.
+    const other = await hideable.context.newPage();
+    await expect.poll(() => page.evaluate(() => document.visibilityState), { timeout: 5000 }).toBe('hidden');
+    const drawnWhenHidden = await countIn();
+    await sleep(4000);
+    expect(await page.evaluate(() => document.visibilityState)).toBe('hidden');
+    // Nothing was drawn meanwhile (no animation frames in a hidden tab): the counter stood still.
+    expect(await countIn()).toBe(drawnWhenHidden);
+
+    await other.close();
+    await page.bringToFront();
+    await expect.poll(() => page.evaluate(() => document.visibilityState), { timeout: 5000 }).toBe('visible');
+    // The first frames draw what was captured meanwhile.
+    await expect.poll(countIn, { timeout: 5000 }).toBeGreaterThan(drawnWhenHidden + 5);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-hidden-tab.png') });
+    await connect(page); // Disconnect: the log stops growing
+    await page.getByTestId('status-text').filter({ hasText: /^closed/ }).waitFor();
+
+    const seen = await page.evaluate(() => (globalThis as unknown as { seen: Seen }).seen);
+    expect(seen.vis.map((v) => v.state)).toEqual(['hidden', 'visible']);
+    expect(seen.hiddenFrames).toBe(0);
+    const [hiddenAt, visibleAt] = seen.vis.map((v) => v.at) as [number, number];
+    const pushed = results(await logRows(page));
+    // Every result the server pushed, once each, in order, and the counter agrees.
+    expect(pushed.map((r) => r.step)).toEqual(oneTo(pushed.length));
+    expect(await countIn()).toBe(pushed.length);
+    // Those pushed while the tab was hidden (at least 4 s: 8 results, give or take one) ...
+    const whileHidden = pushed.filter((r) => r.at > hiddenAt && r.at < visibleAt);
+    expect(whileHidden.length).toBeGreaterThanOrEqual(6);
+    // ... were logged as they arrived, not when the tab came back: each row's time is within
+    // a moment of when the server sent it (the server's `at`, on the same machine's clock).
+    const sentOfDay = await page.evaluate(
+      (ats) => ats.map((at) => {
+        const d = new Date(at);
+        return ((d.getHours() * 60 + d.getMinutes()) * 60 + d.getSeconds()) * 1000 + d.getMilliseconds();
+      }),
+      whileHidden.map((r) => r.at),
+    );
+    const day = 86_400_000;
+    const lags = whileHidden.map((r, i) => ((msOfDay(r.time) - sentOfDay[i]! + day + day / 2) % day) - day / 2);
+    expect(Math.min(...lags)).toBeGreaterThan(-50);
+    expect(Math.max(...lags)).toBeLessThan(500);
+    console.log(
+      `console hidden tab: hidden ${visibleAt - hiddenAt} ms, ${whileHidden.length} results pushed meanwhile, all ${pushed.length} in the log in order; ` +
+        `logged ${Math.round(Math.min(...lags))}–${Math.round(Math.max(...lags))} ms after the server sent them`,
+    );
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('Lifeline mode through a link that dies: the console shows the resume and the replay, and no message twice', async () => {
+    const proxy = await startChaosProxy({ targetPort: serve!.port, seed: 1 });
+    proxy.chaos = false; // no random cuts: only the one below
+    cleanup.push(() => proxy.close());
+    const { page, pageErrors } = await visit();
+    await page.getByTestId('lifeline').check();
+    await connect(page, `ws://127.0.0.1:${proxy.port}/results`);
+    const status = page.getByTestId('status');
+    await expect.poll(() => status.innerText()).toMatch(/^open.*subprotocol lifeline\.v1\s+session \S+…/s);
+    const session = /session (\S+)…/.exec(await status.innerText())![1]!;
+    await expect.poll(async () => number(await page.getByTestId('count-in').innerText()), { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+
+    // The link goes dead without a close: what either side sends now vanishes on the way ...
+    proxy.blackhole = true;
+    const deadAt = Date.now();
+    await send(page, 'text', 'sent while the link was dead');
+    await sleep(1200); // two results or three pushed into the void
+    await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-dead-link.png') });
+    // ... then it is cut; the client reconnects (through the proxy again) and resumes.
+    proxy.cutAll();
+    const cutAt = Date.now();
+    proxy.blackhole = false;
+    const events = async () => (await logRows(page)).filter((r) => r.dir === 'sys').map((r) => `${r.tag ? `[${r.tag}] ` : ''}${r.text}`);
+    await expect
+      .poll(events, { timeout: 8000 })
+      .toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(new RegExp(`^\\[lifeline\\] hello: resuming session ${session}\\S*, having received up to #\\d+$`)),
+          expect.stringMatching(new RegExp(`^\\[lifeline\\] session ${session}\\S* resumed: the server had our messages up to #0; it replays what it sent after #\\d+$`)),
+          '[lifeline] resent 1 message(s) the server had not acknowledged',
+          expect.stringMatching(new RegExp(`^connected to ws://127\\.0\\.0\\.1:${proxy.port}/results with subprotocol lifeline\\.v1(?: after \\d+ attempts)?; session ${session}\\S* resumed$`)),
+        ]),
+      );
+    // The echo of what was sent into the dead link, and two results after the resume.
+    await expect
+      .poll(async () => {
+        const rows = await logRows(page);
+        return rows.some((r) => r.dir === 'in' && r.text.includes('"type":"echo"')) && results(rows).filter((r) => r.at > cutAt).length >= 2;
+      }, { timeout: 5000 })
+      .toBe(true);
+    await expect.poll(() => status.innerText()).toMatch(new RegExp(`^open.*session ${session}…`, 's'));
+    await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-resumed.png') });
+    await connect(page); // Disconnect: the log stops growing
+    await page.getByTestId('status-text').filter({ hasText: /^closed/ }).waitFor();
+
+    const rows = await logRows(page);
+    const sys = rows.filter((r) => r.dir === 'sys').map((r) => r.text);
+    const pushed = results(rows);
+    // Every result once, in order, across the cut; those pushed into the dead link were replayed.
+    expect(pushed.map((r) => r.step)).toEqual(oneTo(pushed.length));
+    expect(pushed.filter((r) => r.at > deadAt && r.at < cutAt).length).toBeGreaterThanOrEqual(2);
+    // The message sent into the dead link: logged once, resent once, received by the server once.
+    expect(rows.filter((r) => r.dir === 'out').map((r) => r.text)).toEqual(['sent while the link was dead']);
+    const echoes = rows.filter((r) => r.dir === 'in' && r.text.includes('"type":"echo"')).map((r) => JSON.parse(r.text) as unknown);
+    expect(echoes).toEqual([{ type: 'echo', index: 1, seq: null, text: 'sent while the link was dead' }]);
+    // One session throughout: no reset, and only the one close (the cut) before the Disconnect.
+    expect(sys.filter((t) => /reset/.test(t))).toEqual([]);
+    expect(sys.filter((t) => t.startsWith('session ') && t.endsWith(' started'))).toHaveLength(1);
+    expect(sys.filter((t) => t.startsWith('closed 1006'))).toHaveLength(1);
+    const lostInTransit = pushed.filter((r) => r.at > deadAt && r.at < cutAt).length;
+    const whileAway = pushed.filter((r) => r.at >= cutAt && msOfDay(r.time) - msOfDay(rows.find((e) => / resumed: /.test(e.text))!.time) < 50).length;
+    console.log(
+      `console resume: ${pushed.length} results in order across the cut; replayed on resume: ${lostInTransit} lost in the dead link, ${whileAway} pushed while disconnected; ` +
+        `events: ${sys.filter((t) => /resum|resent|replay|duplicate/.test(t)).join(' | ')}`,
+    );
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('Lifeline mode against a server that repeats and skips sequence numbers: the duplicate dropped, the gap in words, and what the client did about it', async () => {
+    const closes: { code: number; reason: string }[] = [];
+    const gappy = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (offered) => (offered.has('lifeline.v1') ? 'lifeline.v1' : false) });
+    await new Promise((resolve) => gappy.once('listening', resolve));
+    cleanup.push(
+      () =>
+        new Promise((resolve) => {
+          for (const client of gappy.clients) client.terminate();
+          gappy.close(resolve);
+        }),
+    );
+    // A valid welcome, then messages #1, #2, #2 again (a duplicate, as a replay would bring) and #4.
+    gappy.on('connection', (ws) => {
+      ws.on('close', (code, reason) => closes.push({ code, reason: String(reason) }));
+      ws.once('message', (data) => {
+        if ((JSON.parse(String(data)) as { t?: string }).t !== 'hello') return ws.close(1008);
+        ws.send(JSON.stringify({ t: 'welcome', sid: 'gappySession1', tok: 'gappyToken0123456789abcdef', rx: 0, resumed: false, hb: 25_000 }));
+        for (const [s, d] of [[1, 'one'], [2, 'two'], [2, 'two'], [4, 'four']] as const) ws.send(JSON.stringify({ t: 'm', s, d }));
+      });
+    });
+    const { port } = gappy.address() as { port: number };
+
+    const { page, pageErrors } = await visit();
+    await page.getByTestId('lifeline').check();
+    await connect(page, `ws://127.0.0.1:${port}/`);
+    await expect.poll(() => page.getByTestId('status-text').innerText(), { timeout: 5000 }).toBe('closed');
+    const events = async () => (await logRows(page)).filter((r) => r.dir === 'sys').map((r) => `${r.tag ? `[${r.tag}] ` : ''}${r.text}`);
+    await expect
+      .poll(events, { timeout: 3000 })
+      .toEqual(
+        expect.arrayContaining([
+          '[lifeline] session gappySession1 started',
+          '[lifeline] dropped 1 duplicate(s) the server replayed',
+          '[lifeline] sequence gap: expected #3 from the server, got #4; the client closes with 1002',
+          expect.stringMatching(/^closed 1002: protocol error: .* reason "m\.s: expected 3, got a later one" — not reconnecting: the same messages would fail again/),
+        ]),
+      );
+    const rows = await logRows(page);
+    const sys = rows.filter((r) => r.dir === 'sys').map((r) => r.text);
+    // #1 and #2 were delivered, #2 once; #4 never was.
+    expect(rows.filter((r) => r.dir === 'in').map((r) => r.text)).toEqual(['one', 'two']);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-gap.png') });
+    // What reached the server. A browser lets a page close only with 1000 or 3000–4999:
+    // close(1002) throws there, and @lifeline/client closes with 1000 and the same reason
+    // instead, so the server is told. The console says what the browser refused.
+    await sleep(300);
+    const refused = sys.filter((t) => t.startsWith('the browser refused close(1002): '));
+    const stillOpen = [...gappy.clients].filter((c) => c.readyState === WebSocket.OPEN).length;
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatch(/The client closed with 1000 and the same reason instead\.$/);
+    expect(stillOpen).toBe(0);
+    expect(closes).toHaveLength(1);
+    expect(closes[0]).toMatchObject({ code: 1000 });
+    console.log(`console sequence gap: events ${JSON.stringify(sys)}; the server saw ${stillOpen ? 'no close: the connection is still open' : JSON.stringify(closes)}`);
     expect(pageErrors).toEqual([]);
   });
 

@@ -653,7 +653,13 @@ export class LifelineClient<In = unknown, Out = unknown> {
       if (dead && ws.terminate) ws.terminate();
       else if (ws.readyState < 2) ws.close(code, reason);
     } catch {
-      // already closing
+      // A browser refuses codes other than 1000 and 3000-4999 (a protocol error's 1002):
+      // close anyway, with the reason, rather than leave the connection open.
+      try {
+        ws.close(1000, reason);
+      } catch {
+        // already closing
+      }
     }
   }
 

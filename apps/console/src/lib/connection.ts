@@ -131,6 +131,15 @@ export class Connection {
     const watch = settings.lifeline ? new EnvelopeWatch((e) => this.log.add({ dir: 'sys', text: e.text, level: e.level, tag: 'lifeline' })) : undefined;
     const WebSocket = tappedWebSocket({
       frame: (direction, data) => (watch ? watch.inspect(direction, data) : this.#wire(direction, data, settings)),
+      // In Lifeline mode the client closes with 1002, 1007 or 1008 when the server breaks the
+      // protocol; a browser lets a page close only with 1000 or 3000–4999, and throws, and
+      // @lifeline/client then closes with 1000 and the same reason.
+      closeRefused: (code, error) =>
+        this.log.add({
+          dir: 'sys',
+          text: `the browser refused close(${String(code)}): ${(error as Error).message} The client closed with 1000 and the same reason instead.`,
+          level: 'warn',
+        }),
     });
     let client: LifelineClient;
     try {

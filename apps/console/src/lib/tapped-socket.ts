@@ -21,6 +21,12 @@ export interface Tap {
   frame?(direction: 'in' | 'out', data: string | ArrayBuffer): void;
   /** A connection attempt begins (the constructor ran). */
   attempt?(): void;
+  /**
+   * The browser refused `close(code)` and threw (a page may close only with 1000 or
+   * 3000–4999): the connection is still open and the server was not told. The error is
+   * passed on to the caller, as the browser's own WebSocket throws it.
+   */
+  closeRefused?(code: number | undefined, error: unknown): void;
 }
 
 type CloseEvent = { code: number; reason: string; wasClean: boolean };
@@ -125,7 +131,13 @@ export function tappedWebSocket(
         // A simulated refusal in progress: nothing to close but the promise of a close event.
         return;
       }
-      if (ws.readyState < 2) ws.close(code, reason);
+      if (ws.readyState >= 2) return;
+      try {
+        ws.close(code, reason);
+      } catch (error) {
+        tap.closeRefused?.(code, error);
+        throw error;
+      }
     }
 
     drop(): void {
