@@ -16,7 +16,7 @@ import { CLK_TCK } from './lib/procfs.js';
 import { sleep } from './lib/net.js';
 import { summarize, addRatios, renderTable } from './lib/report.js';
 import { TARGETS, DEFAULT_TARGETS, availability, defaultTargetsFor } from './targets/index.js';
-import { SCENARIOS, DEFAULT_SCENARIOS } from './scenarios/index.js';
+import { SCENARIOS, DEFAULT_SCENARIOS, SCENARIO_GROUPS } from './scenarios/index.js';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const log = (...a) => console.error(...a);
@@ -41,7 +41,7 @@ if (opts.help) {
   process.exit(0);
 }
 
-const scenarioNames = opts.scenarios ?? DEFAULT_SCENARIOS;
+const scenarioNames = (opts.scenarios ?? DEFAULT_SCENARIOS).flatMap((s) => SCENARIO_GROUPS[s] ?? [s]);
 for (const s of scenarioNames) {
   if (!SCENARIOS[s]) {
     log(`unknown scenario "${s}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
@@ -91,7 +91,7 @@ log(`wsgen built (${meta.cc}); fd limit for children ${NOFILE}; targets: ${targe
 async function measureOnce(scenario, v, params, tag) {
   let target;
   try {
-    target = await startTarget(v.target, { extraArgs: v.extraArgs });
+    target = await startTarget(v.target, { extraArgs: v.extraArgs, argv: v.argv });
     const m = await scenario.measure(target, params, v);
     const main = m.metrics[scenario.primary];
     log(`${tag}: ${scenario.primary}=${Number.isFinite(main) ? +main.toFixed(2) : main}` +
@@ -124,7 +124,11 @@ for (const name of scenarioNames) {
   if (opts.duration !== undefined && 'duration' in params) params.duration = opts.duration;
   Object.assign(params, opts.sets[name] ?? {});
   const rounds = opts.rounds ?? scenario.defaultRounds;
-  const scenarioTargets = opts.targets ? targets : defaultTargetsFor(name, targets);
+  // Without --targets: each target's default scenarios, and the scenario's own default
+  // targets when it names some (fan-out leaves out the rows that repeat another's server).
+  const scenarioTargets = opts.targets
+    ? targets
+    : defaultTargetsFor(name, targets).filter((t) => !scenario.defaultTargets || scenario.defaultTargets.includes(t));
   const variants = scenario.variants(scenarioTargets, params).map((v) => ({ ...v, label: v.label ?? (v.extraArgs ? v.id : TARGETS[v.target].label) }));
   if (!variants.length) {
     tables.push(`\n== ${name}: no applicable targets among ${scenarioTargets.join(', ')}`);

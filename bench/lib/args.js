@@ -4,16 +4,19 @@ import { parseArgs } from 'node:util';
 export const USAGE = `usage: node bench/run.js [options]
 
   --scenario LIST   comma-separated: bundle-size,echo64,echo16k,idle-memory,session-memory,
-                    handshakes,heartbeat (default: all)
+                    handshakes,heartbeat,fanout5k,fanout10k; "fanout" stands for both fanout
+                    scenarios (default: all)
   --targets LIST    comma-separated: ws,ws+bufferutil,socket.io,socket.io-native,raw-tcp,
                     lifeline,lifeline-session (default: all, each in its default scenarios;
                     the lifeline targets are skipped if packages/cli/dist/bin.js is missing)
-  --rounds N        rounds per scenario (default: 5; idle-memory, session-memory 3; heartbeat 1)
+  --rounds N        rounds per scenario (default: 5; idle-memory, session-memory, fanout 3;
+                    heartbeat 1)
   --duration S      measured seconds for echo64, echo16k and handshakes (default: 3)
   --json PATH       where to write the results (default: bench/results/latest.json)
   --noisy-retries N re-run a throughput measurement flagged noisy up to N times (default: 1)
   --set S.K=V       override a scenario parameter, e.g. --set echo64.window=128,
-                    --set echo64.ackEvery=1, --set session-memory.unacked=64 (repeatable)
+                    --set echo64.ackEvery=1, --set session-memory.unacked=64,
+                    --set fanout5k.window=64 (repeatable)
   -h, --help        this text
 `;
 

@@ -10,12 +10,15 @@ const GC_HOOK = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-
 
 /**
  * @param {string} name      key of TARGETS
- * @param {object} options   { extraArgs: [] } appended to the server's argv
+ * @param {object} options   { extraArgs: [] } appended to the server's argv;
+ *                           { argv(port) } replaces the target's server script
+ *                           and arguments (a scenario with servers of its own,
+ *                           e.g. fan-out), keeping its environment
  */
-export async function startTarget(name, { extraArgs = [] } = {}) {
+export async function startTarget(name, { extraArgs = [], argv: argvOf } = {}) {
   const def = TARGETS[name];
   const port = await freePort();
-  const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...def.argv(port), ...extraArgs];
+  const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...(argvOf ?? def.argv)(port), ...extraArgs];
   const child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
   try {
     await waitForPort(port, child);

@@ -16,6 +16,17 @@
  *              With --idle-msgs M (ws and lifeline), each connection first
  *              sends M messages and gets their echoes (checked as in echo
  *              mode) before the "ready" event.
+ *   fanout     N subscriber connections on --path and one publisher on
+ *              --pub-path (--pub-proto, default --proto). The publisher sends
+ *              publications carrying their number and send time, at most
+ *              --window in flight: the next goes out when the oldest has
+ *              reached every subscriber. --warmup-pubs, then --pubs measured
+ *              (the window runs from the first measured send to the last
+ *              delivery). Every subscriber must get every publication once,
+ *              in order, intact; reports deliveries/s, delivery latency and
+ *              per publication the time until its last subscriber had it.
+ *              Lifeline subscribers count once the server's $subscribed
+ *              request came (and was answered); they receive p envelopes.
  *
  * Protocols
  *   ws   plain RFC 6455 client (server frames unmasked).
@@ -65,7 +76,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum { MODE_ECHO, MODE_HANDSHAKE, MODE_IDLE };
+enum { MODE_ECHO, MODE_HANDSHAKE, MODE_IDLE, MODE_FANOUT };
 enum { PROTO_WS, PROTO_RAW, PROTO_EIO, PROTO_LL };
 enum {
   ST_FREE,
@@ -90,19 +101,27 @@ static struct {
   int ack_every; /* lifeline: an ack is due after this many received envelopes */
   int idle_msgs; /* idle mode (ws, lifeline): messages each connection exchanges before "ready" */
   int no_ack;    /* lifeline: never acknowledge (the server's replay buffer keeps everything) */
-  double warmup, duration, hold, drain, connect_timeout;
+  int pub_proto; /* fan-out: the publisher's protocol (default: --proto) */
+  const char *pub_path; /* fan-out: the publisher's request path */
+  int pubs, warmup_pubs; /* fan-out: measured publications, and warm-up ones before them */
+  double warmup, duration, hold, drain, connect_timeout, stall;
 } cfg = {
     .mode = MODE_ECHO, .proto = PROTO_WS, .host = "127.0.0.1", .port = 0,
     .path = "/", .conns = 64, .window = 64, .size = 64, .opcode = 2,
     .concurrency = 32, .connect_conc = 256, .src_ips = 4, .warmup = 1,
     .duration = 5, .hold = 60, .drain = 3, .connect_timeout = 30,
-    .ack_every = 64,
+    .ack_every = 64, .pub_proto = -1, .pub_path = NULL, .pubs = 200, .warmup_pubs = 20,
+    .stall = 10,
 };
 
 /* ------------------------------------------------------------------- state */
 
 typedef struct conn {
   int fd, state, id;
+  int proto;                 /* cfg.proto, or cfg.pub_proto for the fan-out publisher */
+  int is_pub;                /* fan-out: the publisher */
+  int ready;                 /* fan-out: a subscriber counted in the publications' fan-out */
+  size_t req_len;            /* raw: length of the request we sent (echoed back) */
   uint32_t events;           /* epoll interest currently registered */
   uint8_t mask[4];
   uint32_t next_send, next_recv, inflight;
@@ -117,6 +136,7 @@ typedef struct conn {
    * our last ack and when the first of them came) and its cumulative ack of ours */
   uint64_t ll_rx, ll_first_pending, ll_server_acked;
   uint32_t ll_pending;
+  uint64_t ll_o;             /* fan-out, lifeline: the last channel offset o received */
 } conn_t;
 
 static int ep = -1;
@@ -149,6 +169,7 @@ static size_t ll_tail_len;
 static int conns_open, conns_ready, conns_failed, conns_started;
 static int sending;          /* echo mode: replace each echo with a new message */
 static uint64_t t0, t1;      /* measurement window (ns) */
+static double connect_s, cpu_win;
 static volatile sig_atomic_t sig_stop, sig_stats;
 
 static struct {
@@ -198,9 +219,15 @@ static double cpu_seconds(void) {
 #define SUB_BITS 5
 #define SUB_COUNT (1u << SUB_BITS)
 #define NBUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
-static uint64_t hist[NBUCKETS], hist_count, hist_max;
+typedef struct {
+  uint64_t b[NBUCKETS], count, max;
+} hist_t;
 
-static inline void hist_add(uint64_t v) {
+/* lat: echo, handshake and fan-out delivery latency; reach: fan-out only, the
+ * time from a publication's send until its last subscriber had it. */
+static hist_t lat, reach;
+
+static inline void hist_add(hist_t *h, uint64_t v) {
   int idx;
   if (v < SUB_COUNT) {
     idx = (int)v;
@@ -209,25 +236,26 @@ static inline void hist_add(uint64_t v) {
     int shift = e - SUB_BITS;
     idx = ((shift + 1) << SUB_BITS) + (int)((v >> shift) & (SUB_COUNT - 1));
   }
-  hist[idx]++;
-  hist_count++;
-  if (v > hist_max) hist_max = v;
+  h->b[idx]++;
+  h->count++;
+  if (v > h->max) h->max = v;
 }
 
-static double hist_pct(double p) {
-  if (!hist_count) return 0;
-  uint64_t want = (uint64_t)(p * hist_count + 0.999999), acc = 0;
+static double hist_pct(const hist_t *h, double p) {
+  if (!h->count) return 0;
+  uint64_t want = (uint64_t)(p * h->count + 0.999999), acc = 0;
   if (want < 1) want = 1;
   for (int i = 0; i < (int)NBUCKETS; i++) {
-    acc += hist[i];
+    acc += h->b[i];
     if (acc >= want) {
       if (i < (int)SUB_COUNT) return i;
       int shift = i / SUB_COUNT - 1;
       uint64_t lo = (uint64_t)(SUB_COUNT + i % SUB_COUNT) << shift;
-      return (double)lo + (double)(1ull << shift) / 2; /* bucket midpoint */
+      double mid = (double)lo + (double)(1ull << shift) / 2; /* bucket midpoint */
+      return mid > (double)h->max ? (double)h->max : mid;     /* never above the largest sample */
     }
   }
-  return (double)hist_max;
+  return (double)h->max;
 }
 
 /* ------------------------------------------------------------ SHA-1, b64 */
@@ -304,8 +332,10 @@ static void fill_random(void *p, size_t n) {
 #define TAIL_LEN 8
 static const char HEX[] = "0123456789abcdef";
 
-static void build_template(void) {
-  if (cfg.proto == PROTO_EIO) {
+/* `proto`: the protocol of the connections that send messages (in fan-out
+ * mode the publisher's). */
+static void build_template(int proto) {
+  if (proto == PROTO_EIO) {
     pfx_len = strlen(EIO_PFX);
     sfx_len = strlen(EIO_SFX);
   }
@@ -319,7 +349,7 @@ static void build_template(void) {
   memcpy(tmpl, EIO_PFX, pfx_len);
   memcpy(tmpl + cfg.size - sfx_len, EIO_SFX, sfx_len);
   size_t n = cfg.size;
-  if (cfg.proto == PROTO_LL) {
+  if (proto == PROTO_LL) {
     /* The payload is the string d; the template needs no JSON escaping. */
     size_t dk = strlen(LL_D_KEY), ms = strlen(LL_M_SFX);
     ll_tail_len = dk + n + ms;
@@ -524,7 +554,7 @@ static void queue_ll_message(conn_t *c) {
 /* Queue one echo-test message: a copy of the pre-masked frame with the
  * sequence number and send time patched in (masked). */
 static void queue_message(conn_t *c) {
-  if (cfg.proto == PROTO_LL) {
+  if (c->proto == PROTO_LL) {
     queue_ll_message(c);
     return;
   }
@@ -544,6 +574,7 @@ static void queue_message(conn_t *c) {
 }
 
 static void conn_close(conn_t *c);
+static void fo_sub_gone(conn_t *c);
 
 /* Write as much as possible; keep EPOLLOUT registered only while pending. */
 static int flush(conn_t *c) {
@@ -573,6 +604,9 @@ static void conn_start(conn_t *c) {
   c->next_send = c->next_recv = c->inflight = 0;
   c->ll_rx = c->ll_first_pending = c->ll_server_acked = 0;
   c->ll_pending = 0;
+  c->ll_o = 0;
+  c->ready = 0;
+  c->proto = c->is_pub ? cfg.pub_proto : cfg.proto;
   c->in_len = c->out_off = c->out_len = 0;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) die("socket");
@@ -604,6 +638,7 @@ static void conn_start(conn_t *c) {
 
 static void conn_close(conn_t *c) {
   if (c->state == ST_FREE) return;
+  if (c->ready) fo_sub_gone(c);
   close(c->fd); /* also removes it from the epoll set */
   c->fd = -1;
   c->state = ST_FREE;
@@ -616,12 +651,13 @@ static void send_request(conn_t *c) {
   fill_random(rnd, sizeof rnd);
   b64(rnd, sizeof rnd, key);
   char proto_hdr[64] = "";
-  if (cfg.proto == PROTO_LL) snprintf(proto_hdr, sizeof proto_hdr, "Sec-WebSocket-Protocol: %s\r\n", LL_PROTOCOL);
+  if (c->proto == PROTO_LL) snprintf(proto_hdr, sizeof proto_hdr, "Sec-WebSocket-Protocol: %s\r\n", LL_PROTOCOL);
   int n = snprintf(req_buf, sizeof req_buf,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                    "Sec-WebSocket-Version: 13\r\n%s\r\n",
-                   cfg.path, cfg.host, cfg.port, key, proto_hdr);
+                   c->is_pub ? cfg.pub_path : cfg.path, cfg.host, cfg.port, key, proto_hdr);
+  c->req_len = (size_t)n;
   snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
   uint8_t dig[20];
   sha1((const uint8_t *)cat, strlen(cat), dig);
@@ -642,6 +678,8 @@ static void handshake_failed(conn_t *c, const char *why) {
 }
 
 static void on_ready(conn_t *c);
+static void fo_on_ready(conn_t *c);
+static void fo_delivery(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8_t *mk);
 
 /* The value of header `name` (lower case, colon included) in a response
  * head of hlen bytes, without leading spaces; NULL when absent. */
@@ -663,8 +701,8 @@ static const uint8_t *find_header(const uint8_t *head, size_t hlen, const char *
 /* Consume the HTTP response; returns bytes consumed, 0 if incomplete, -1 on
  * failure (connection already closed). */
 static ssize_t parse_upgrade(conn_t *c) {
-  if (cfg.proto == PROTO_RAW) {
-    size_t n = strlen(req_buf); /* the key length is fixed: same for every request */
+  if (c->proto == PROTO_RAW) {
+    size_t n = c->req_len; /* our own request, echoed back */
     if (c->in_len < n) return 0;
     uint8_t *end = memmem(c->in, n, "\r\n\r\n", 4);
     if (memcmp(c->in, "GET ", 4) != 0 || !end || (size_t)(end - c->in) + 4 != n)
@@ -689,7 +727,7 @@ static ssize_t parse_upgrade(conn_t *c) {
   const uint8_t *v = find_header(c->in, hlen, "sec-websocket-accept:", &vl);
   if (!v || vl != strlen(c->key_accept) || memcmp(v, c->key_accept, vl) != 0)
     return handshake_failed(c, "bad Sec-WebSocket-Accept"), -1;
-  if (cfg.proto == PROTO_LL) {
+  if (c->proto == PROTO_LL) {
     /* Without the subprotocol the route would treat us as a raw client. */
     v = find_header(c->in, hlen, "sec-websocket-protocol:", &vl);
     if (!v || vl != strlen(LL_PROTOCOL) || memcmp(v, LL_PROTOCOL, vl) != 0)
@@ -698,7 +736,7 @@ static ssize_t parse_upgrade(conn_t *c) {
     c->state = ST_LL_WELCOME;
     return (ssize_t)hlen;
   }
-  c->state = cfg.proto == PROTO_EIO ? ST_EIO_OPEN : ST_OPEN;
+  c->state = c->proto == PROTO_EIO ? ST_EIO_OPEN : ST_OPEN;
   return (ssize_t)hlen;
 }
 
@@ -717,19 +755,150 @@ static void handshake_done(conn_t *c) {
 static void on_ready(conn_t *c) {
   conns_ready++;
   if (cfg.mode == MODE_HANDSHAKE) {
-    if (now >= t0 && now < t1) hist_add(now - c->t_begin);
-    if (cfg.proto == PROTO_RAW || cfg.close_fin) {
+    if (now >= t0 && now < t1) hist_add(&lat, now - c->t_begin);
+    if (c->proto == PROTO_RAW || cfg.close_fin) {
       handshake_done(c);
       return;
     }
     start_close_handshake(c);
   } else if (cfg.mode == MODE_ECHO) {
-    if (cfg.proto != PROTO_LL) build_frame(c);
-  } else if (cfg.idle_msgs > 0 && (cfg.proto == PROTO_WS || cfg.proto == PROTO_LL)) {
+    if (c->proto != PROTO_LL) build_frame(c);
+  } else if (cfg.mode == MODE_FANOUT) {
+    fo_on_ready(c);
+  } else if (cfg.idle_msgs > 0 && (c->proto == PROTO_WS || c->proto == PROTO_LL)) {
     /* Idle connections with some history: run_idle waits for these echoes. */
-    if (cfg.proto != PROTO_LL) build_frame(c);
+    if (c->proto != PROTO_LL) build_frame(c);
     for (int k = 0; k < cfg.idle_msgs; k++) queue_message(c);
   }
+}
+
+/* -------------------------------------------------------------- fan-out */
+/* One publisher connection and N subscriber connections. Publication k carries
+ * k as its sequence number and its send time in the usual payload; every
+ * subscriber must receive every publication exactly once and in order.
+ * Publications are sent in a closed loop: at most --window of them are in
+ * flight, and publication k + window goes out only once publication k has
+ * reached every subscriber, so the server is never given more than it can
+ * drain and the rate is whatever it sustains. --warmup-pubs publications run
+ * first; when all of them have arrived the measured phase sends --pubs more,
+ * and the window is from its first send to its last delivery. */
+
+static struct {
+  conn_t *pub;
+  int subs_ready;       /* subscribers each new publication must reach */
+  int subs_at_start;
+  int phase;            /* 0 connecting, 1 warm-up, 2 measured, 3 finished */
+  uint64_t limit;       /* publications to send in the current phase */
+  uint64_t done;        /* publications that reached every subscriber (or were lost) */
+  uint32_t *left;       /* ring of --window slots: deliveries still due per publication */
+  uint64_t *sent_at;    /* ring: when each publication was queued */
+  uint64_t t_first, t_last, last_progress;
+  double cpu0;
+  int dirty;            /* the publisher has queued frames to flush */
+} fo;
+
+static void fo_send_one(void) {
+  conn_t *p = fo.pub;
+  uint32_t slot = p->next_send % (uint32_t)cfg.window;
+  fo.left[slot] = (uint32_t)fo.subs_ready;
+  fo.sent_at[slot] = now;
+  queue_message(p);
+  fo.dirty = 1;
+}
+
+/* Publish while the phase has publications left and fewer than --window are in flight. */
+static void fo_fill(void) {
+  if (fo.phase != 1 && fo.phase != 2) return;
+  while (fo.pub->next_send < fo.limit && fo.pub->next_send - fo.done < (uint64_t)cfg.window) fo_send_one();
+}
+
+static void fo_start_measured(void) {
+  fo.phase = 2;
+  fo.limit = (uint64_t)cfg.warmup_pubs + (uint64_t)cfg.pubs;
+  fo.cpu0 = cpu_seconds();
+  event_line("measure-start", NULL);
+  fo.t_first = now;
+}
+
+/* Publication k reached every subscriber still there (completions come in
+ * publication order, because every subscriber receives in order). */
+static void fo_complete(uint64_t k) {
+  fo.done++;
+  fo.last_progress = now;
+  if (k >= (uint64_t)cfg.warmup_pubs) {
+    hist_add(&reach, now - fo.sent_at[k % (uint32_t)cfg.window]);
+    fo.t_last = now;
+  }
+  if (fo.done == fo.limit) {
+    if (fo.phase == 1) {
+      fo_start_measured();
+    } else if (fo.phase == 2) {
+      fo.phase = 3;
+      cpu_win = cpu_seconds() - fo.cpu0;
+      event_line("measure-end", NULL);
+    }
+  }
+  fo_fill();
+}
+
+/* Publication k will never reach one of its subscribers. */
+static void fo_lose(uint64_t k) {
+  st.err_lost++;
+  if (--fo.left[k % (uint32_t)cfg.window] == 0) fo_complete(k);
+}
+
+static void fo_on_ready(conn_t *c) {
+  if (c->is_pub) {
+    build_frame(c);
+    return;
+  }
+  c->ready = 1;
+  c->next_recv = 0;
+  fo.subs_ready++;
+}
+
+/* A ready subscriber closed: what was published and not yet received is lost. */
+static void fo_sub_gone(conn_t *c) {
+  c->ready = 0;
+  fo.subs_ready--;
+  if (fo.phase != 1 && fo.phase != 2) return;
+  for (uint64_t k = c->next_recv; k < fo.pub->next_send; k++) fo_lose(k);
+}
+
+static void fo_delivery(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8_t *mk) {
+  if (c->is_pub || !c->ready) {
+    st.unexpected_data++;
+    return;
+  }
+  uint64_t seq = 0, ts = 0, tail = 0;
+  int intact = 0;
+  if (op != cfg.opcode) st.err_opcode++;
+  if (len != (size_t)cfg.size) st.err_len++;
+  else if (get_hex(pl, pfx_len, 8, mk, &seq) || get_hex(pl, pfx_len + 8, 16, mk, &ts) ||
+           get_hex(pl, len - sfx_len - TAIL_LEN, 8, mk, &tail) || tail != seq)
+    st.err_payload++;
+  else
+    intact = 1;
+  /* A damaged delivery counts as the one expected, once, so the loop goes on. */
+  if (!intact) seq = c->next_recv;
+  if (seq < c->next_recv || seq >= fo.pub->next_send) { /* a duplicate, or never published */
+    if (st.err_seq < 3) fprintf(stderr, "wsgen: conn %d: publication %llu again or unknown (next %u)\n", c->id, (unsigned long long)seq, c->next_recv);
+    st.err_seq++;
+    return;
+  }
+  if (seq > c->next_recv) { /* a gap: the skipped publications will not come */
+    if (st.err_seq < 3) fprintf(stderr, "wsgen: conn %d expected publication %u got %llu\n", c->id, c->next_recv, (unsigned long long)seq);
+    st.err_seq++;
+    for (uint64_t k = c->next_recv; k < seq; k++) fo_lose(k);
+  }
+  c->next_recv = (uint32_t)seq + 1;
+  st.recv++;
+  if (seq >= (uint64_t)cfg.warmup_pubs) {
+    st.win_recv++;
+    st.win_bytes += len;
+    if (intact && ts <= now) hist_add(&lat, now - ts);
+  }
+  if (--fo.left[seq % (uint32_t)cfg.window] == 0) fo_complete(seq);
 }
 
 /* --------------------------------------------------------------- frames */
@@ -764,7 +933,7 @@ static void on_echo(conn_t *c, int op, const uint8_t *pl, size_t len, const uint
         st.err_seq++;
       }
       c->next_recv = (uint32_t)seq + 1;
-      if (now >= t0 && now < t1 && ts <= now) hist_add(now - ts);
+      if (now >= t0 && now < t1 && ts <= now) hist_add(&lat, now - ts);
     }
   }
   if (c->inflight) c->inflight--;
@@ -793,6 +962,7 @@ static void on_eio(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8
     on_ready(c);
   } else if (c->state == ST_OPEN && a == '4' && b == '2') {
     if (cfg.mode == MODE_ECHO) on_echo(c, op, pl, len, mk);
+    else if (cfg.mode == MODE_FANOUT) fo_delivery(c, op, pl, len, mk);
     else st.unexpected_data++;
   } else if (a == '4' && b == '4') {
     handshake_failed(c, "socket.io connect_error");
@@ -810,11 +980,11 @@ static void on_eio(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8
 #define JBAD ((size_t)-1)
 
 typedef struct {
-  const uint8_t *t, *d, *ts, *msg;
-  size_t t_len, d_len, ts_len, msg_len;
+  const uint8_t *t, *d, *ts, *msg, *n;
+  size_t t_len, d_len, ts_len, msg_len, n_len;
   int d_kind;       /* 0 absent, 1 string without escapes, 2 any other value */
   int has_b;
-  int64_t s, a;     /* -1 absent, -2 not a plain integer */
+  int64_t s, a, o, id; /* -1 absent, -2 not a plain integer */
 } ll_env_t;
 
 static inline size_t json_ws(const uint8_t *p, size_t i, size_t n) {
@@ -874,7 +1044,7 @@ static int64_t json_uint(const uint8_t *p, size_t n) {
 
 static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
   memset(e, 0, sizeof *e);
-  e->s = e->a = -1;
+  e->s = e->a = e->o = e->id = -1;
   size_t i = json_ws(p, 0, n);
   if (i >= n || p[i] != '{') return -1;
   i = json_ws(p, i + 1, n);
@@ -899,6 +1069,9 @@ static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
     else if (kl == 1 && key[0] == 's') e->s = json_uint(p + v, vend - v);
     else if (kl == 1 && key[0] == 'a') e->a = json_uint(p + v, vend - v);
     else if (kl == 1 && key[0] == 'b') e->has_b = 1;
+    else if (kl == 1 && key[0] == 'o') e->o = json_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'n' && is_str) e->n = sv, e->n_len = sl;
+    else if (kl == 2 && key[0] == 'i' && key[1] == 'd') e->id = json_uint(p + v, vend - v);
     else if (kl == 1 && key[0] == 'd') {
       e->d_kind = is_str && !esc ? 1 : 2;
       e->d = sv, e->d_len = sl;
@@ -930,6 +1103,39 @@ static void ll_server_ack(conn_t *c, int64_t a) {
   if ((uint64_t)a > c->ll_server_acked) c->ll_server_acked = (uint64_t)a;
 }
 
+/* lifeline: a request from the server. The only one expected is $subscribed
+ * (PROTOCOL.md §3.3: the server subscribed this session; fan-out mode counts
+ * the subscriber ready then). It is answered {"t":"r","s":S,"a":A,"id":ID,"d":null},
+ * the ack of everything received so far riding on it. */
+static void on_ll_request(conn_t *c, const ll_env_t *e) {
+  if (c->state != ST_OPEN || e->s < 1 || e->id < 1) {
+    st.err_protocol++;
+    return;
+  }
+  if ((uint64_t)e->s != c->ll_rx + 1) st.err_seq++;
+  if ((uint64_t)e->s > c->ll_rx) c->ll_rx = (uint64_t)e->s;
+  if (e->a != -1) ll_server_ack(c, e->a);
+  int subscribed = e->n && e->n_len == 11 && !memcmp(e->n, "$subscribed", 11);
+  if (!subscribed) st.unexpected_data++;
+  uint8_t buf[96];
+  size_t n = 0;
+  memcpy(buf, "{\"t\":\"r\",\"s\":", 13);
+  n = 13;
+  n += put_dec(buf + n, (uint64_t)++c->next_send);
+  memcpy(buf + n, ",\"a\":", 5);
+  n += 5;
+  n += put_dec(buf + n, c->ll_rx);
+  memcpy(buf + n, ",\"id\":", 6);
+  n += 6;
+  n += put_dec(buf + n, (uint64_t)e->id);
+  memcpy(buf + n, ",\"d\":null}", 10);
+  n += 10;
+  c->ll_pending = 0;
+  st.ll_acks_riding++;
+  queue_frame(c, 1, buf, n);
+  if (subscribed && cfg.mode == MODE_FANOUT && !c->ready) on_ready(c);
+}
+
 /* One text frame in Lifeline mode. */
 static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
   ll_env_t e;
@@ -956,6 +1162,24 @@ static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
     /* The echo of d; a non-string or escaped d cannot be ours, and fails the length or payload check. */
     if (cfg.mode == MODE_ECHO || cfg.mode == MODE_IDLE) on_echo(c, 1, e.d, e.d_kind == 1 ? e.d_len : 0, NULL);
     else st.unexpected_data++;
+  } else if (ll_is(&e, "p")) {
+    /* A publication (PROTOCOL.md §3.2), outside the numbered stream: no s, no ack. */
+    if (cfg.mode != MODE_FANOUT || c->state != ST_OPEN || !c->ready || e.o < 1 || e.has_b) {
+      st.err_protocol++;
+      return;
+    }
+    /* One channel, subscribed on a fresh server before its first publication:
+     * its offsets run 1, 2, 3, ... on every subscriber. */
+    if ((uint64_t)e.o != c->ll_o + 1) {
+      if (st.err_seq < 3)
+        fprintf(stderr, "wsgen: conn %d expected channel offset %llu got %lld\n", c->id,
+                (unsigned long long)c->ll_o + 1, (long long)e.o);
+      st.err_seq++;
+    }
+    c->ll_o = (uint64_t)e.o;
+    fo_delivery(c, 1, e.d, e.d_kind == 1 ? e.d_len : 0, NULL);
+  } else if (ll_is(&e, "q")) {
+    on_ll_request(c, &e);
   } else if (ll_is(&e, "ping")) {
     uint8_t buf[96];
     size_t n = sizeof LL_PONG_PFX - 1;
@@ -979,7 +1203,7 @@ static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
       return;
     }
     c->state = ST_OPEN;
-    on_ready(c);
+    if (cfg.mode != MODE_FANOUT) on_ready(c); /* fan-out: ready at $subscribed */
   } else if (ll_is(&e, "error")) {
     if (st.err_protocol < 3) fprintf(stderr, "wsgen: conn %d: server error: %.*s\n", c->id, (int)e.msg_len, e.msg ? (const char *)e.msg : "");
     st.err_protocol++;
@@ -996,7 +1220,7 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       handshake_done(c);
     } else {
       st.closed_by_server++;
-      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
       conn_close(c);
     }
     return -1;
@@ -1021,11 +1245,11 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       st.err_protocol++;
       return 0;
     }
-    if (cfg.proto == PROTO_EIO) {
+    if (c->proto == PROTO_EIO) {
       on_eio(c, op, pl, len, mk);
       return c->state == ST_FREE ? -1 : 0;
     }
-    if (cfg.proto == PROTO_LL) {
+    if (c->proto == PROTO_LL) {
       if (op != 1 || mk) { /* JSON mode is text only, and servers do not mask */
         st.err_protocol++;
         return 0;
@@ -1033,7 +1257,8 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       on_ll(c, pl, len);
       return c->state == ST_FREE ? -1 : 0;
     }
-    if (c->state == ST_OPEN && (cfg.mode == MODE_ECHO || cfg.idle_msgs > 0)) on_echo(c, op, pl, len, mk);
+    if (c->state == ST_OPEN && cfg.mode == MODE_FANOUT) fo_delivery(c, op, pl, len, mk);
+    else if (c->state == ST_OPEN && (cfg.mode == MODE_ECHO || cfg.idle_msgs > 0)) on_echo(c, op, pl, len, mk);
     else st.unexpected_data++;
     return 0;
   default:
@@ -1088,6 +1313,7 @@ static int parse_frames(conn_t *c, size_t *need) {
 static void on_readable(conn_t *c) {
   for (int round = 0; round < 8; round++) {
     size_t want = 2048; /* idle connections stay small */
+    if (cfg.mode == MODE_FANOUT) want = 8192; /* thousands of subscribers, a few frames each per read */
     if (cfg.mode == MODE_ECHO) {
       want = frame_len * 16;
       if (want < 65536) want = 65536;
@@ -1105,7 +1331,7 @@ static void on_readable(conn_t *c) {
         handshake_done(c);
       } else if (c->state == ST_OPEN) {
         st.closed_by_server++;
-        if (cfg.mode == MODE_ECHO) st.err_closed++;
+        if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
         conn_close(c);
       } else {
         handshake_failed(c, "connection closed during handshake");
@@ -1117,7 +1343,7 @@ static void on_readable(conn_t *c) {
       if (errno == EAGAIN) break;
       if (c->state == ST_OPEN) {
         st.closed_by_server++;
-        if (cfg.mode == MODE_ECHO) st.err_closed++;
+        if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
         conn_close(c);
       } else if (c->state == ST_CLOSING) {
         handshake_done(c); /* reset after our close frame: cycle completed */
@@ -1141,7 +1367,7 @@ static void on_readable(conn_t *c) {
     size_t need;
     if (parse_frames(c, &need) < 0) return;
     /* An ack that fell due in this batch and found no m to ride on goes alone. */
-    if (cfg.proto == PROTO_LL && c->state == ST_OPEN && ll_ack_due(c)) queue_ll_ack(c);
+    if (c->proto == PROTO_LL && c->state == ST_OPEN && ll_ack_due(c)) queue_ll_ack(c);
     if (need > c->in_cap) {
       c->in = xrealloc(c->in, need + 65536);
       c->in_cap = need + 65536;
@@ -1152,7 +1378,7 @@ static void on_readable(conn_t *c) {
     if (c->state == ST_CLOSING) handshake_done(c);
     else {
       st.closed_by_server++;
-      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
       conn_close(c);
     }
   }
@@ -1178,7 +1404,7 @@ static void on_event(conn_t *c, uint32_t ev) {
     if (c->state == ST_CLOSING) handshake_done(c);
     else {
       st.closed_by_server++;
-      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
       conn_close(c);
     }
   }
@@ -1196,11 +1422,11 @@ static void ll_ack_sweep(void) {
   last = now;
   for (int i = 0; i < nconns; i++) {
     conn_t *c = &conns[i];
-    if (c->state != ST_OPEN || !ll_ack_due(c)) continue;
+    if (c->state != ST_OPEN || c->proto != PROTO_LL || !ll_ack_due(c)) continue;
     queue_ll_ack(c);
     if (flush(c) < 0) {
       st.closed_by_server++;
-      if (cfg.mode == MODE_ECHO) st.err_closed++;
+      if (cfg.mode == MODE_ECHO || cfg.mode == MODE_FANOUT) st.err_closed++;
       conn_close(c);
     }
   }
@@ -1253,7 +1479,6 @@ static void open_all(void) {
 
 /* ----------------------------------------------------------------- modes */
 
-static double connect_s, cpu_win;
 
 /* The connection table, every slot closed. */
 static void alloc_conns(int n) {
@@ -1345,6 +1570,63 @@ static void run_handshake(void) {
   for (int i = 0; i < nconns; i++) conn_close(&conns[i]);
 }
 
+static void run_fanout(void) {
+  alloc_conns(cfg.conns + 1);
+  fo.pub = &conns[nconns - 1]; /* connects last */
+  fo.pub->is_pub = 1;
+  uint64_t c0 = now;
+  open_all();
+  connect_s = (now - c0) / 1e9;
+  fo.subs_at_start = fo.subs_ready;
+  if (fo.pub->state != ST_OPEN || !fo.pub->frame || fo.subs_ready == 0) {
+    fprintf(stderr, "wsgen: fan-out needs the publisher and at least one subscriber (%d ready)\n", fo.subs_ready);
+    return;
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, "\"subscribers\":%d", fo.subs_ready);
+  event_line("ready", buf);
+  fo.left = calloc((size_t)cfg.window, sizeof *fo.left);
+  fo.sent_at = calloc((size_t)cfg.window, sizeof *fo.sent_at);
+  fo.last_progress = now;
+  if (cfg.warmup_pubs > 0) {
+    fo.phase = 1;
+    fo.limit = (uint64_t)cfg.warmup_pubs;
+  } else {
+    fo_start_measured();
+  }
+  fo_fill();
+  uint64_t stall = secs_ns(cfg.stall);
+  while (fo.phase == 1 || fo.phase == 2) {
+    if (fo.dirty) {
+      fo.dirty = 0;
+      if (flush(fo.pub) < 0) break;
+    }
+    poll_once(10);
+    if (fo.pub->state == ST_FREE || sig_stop) break;
+    if (now - fo.last_progress > stall) {
+      fprintf(stderr, "wsgen: fan-out stalled: nothing completed for %.0f s (%llu of %llu publications done)\n",
+              cfg.stall, (unsigned long long)fo.done, (unsigned long long)fo.limit);
+      break;
+    }
+  }
+  if (fo.phase != 3) {
+    /* Stalled or cut short: whatever is still due counts as lost. */
+    for (uint64_t k = fo.done; k < fo.pub->next_send; k++) st.err_lost += fo.left[k % (uint32_t)cfg.window];
+    if (fo.phase == 2) {
+      cpu_win = cpu_seconds() - fo.cpu0;
+      event_line("measure-end", NULL);
+    }
+    fo.phase = 3;
+  }
+  /* A short drain: anything arriving now is a duplicate (counted as err_seq). */
+  uint64_t drain_end = now + secs_ns(0.2);
+  while (now < drain_end && !sig_stop) poll_once(10);
+  for (int i = 0; i < nconns; i++) {
+    conns[i].ready = 0;
+    conn_close(&conns[i]);
+  }
+}
+
 static void on_signal(int sig) {
   if (sig == SIGUSR1) sig_stats = 1;
   else sig_stop = 1;
@@ -1406,12 +1688,15 @@ static void run_idle(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: wsgen --mode echo|handshake|idle --port P [--host H] [--path /p]\n"
+          "usage: wsgen --mode echo|handshake|idle|fanout --port P [--host H] [--path /p]\n"
           "  [--proto ws|raw|eio|lifeline] [--conns N] [--window W] [--size BYTES] [--text]\n"
           "  [--warmup S] [--duration S] [--drain S] [--concurrency C]\n"
           "  [--connect-concurrency C] [--connect-timeout S] [--hold S] [--src-ips K]\n"
           "  [--close clean|fin] [--ack-every N] [--idle-msgs N] [--no-ack]\n"
-          "  --proto lifeline: Lifeline mode (lifeline.v1, JSON); --size is the length of d\n");
+          "  --proto lifeline: Lifeline mode (lifeline.v1, JSON); --size is the length of d\n"
+          "  fanout: --conns N subscribers on --path, one publisher on --pub-path speaking\n"
+          "  --pub-proto ws|raw|eio (default --proto); --window publications in flight,\n"
+          "  --warmup-pubs U then --pubs P measured, --stall S (no progress: give up)\n");
   exit(2);
 }
 
@@ -1424,7 +1709,8 @@ int main(int argc, char **argv) {
       {"concurrency", 1, 0, 'c'}, {"connect-concurrency", 1, 0, 'C'},
       {"connect-timeout", 1, 0, 'T'}, {"hold", 1, 0, 'H'}, {"src-ips", 1, 0, 'i'},
       {"close", 1, 0, 'x'},    {"ack-every", 1, 0, 'A'}, {"idle-msgs", 1, 0, 'I'},
-      {"no-ack", 0, 0, 'N'},
+      {"no-ack", 0, 0, 'N'},   {"pub-proto", 1, 0, 'Q'}, {"pub-path", 1, 0, 'U'},
+      {"pubs", 1, 0, 'B'},     {"warmup-pubs", 1, 0, 'V'}, {"stall", 1, 0, 'S'},
       {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1433,6 +1719,7 @@ int main(int argc, char **argv) {
       if (!strcmp(optarg, "echo")) cfg.mode = MODE_ECHO;
       else if (!strcmp(optarg, "handshake")) cfg.mode = MODE_HANDSHAKE;
       else if (!strcmp(optarg, "idle")) cfg.mode = MODE_IDLE;
+      else if (!strcmp(optarg, "fanout")) cfg.mode = MODE_FANOUT;
       else usage();
       break;
     case 'P':
@@ -1465,15 +1752,30 @@ int main(int argc, char **argv) {
     case 'A': cfg.ack_every = atoi(optarg); break;
     case 'I': cfg.idle_msgs = atoi(optarg); break;
     case 'N': cfg.no_ack = 1; break;
+    case 'Q':
+      if (!strcmp(optarg, "ws")) cfg.pub_proto = PROTO_WS;
+      else if (!strcmp(optarg, "raw")) cfg.pub_proto = PROTO_RAW;
+      else if (!strcmp(optarg, "eio")) cfg.pub_proto = PROTO_EIO;
+      else usage(); /* the publisher sends plain messages: not Lifeline mode */
+      break;
+    case 'U': cfg.pub_path = optarg; break;
+    case 'B': cfg.pubs = atoi(optarg); break;
+    case 'V': cfg.warmup_pubs = atoi(optarg); break;
+    case 'S': cfg.stall = atof(optarg); break;
     default: usage();
     }
   }
   if (cfg.port <= 0 || cfg.conns <= 0 || cfg.window <= 0 || cfg.concurrency <= 0 ||
       cfg.connect_conc <= 0 || cfg.src_ips < 1 || cfg.src_ips > 250 || cfg.duration <= 0 ||
       cfg.duration > 3600 || cfg.hold > 7200 || cfg.warmup < 0 || cfg.ack_every < 1 ||
-      cfg.idle_msgs < 0)
+      cfg.idle_msgs < 0 || cfg.pubs < 1 || cfg.warmup_pubs < 0 || cfg.stall <= 0)
     usage();
+  if (cfg.pub_proto < 0) cfg.pub_proto = cfg.proto;
+  if (!cfg.pub_path) cfg.pub_path = cfg.path;
+  if (cfg.mode == MODE_FANOUT && cfg.pub_proto == PROTO_LL) usage();
   if (cfg.proto == PROTO_EIO || cfg.proto == PROTO_LL) cfg.opcode = 1; /* text only */
+  /* Fan-out: text frames, because a Lifeline server publishes a string as text. */
+  if (cfg.mode == MODE_FANOUT) cfg.opcode = 1;
   dst.sin_family = AF_INET;
   dst.sin_port = htons((uint16_t)cfg.port);
   if (inet_pton(AF_INET, cfg.host, &dst.sin_addr) != 1) usage();
@@ -1485,7 +1787,7 @@ int main(int argc, char **argv) {
   sigaction(SIGUSR1, &sa, NULL);
 
   init_hexval();
-  build_template();
+  build_template(cfg.mode == MODE_FANOUT ? cfg.pub_proto : cfg.proto);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
   now = mono_ns();
@@ -1495,6 +1797,7 @@ int main(int argc, char **argv) {
   const char *mode = "echo";
   if (cfg.mode == MODE_ECHO) run_echo();
   else if (cfg.mode == MODE_HANDSHAKE) mode = "handshake", run_handshake();
+  else if (cfg.mode == MODE_FANOUT) mode = "fanout", run_fanout();
   else mode = "idle", run_idle();
 
   static const char *protos[] = {"ws", "raw", "eio", "lifeline"};
@@ -1504,8 +1807,22 @@ int main(int argc, char **argv) {
   uint64_t integrity = st.err_seq + st.err_opcode + st.err_len + st.err_payload +
                        st.err_lost + st.err_closed + st.err_protocol;
   int setup_failed = (cfg.mode != MODE_HANDSHAKE && conns_ready == 0) ||
-                     (cfg.mode == MODE_HANDSHAKE && st.handshakes == 0);
+                     (cfg.mode == MODE_HANDSHAKE && st.handshakes == 0) ||
+                     (cfg.mode == MODE_FANOUT && fo.phase == 0);
   double win = cfg.duration;
+  /* Fan-out: the window runs from the first measured publication to its last delivery. */
+  if (cfg.mode == MODE_FANOUT) win = fo.t_last > fo.t_first ? (fo.t_last - fo.t_first) / 1e9 : 0;
+  char fanout[512] = "";
+  if (cfg.mode == MODE_FANOUT)
+    snprintf(fanout, sizeof fanout,
+             ",\"fanout\":{\"subscribers\":%d,\"subscribed\":%d,\"publications\":%d,\"warmup_publications\":%d,"
+             "\"window\":%d,\"completed\":%llu,\"deliveries\":%llu,\"deliveries_per_s\":%.1f,\"total_ms\":%.3f,"
+             "\"reach_all_us\":{\"samples\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}",
+             cfg.conns, fo.subs_at_start, cfg.pubs, cfg.warmup_pubs, cfg.window,
+             (unsigned long long)(fo.done > (uint64_t)cfg.warmup_pubs ? fo.done - (uint64_t)cfg.warmup_pubs : 0),
+             (unsigned long long)st.win_recv, win > 0 ? st.win_recv / win : 0, win * 1e3,
+             (unsigned long long)reach.count, hist_pct(&reach, 0.5) / 1e3, hist_pct(&reach, 0.9) / 1e3,
+             hist_pct(&reach, 0.99) / 1e3, reach.max / 1e3);
   printf("{\"ok\":%s,\"mode\":\"%s\",\"proto\":\"%s\",\"conns\":%d,\"ready\":%d,"
          "\"window\":%d,\"size\":%d,\"opcode\":%d,\"concurrency\":%d,"
          "\"duration_s\":%.3f,\"connect_s\":%.3f,\"elapsed_s\":%.3f,"
@@ -1519,18 +1836,18 @@ int main(int argc, char **argv) {
          "\"lost\":%llu,\"closed\":%llu,\"protocol\":%llu,\"handshake\":%llu,"
          "\"connect\":%llu,\"io\":%llu},\"integrity_errors\":%llu,"
          "\"lifeline\":{\"acks_riding\":%llu,\"acks_alone\":%llu,\"server_acks\":%llu,"
-         "\"unacked_by_server\":%llu}}\n",
+         "\"unacked_by_server\":%llu}%s}\n",
          setup_failed ? "false" : "true", mode, protos[cfg.proto],
          cfg.mode == MODE_HANDSHAKE ? 0 : cfg.conns, conns_ready, cfg.window, cfg.size,
          cfg.opcode, cfg.concurrency, win, connect_s, (mono_ns() - start) / 1e9,
-         (unsigned long long)st.win_recv, st.win_recv / win, st.win_bytes / win / 1e6,
+         (unsigned long long)st.win_recv, win > 0 ? st.win_recv / win : 0, win > 0 ? st.win_bytes / win / 1e6 : 0,
          (unsigned long long)st.win_handshakes, st.win_handshakes / win,
-         (unsigned long long)hist_count, hist_pct(0.5) / 1e3, hist_pct(0.9) / 1e3,
-         hist_pct(0.99) / 1e3, hist_max / 1e3, (unsigned long long)st.pings,
+         (unsigned long long)lat.count, hist_pct(&lat, 0.5) / 1e3, hist_pct(&lat, 0.9) / 1e3,
+         hist_pct(&lat, 0.99) / 1e3, lat.max / 1e3, (unsigned long long)st.pings,
          (unsigned long long)st.eio_pings, (unsigned long long)st.pongs_sent,
          (unsigned long long)st.closed_by_server, (unsigned long long)st.unexpected_data,
          (unsigned long long)st.sent, (unsigned long long)st.recv, cpu_win,
-         cfg.mode == MODE_IDLE ? 0 : 100.0 * cpu_win / win,
+         cfg.mode == MODE_IDLE || win <= 0 ? 0 : 100.0 * cpu_win / win,
          (unsigned long long)st.err_seq, (unsigned long long)st.err_opcode,
          (unsigned long long)st.err_len, (unsigned long long)st.err_payload,
          (unsigned long long)st.err_lost, (unsigned long long)st.err_closed,
@@ -1538,7 +1855,7 @@ int main(int argc, char **argv) {
          (unsigned long long)st.err_connect, (unsigned long long)st.err_io,
          (unsigned long long)integrity, (unsigned long long)st.ll_acks_riding,
          (unsigned long long)st.ll_acks_alone, (unsigned long long)st.ll_server_acks,
-         (unsigned long long)(cfg.proto == PROTO_LL ? ll_unacked : 0));
+         (unsigned long long)(cfg.proto == PROTO_LL ? ll_unacked : 0), fanout);
   fflush(stdout);
   if (setup_failed) return 2;
   return integrity ? 1 : 0;

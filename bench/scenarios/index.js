@@ -6,7 +6,10 @@ import handshakes from './handshakes.js';
 import heartbeat from './heartbeat.js';
 import bundleSize from './bundle-size.js';
 import redisLatency from './redis-latency.js';
+import { fanout5k, fanout10k } from './fanout.js';
 
-export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, sessionMemory, handshakes, heartbeat, bundleSize, redisLatency].map((s) => [s.name, s]));
-export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'session-memory', 'handshakes', 'heartbeat', 'redis-latency'];
+export const SCENARIOS = Object.fromEntries([echo64, echo16k, idleMemory, sessionMemory, handshakes, heartbeat, bundleSize, redisLatency, fanout5k, fanout10k].map((s) => [s.name, s]));
+export const DEFAULT_SCENARIOS = ['bundle-size', 'echo64', 'echo16k', 'idle-memory', 'session-memory', 'handshakes', 'heartbeat', 'redis-latency', 'fanout5k', 'fanout10k'];
 
+/** Names that stand for several scenarios in --scenario. */
+export const SCENARIO_GROUPS = { fanout: ['fanout5k', 'fanout10k'] };

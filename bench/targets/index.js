@@ -72,7 +72,8 @@ export const TARGETS = {
     available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
     // Session memory has its own scenario (next to raw mode); handshakes and
     // heartbeat compare raw-mode servers. Name it in --targets to run it there.
-    defaultScenarios: ['echo64', 'echo16k', 'session-memory'],
+    // In fan-out its subscribers get `p` envelopes from the same server.
+    defaultScenarios: ['echo64', 'echo16k', 'session-memory', 'fanout5k', 'fanout10k'],
   },
 };
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ChannelPosition, type PresenceMember, type ResetReason } from '@lifeline/protocol';
-import type { ChannelHub, Subscriber, WireFormat } from './channels/hub.js';
+import type { ChannelHub, SharedFrame, Subscriber, WireFormat } from './channels/hub.js';
 import WebSocket from 'ws';
 import { Message } from './message.js';
 import type { SlowConsumerPolicy } from './options.js';
@@ -251,11 +251,21 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     return 'raw';
   }
 
-  /** @internal Subscriber: one frame, coalesced with the turn's other writes. */
-  writeFrame(frame: string | Uint8Array, binary: boolean): void {
+  /**
+   * @internal Subscriber: one frame, coalesced with the turn's other writes. A publication's
+   * frame (`shared`) is framed by the first subscriber that writes it, and every subscriber
+   * writes those same bytes straight to its TCP socket: per subscriber that is one buffered
+   * write, where `ws.send()` would frame the message again (header, options, and for a
+   * string its UTF-8 bytes) on every socket. Going around `ws`'s sender keeps the order of
+   * frames because the sender writes synchronously to the same socket: it only holds frames
+   * back while compressing (the app turns permessage-deflate off) or reading a Blob (which
+   * send() does not take).
+   */
+  writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.corkForTurn();
-    this.ws.send(frame, binary ? BINARY : TEXT);
+    if (shared === undefined) this.ws.send(frame, binary ? BINARY : TEXT);
+    else this.raw.write((shared.wire ??= serverFrame(frame, binary)));
     this.messagesOut++;
   }
 
@@ -618,6 +628,30 @@ function onNewListener(this: Socket, event: string | symbol): void {
 
 function uncork(socket: Socket): void {
   socket.flushWrites();
+}
+
+/**
+ * One complete, unfragmented server-to-client WebSocket frame (RFC 6455 §5.2: FIN set,
+ * no RSV bits, unmasked) holding `payload`: a string as text in UTF-8, bytes as binary.
+ */
+function serverFrame(payload: string | Uint8Array, binary: boolean): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  if (typeof payload === 'string') frame.write(payload, header, 'utf8');
+  else frame.set(payload, header);
+  return frame;
 }
 
 /** Calls back once `raw` has handed what it holds to the kernel, or is gone; at once when it holds nothing. */

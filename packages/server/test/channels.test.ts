@@ -66,6 +66,26 @@ describe('channels', () => {
     expect(app.hub.stats).toMatchObject({ publications: 3, deliveries: 9 });
   });
 
+  it('raw subscribers get publications framed once and written as is: every length class, UTF-8, bytes, in order with send()', async () => {
+    const { app, url, sockets } = await start();
+    const raw = new WebSocket(url('/raw/frames'));
+    const got: { data: string | Buffer; binary: boolean }[] = [];
+    raw.on('message', (data: Buffer, binary) => got.push({ data: binary ? data : data.toString(), binary }));
+    cleanup.push(() => raw.close());
+    await waitFor(() => app.hub.subscriberCounts().some((c) => c.channel === 'frames'), 'subscribed');
+    const texts = [0, 1, 125, 126, 127, 65535, 65536, 200_000].map((n) => 'x'.repeat(n));
+    const sent: unknown[] = [...texts, 'ünïcödé ✓ 😀', new Uint8Array([0, 255, 128]), { a: [1, 'b'] }];
+    // Publications and a plain send() in the same turn keep their order on the wire.
+    for (const value of sent) void app.publish('frames', value);
+    sockets[0]!.send('after');
+    await waitFor(() => got.length === sent.length + 1, 'every frame', 10_000);
+    expect(got.slice(0, texts.length).map((g) => (g.data as string).length)).toEqual(texts.map((t) => t.length));
+    expect(got[texts.length]).toEqual({ data: 'ünïcödé ✓ 😀', binary: false });
+    expect(got[texts.length + 1]).toEqual({ data: Buffer.from([0, 255, 128]), binary: true });
+    expect(got[texts.length + 2]).toEqual({ data: '{"a":[1,"b"]}', binary: false });
+    expect(got.at(-1)).toEqual({ data: 'after', binary: false });
+  });
+
   it('recovers what a session missed while disconnected from history (since), then continues live, nothing twice', async () => {
     const { app, url } = await start();
     const c = await lifelineClient(url('/s'));

@@ -12,6 +12,17 @@ import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
 /** The wire form a subscriber needs. */
 export type WireFormat = 'raw' | 'json' | 'msgpack';
 
+/**
+ * One publication's frame in one wire format, the same object for every subscriber of
+ * that format. A connection that writes WebSocket frames itself may keep the framed bytes
+ * in `wire`, so that the frame is also framed once and the same bytes go to every socket.
+ */
+export interface SharedFrame {
+  readonly frame: string | Uint8Array;
+  readonly binary: boolean;
+  wire?: Uint8Array;
+}
+
 /** What the hub needs from a connection (a raw Socket or a Lifeline session). */
 export interface Subscriber {
   readonly id: string;
@@ -20,8 +31,12 @@ export interface Subscriber {
   readonly presenceMember: PresenceMember;
   /** Unsent bytes the connection held before this event-loop turn's writes; 0 while a session has no connection. */
   readonly backlog: number;
-  /** Writes a frame now (coalesced with the turn's other writes). Does nothing while a session has no connection. */
-  writeFrame(frame: string | Uint8Array, binary: boolean): void;
+  /**
+   * Writes a frame now (coalesced with the turn's other writes). Does nothing while a
+   * session has no connection. `shared`, when given, is the frame's object shared by all
+   * subscribers of this publication (see SharedFrame).
+   */
+  writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void;
   /** Calls `callback` once the connection has written out what it holds (or at once when it holds nothing). */
   whenDrained(callback: () => void): void;
   /** The slow-subscriber policy `close`: 1013. */
@@ -30,16 +45,16 @@ export interface Subscriber {
 
 /** A publication with its frames, each encoded the first time a subscriber needs it. */
 class EncodedPublication {
-  private json: string | undefined;
-  private msgpack: Uint8Array | undefined;
-  private raw: { frame: string | Uint8Array; binary: boolean } | undefined;
+  private json: SharedFrame | undefined;
+  private msgpack: SharedFrame | undefined;
+  private raw: SharedFrame | undefined;
 
   constructor(readonly publication: Publication) {}
 
-  frame(format: WireFormat): { frame: string | Uint8Array; binary: boolean } {
+  frame(format: WireFormat): SharedFrame {
     const p = this.publication;
-    if (format === 'json') return { frame: (this.json ??= encodeEnvelope(envelopeOf(p))), binary: false };
-    if (format === 'msgpack') return { frame: (this.msgpack ??= encodeEnvelopeMsgpack(envelopeOf(p))), binary: true };
+    if (format === 'json') return (this.json ??= { frame: encodeEnvelope(envelopeOf(p)), binary: false });
+    if (format === 'msgpack') return (this.msgpack ??= { frame: encodeEnvelopeMsgpack(envelopeOf(p)), binary: true });
     // Raw clients get the payload itself: bytes as binary, a string as its text, anything else as JSON.
     return (this.raw ??= p.bytes !== undefined ? { frame: p.bytes, binary: true } : { frame: typeof p.data === 'string' ? p.data : JSON.stringify(p.data), binary: false });
   }
@@ -119,8 +134,8 @@ class Subscription {
     if (!this.channel.pattern && epoch === this.epoch && offset <= this.last) return;
     this.last = offset;
     this.epoch = epoch;
-    const { frame, binary } = p.frame(this.subscriber.format);
-    this.subscriber.writeFrame(frame, binary);
+    const shared = p.frame(this.subscriber.format);
+    this.subscriber.writeFrame(shared.frame, shared.binary, shared);
     this.hub.stats.deliveries++;
   }
 
