@@ -149,13 +149,27 @@ export class Link implements SweepTarget {
       this.closeWith(1013, `slow consumer: over ${this.host.maxBufferedBytes} bytes unsent`);
       return;
     }
-    if (!this.corked) {
-      this.corked = true;
-      this.backlogAtCork = this.raw.writableLength;
-      this.raw.cork();
-      process.nextTick(uncorkLink, this);
-    }
+    this.corkForTurn();
     ws.send(frame, this.codec.binary ? BINARY : TEXT);
+  }
+
+  private corkForTurn(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.backlogAtCork = this.raw.writableLength;
+    this.raw.cork();
+    process.nextTick(uncorkLink, this);
+  }
+
+  /**
+   * Writes a complete WebSocket frame built once for many connections (a publication; see
+   * Socket.writeFrame): the same bytes go straight to the TCP socket, in order with what
+   * `ws` wrote, coalesced with the turn's other writes.
+   */
+  writeFramed(wire: Uint8Array): void {
+    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
+    this.corkForTurn();
+    this.raw.write(wire);
   }
 
   /** What the connection held when this turn began writing (see Socket.backlog). */

@@ -15,7 +15,8 @@ import {
   type SequencedEnvelope,
   type ChannelPosition,
 } from '@lifeline/protocol';
-import type { WireFormat } from './channels/hub.js';
+import type { SharedFrame, WireFormat } from './channels/hub.js';
+import { serverFrame } from './frame.js';
 import { answerChannelRequest } from './channels/session-requests.js';
 import type { Codec, Frame, Link } from './link.js';
 import type { LogFields } from './logger.js';
@@ -235,8 +236,11 @@ export class SessionSocket extends Socket {
   }
 
   /** @internal Subscriber: written to the current connection; while there is none, the client recovers it with `since`. */
-  override writeFrame(frame: string | Uint8Array, _binary: boolean): void {
-    this.link?.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
+  override writeFrame(frame: string | Uint8Array, _binary: boolean, shared?: SharedFrame): void {
+    const link = this.link;
+    if (link === null) return;
+    if (shared === undefined) link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
+    else link.writeFramed((shared.wire ??= serverFrame(shared.frame, shared.binary)));
   }
 
   /** @internal Subscriber */

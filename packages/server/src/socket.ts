@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ChannelPosition, type PresenceMember, type ResetReason } from '@lifeline/protocol';
 import type { ChannelHub, SharedFrame, Subscriber, WireFormat } from './channels/hub.js';
 import WebSocket from 'ws';
+import { serverFrame } from './frame.js';
 import { Message } from './message.js';
 import type { SlowConsumerPolicy } from './options.js';
 import type { RouteParams } from './router.js';
@@ -628,30 +629,6 @@ function onNewListener(this: Socket, event: string | symbol): void {
 
 function uncork(socket: Socket): void {
   socket.flushWrites();
-}
-
-/**
- * One complete, unfragmented server-to-client WebSocket frame (RFC 6455 §5.2: FIN set,
- * no RSV bits, unmasked) holding `payload`: a string as text in UTF-8, bytes as binary.
- */
-function serverFrame(payload: string | Uint8Array, binary: boolean): Buffer {
-  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(header + length);
-  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
-  if (length < 126) {
-    frame[1] = length;
-  } else if (length < 65536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
-  if (typeof payload === 'string') frame.write(payload, header, 'utf8');
-  else frame.set(payload, header);
-  return frame;
 }
 
 /** Calls back once `raw` has handed what it holds to the kernel, or is gone; at once when it holds nothing. */
