@@ -162,16 +162,29 @@ function msOfDay(time: string): number {
  */
 async function launchHideableChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'lifeline-console-hidden-'));
+  // Its own process group, so that stopping it stops its helper processes too: they write
+  // into the profile until they exit, and the profile is deleted after that.
   const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: 'ignore',
+    detached: true,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
   const stop = async () => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const killer = setTimeout(() => signalGroup('SIGKILL'), 5000);
+    signalGroup('SIGTERM');
     await exited;
     clearTimeout(killer);
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    // Helpers may outlive the main process by a moment.
+    await sleep(200);
+    signalGroup('SIGKILL');
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   };
   try {
     // Chromium writes the port it chose, and the browser's DevTools path, into the profile.
