@@ -16,6 +16,7 @@ export function createServeApp(config: ServeConfig): App {
   mountBuiltApp(app, 'demo');
   mountBuiltApp(app, 'console');
   app.statsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
+  app.healthEndpoints();
   if (config.apiKey !== undefined) app.publishEndpoint({ apiKey: config.apiKey });
   return app;
 }

@@ -154,6 +154,11 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     }
   }
 
+  /** Both connections are up and the subscriber is subscribed: what readiness (`GET /readyz`) asks. */
+  available(): boolean {
+    return !this.closed && this.commands.status === 'ready' && this.subscriberLive;
+  }
+
   /** Resolves once both connections are ready (or rejects LL_UNAVAILABLE after `offlineQueue.timeout`). */
   async ready(): Promise<void> {
     await this.commandGate.pass(() => Promise.resolve());

@@ -23,6 +23,7 @@ import { ChannelHub } from './channels/hub.js';
 import { MemoryBroker } from './channels/memory-broker.js';
 import type { ChannelOptions } from './channels/names.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
+import { healthHandlers, type HealthEndpointsOptions } from './health.js';
 import { addEnded, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
 
 /** A route handler; if it returns a promise, a rejection closes the socket with 1011. */
@@ -205,6 +206,28 @@ export class App implements SocketHost, LifelineAppHost {
     this.get(path, handlers.get);
     this.http('OPTIONS', path, handlers.options);
     this.statsCollector ??= new StatsCollector(this.statsSource()); // the baseline of the first rate
+    return this;
+  }
+
+  /**
+   * `GET /healthz` (liveness: 200 while the app serves, 503 once closed) and `GET /readyz`
+   * (readiness: 503 with the reason while draining, at `maxConnections`, or while the broker
+   * is unavailable). Off unless called; `lifeline serve` calls it.
+   */
+  healthEndpoints(options: HealthEndpointsOptions = {}): this {
+    const app = this;
+    const handlers = healthHandlers({
+      get state() {
+        return app.state;
+      },
+      get connectionCount() {
+        return app.connectionCount;
+      },
+      maxConnections: this.options.maxConnections,
+      brokerAvailable: () => this.hub.broker.available?.() ?? true,
+    });
+    this.get(options.livePath ?? '/healthz', handlers.live);
+    this.get(options.readyPath ?? '/readyz', handlers.ready);
     return this;
   }
 

@@ -24,3 +24,4 @@ export { ChannelHub, type ChannelHubStats, type SubscribeResult, type Subscriber
 export { CHANNEL_DEFAULTS, type ChannelAction, type ChannelOptions, type SlowSubscriberPolicy } from './channels/names.js';
 export { isChannelName, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 export { DEFAULT_PUBLISH_PATH, type PublishEndpointOptions } from './channels/publish-endpoint.js';
+export type { HealthEndpointsOptions } from './health.js';

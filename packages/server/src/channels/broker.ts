@@ -69,4 +69,9 @@ export interface Broker {
   history(channel: string, since: number, epoch: string): Promise<HistoryResult>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /**
+   * Whether the broker can serve right now (readiness, `GET /readyz`). Absent: always. A
+   * networked broker answers false while its connections are down.
+   */
+  available?(): boolean;
 }
