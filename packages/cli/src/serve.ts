@@ -17,6 +17,7 @@ export function createServeApp(config: ServeConfig): App {
   mountBuiltApp(app, 'console');
   app.statsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
   app.healthEndpoints();
+  app.metricsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
   if (config.apiKey !== undefined) app.publishEndpoint({ apiKey: config.apiKey });
   return app;
 }

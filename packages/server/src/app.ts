@@ -24,7 +24,11 @@ import { MemoryBroker } from './channels/memory-broker.js';
 import type { ChannelOptions } from './channels/names.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
 import { healthHandlers, type HealthEndpointsOptions } from './health.js';
-import { addEnded, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
+import { createMetrics, type MetricsEndpointOptions, type MetricsEvents } from './metrics.js';
+import { addEnded, bindAddressOf, checkStatsAccess, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
+
+/** What /metrics reads of a session without importing the class. */
+type SessionSocketLike = Socket & { readonly connected: boolean };
 
 /** A route handler; if it returns a promise, a rejection closes the socket with 1011. */
 export type WsHandler = (socket: Socket, request: IncomingMessage) => unknown;
@@ -99,6 +103,7 @@ export class App implements SocketHost, LifelineAppHost {
   /** Final counts of closed connections, added once at close (stats.ts); live ones are summed when asked. */
   private readonly endedTotals: StatsCounts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
   private statsCollector: StatsCollector | undefined;
+  private metricsEvents: MetricsEvents | undefined;
 
   /** Channels (PROTOCOL.md §3): subscriptions of this process's connections, and the fan-out. */
   readonly hub: ChannelHub;
@@ -207,6 +212,81 @@ export class App implements SocketHost, LifelineAppHost {
     this.http('OPTIONS', path, handlers.options);
     this.statsCollector ??= new StatsCollector(this.statsSource()); // the baseline of the first rate
     return this;
+  }
+
+  /**
+   * `GET /metrics` (or `options.path`) in the Prometheus text format: connections by route
+   * and mode, sessions, messages and bytes, closes by code, resumes and resets, replay-buffer
+   * depth, channel fan-out and slow-subscriber actions, and Node's own metrics (event-loop
+   * lag, heap, GC). Access as for `/api/stats`: `options.token` as a bearer token, or a
+   * loopback bind. Off unless called; `lifeline serve` calls it.
+   */
+  metricsEndpoint(options: MetricsEndpointOptions = {}): this {
+    if (this.metricsEvents) throw new LifelineError('LL_INVALID_OPTION', 'metricsEndpoint() was called twice: one registry per app.');
+    const app = this;
+    this.statsCollector ??= new StatsCollector(this.statsSource());
+    const collector = this.statsCollector;
+    const { registry, events } = createMetrics({
+      hub: this.hub,
+      totals: () => collector.totals(),
+      connections: () => {
+        const counts = new Map<string, { route: string; mode: 'raw' | 'lifeline'; count: number }>();
+        const add = (route: string, mode: 'raw' | 'lifeline') => {
+          const key = `${mode} ${route}`;
+          const entry = counts.get(key) ?? { route, mode, count: 0 };
+          entry.count++;
+          counts.set(key, entry);
+        };
+        for (const socket of app.connections) add(socket.route, 'raw');
+        for (const session of app.sessions) if ((session as SessionSocketLike).connected) add(session.route, 'lifeline');
+        return [...counts.values()];
+      },
+      sessions: () => {
+        let connected = 0;
+        let waiting = 0;
+        let replayMessages = 0;
+        let replayBytes = 0;
+        for (const session of app.sessions) {
+          if ((session as SessionSocketLike).connected) connected++;
+          else waiting++;
+          const { replayMessages: m = 0, replayBytes: b = 0 } = session.stats;
+          replayMessages += m;
+          replayBytes += b;
+        }
+        return { connected, waiting, replayMessages, replayBytes };
+      },
+    });
+    this.metricsEvents = events;
+    const servers = this.attached;
+    const access = statsHandlers({ token: options.token }, () => this.stats(), () => [...servers.keys()].map(bindAddressOf));
+    this.get(options.path ?? '/metrics', (request, response) => {
+      // The same access rule as the stats endpoint; its GET answers the refusals.
+      if (!checkStatsAccess(request.headers.authorization, options.token, [...servers.keys()].map(bindAddressOf)).ok) {
+        access.get(request, response);
+        return;
+      }
+      registry.metrics().then(
+        (text) => {
+          response.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+          response.end(text);
+        },
+        () => {
+          response.writeHead(500);
+          response.end();
+        },
+      );
+    });
+    return this;
+  }
+
+  /** @internal LifelineAppHost: for /metrics. */
+  sessionResumed(): void {
+    this.metricsEvents?.resumed();
+  }
+
+  /** @internal LifelineAppHost: for /metrics. */
+  sessionReset(reason: string): void {
+    this.metricsEvents?.reset(reason);
   }
 
   /**
@@ -648,6 +728,7 @@ export class App implements SocketHost, LifelineAppHost {
   onSocketClose(socket: Socket, code: number, reason: string): void {
     this.connections.delete(socket);
     this.hub.removeSubscriber(socket);
+    this.metricsEvents?.closed(code);
     // A session's bytes were counted on its transports (linkClosed).
     addEnded(this.endedTotals, socket, socket.lifeline ? undefined : socket);
     if (this.logger.enabled('info')) {

@@ -17,6 +17,8 @@ export interface LifelineAppHost extends SocketHost {
   /** `hb` in the welcome, in ms. */
   readonly heartbeatInterval: number;
   readonly maxChannels: number;
+  sessionResumed(): void;
+  sessionReset(reason: string): void;
   linkOpened(link: Link): void;
   linkClosed(link: Link): void;
   runWsHandler(handler: (socket: Socket, request: IncomingMessage) => unknown, socket: Socket, request: IncomingMessage): void;
@@ -93,7 +95,10 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     }
     const result = session.resume(link, envelope.tok, envelope.rx);
     if (result.outcome === 'overflow') this.startSession(link, request, { sessionId: sid, reason: 'overflow' });
-    else if (result.outcome === 'resumed') this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: result.replayed });
+    else if (result.outcome === 'resumed') {
+      this.app.sessionResumed();
+      this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: result.replayed });
+    }
   }
 
   private startSession(link: Link, request: IncomingMessage, resetFrom: { sessionId: string; reason: ResetReason } | undefined): void {
@@ -107,6 +112,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     this.store.add(socket);
     socket.attach(link);
     if (resetFrom) {
+      this.app.sessionReset(resetFrom.reason);
       this.log('info', 'session-reset', socket, { link: link.id, remote: link.remoteAddress, reason: resetFrom.reason, oldSid: resetFrom.sessionId });
     } else {
       this.log('info', 'session-start', socket, { link: link.id, remote: link.remoteAddress, protocol: link.codec.protocol });

@@ -161,6 +161,12 @@ export class StatsCollector {
     this.timer = undefined;
   }
 
+  /** Totals since the app started, summed now, without starting the rate sampler (what /metrics reads). */
+  totals(now = Date.now()): StatsCounts {
+    const { at: _at, ...totals } = this.take(now);
+    return totals;
+  }
+
   private watch(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
