@@ -52,14 +52,16 @@ export async function spawnServe(args: string[] = [], timeoutMs = 15_000): Promi
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let secure = false;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lifeline serve did not start in ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       stdout.push(line);
-      const match = /listening on http:\/\/[^\s]*:(\d+)/.exec(line);
+      const match = /listening on (https?):\/\/[^\s]*:(\d+)/.exec(line);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        secure = match[1] === 'https';
+        resolve(Number(match[2]));
       }
     });
     void exited.then((code) => {
@@ -73,8 +75,8 @@ export async function spawnServe(args: string[] = [], timeoutMs = 15_000): Promi
     stdout,
     stderr,
     exited,
-    wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
-    httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    wsUrl: (path) => `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}${path}`,
+    httpUrl: (path) => `${secure ? 'https' : 'http'}://127.0.0.1:${port}${path}`,
     signal: (name) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(name);
     },

@@ -16,6 +16,9 @@ export interface ServeConfig {
   redisUrl?: string;
   /** The key for `POST /api/publish`; unset: no publish endpoint. Never printed or logged. */
   apiKey?: string;
+  /** TLS: certificate chain and private key files (PEM), both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 type Kind = 'int' | 'string' | 'strings' | 'enum';
@@ -79,6 +82,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   spec({ flag: 'redis', key: 'redis', kind: 'string', value: 'URL', env: 'LIFELINE_REDIS_URL',
     help: 'share channels with every lifeline process on this Redis (redis://host:port, docs/redis.md); without it channels live in this process',
     default: 'none (in memory); env LIFELINE_REDIS_URL', apply: (c, v) => { c.redisUrl = v as string; } }),
+  spec({ flag: 'tls-cert', key: 'tlsCert', kind: 'string', value: 'FILE',
+    help: 'serve https:// and wss:// with this certificate chain (PEM); needs --tls-key',
+    default: 'none (plain http:// and ws://)', apply: (c, v) => { c.tlsCert = v as string; } }),
+  spec({ flag: 'tls-key', key: 'tlsKey', kind: 'string', value: 'FILE',
+    help: "the certificate's private key (PEM); needs --tls-cert",
+    default: 'none', apply: (c, v) => { c.tlsKey = v as string; } }),
   // A key on the command line shows in `ps`: prefer the environment variable.
   spec({ flag: 'api-key', key: 'apiKey', kind: 'string', value: 'KEY', env: 'LIFELINE_API_KEY',
     help: 'serve POST /api/publish for backends that publish to channels with "Authorization: Bearer KEY" (at least 16 characters)',
@@ -110,7 +119,23 @@ export function resolveServeConfig(
     else if (fromEnv !== undefined && fromEnv !== '') option.apply(config, convert(option, fromEnv, option.env!));
   }
   config.app.logger = config.logLevel;
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new LifelineError('LL_CONFIG', 'TLS needs both --tls-cert and --tls-key (or tlsCert and tlsKey in the config file).');
+  }
   return config;
+}
+
+/** The certificate and key for `app.listen`, read from their files; LL_CONFIG naming the file that cannot be read. */
+export function readTls(config: ServeConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (cause) {
+      throw new LifelineError('LL_CONFIG', `Cannot read the TLS ${what} ${path}: ${(cause as Error).message}`, { cause });
+    }
+  };
+  return { cert: read(config.tlsCert, 'certificate'), key: read(config.tlsKey, 'key') };
 }
 
 function applyConfigFile(config: ServeConfig, path: string): void {

@@ -3,7 +3,7 @@ import { createApp, type App } from '@lifeline/server';
 import { addEchoRoute } from './routes/echo.js';
 import { addResultsRoute } from './routes/results.js';
 import { addSeedRoutes } from './routes/seed.js';
-import type { ServeConfig } from './serve-options.js';
+import { readTls, type ServeConfig } from './serve-options.js';
 import { mountBuiltApp } from './static-app.js';
 
 /** The app that `lifeline serve` runs: the seed's routes, the echo endpoint, the demo page and its route, the console and the stats endpoint. */
@@ -28,19 +28,22 @@ export function createServeApp(config: ServeConfig): App {
  */
 export async function serve(config: ServeConfig): Promise<App> {
   const app = createServeApp(config);
-  const address = await app.listen(config.port, config.host);
+  const tls = readTls(config);
+  const address = await app.listen(config.port, config.host, tls ? { tls } : {});
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const base = `${host}:${address.port}`;
+  const http = tls ? 'https' : 'http';
+  const ws = tls ? 'wss' : 'ws';
   process.stdout.write(
-    `Lifeline listening on http://${base}\n` +
-      `  seed route  ws://${base}/test   (answers like the seed's Flask server)\n` +
-      `  echo        ws://${base}/echo   (raw, or Lifeline mode with subprotocol lifeline.v1 / lifeline.v1.msgpack)\n` +
-      `  results     ws://${base}/results  (Lifeline mode: a pushed π estimate, requests, echo with a receive log)\n` +
-      `  demo page   http://${base}/demo/\n` +
-      `  console     http://${base}/console/   (a WebSocket test console for this or any server)\n` +
+    `Lifeline listening on ${http}://${base}\n` +
+      `  seed route  ${ws}://${base}/test   (answers like the seed's Flask server)\n` +
+      `  echo        ${ws}://${base}/echo   (raw, or Lifeline mode with subprotocol lifeline.v1 / lifeline.v1.msgpack)\n` +
+      `  results     ${ws}://${base}/results  (Lifeline mode: a pushed π estimate, requests, echo with a receive log)\n` +
+      `  demo page   ${http}://${base}/demo/\n` +
+      `  console     ${http}://${base}/console/   (a WebSocket test console for this or any server)\n` +
       (config.redisUrl === undefined ? '' : `  channels    shared through Redis with every lifeline process using it\n`) +
-      `  stats       http://${base}/api/stats  (${config.adminToken === undefined ? 'loopback binds only without --admin-token' : 'needs the admin token'})\n` +
-      (config.apiKey === undefined ? '' : `  publish     POST http://${base}/api/publish  (channels; needs the API key)\n`),
+      `  stats       ${http}://${base}/api/stats  (${config.adminToken === undefined ? 'loopback binds only without --admin-token' : 'needs the admin token'})\n` +
+      (config.apiKey === undefined ? '' : `  publish     POST ${http}://${base}/api/publish  (channels; needs the API key)\n`),
   );
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
@@ -76,6 +77,11 @@ export interface AttachOptions {
 }
 
 export type AppState = 'running' | 'draining' | 'closed';
+
+export interface ListenOptions {
+  /** Serve TLS (`https://`, `wss://`) with this certificate chain and private key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
 
 /**
  * A Lifeline server: WebSocket routes, a few HTTP routes for its own pages and APIs, one
@@ -498,21 +504,23 @@ export class App implements SocketHost, LifelineAppHost {
    * Starts an HTTP server of the app's own on `host:port` (port 0: any free port).
    * Resolves with the bound address.
    */
-  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+  listen(port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<AddressInfo> {
     if (this.ownServer) return Promise.reject(new LifelineError('LL_ALREADY_LISTENING', 'This app is already listening; call shutdown() first.'));
     if (this.currentState !== 'running') return Promise.reject(new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down.'));
     const timeout = this.options.handshakeTimeout;
-    const server = createServer(
-      {
-        // Bounds the time to a complete upgrade request (slowloris); Node checks it on this period.
-        headersTimeout: timeout,
-        requestTimeout: Math.max(timeout, 30_000),
-        connectionsCheckingInterval: Math.min(1000, Math.max(50, timeout / 4)),
-      },
-      (request, response) => {
-        if (!this.handleRequest(request, response)) this.notFound(request, response);
-      },
-    );
+    const serverOptions = {
+      // Bounds the time to a complete upgrade request (slowloris); Node checks it on this period.
+      headersTimeout: timeout,
+      requestTimeout: Math.max(timeout, 30_000),
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, timeout / 4)),
+    };
+    const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+      if (!this.handleRequest(request, response)) this.notFound(request, response);
+    };
+    // With a certificate, https:// and wss://; the upgrade path is the same.
+    const server: Server = options.tls
+      ? (createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, onRequest) as unknown as Server)
+      : createServer(serverOptions, onRequest);
     this.ownServer = server;
     this.attach(server);
     return new Promise((resolve, reject) => {

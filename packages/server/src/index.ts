@@ -1,4 +1,4 @@
-export { App, createApp, type AppState, type AttachOptions, type HttpHandler, type WsHandler, type WsRouteOptions } from './app.js';
+export { App, createApp, type AppState, type AttachOptions, type ListenOptions, type HttpHandler, type WsHandler, type WsRouteOptions } from './app.js';
 export {
   Socket,
   type DropInfo,
