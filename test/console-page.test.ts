@@ -295,7 +295,8 @@ describe('the console against lifeline serve', () => {
     await page.getByLabel('every').fill('1000'); // /echo answers the probe "ping" with "ping"
     await connect(page);
     await expect.poll(() => page.getByTestId('status').innerText(), { timeout: 10_000 }).toMatch(/RTT \d+ ms/);
-    expect(await page.locator('.log-row .tag', { hasText: 'heartbeat' }).count()).toBeGreaterThanOrEqual(2);
+    // The probe and its answer are both logged; the answer's row may draw a frame after the RTT.
+    await expect.poll(() => page.locator('.log-row .tag', { hasText: 'heartbeat' }).count(), { timeout: 5000 }).toBeGreaterThanOrEqual(2);
 
     await page.getByTestId('panel-automation').click();
     await page.getByRole('button', { name: 'Add a rule' }).click();
