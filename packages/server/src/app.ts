@@ -26,7 +26,7 @@ import type { ChannelOptions } from './channels/names.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
 import { healthHandlers, type HealthEndpointsOptions } from './health.js';
 import { createMetrics, type MetricsEndpointOptions, type MetricsEvents } from './metrics.js';
-import { addEnded, bindAddressOf, checkStatsAccess, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
+import { addEnded, adminGate, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
 
 /** What /metrics reads of a session without importing the class. */
 type SessionSocketLike = Socket & { readonly connected: boolean };
@@ -264,13 +264,9 @@ export class App implements SocketHost, LifelineAppHost {
     });
     this.metricsEvents = events;
     const servers = this.attached;
-    const access = statsHandlers({ token: options.token }, () => this.stats(), () => [...servers.keys()].map(bindAddressOf));
+    const admitted = adminGate(options.token, () => [...servers.keys()].map(bindAddressOf));
     this.get(options.path ?? '/metrics', (request, response) => {
-      // The same access rule as the stats endpoint; its GET answers the refusals.
-      if (!checkStatsAccess(request.headers.authorization, options.token, [...servers.keys()].map(bindAddressOf)).ok) {
-        access.get(request, response);
-        return;
-      }
+      if (!admitted(request, response)) return;
       registry.metrics().then(
         (text) => {
           response.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });

@@ -252,6 +252,34 @@ export function checkStatsAccess(authorization: string | undefined, token: strin
 }
 
 /**
+ * The access rule of the admin endpoints (`/api/stats`, `/metrics`) as a gate: checks the
+ * token's form once, then for each request answers a refusal itself (401 with
+ * `WWW-Authenticate`, or 403) and returns undefined, or returns the granted access.
+ */
+export function adminGate(
+  token: string | undefined,
+  bindAddresses: () => (string | null)[],
+): (request: IncomingMessage, response: ServerResponse) => (StatsAccess & { ok: true }) | undefined {
+  if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{8,}$/.test(token))) {
+    // The value itself is never repeated back: it may be a real secret with a typo.
+    throw new LifelineError('LL_INVALID_OPTION', 'The admin token (statsEndpoint.token; lifeline serve --admin-token) must be at least 8 printable ASCII characters without spaces: it travels in an Authorization header.');
+  }
+  return (request, response) => {
+    const access = checkStatsAccess(request.headers.authorization, token, bindAddresses());
+    if (access.ok) return access;
+    const body = access.message + '\n';
+    response.writeHead(access.status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      ...(access.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="lifeline"' } : {}),
+    });
+    response.end(body);
+    return undefined;
+  };
+}
+
+/**
  * True for 127.0.0.0/8, ::1 and IPv4-mapped loopback, and for a Unix socket or Windows pipe
  * (a path: not reachable over the network). `null` (not listening) is false.
  */
@@ -279,26 +307,12 @@ export function statsHandlers(
   snapshot: () => AppStats,
   bindAddresses: () => (string | null)[],
 ): { get: (request: IncomingMessage, response: ServerResponse) => void; options: (request: IncomingMessage, response: ServerResponse) => void } {
-  const token = options.token;
-  if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{8,}$/.test(token))) {
-    // The value itself is never repeated back: it may be a real secret with a typo.
-    throw new LifelineError('LL_INVALID_OPTION', 'The admin token (statsEndpoint.token; lifeline serve --admin-token) must be at least 8 printable ASCII characters without spaces: it travels in an Authorization header.');
-  }
+  const admitted = adminGate(options.token, bindAddresses);
   const noStore = { 'Cache-Control': 'no-store' };
   return {
     get(request, response) {
-      const access = checkStatsAccess(request.headers.authorization, token, bindAddresses());
-      if (!access.ok) {
-        const body = access.message + '\n';
-        response.writeHead(access.status, {
-          'Content-Type': 'text/plain; charset=utf-8',
-          'Content-Length': Buffer.byteLength(body),
-          ...noStore,
-          ...(access.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="lifeline"' } : {}),
-        });
-        response.end(body);
-        return;
-      }
+      const access = admitted(request, response);
+      if (!access) return;
       const body = JSON.stringify(snapshot());
       // Cross-origin pages (a console served by another server) may read the stats only with
       // the token; a loopback server's open answer stays same-origin.

@@ -1,26 +1,12 @@
 /**
- * Close codes and connection failures in words a person can act on. The sentences come from
- * `describeCloseCode` (@lifeline/protocol, shared with the server and `lifeline connect`);
- * where that table is terse for someone who is debugging, the console says more.
+ * Close codes and connection failures in words a person can act on. The sentences are
+ * `describeCloseCode`'s (@lifeline/protocol), shared with the server and `lifeline connect`.
  */
 import type { CloseInfo } from '@lifeline/client';
 import { describeCloseCode } from '@lifeline/protocol';
 
-const MORE: Record<number, string> = {
-  1000: 'closed normally: one side was done and said so',
-  1005: 'closed without a status code: the peer sent a close frame with no code in it',
-  1010: 'missing extension: the client required an extension the server did not agree to',
-  1015: 'TLS handshake failed: the certificate was not accepted (self-signed, expired, or for another host name)',
-};
-
 /** `1006 closed without a close frame: the network dropped or the server crashed`. */
-export function closeSentence(code: number): string {
-  const text = MORE[code];
-  if (text !== undefined) return text;
-  if (code >= 3000 && code <= 3999) return 'a code registered by a library or framework (3000–3999): its documentation says what it means';
-  if (code >= 4000 && code <= 4999) return 'the application’s own code (4000–4999): only the server knows what it means; the reason may say';
-  return describeCloseCode(code);
-}
+export const closeSentence = describeCloseCode;
 
 /** What the client will do next, after `info`. */
 export function nextStep(info: CloseInfo, reconnect: boolean): string {

@@ -202,9 +202,6 @@ class LocalChannel {
   }
 }
 
-/** How often expired history is trimmed and idle channels forgotten, in ms. */
-const SWEEP_MS = 10_000;
-
 export class ChannelHub {
   readonly options = new ChannelOptionsTable();
   readonly stats: ChannelHubStats = { publications: 0, deliveries: 0, queued: 0, droppedOldest: 0, droppedNewest: 0, coalesced: 0, closedSlow: 0 };
@@ -212,15 +209,9 @@ export class ChannelHub {
   /** Broker subscriptions being set up: a second subscriber waits for the first's. */
   private readonly joining = new Map<string, Promise<void>>();
   private readonly bySubscriber = new Map<Subscriber, Set<LocalChannel>>();
-  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly broker: Broker) {
     broker.onPublication((publication) => this.fanOut(publication));
-    const sweep = (broker as { sweep?: (ttlOf: (channel: string) => number) => void }).sweep;
-    if (sweep) {
-      this.sweepTimer = setInterval(() => sweep.call(broker, (channel) => this.options.get(channel).history.ttl), SWEEP_MS);
-      this.sweepTimer.unref();
-    }
   }
 
   /** Channels (and patterns) the subscriber is on. */
@@ -304,7 +295,6 @@ export class ChannelHub {
   }
 
   close(): void {
-    clearInterval(this.sweepTimer);
     for (const local of this.channels.values()) clearTimeout(local.presenceTimer);
   }
 

@@ -6,9 +6,14 @@ import type { Broker, HistoryResult, Publication, PublicationPayload, PublishOpt
 interface ChannelLog {
   epoch: string;
   offset: number;
+  /** The history ttl the channel was last published with: what the sweep trims by. */
+  ttl: number;
   /** Kept publications, oldest first, with when they were published. */
   kept: { publication: Publication; at: number }[];
 }
+
+/** How often expired history is trimmed and idle channels forgotten, in ms. */
+const SWEEP_MS = 10_000;
 
 /**
  * The default broker: one process, everything in memory. Offsets and history live as long
@@ -24,6 +29,8 @@ export class MemoryBroker implements Broker {
   /** Epochs are this process's prefix and a counter: unique across restarts and re-creations. */
   private readonly prefix = randomBytes(6).toString('base64url');
   private nextEpoch = 1;
+  /** Trims expired history and forgets idle channels now and then, so memory follows the ttl without a publication. */
+  private readonly sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
 
   onPublication(handler: (publication: Publication) => void): void {
     this.handler = handler;
@@ -35,6 +42,7 @@ export class MemoryBroker implements Broker {
     log.offset++;
     const publication: Publication = { ...payload, channel, offset: log.offset, epoch: log.epoch, ...(options.key === undefined ? {} : { key: options.key }) };
     const { size, ttl } = options.history;
+    log.ttl = ttl;
     if (size > 0) {
       log.kept.push({ publication, at: now });
       trim(log, size, ttl, now);
@@ -65,10 +73,11 @@ export class MemoryBroker implements Broker {
   history(channel: string, since: number, epoch: string): Promise<HistoryResult> {
     const log = this.log(channel);
     const position = { offset: log.offset, epoch: log.epoch };
+    // Expired entries are trimmed lazily: do it now, so that "complete" never counts one.
+    trim(log, Infinity, log.ttl, Date.now());
     this.forgetIfUnused(channel, log);
     if (epoch !== log.epoch || since > log.offset) return Promise.resolve({ complete: false, position, reason: 'epoch' });
     if (since === log.offset) return Promise.resolve({ complete: true, position, publications: [] });
-    // Expired entries are trimmed lazily: do it now, so that "complete" never counts one.
     const kept = log.kept;
     const oldest = kept[0]?.publication.offset;
     if (oldest === undefined || oldest > since + 1) return Promise.resolve({ complete: false, position, reason: 'too-old' });
@@ -77,15 +86,15 @@ export class MemoryBroker implements Broker {
   }
 
   close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.logs.clear();
     this.subscribed.clear();
     return Promise.resolve();
   }
 
-  /** Trims expired history of every channel; the hub calls it now and then. */
-  sweep(ttlOf: (channel: string) => number, now = Date.now()): void {
+  private sweep(now = Date.now()): void {
     for (const [channel, log] of this.logs) {
-      trim(log, Infinity, ttlOf(channel), now);
+      trim(log, Infinity, log.ttl, now);
       this.forgetIfUnused(channel, log);
     }
   }
@@ -93,7 +102,7 @@ export class MemoryBroker implements Broker {
   private log(channel: string): ChannelLog {
     let log = this.logs.get(channel);
     if (log === undefined) {
-      log = { epoch: `${this.prefix}${(this.nextEpoch++).toString(36)}`, offset: 0, kept: [] };
+      log = { epoch: `${this.prefix}${(this.nextEpoch++).toString(36)}`, offset: 0, ttl: Infinity, kept: [] };
       this.logs.set(channel, log);
     }
     return log;
