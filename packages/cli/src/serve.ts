@@ -1,4 +1,4 @@
-import { createRedisBroker } from '@lifeline/redis';
+import { createRedisBroker, createRedisSessionStore } from '@lifeline/redis';
 import { createApp, type App } from '@lifeline/server';
 import { addEchoRoute } from './routes/echo.js';
 import { addResultsRoute } from './routes/results.js';
@@ -8,8 +8,9 @@ import { mountBuiltApp } from './static-app.js';
 
 /** The app that `lifeline serve` runs: the seed's routes, the echo endpoint, the demo page and its route, the console and the stats endpoint. */
 export function createServeApp(config: ServeConfig): App {
-  const broker = config.redisUrl === undefined ? undefined : createRedisBroker({ url: config.redisUrl });
-  const app = createApp(broker === undefined ? config.app : { ...config.app, broker });
+  // With Redis, channels and Lifeline sessions are shared: a client resumes on any node.
+  const redis = config.redisUrl === undefined ? undefined : { broker: createRedisBroker({ url: config.redisUrl }), sessionStore: createRedisSessionStore({ url: config.redisUrl }) };
+  const app = createApp(redis === undefined ? config.app : { ...config.app, ...redis });
   addSeedRoutes(app);
   addEchoRoute(app);
   addResultsRoute(app);
@@ -41,7 +42,7 @@ export async function serve(config: ServeConfig): Promise<App> {
       `  results     ${ws}://${base}/results  (Lifeline mode: a pushed π estimate, requests, echo with a receive log)\n` +
       `  demo page   ${http}://${base}/demo/\n` +
       `  console     ${http}://${base}/console/   (a WebSocket test console for this or any server)\n` +
-      (config.redisUrl === undefined ? '' : `  channels    shared through Redis with every lifeline process using it\n`) +
+      (config.redisUrl === undefined ? '' : `  redis       channels and Lifeline sessions shared through Redis with every lifeline process using it\n`) +
       `  stats       ${http}://${base}/api/stats  (${config.adminToken === undefined ? 'loopback binds only without --admin-token' : 'needs the admin token'})\n` +
       (config.apiKey === undefined ? '' : `  publish     POST ${http}://${base}/api/publish  (channels; needs the API key)\n`),
   );
@@ -54,8 +55,8 @@ export async function serve(config: ServeConfig): Promise<App> {
     stopping = true;
     process.stderr.write(`lifeline: ${signal}, closing ${app.connections.size} connection(s)\n`);
     app.shutdown().then(
-      // The app closes only a broker it made itself; a Redis broker is ours to close.
-      () => (config.redisUrl === undefined ? undefined : app.hub.broker.close()),
+      // The app closes only a broker it made itself; the Redis broker and session store are ours to close.
+      () => (app.sessionStore === undefined ? undefined : Promise.all([app.hub.broker.close(), app.sessionStore.close()])),
     ).then(
       () => process.exit(0),
       (error: unknown) => {

@@ -68,6 +68,13 @@ export interface LifelineModeOptions {
   };
   /** Default timeout of `client.request()`, in ms. Default 30000. */
   requestTimeout?: number;
+  /**
+   * An access token for a server route with `auth` (PROTOCOL.md §4): called before every
+   * hello, whose `auth` carries it, so each connection brings a fresh one. A failure closes
+   * the attempt with 4401 and the close policy applies. Refresh a long session without
+   * reconnecting with `client.request('$auth', { token })`.
+   */
+  token?: () => string | Promise<string>;
 }
 
 /** Lifeline mode, for `createClient(url, { mode: lifeline(options) })`. */
@@ -82,6 +89,7 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
     maxMessages: bound('replay.maxMessages', options.replay?.maxMessages, 10_000),
     maxBytes: bound('replay.maxBytes', options.replay?.maxBytes, 8 * 1024 * 1024),
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
+    token: options.token,
   };
   return {
     create(host, client) {
@@ -98,6 +106,7 @@ interface Settings {
   maxMessages: number;
   maxBytes: number;
   requestTimeout: number;
+  token: (() => string | Promise<string>) | undefined;
 }
 
 type Body = { d: unknown } | { b: Uint8Array };
@@ -194,11 +203,22 @@ class LifelineSession implements Mode, ChannelHost {
   attach(ws: WebSocketLike): void {
     this.#ws = ws;
     this.#welcomed = false;
+    const token = this.#settings.token;
+    if (!token) return this.#hello(ws);
+    // A fresh token for every connection; the connect timeout covers the wait.
+    new Promise<string>((ok) => ok(token()))
+      .then((auth) => this.#hello(ws, auth))
+      .then(undefined, (error) => ws === this.#ws && this.#host.fail(4401, 'no token', new LifelineError('LL_AUTH_FAILED', `token(): ${String(error)}`, { cause: error })));
+  }
+
+  #hello(ws: WebSocketLike, auth?: string): void {
+    if (ws !== this.#ws) return;
+    const a = auth === undefined ? {} : { auth };
     if (this.#sid !== undefined && this.#tok !== undefined) {
-      this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx: this.#inbound.delivered });
+      this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx: this.#inbound.delivered, ...a });
       this.#inbound.acknowledgedByRx();
     } else {
-      this.#send({ t: 'hello', v: 1 });
+      this.#send({ t: 'hello', v: 1, ...a });
     }
   }
 

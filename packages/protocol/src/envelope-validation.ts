@@ -158,10 +158,13 @@ function responseError(e: unknown): ResponseError {
 
 function readHello(o: Record<string, unknown>): HelloEnvelope {
   if (o.v !== 1) return fail('hello.v: must be 1, the only version spoken here');
-  const { sid, tok, rx } = o;
-  if (sid === undefined && tok === undefined && rx === undefined) return { t: 'hello', v: 1 };
+  const { sid, tok, rx, auth } = o;
+  // An access token (PROTOCOL.md §4): a non-empty string; the reason never quotes it.
+  if (auth !== undefined && (typeof auth !== 'string' || auth === '')) return fail('hello.auth: must be a non-empty string');
+  const token = auth === undefined ? {} : { auth };
+  if (sid === undefined && tok === undefined && rx === undefined) return { t: 'hello', v: 1, ...token };
   if (sid === undefined || tok === undefined || rx === undefined) return fail('hello: sid, tok and rx come together or not at all');
-  return { t: 'hello', v: 1, sid: sessionField(sid, 'hello.sid'), tok: sessionField(tok, 'hello.tok'), rx: ack(rx, 'hello.rx') };
+  return { t: 'hello', v: 1, sid: sessionField(sid, 'hello.sid'), tok: sessionField(tok, 'hello.tok'), rx: ack(rx, 'hello.rx'), ...token };
 }
 
 function readWelcome(o: Record<string, unknown>): WelcomeEnvelope {

@@ -56,6 +56,8 @@ export interface NewSessionHello {
   readonly sid?: undefined;
   readonly tok?: undefined;
   readonly rx?: undefined;
+  /** An access token for a route with authentication (PROTOCOL.md §4); never logged. */
+  readonly auth?: string;
 }
 
 /** Client → server, first on every connection: resume `sid`, having received up to `rx`. */
@@ -66,6 +68,8 @@ export interface ResumeHello {
   readonly tok: string;
   /** The last sequence number the client received from the server. */
   readonly rx: number;
+  /** An access token for a route with authentication (PROTOCOL.md §4); never logged. */
+  readonly auth?: string;
 }
 
 /** `sid`, `tok` and `rx` come together or not at all. */

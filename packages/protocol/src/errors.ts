@@ -23,6 +23,9 @@ export type LifelineErrorCode =
   | 'LL_NOT_LIFELINE'
   | 'LL_SESSION_RESET'
   | 'LL_REQUEST_NOT_SENT'
+  // sessions shared between nodes (a session store)
+  | 'LL_SESSION_MOVED'
+  | 'LL_SESSION_LOST'
   // channels (PROTOCOL.md §3)
   | 'LL_INVALID_CHANNEL'
   | 'LL_INVALID_REQUEST'
@@ -35,6 +38,7 @@ export type LifelineErrorCode =
   | 'LL_HEARTBEAT_TIMEOUT'
   | 'LL_SOCKET_ERROR'
   | 'LL_RETRIES_EXHAUSTED'
+  | 'LL_AUTH_FAILED'
   | 'LL_ENCODE_FAILED'
   | 'LL_DECODE_FAILED'
   | 'LL_INVALID_TRANSITION';

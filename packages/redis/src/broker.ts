@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isChannelPattern, LifelineError, patternOf, type ChannelPosition } from '@lifeline/protocol';
-import type { Broker, HistoryResult, Publication, PublicationPayload, PublishOptions } from '@lifeline/server';
+import type { Broker, HistoryResult, PresenceEntry, PresenceEvent, Publication, PublicationPayload, PublishOptions } from '@lifeline/server';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { decodeBody, decodeMessage, encodeBody } from './codec.js';
 import { Gate, unavailable } from './gate.js';
-import { PUBLISH_LUA, READ_LUA } from './scripts.js';
+import { RedisPresence } from './presence.js';
+import { PRESENCE_LUA, PRESENCE_READ_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js';
 
 /** Either kind of ioredis client; both speak every command used here. */
 export type RedisConnection = Redis | Cluster;
@@ -30,6 +31,12 @@ export interface RedisBrokerOptions {
   pingInterval?: number;
   /** How long a channel's offset and epoch outlive its last publication, in ms (at least its history ttl). Default 86400000 (24 h). */
   positionTtl?: number;
+  /**
+   * How long this node's presence entries outlive its last heartbeat, in ms; heartbeats go
+   * every third of it. A node that dies has its members leave on the others within
+   * `presenceTtl × 4/3` plus the channel's presence interval. Default 15000.
+   */
+  presenceTtl?: number;
 }
 
 export const REDIS_BROKER_DEFAULTS = {
@@ -39,6 +46,7 @@ export const REDIS_BROKER_DEFAULTS = {
   commandTimeout: 2_000,
   pingInterval: 5_000,
   positionTtl: 86_400_000,
+  presenceTtl: 15_000,
 } as const;
 
 /**
@@ -79,6 +87,8 @@ interface ExactChannel {
 interface ScriptCommands {
   lifelinePublish(meta: string, stream: string, ...args: (string | number | Buffer)[]): Promise<[number, string]>;
   lifelineReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<[number, Buffer, number, [Buffer, Buffer[]][]]>;
+  lifelinePresence(members: string, leases: string, ...args: (string | number)[]): Promise<number>;
+  lifelinePresenceRead(members: string, leases: string, ...args: string[]): Promise<string[]>;
 }
 
 export interface RedisBrokerEvents {
@@ -97,7 +107,10 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
   readonly commands: RedisConnection;
   readonly subscriber: RedisConnection;
   readonly prefix: string;
+  /** This process among the nodes sharing presence: random, new at every start. */
+  readonly nodeId = randomBytes(9).toString('base64url');
   private readonly scripts: ScriptCommands;
+  private readonly presence: RedisPresence;
   private handler: (publication: Publication) => void = () => {};
   private readonly exact = new Map<string, ExactChannel>();
   private readonly patterns = new Set<string>();
@@ -133,11 +146,43 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     this.subscriber = connect('subscriber');
     this.commands.defineCommand('lifelinePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
     this.commands.defineCommand('lifelineRead', { numberOfKeys: 2, lua: READ_LUA });
+    this.commands.defineCommand('lifelinePresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
+    this.commands.defineCommand('lifelinePresenceRead', { numberOfKeys: 2, lua: PRESENCE_READ_LUA });
     this.scripts = this.commands as unknown as ScriptCommands;
+    const presenceTtl = positive('presenceTtl', options.presenceTtl, REDIS_BROKER_DEFAULTS.presenceTtl, 30);
+    this.presence = new RedisPresence({
+      nodeId: this.nodeId,
+      ttl: presenceTtl,
+      markerTimeout: this.commandTimeout,
+      ready: () => !this.closed && isWritable(this.commands),
+      write: (channel, mode, payload, joins, rest) =>
+        this.commandGate.pass(() =>
+          this.scripts.lifelinePresence(
+            this.key(channel, 'pm'),
+            this.key(channel, 'pn'),
+            this.nodeId,
+            mode,
+            presenceTtl,
+            this.pubsubName(channel),
+            channel,
+            payload,
+            joins,
+            ...rest,
+          ),
+        ),
+      read: (channel, token) =>
+        this.commandGate.pass(() =>
+          this.scripts.lifelinePresenceRead(this.key(channel, 'pm'), this.key(channel, 'pn'), this.pubsubName(channel), channel, this.nodeId, token),
+        ),
+      report: (error) => this.report(error),
+    });
 
     this.commandGate = new Gate({ ...queue, what: 'Redis (commands connection)', notSent }, () => isWritable(this.commands));
     this.subscriberGate = new Gate({ ...queue, what: 'Redis (subscriber connection)', notSent }, () => this.subscriberLive && isWritable(this.subscriber));
-    this.commands.on('ready', () => this.commandGate.open());
+    this.commands.on('ready', () => {
+      this.commandGate.open();
+      this.presence.resume();
+    });
     this.commands.on('error', (error: Error) => this.report(error));
     this.subscriber.on('ready', () => void this.resubscribe());
     this.subscriber.on('close', () => {
@@ -268,10 +313,35 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     return { complete: true, position, publications };
   }
 
+  // ---- presence across nodes (presence.ts) ----------------------------------------------------
+
+  onPresence(handler: (event: PresenceEvent) => void): void {
+    this.presence.onPresence(handler);
+  }
+
+  presenceWatch(channel: string): Promise<void> {
+    return this.presence.watch(channel);
+  }
+
+  presenceUnwatch(channel: string): void {
+    this.presence.unwatch(channel);
+  }
+
+  presenceUpdate(channel: string, join: readonly PresenceEntry[], leave: readonly string[]): void {
+    this.presence.update(channel, join, leave);
+  }
+
+  presenceSnapshot(channel: string): Promise<PresenceEntry[]> {
+    return this.presence.snapshot(channel).catch((error: unknown) => Promise.reject(this.failure('presence read', channel, error)));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    // This node's members leave now (one write per channel, 500 ms at most), not when its leases expire.
+    const leaving = this.presence.close(Math.min(500, this.commandTimeout));
     this.closed = true;
     clearInterval(this.pingTimer);
+    await leaving;
     const error = unavailable('The Redis broker is closed.');
     this.commandGate.close(error);
     this.subscriberGate.close(error);
@@ -284,6 +354,11 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
   // ---- receiving ---------------------------------------------------------------------------
 
   private receive(message: Buffer): void {
+    // Presence messages start with "P " (scripts.ts), publications with their offset.
+    if (message[0] === 0x50 && message[1] === 0x20) {
+      this.presence.receive(message);
+      return;
+    }
     let publication: Publication;
     try {
       publication = decodeMessage(message);
@@ -325,6 +400,8 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     this.subscriberLive = true;
     this.subscriberGate.open();
     if (comeback) for (const [channel, state] of channels) void this.catchUp(channel, state, generation);
+    // Presence changes pub/sub carried meanwhile are lost: read every followed channel again.
+    if (comeback) this.presence.resync();
   }
 
   private async catchUp(channel: string, state: ExactChannel, generation: number): Promise<void> {
@@ -387,7 +464,7 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     });
   }
 
-  private key(channel: string, kind: 'm' | 's'): string {
+  private key(channel: string, kind: 'm' | 's' | 'pm' | 'pn'): string {
     return `${this.prefix}{${channel}}:${kind}`;
   }
 
@@ -422,14 +499,14 @@ interface ReadResult {
  * `status: 'ready'` until it handles the close, and meanwhile refuses every command at once
  * (its offline queue being off). Those should wait in the gate instead.
  */
-function isWritable(connection: RedisConnection): boolean {
+export function isWritable(connection: RedisConnection): boolean {
   if (connection.status !== 'ready') return false;
   const stream = (connection as { stream?: { writable?: boolean } }).stream;
   return stream?.writable !== false;
 }
 
 /** ioredis's words for a command it refused without sending (see isWritable); a command that left never fails this way. */
-function notSent(error: unknown): boolean {
+export function notSent(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("Stream isn't writeable");
 }
 
@@ -441,7 +518,7 @@ function advance(state: ExactChannel, p: Publication): boolean {
   return true;
 }
 
-async function quit(connection: RedisConnection): Promise<void> {
+export async function quit(connection: RedisConnection): Promise<void> {
   if (connection.status === 'end') return;
   if (connection.status !== 'ready') {
     connection.disconnect();
@@ -451,7 +528,7 @@ async function quit(connection: RedisConnection): Promise<void> {
   connection.disconnect();
 }
 
-function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+export function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value >= min)) {
     throw new LifelineError('LL_INVALID_OPTION', `@lifeline/redis option ${name} is ${String(value)}; expected a number ≥ ${min}.`);

@@ -99,3 +99,117 @@ elseif ARGV[5] == '1' and o > 0 then
 end
 return {o, e, now, entries}
 `;
+
+/**
+ * Presence (docs/redis.md "Presence across nodes"). Per channel (or pattern) followed with
+ * presence, two keys with the same hash tag as the channel's:
+ *   <prefix>{<channel>}:pm   hash   `<node> <member id>` → the member's info (JSON text, '' for none),
+ *                                   `<node>` → how many members that node has there
+ *   <prefix>{<channel>}:pn   zset   node → its lease: when it expires (Redis's clock, ms)
+ * A node refreshes its leases every presenceTtl / 3 (a heartbeat). Any script that runs on
+ * the channel first removes the nodes whose lease has expired (a node that died) and
+ * announces, on the channel's pub/sub channel, that each now has nobody. Node ids are
+ * base64url, so the first space of a field ends the node id.
+ *
+ * What goes through pub/sub, on the channel's own pub/sub channel (a publication starts
+ * with a digit, these with `P`):
+ *   P <channel> <node> d <[joins, leaves] as JSON>   a node's coalesced changes
+ *   P <channel> <node> r <[members] as JSON>         a node's whole membership (none: it left or died)
+ *   P <channel> <node> m <token>                     the marker of a read (PRESENCE_READ_LUA)
+ */
+const PRESENCE_SWEEP = `
+local pm, pn = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+-- Removes every field of node n (its members and its count) and its lease.
+local function forget(n)
+  local prefix = n .. ' '
+  local length = #prefix
+  for _, f in ipairs(redis.call('HKEYS', pm)) do
+    if string.sub(f, 1, length) == prefix then redis.call('HDEL', pm, f) end
+  end
+  redis.call('HDEL', pm, n)
+  redis.call('ZREM', pn, n)
+end
+local function sweep(pubsub, channel, except)
+  for _, n in ipairs(redis.call('ZRANGEBYSCORE', pn, '-inf', now)) do
+    if n ~= except then
+      forget(n)
+      redis.call('PUBLISH', pubsub, 'P ' .. channel .. ' ' .. n .. ' r []')
+    end
+  end
+end
+`;
+
+/**
+ * A node's presence on one channel: `r` replaces its whole membership (its first write, and
+ * every write after one that failed or after its lease was lost), `d` applies its changes
+ * (only while its lease is alive), `t` refreshes its lease (`ARGV[6]` '1') or only sweeps
+ * (`'0'`: a node that follows the channel without members of its own). Returns 1, or 0
+ * when the node's lease is gone (it was taken for dead, or Redis lost it): nothing was
+ * changed and the node must write `r`.
+ *
+ * KEYS: pm, pn
+ * ARGV: 1 node, 2 mode (r, d, t), 3 presence ttl (ms), 4 pub/sub channel, 5 channel name,
+ *       6 the message's JSON (r, d) or the lease flag (t), 7 number of joins n,
+ *       8 … 7 + 2n: member id, info pairs; then the ids that left (d)
+ */
+export const PRESENCE_LUA = `${PRESENCE_SWEEP}
+local node, mode, ttl, pubsub, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+sweep(pubsub, channel, node)
+local lease = redis.call('ZSCORE', pn, node)
+local alive = lease and tonumber(lease) > now
+if mode == 't' then
+  if ARGV[6] ~= '1' then return 1 end
+  if not alive then return 0 end
+  redis.call('ZADD', pn, now + ttl, node)
+else
+  local joins = tonumber(ARGV[7])
+  if mode == 'd' then
+    if not alive then return 0 end
+  elseif lease then
+    forget(node)
+  end
+  local count = 0
+  for i = 0, joins - 1 do
+    count = count + redis.call('HSET', pm, node .. ' ' .. ARGV[8 + 2 * i], ARGV[9 + 2 * i])
+  end
+  for i = 8 + 2 * joins, #ARGV do
+    count = count - redis.call('HDEL', pm, node .. ' ' .. ARGV[i])
+  end
+  local total = count
+  if count ~= 0 or mode == 'd' then total = redis.call('HINCRBY', pm, node, count) end
+  if total > 0 then
+    redis.call('ZADD', pn, now + ttl, node)
+  else
+    redis.call('HDEL', pm, node)
+    redis.call('ZREM', pn, node)
+  end
+  redis.call('PUBLISH', pubsub, 'P ' .. channel .. ' ' .. node .. ' ' .. mode .. ' ' .. ARGV[6])
+end
+if redis.call('ZCARD', pn) == 0 then
+  redis.call('DEL', pm, pn)
+else
+  -- The keys outlive every lease: a channel whose nodes all died is gone ttl later.
+  for _, k in ipairs({pm, pn}) do
+    local left = redis.call('PTTL', k)
+    if left < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+end
+return 1
+`;
+
+/**
+ * Every live node's members of a channel, and (with a token) a marker published on the
+ * channel's pub/sub channel at the very point of the read: what the reading node receives
+ * before its marker is in the answer, what it receives after is newer.
+ *
+ * KEYS: pm, pn
+ * ARGV: 1 pub/sub channel, 2 channel name, 3 the reading node, 4 marker token ('' for none)
+ * Returns the fields of pm, flat (field, value, field, value, …).
+ */
+export const PRESENCE_READ_LUA = `${PRESENCE_SWEEP}
+sweep(ARGV[1], ARGV[2], '')
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[1], 'P ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' m ' .. ARGV[4]) end
+return redis.call('HGETALL', pm)
+`;

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 import { WebSocketServer } from 'ws';
 import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
+import { isAuthProtocol, RouteAuth, type AuthOptions } from './auth.js';
 import { HeartbeatSweep, type SweepTarget } from './heartbeat-sweep.js';
 import type { Logger } from './logger.js';
 import { LifelineRoute, type LifelineAppHost } from './lifeline-route.js';
@@ -19,6 +20,10 @@ import {
 } from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
+import { addressKey, clientAddressOf, ConnectionsPerAddress } from './client-address.js';
+import { InboundLimit } from './rate-limit.js';
+import type { SessionSocket } from './session.js';
+import type { SharedSessionStore } from './session-store.js';
 import type { PublicationPayload } from './channels/broker.js';
 import { ChannelHub } from './channels/hub.js';
 import { MemoryBroker } from './channels/memory-broker.js';
@@ -55,6 +60,12 @@ export interface WsRouteOptions {
    * reconnects. Clients that offer neither stay in raw mode on the same route.
    */
   lifeline?: boolean | LifelineOptions;
+  /**
+   * Authentication (docs/server.md, "Authentication"): `verify(token, request)` decides each
+   * connection's token (header, subprotocol entry, query, cookie, or the first message) and
+   * its result is `socket.identity`. A route with a `cookie` refuses foreign origins.
+   */
+  auth?: AuthOptions;
 }
 
 interface WsRoute {
@@ -63,6 +74,9 @@ interface WsRoute {
   server: WebSocketServer;
   textHeartbeat: { message: Buffer; reply: string } | undefined;
   lifeline: LifelineRoute | undefined;
+  auth: RouteAuth | undefined;
+  /** Inbound rate limit of the route's connections (the app's, with the byte burst raised to the route's maxPayload if need be). */
+  inboundLimit: InboundLimit | undefined;
 }
 
 type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -115,13 +129,37 @@ export class App implements SocketHost, LifelineAppHost {
   readonly hub: ChannelHub;
   /** The broker was made here (the default in-memory one), so shutdown closes it. */
   private readonly ownBroker: boolean;
+  /** `maxConnectionsPerIp`: open connections per client address; undefined when there is no limit. */
+  private readonly perAddress: ConnectionsPerAddress | undefined;
+  /** The app's inbound rate limit, shared by routes with no larger maxPayload; undefined when off. */
+  private readonly inboundLimit: InboundLimit | undefined;
+  private proxyHintLogged = false;
+  /** Lifeline sessions shared with other processes (PROTOCOL.md §2.7); undefined: in memory only. */
+  readonly sessionStore: SharedSessionStore | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AppOptions = {}) {
     this.options = resolveOptions(options);
     const hb = this.options.heartbeat;
     if (hb) this.sweep = new HeartbeatSweep(sweepTargets(this.connections, this.links), hb.interval, hb.timeout);
     this.ownBroker = options.broker === undefined;
+    this.sessionStore = options.sessionStore;
+    // A session that resumed on another node ends here at once, rather than after its resume window.
+    this.sessionStore?.onMoved((sessionId) => {
+      for (const route of this.lifelineRoutes) route.store.get(sessionId)?.movedAway();
+    });
     this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
+    const { maxConnectionsPerIp, rateLimit } = this.options;
+    if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
+    if (rateLimit) this.inboundLimit = new InboundLimit(rateLimit);
+  }
+
+  /**
+   * Open WebSocket connections (raw and Lifeline, upgrades in progress included) counted
+   * under `address` for `maxConnectionsPerIp` (an IPv6 address counts for its /64).
+   */
+  connectionsFrom(address: string): number {
+    return this.perAddress?.count(addressKey(address)) ?? 0;
   }
 
   /**
@@ -145,9 +183,13 @@ export class App implements SocketHost, LifelineAppHost {
     return this.hub.publish(channel, payload, options.key);
   }
 
-  /** The members present on a channel (with presence enabled), as this process sees them. */
-  presence(channel: string): PresenceMember[] {
-    return this.hub.presence(channel);
+  /**
+   * The members present on a channel (with presence enabled), on every process sharing the
+   * broker. Rejects `LL_UNAVAILABLE` when the broker must be asked (no connection of this
+   * process follows the channel) and cannot answer.
+   */
+  presence(channel: string): Promise<PresenceMember[]> {
+    return this.hub.presenceOf(channel);
   }
 
   /**
@@ -377,6 +419,8 @@ export class App implements SocketHost, LifelineAppHost {
     if (!(maxPayload > 0)) throw new LifelineError('LL_INVALID_OPTION', `Route "${path}": maxPayload must be a positive number of bytes.`);
     const protocols = options.protocols;
     const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler) : undefined;
+    const auth = options.auth === undefined ? undefined : new RouteAuth(path, options.auth, () => this.logger);
+    if (lifeline) lifeline.auth = auth;
     const lifelineProtocols = lifeline?.protocols;
     let handleProtocols: ((offered: Set<string>) => string | false) | undefined;
     if (lifelineProtocols) {
@@ -386,12 +430,18 @@ export class App implements SocketHost, LifelineAppHost {
     } else if (protocols) {
       handleProtocols = (offered) => protocols.find((p) => offered.has(p)) ?? false;
     }
+    // A token entry (`lifeline.auth.…`) is never selected: the answer would echo the token.
+    const choose = handleProtocols;
+    handleProtocols = (offered) => {
+      const real = new Set([...offered].filter((p) => !isAuthProtocol(p)));
+      return choose ? real.size > 0 && choose(real) : (real.values().next().value ?? false);
+    };
     const server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload,
-      ...(handleProtocols ? { handleProtocols } : {}),
+      handleProtocols,
     });
     const hb = options.textHeartbeat;
     this.wsRoutes.add(path, {
@@ -400,8 +450,13 @@ export class App implements SocketHost, LifelineAppHost {
       server,
       textHeartbeat: hb ? { message: Buffer.from(hb.message), reply: hb.reply } : undefined,
       lifeline,
+      auth,
+      inboundLimit: this.routeInboundLimit(path, maxPayload),
     });
-    if (lifeline) this.lifelineRoutes.push(lifeline);
+    if (lifeline) {
+      this.lifelineRoutes.push(lifeline);
+      if (this.attached.size > 0) this.startKeepAlive();
+    }
     return this;
   }
 
@@ -485,6 +540,7 @@ export class App implements SocketHost, LifelineAppHost {
     server.on('upgrade', listener);
     this.attached.set(server, listener);
     this.sweep?.start();
+    this.startKeepAlive();
     return this;
   }
 
@@ -557,8 +613,12 @@ export class App implements SocketHost, LifelineAppHost {
     const hint = () => formatRetryHint(text, Math.random() * options.retryWindow);
     for (const socket of this.connections) socket.close(options.code, hint());
     // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
-    for (const session of this.sessions) session.close(options.code, hint());
-    for (const link of this.links) link.closeWith(options.code, hint());
+    // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
+    const handOffs = this.sessions.map((session) =>
+      this.sessionStore ? (session as unknown as SessionSocket).handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
+    );
+    for (const link of this.links) if (link.session === null) link.closeWith(options.code, hint());
+    await Promise.all(handOffs);
     await this.waitForConnections(options.drainTimeout);
     const cutOff = this.connectionCount;
     if (cutOff > 0) {
@@ -568,6 +628,7 @@ export class App implements SocketHost, LifelineAppHost {
       await this.waitForConnections(1000); // their close events follow the destroyed sockets
     }
     this.sweep?.stop();
+    clearInterval(this.keepAliveTimer);
     this.statsCollector?.stop();
     this.hub.close();
     if (this.ownBroker) await this.hub.broker.close();
@@ -612,7 +673,7 @@ export class App implements SocketHost, LifelineAppHost {
       return true;
     }
     const rejection =
-      this.checkCapacity() ?? checkUpgradeHeaders(request) ?? checkOrigin(this.options.allowedOrigins, request) ?? checkProtocols(found.value, request);
+      this.checkCapacity() ?? this.checkAddress(request, socket) ?? checkUpgradeHeaders(request) ?? checkOrigin(this.options.allowedOrigins, request) ?? checkProtocols(found.value, request);
     if (rejection) {
       this.refuse(request, socket, rejection);
       return true;
@@ -620,7 +681,7 @@ export class App implements SocketHost, LifelineAppHost {
 
     const route = found.value;
     // Without verifyClient, ws completes (or refuses) the handshake synchronously.
-    route.server.handleUpgrade(request, socket, head, (ws) => {
+    const upgrade = () => route.server.handleUpgrade(request, socket, head, (ws) => {
       const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
       const codec = route.lifeline && ws.protocol ? route.lifeline.codecFor(ws.protocol) : undefined;
       if (codec) {
@@ -632,6 +693,7 @@ export class App implements SocketHost, LifelineAppHost {
           remoteAddress: remote,
           request,
         });
+        link.limitInbound(route.inboundLimit);
         if (this.logger.enabled('info')) {
           this.logger.log('info', 'connect', { id: link.id, remote, route: route.path, path: pathname, protocol: ws.protocol });
         }
@@ -644,14 +706,87 @@ export class App implements SocketHost, LifelineAppHost {
         params: found.params,
         remoteAddress: remote,
         textHeartbeat: route.textHeartbeat,
+        inboundLimit: route.inboundLimit,
       });
       this.connections.add(conn);
       if (this.logger.enabled('info')) {
         this.logger.log('info', 'connect', { id: conn.id, remote, route: route.path, path: pathname, protocol: ws.protocol || undefined });
       }
-      this.runWsHandler(route.handler, conn, request);
+      if (route.auth) route.auth.admit(conn, ws, request, () => this.runWsHandler(route.handler, conn, request));
+      else this.runWsHandler(route.handler, conn, request);
     });
+    // With auth, the token is verified (asynchronously) before the handshake completes (auth.ts).
+    if (route.auth) {
+      route.auth.upgrade(request, socket, {
+        appOrigins: this.options.allowedOrigins,
+        recheck: () => this.checkCapacity(),
+        refuse: (rejection) => this.refuse(request, socket, rejection),
+        upgrade,
+      });
+    } else upgrade();
     return true;
+  }
+
+  /**
+   * With a shared store, each session's entry expires unless its node refreshes it: sessions
+   * that sent or received something did; the idle ones are refreshed here, a few times per
+   * resume window, in one batch per route.
+   */
+  private startKeepAlive(): void {
+    const store = this.sessionStore;
+    if (store === undefined || this.keepAliveTimer !== undefined || this.lifelineRoutes.length === 0) return;
+    const window = Math.min(...this.lifelineRoutes.map((route) => route.options.resumeWindow));
+    this.keepAliveTimer = setInterval(() => {
+      for (const route of this.lifelineRoutes) {
+        const ids = [...route.store.values()].map((session) => session.sessionId);
+        if (ids.length === 0) continue;
+        store.keepAlive(ids, route.options.resumeWindow).catch((error: unknown) => {
+          this.logger.log('warn', 'session-store-keepalive-failed', { route: route.path, sessions: ids.length, error: (error as Error).message });
+        });
+      }
+    }, Math.max(1000, window / 4));
+    this.keepAliveTimer.unref();
+  }
+
+  /**
+   * `maxConnectionsPerIp`: takes a slot for this connection under its client's address, or
+   * answers 429. The slot is given back when the TCP socket closes, however the upgrade or
+   * the connection ends (client-address.ts).
+   */
+  private checkAddress(request: IncomingMessage, socket: Duplex): Rejection | null {
+    const perAddress = this.perAddress;
+    if (perAddress === undefined) return null;
+    const { trustProxy, clientAddress } = this.options;
+    const address = clientAddressOf(request, trustProxy, clientAddress);
+    if (perAddress.tryTake(socket, addressKey(address))) return null;
+    if (!this.proxyHintLogged && trustProxy === 0 && clientAddress === undefined && request.headers['x-forwarded-for'] !== undefined) {
+      this.proxyHintLogged = true;
+      this.logger.log('warn', 'connections-per-ip-behind-proxy', {
+        address,
+        max: perAddress.max,
+        hint: 'requests carry X-Forwarded-For but trustProxy is off: behind a reverse proxy every client has its address; set trustProxy',
+      });
+    }
+    return {
+      status: 429,
+      message: `Too many connections from ${address}: at most ${perAddress.max} per address. Close some, or retry later.`,
+      headers: { 'Retry-After': '10' },
+    };
+  }
+
+  /** The route's rate limit: the app's, unless the route's maxPayload needs a larger byte burst than the app's default one. */
+  private routeInboundLimit(path: string, maxPayload: number): InboundLimit | undefined {
+    const limit = this.inboundLimit;
+    if (limit === undefined) return undefined;
+    const { options } = limit;
+    if (options.bytesPerSecond === 0 || options.byteBurst >= maxPayload) return limit;
+    if (options.byteBurstExplicit) {
+      throw new LifelineError(
+        'LL_INVALID_OPTION',
+        `Route "${path}": maxPayload ${maxPayload} is over rateLimit.byteBurst (${options.byteBurst}), so a message of the largest allowed size could never pass; raise rateLimit.byteBurst.`,
+      );
+    }
+    return new InboundLimit({ ...options, byteBurst: maxPayload });
   }
 
   private checkCapacity(): Rejection | null {
@@ -736,7 +871,7 @@ export class App implements SocketHost, LifelineAppHost {
     // A session's bytes were counted on its transports (linkClosed).
     addEnded(this.endedTotals, socket, socket.lifeline ? undefined : socket);
     if (this.logger.enabled('info')) {
-      const { messagesIn, messagesOut, dropped } = socket.stats;
+      const { messagesIn, messagesOut, dropped, rateLimited } = socket.stats;
       this.logger.log('info', 'close', {
         id: socket.id,
         remote: socket.remoteAddress,
@@ -747,6 +882,7 @@ export class App implements SocketHost, LifelineAppHost {
         messagesIn,
         messagesOut,
         dropped: dropped || undefined,
+        rateLimited: rateLimited || undefined,
       });
     }
   }
@@ -764,7 +900,8 @@ export function createApp(options?: AppOptions): App {
 function checkProtocols(route: WsRoute, request: IncomingMessage): Rejection | null {
   const header = request.headers['sec-websocket-protocol'];
   if (header === undefined) return null;
-  const offered = header.split(',').map((p) => p.trim()).filter(Boolean);
+  // Token entries are not protocols to negotiate, and never go into a refusal (or its log line).
+  const offered = header.split(',').map((p) => p.trim()).filter((p) => p !== '' && !isAuthProtocol(p));
   // A route without a list accepts the first offer (ws's default); a route with one must find a match.
   const handle = route.server.options.handleProtocols;
   if (!handle || offered.length === 0) return null;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EnvelopeError, type Envelope, type ResetReason } from '@lifeline/protocol';
@@ -6,9 +7,10 @@ import { CODECS, Link, type Codec, type LinkHost } from './link.js';
 import type { Logger, LogFields } from './logger.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import type { RouteParams } from './router.js';
-import { SessionSocket, type SessionOwner } from './session.js';
-import { MemorySessionStore, type SessionEndReason, type SessionStore } from './session-store.js';
+import { SessionSocket, type SessionOrigin, type SessionOwner } from './session.js';
+import { MemorySessionStore, type SessionEndReason, type SessionStore, type SharedSessionStore } from './session-store.js';
 import type { Socket, SocketHost } from './socket.js';
+import type { RouteAuth } from './auth.js';
 
 /** What a Lifeline route needs from its app. */
 export interface LifelineAppHost extends SocketHost {
@@ -17,6 +19,8 @@ export interface LifelineAppHost extends SocketHost {
   /** `hb` in the welcome, in ms. */
   readonly heartbeatInterval: number;
   readonly maxChannels: number;
+  /** Sessions shared with other processes (PROTOCOL.md §2.7), if the app has a store for them. */
+  readonly sessionStore: SharedSessionStore | undefined;
   sessionResumed(): void;
   sessionReset(reason: string): void;
   linkOpened(link: Link): void;
@@ -33,6 +37,10 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   /** Subprotocols, in the route's order of preference. */
   readonly protocols: readonly string[];
   private readonly codecs: readonly Codec[];
+  /** Links whose hello is being looked up in the shared store; anything else they send first is an error. */
+  private readonly claiming = new WeakSet<Link>();
+  /** The route's authentication (auth.ts), set by the app; a hello goes on once its connection's token passed. */
+  auth: RouteAuth | undefined;
 
   constructor(
     readonly path: string,
@@ -56,6 +64,11 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     return this.app.maxChannels;
   }
 
+  /** @internal SessionOwner */
+  get storeUnreachableFor(): number {
+    return this.app.sessionStore?.unreachableTimeout ?? DEFAULT_STORE_UNREACHABLE_MS;
+  }
+
   codecFor(protocol: string): Codec | undefined {
     return this.codecs.find((codec) => codec.protocol === protocol);
   }
@@ -64,27 +77,40 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   accept(ws: WebSocket, raw: Duplex, codec: Codec, init: { id: string; url: string; params: RouteParams; remoteAddress: string; request: IncomingMessage }): Link {
     const link = new Link(ws, raw, codec, this, init, this.app.handshakeTimeout);
     this.app.linkOpened(link);
+    this.auth?.helloDeadline(link);
     return link;
   }
 
   /** @internal LinkHost */
   onFirstEnvelope(link: Link, envelope: Envelope): void {
+    if (this.claiming.has(link)) {
+      link.fail(new EnvelopeError(1008, `${envelope.t}: nothing may follow hello before the welcome`));
+      return;
+    }
     if (envelope.t !== 'hello') {
       link.fail(new EnvelopeError(1008, `${envelope.t}: the first envelope must be hello`));
       return;
     }
+    if (this.auth !== undefined && !this.auth.helloPassed(link, envelope, () => this.onFirstEnvelope(link, envelope))) return;
     const request = link.request!;
-    link.helloDone();
     if (envelope.sid === undefined) {
+      link.helloDone();
       this.startSession(link, request, undefined);
       return;
     }
     const sid = envelope.sid;
     const session = this.store.get(sid);
     if (session === undefined) {
+      const shared = this.app.sessionStore;
+      if (shared !== undefined && this.store.endedBecause(sid) === undefined) {
+        this.claim(shared, link, request, sid, envelope.tok, envelope.rx);
+        return;
+      }
+      link.helloDone();
       this.startSession(link, request, { sessionId: sid, reason: this.store.endedBecause(sid) ?? 'unknown-session' });
       return;
     }
+    link.helloDone();
     if (!session.tokenMatches(envelope.tok)) {
       this.startSession(link, request, { sessionId: sid, reason: 'bad-token' });
       return;
@@ -98,17 +124,65 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     else if (result.outcome === 'resumed') {
       this.app.sessionResumed();
       this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: result.replayed });
+      this.auth?.bindSession(session, request);
     }
   }
 
-  private startSession(link: Link, request: IncomingMessage, resetFrom: { sessionId: string; reason: ResetReason } | undefined): void {
-    const socket = new SessionSocket(
-      link,
-      this.app,
-      { id: link.id, route: this.path, url: link.url, params: link.params, remoteAddress: link.remoteAddress, textHeartbeat: undefined },
-      this,
-      resetFrom,
+  /**
+   * A hello for a session this process does not hold: another node may (PROTOCOL.md §2.7).
+   * The hello timeout keeps running meanwhile, so a store that does not answer closes the
+   * link like a missing hello would.
+   */
+  private claim(shared: SharedSessionStore, link: Link, request: IncomingMessage, sid: string, token: string, rx: number): void {
+    this.claiming.add(link);
+    const tokenDigest = createHash('sha256').update(token).digest();
+    shared.claim(sid, tokenDigest, this.path, link.codec.protocol, this.options.resumeWindow).then(
+      (result) => {
+        this.claiming.delete(link);
+        if (!link.isOpen && result.outcome !== 'claimed') return;
+        link.helloDone();
+        if (result.outcome === 'protocol') {
+          link.fail(new EnvelopeError(1008, `hello: the session speaks ${result.protocol}; resume it with that subprotocol`));
+          return;
+        }
+        if (result.outcome === 'reset') {
+          this.startSession(link, request, { sessionId: sid, reason: result.reason });
+          return;
+        }
+        const session = this.newSession(link, { kind: 'moved', sessionId: sid, tokenDigest, snapshot: result.snapshot, journal: result.journal });
+        this.store.get(sid)?.movedAway(); // a second hello for the same session raced this one here
+        this.store.add(session);
+        const resumed = link.isOpen ? session.resume(link, token, rx) : { outcome: 'failed' as const };
+        if (resumed.outcome === 'overflow') {
+          this.startSession(link, request, { sessionId: sid, reason: 'overflow' });
+          return;
+        }
+        if (resumed.outcome === 'resumed') {
+          this.app.sessionResumed();
+          this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: resumed.replayed, moved: true });
+        } else session.waitForResume();
+        // The handler runs again here: what it kept in memory stayed on the other node.
+        this.auth?.bindSession(session, request);
+        this.app.runWsHandler(this.handler, session, request);
+      },
+      (error: unknown) => {
+        this.claiming.delete(link);
+        link.helloDone();
+        this.log('error', 'session-claim-failed', undefined, { sid, link: link.id, error: (error as Error).message });
+        // The session is still in the store: the client retries and resumes it then.
+        link.closeWith(1013, 'session store unavailable; try again later');
+      },
     );
+  }
+
+  private newSession(link: Link, origin: SessionOrigin): SessionSocket {
+    const init = { id: link.id, route: this.path, url: link.url, params: link.params, remoteAddress: link.remoteAddress, textHeartbeat: undefined };
+    return new SessionSocket(link, this.app, init, this, origin);
+  }
+
+  private startSession(link: Link, request: IncomingMessage, resetFrom: { sessionId: string; reason: ResetReason } | undefined): void {
+    const shared = this.app.sessionStore;
+    const socket = this.newSession(link, resetFrom ? { kind: 'reset', resetFrom, shared } : { kind: 'new', shared });
     this.store.add(socket);
     socket.attach(link);
     if (resetFrom) {
@@ -117,6 +191,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     } else {
       this.log('info', 'session-start', socket, { link: link.id, remote: link.remoteAddress, protocol: link.codec.protocol });
     }
+    this.auth?.bindSession(socket, request);
     this.app.runWsHandler(this.handler, socket, request);
   }
 
@@ -142,13 +217,17 @@ export class LifelineRoute implements LinkHost, SessionOwner {
 
   /** @internal SessionOwner */
   forget(session: SessionSocket, why?: SessionEndReason): void {
-    this.store.delete(session.sessionId, why);
+    // A copy replaced by a claim of the same session must not take the new one with it.
+    if (this.store.get(session.sessionId) === session) this.store.delete(session.sessionId, why);
   }
 
   /** @internal SessionOwner. Never logs the resume token. */
-  log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void {
+  log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket | undefined, fields?: LogFields): void {
     const logger = this.app.logger;
     if (!logger.enabled(level)) return;
-    logger.log(level, event, { id: session.id, sid: session.sessionId, route: this.path, ...fields });
+    logger.log(level, event, session ? { id: session.id, sid: session.sessionId, route: this.path, ...fields } : { route: this.path, ...fields });
   }
 }
+
+/** How long a shared session store may stay unreachable before its sessions end, in ms. */
+export const DEFAULT_STORE_UNREACHABLE_MS = 10_000;

@@ -12,6 +12,7 @@ import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol
 import WebSocket from 'ws';
 import type { SweepTarget } from './heartbeat-sweep.js';
 import type { LifelineFormat } from './options.js';
+import { kRateThrottled, type InboundLimit, type RateState } from './rate-limit.js';
 import type { RouteParams } from './router.js';
 import type { SessionSocket } from './session.js';
 import { closeCodeForWsError } from './socket.js';
@@ -78,7 +79,7 @@ const BINARY = { binary: true } as const;
  * decodes frames, keeps the heartbeat's per-connection state, and coalesces the frames of
  * one event-loop turn into one write, like a raw Socket does.
  */
-export class Link implements SweepTarget {
+export class Link implements SweepTarget, RateState {
   /** The session this link carries; null before the hello, and after the link was replaced. */
   session: SessionSocket | null = null;
   readonly id: string;
@@ -93,6 +94,13 @@ export class Link implements SweepTarget {
   /** @internal */ heardAfter = this.connectedAt;
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
+  /** @internal RateState (rate-limit.ts) */
+  rlMessagesAt = 0;
+  /** @internal */ rlBytesAt = 0;
+  /** The route's inbound rate limit, set by the app right after the link is made. */
+  private inboundLimit: InboundLimit | undefined;
+  /** Set while reading is stopped for the rate limit: resumes the link when it is within the limit again. */
+  private throttleTimer: NodeJS.Timeout | undefined;
   private corked = false;
   private backlogAtCork = 0;
   /** Set once the server decided to close this link; later frames from the peer are ignored. */
@@ -124,6 +132,11 @@ export class Link implements SweepTarget {
 
   get isOpen(): boolean {
     return !this.closing && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** @internal Applies the route's inbound rate limit to this link (every envelope counts, data and control alike). */
+  limitInbound(limit: InboundLimit | undefined): void {
+    this.inboundLimit = limit;
   }
 
   /** @internal The hello arrived: stop the handshake timer and let go of the upgrade request. */
@@ -207,6 +220,7 @@ export class Link implements SweepTarget {
   terminate(): void {
     this.closing = true;
     this.helloDone();
+    this.endThrottle();
     this.ws.terminate();
   }
 
@@ -235,9 +249,9 @@ export class Link implements SweepTarget {
     return this.session?.rttMeasuredAt;
   }
 
-  /** @internal SweepTarget */
+  /** @internal SweepTarget: a link stopped by its rate limit is not silent of its own accord either. */
   get readingPaused(): boolean {
-    return this.session?.readingPaused ?? false;
+    return this.throttleTimer !== undefined || (this.session?.readingPaused ?? false);
   }
 
   /** @internal */
@@ -249,6 +263,13 @@ export class Link implements SweepTarget {
   /** @internal */
   receive(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
+    const limit = this.inboundLimit;
+    if (limit !== undefined) {
+      // Every envelope is processed (a numbered one cannot be dropped without breaking the
+      // sequence); over the limit, the link stops reading until it is within it again.
+      const wait = limit.charge(this, data.length);
+      if (wait > 0) this.throttle(wait);
+    }
     const codec = this.codec;
     if (isBinary !== codec.binary) {
       this.fail(new EnvelopeError(1008, codec.binary ? 'text frame in MessagePack mode (lifeline.v1.msgpack)' : 'binary frame in JSON mode (lifeline.v1)'));
@@ -270,9 +291,41 @@ export class Link implements SweepTarget {
     // else: the hello was handled and the link is no longer its session's; nothing to do
   }
 
+  /**
+   * Stops reading from the peer for `ms` (TCP backpressure: the client's frames wait in its
+   * socket buffers, nothing is lost). A timer exists only while a link is over its limit.
+   */
+  private throttle(ms: number): void {
+    if (this.throttleTimer !== undefined) return;
+    (this.ws as WebSocket & { [kRateThrottled]?: boolean })[kRateThrottled] = true;
+    this.ws.pause();
+    this.throttleTimer = setTimeout(throttleOver, ms, this);
+    this.throttleTimer.unref();
+  }
+
+  /** @internal The throttle's time is up: read again, unless the session's own backpressure holds the link. */
+  throttleOver(): void {
+    this.endThrottle();
+    if (this.closing) return;
+    const wait = this.inboundLimit?.resumeDelay(this) ?? 0; // a timer may fire a little early
+    if (wait > 0) {
+      this.throttle(wait);
+      return;
+    }
+    if (!(this.session?.readingPaused ?? false)) this.ws.resume();
+  }
+
+  private endThrottle(): void {
+    if (this.throttleTimer === undefined) return;
+    clearTimeout(this.throttleTimer);
+    this.throttleTimer = undefined;
+    (this.ws as WebSocket & { [kRateThrottled]?: boolean })[kRateThrottled] = false;
+  }
+
   /** @internal */
   closedBy(code: number, reason: string): void {
     this.helloDone();
+    this.endThrottle();
     this.closing = true;
     if (this.endedBy && (code === 1006 || code === 1005)) ({ code, reason } = this.endedBy);
     this.host.onLinkClose(this, code, reason);
@@ -303,6 +356,10 @@ function onLinkError(this: WebSocket, error: Error): void {
 
 function uncorkLink(link: Link): void {
   link.flushWrites();
+}
+
+function throttleOver(link: Link): void {
+  link.throttleOver();
 }
 
 function helloTimedOut(link: Link): void {

@@ -1,7 +1,10 @@
 import { LifelineError } from '@lifeline/protocol';
 import type { IncomingMessage } from 'node:http';
 import type { Broker } from './channels/broker.js';
+import type { SharedSessionStore } from './session-store.js';
 import { createJsonLogger, isLogLevel, type Logger, type LogLevel } from './logger.js';
+import { resolveTrustProxy, type ClientAddressFunction } from './client-address.js';
+import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js';
 
 /** What to do with a socket whose unsent bytes pass `maxBufferedBytes`. */
 export type SlowConsumerPolicy = 'close' | 'drop';
@@ -46,6 +49,28 @@ export interface AppOptions {
   broker?: Broker;
   /** Channels one connection may subscribe to (`LL_TOO_MANY_CHANNELS` beyond). Default 100. */
   maxChannels?: number;
+  /**
+   * Lifeline sessions shared with every process using the same store (`@lifeline/redis`'s
+   * `createRedisSessionStore`), so that a client resumes on any node. Default: none (each
+   * process keeps its sessions in memory). The app does not close it.
+   */
+  sessionStore?: SharedSessionStore;
+  /**
+   * Inbound rate limits per connection (messages/s and bytes/s, each with a burst); over a
+   * limit a raw connection is closed with 1008 (or its message dropped), a Lifeline link
+   * stops reading until it is within the limit again. `false` turns them off. Defaults:
+   * 1,000 messages/s (burst 2,000), 2 MiB/s (burst 4 MiB, at least maxPayload), `close`.
+   */
+  rateLimit?: RateLimitOptions | false;
+  /** Open connections per client address (IPv6: per /64); the next upgrade is answered 429. Default 1,000; 0: no limit. */
+  maxConnectionsPerIp?: number;
+  /**
+   * Behind reverse proxies: `true` (one proxy) or the number of proxies in front, whose
+   * `X-Forwarded-For` entries name the client. Default `false`: the TCP peer is the client.
+   */
+  trustProxy?: boolean | number;
+  /** The client's address from the upgrade request (e.g. a CDN's header); undefined falls back to trustProxy / the TCP peer. */
+  clientAddress?: ClientAddressFunction;
 }
 
 export interface ResolvedOptions {
@@ -59,6 +84,10 @@ export interface ResolvedOptions {
   shutdown: Required<ShutdownOptions>;
   logger: Logger;
   maxChannels: number;
+  rateLimit: ResolvedRateLimit | false;
+  maxConnectionsPerIp: number;
+  trustProxy: number;
+  clientAddress: ClientAddressFunction | undefined;
 }
 
 /** Every default in one place; README and docs/server.md quote this table. */
@@ -72,6 +101,9 @@ export const DEFAULTS = {
   shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000 },
   logLevel: 'warn',
   maxChannels: 100,
+  /** Inbound, per connection; bursts default to `burstSeconds` of the rate (the byte burst to at least maxPayload). */
+  rateLimit: { messagesPerSecond: 1000, bytesPerSecond: 2 * 1024 * 1024, action: 'close', burstSeconds: 2 },
+  maxConnectionsPerIp: 1000,
   /** Lifeline mode, per route (`app.ws(path, { lifeline: true }, handler)`). */
   lifeline: {
     /** How long a session waits for its client to come back after the connection dropped, in ms. */
@@ -82,6 +114,16 @@ export const DEFAULTS = {
     formats: ['json', 'msgpack'],
     /** Default timeout of `socket.request()`, in ms. */
     requestTimeout: 30_000,
+  },
+  /** Authentication, per route (`app.ws(path, { auth: { verify } }, handler)`; auth.ts). */
+  auth: {
+    /** Where tokens are looked for, in order (plus `cookie` when `auth.cookie` is set). */
+    sources: ['header', 'protocol', 'query'],
+    queryParam: 'access_token',
+    /** How long `verify` may take, in ms. */
+    verifyTimeout: 5_000,
+    /** Source `message`: how long after the upgrade the token may take, in ms. */
+    firstMessageTimeout: 5_000,
   },
 } as const;
 
@@ -114,6 +156,10 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     shutdown,
     logger: resolveLogger(options.logger),
     maxChannels: positive('maxChannels', options.maxChannels, DEFAULTS.maxChannels),
+    rateLimit: resolveRateLimit(options.rateLimit, options.maxPayload ?? DEFAULTS.maxPayload, DEFAULTS.rateLimit),
+    maxConnectionsPerIp: wholeNumber('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp),
+    trustProxy: resolveTrustProxy(options.trustProxy),
+    clientAddress: resolveClientAddress(options.clientAddress),
   };
 }
 
@@ -145,6 +191,17 @@ function resolveLogger(value: AppOptions['logger']): Logger {
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw invalid(name, value, 'a positive number');
+  return value;
+}
+
+function wholeNumber(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(name, value, 'a whole number ≥ 0 (0: no limit)');
+  return value;
+}
+
+function resolveClientAddress(value: ClientAddressFunction | undefined): ClientAddressFunction | undefined {
+  if (value !== undefined && typeof value !== 'function') throw invalid('clientAddress', typeof value, 'a function (request) => address');
   return value;
 }
 

@@ -83,3 +83,101 @@ export class MemorySessionStore<S extends StoredSession = StoredSession> impleme
     return this.live.values();
   }
 }
+
+// ---- sessions shared between server processes ---------------------------------------------
+
+/** One encoded server envelope, as the wire carries it: text (JSON mode) or bytes (MessagePack). */
+export type JournalFrame = string | Uint8Array;
+
+/**
+ * What a shared store holds of a session: enough for any node to resume it. Only the
+ * protocol state travels; the route handler's own variables do not (docs/server.md,
+ * "Sessions on many nodes").
+ */
+export interface SessionSnapshot {
+  /** The last client envelope the session accepted: `rx` of the welcome on the new node. */
+  readonly rx: number;
+  /** The last server envelope the client acknowledged. */
+  readonly acked: number;
+  /** The server envelopes after `acked` (s = acked + 1, acked + 2, …), encoded. */
+  readonly frames: readonly JournalFrame[];
+}
+
+/** A batch of a session's progress, made durable before any of it is visible. */
+export interface JournalBatch {
+  /** Client envelopes accepted up to here; delivered to the handler once this batch is stored. */
+  readonly rx: number;
+  /** Server envelopes the client acknowledged up to here (the store may free them). */
+  readonly acked: number;
+  /** Sequence number of `frames[0]` (lastSeq + 1 of the previous batch). */
+  readonly firstSeq: number;
+  /** New server envelopes, written to the connection once this batch is stored. */
+  readonly frames: readonly JournalFrame[];
+}
+
+/**
+ * The shared-store side of one session that this node owns. Each method resolves once the
+ * store has it. They reject with `LL_SESSION_MOVED` when another node has claimed the session
+ * since (this node must stop), and `LL_UNAVAILABLE` when the store cannot be reached (the
+ * session retries; its replay bounds bound the wait).
+ */
+export interface SessionJournal {
+  /**
+   * Stores a batch. With `full`, the batch is the session's whole state (firstSeq = acked + 1):
+   * the first batch of a session, or the answer to `LL_SESSION_LOST` (the store lost the
+   * session, e.g. Redis restarted without its data).
+   */
+  append(batch: JournalBatch, full: boolean): Promise<void>;
+  /** The session ended on this node: forget it, remembering `why` for a late resume. No-op if it moved. */
+  end(why: SessionEndReason | undefined): Promise<void>;
+}
+
+/** What claiming a session that this node does not hold found. */
+export type ClaimResult =
+  | { readonly outcome: 'claimed'; readonly snapshot: SessionSnapshot; readonly journal: SessionJournal }
+  /** Not claimed: no such session, a wrong token or another route (`unknown-session`), or one that ended and why. */
+  | { readonly outcome: 'reset'; readonly reason: 'unknown-session' | 'bad-token' | SessionEndReason }
+  /** Not claimed: the session speaks another subprotocol (the client must resume with that one). */
+  | { readonly outcome: 'protocol'; readonly protocol: string };
+
+export interface NewSessionInit {
+  readonly sessionId: string;
+  /** SHA-256 of the resume token; the token itself is never stored. */
+  readonly tokenDigest: Buffer;
+  readonly route: string;
+  /** The subprotocol, so that a resume elsewhere speaks the same wire format. */
+  readonly protocol: string;
+  /** How long the store keeps the session without hearing from this node, in ms (the resume window). */
+  readonly ttl: number;
+}
+
+/**
+ * Sessions shared by every server process that uses the same store (`@lifeline/redis`'s
+ * `createRedisSessionStore`), so that a client resumes on whichever node it reaches. Each
+ * node keeps its live sessions in memory, as with the built-in store; this interface adds
+ * the durable copy and the hand-over (PROTOCOL.md §2.7).
+ */
+export interface SharedSessionStore {
+  /** This process's id in the store. */
+  readonly nodeId: string;
+  /** A session that starts on this node. Nothing is stored until its first `append(…, true)`. */
+  create(init: NewSessionInit): SessionJournal;
+  /**
+   * Takes over a session this node does not hold, if its token digest and route match:
+   * from now on only this node's journal may write it, and the node that held it is told
+   * (`onMoved`).
+   */
+  claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult>;
+  /** Called with the id of a session of this node that another node claimed. */
+  onMoved(listener: (sessionId: string) => void): void;
+  /** Keeps these sessions' entries from expiring for another `ttl` ms (called for idle sessions). */
+  keepAlive(sessionIds: readonly string[], ttl: number): Promise<void>;
+  /**
+   * How long the store may stay unreachable before a session that cannot store its progress
+   * ends (close 1011), in ms. Default 10,000. Meanwhile the session buffers, within its replay bounds.
+   */
+  readonly unreachableTimeout?: number;
+  /** Whether the store can serve now (readiness). */
+  available?(): boolean;
+  close(): Promise<void>;
+}

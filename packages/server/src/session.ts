@@ -18,11 +18,13 @@ import {
 import type { SharedFrame, WireFormat } from './channels/hub.js';
 import { serverFrame } from './frame.js';
 import { answerChannelRequest } from './channels/session-requests.js';
+import { answerAuthRequest } from './auth.js';
 import type { Codec, Frame, Link } from './link.js';
 import type { LogFields } from './logger.js';
 import { Message } from './message.js';
 import type { ResolvedLifelineOptions } from './options.js';
-import type { SessionEndReason } from './session-store.js';
+import { SessionDurability, type DurableHost } from './session-durability.js';
+import type { JournalFrame, SessionEndReason, SessionJournal, SessionSnapshot, SharedSessionStore } from './session-store.js';
 import {
   checkCloseArguments,
   Socket,
@@ -44,6 +46,8 @@ export interface SessionOwner {
   readonly maxChannels: number;
   /** Removes the session from the store (remembering `why`, if given). */
   forget(session: SessionSocket, why?: SessionEndReason): void;
+  /** With a shared store: how long it may stay unreachable before a session ends, in ms. */
+  readonly storeUnreachableFor: number;
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
@@ -72,6 +76,15 @@ interface PendingRequest {
 
 type Payload = { d: unknown } | { b: Uint8Array };
 
+/** How a session comes to be on this node. */
+export type SessionOrigin =
+  /** A hello without a session id. */
+  | { kind: 'new'; shared?: SharedSessionStore }
+  /** A hello whose session could not be resumed (PROTOCOL.md §2.4): a new one, with the reason. */
+  | { kind: 'reset'; resetFrom: { sessionId: string; reason: ResetReason }; shared?: SharedSessionStore }
+  /** A session another node held, claimed from the shared store (PROTOCOL.md §2.7). */
+  | { kind: 'moved'; sessionId: string; tokenDigest: Buffer; snapshot: SessionSnapshot; journal: SessionJournal };
+
 /**
  * A Lifeline session, and the Socket its route handler holds. It outlives its transports
  * (Links): when the connection drops, sends wait in the replay buffer, the `for await`
@@ -81,12 +94,23 @@ type Payload = { d: unknown } | { b: Uint8Array };
  */
 export class SessionSocket extends Socket {
   /** @internal */ readonly codec: Codec;
-  private readonly sid = randomBytes(16).toString('base64url');
-  private readonly tokenDigest: Buffer;
+  private readonly sid: string;
+  /** @internal SHA-256 of the resume token. */
+  readonly tokenDigest: Buffer;
   /** Given out in the first welcome only; never logged. */
   private newToken: string | null;
-  private readonly replay = new ReplayBuffer<Frame>();
-  private readonly inbound = new InboundSequence();
+  private readonly replay: ReplayBuffer<Frame>;
+  private readonly inbound: InboundSequence;
+  /** With a shared store: the journal writer; server envelopes reach the wire only once stored. */
+  private readonly durable: SessionDurability | undefined;
+  /** With a shared store: the server envelopes written to the current link, up to here. */
+  private writtenSeq = 0;
+  /** With a shared store: client envelopes accepted but not yet stored, in order; delivered once stored. */
+  private unstored: SequencedEnvelope[] | undefined;
+  /** With a shared store: publications that arrived while numbered envelopes waited to be stored, each behind the last of them. */
+  private publicationsWaiting: { afterSeq: number; frame: string | Uint8Array; shared: SharedFrame | undefined }[] | undefined;
+  /** This session began on another node; this handler run continues it (PROTOCOL.md §2.7). */
+  readonly moved: boolean;
   private link: Link | null = null;
   private ackTimer: NodeJS.Timeout | undefined;
   private ackFlushQueued = false;
@@ -98,22 +122,46 @@ export class SessionSocket extends Socket {
   private rttMs: number | undefined;
   /** @internal When the last pong came (0: never), read through the link by the heartbeat sweep. */
   rttMeasuredAt = 0;
-  private readonly reset: { sessionId: string; reason: ResetReason } | undefined;
+  private readonly reset: { sessionId: string; reason: ResetReason } | undefined = undefined;
 
-  /** @internal Created by the route for a hello that starts a session. */
-  constructor(
-    link: Link,
-    host: SocketHost,
-    init: SocketInit,
-    private readonly owner: SessionOwner,
-    resetFrom: { sessionId: string; reason: ResetReason } | undefined,
-  ) {
+  /** @internal Created by the route for a hello that starts a session, or for one claimed from another node. */
+  constructor(link: Link, host: SocketHost, init: SocketInit, private readonly owner: SessionOwner, origin: SessionOrigin) {
     super(link.ws, link.raw, host, init, false);
     this.codec = link.codec;
-    const token = randomBytes(32).toString('base64url'); // 256 bits from the CSPRNG
-    this.tokenDigest = digest(token);
-    this.newToken = token;
-    this.reset = resetFrom;
+    this.moved = origin.kind === 'moved';
+    if (origin.kind === 'moved') {
+      const { snapshot } = origin;
+      this.sid = origin.sessionId;
+      this.tokenDigest = origin.tokenDigest;
+      this.newToken = null;
+      this.replay = new ReplayBuffer<Frame>(snapshot.acked);
+      const now = Date.now();
+      let s = snapshot.acked;
+      for (const stored of snapshot.frames) {
+        // A store may hand JSON frames back as bytes; the link writes them as text frames.
+        const frame = this.codec.binary || typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8');
+        this.replay.push(++s, frame, frameSize(frame), now);
+      }
+      this.inbound = new InboundSequence({ delivered: snapshot.rx });
+      this.writtenSeq = s;
+    } else {
+      this.sid = randomBytes(16).toString('base64url');
+      const token = randomBytes(32).toString('base64url'); // 256 bits from the CSPRNG
+      this.tokenDigest = digest(token);
+      this.newToken = token;
+      this.replay = new ReplayBuffer<Frame>();
+      this.inbound = new InboundSequence();
+      if (origin.kind === 'reset') this.reset = origin.resetFrom;
+    }
+    const journal =
+      origin.kind === 'moved'
+        ? origin.journal
+        : origin.shared?.create({ sessionId: this.sid, tokenDigest: this.tokenDigest, route: init.route, protocol: this.codec.protocol, ttl: owner.options.resumeWindow });
+    if (journal !== undefined) {
+      const from = { seq: this.replay.lastSeq, rx: this.inbound.delivered };
+      this.durable = new SessionDurability(journal, durableHost(this), from, origin.kind !== 'moved', owner.storeUnreachableFor);
+      this.unstored = [];
+    }
   }
 
   override get lifeline(): boolean {
@@ -239,8 +287,13 @@ export class SessionSocket extends Socket {
   override writeFrame(frame: string | Uint8Array, _binary: boolean, shared?: SharedFrame): void {
     const link = this.link;
     if (link === null) return;
-    if (shared === undefined) link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
-    else link.writeFramed((shared.wire ??= serverFrame(shared.frame, shared.binary)));
+    // With a shared store, numbered envelopes wait to be stored; a publication must not pass
+    // them (the missed publications follow a `$subscribe` answer, PROTOCOL.md §3.3).
+    if (this.durable !== undefined && this.writtenSeq < this.replay.lastSeq) {
+      (this.publicationsWaiting ??= []).push({ afterSeq: this.replay.lastSeq, frame, shared });
+      return;
+    }
+    writePublication(link, frame, shared);
   }
 
   /** @internal Subscriber */
@@ -257,6 +310,11 @@ export class SessionSocket extends Socket {
   /** @internal Subscriber: the connection closes; the session stays, and its client resumes and re-subscribes with `since`. */
   override closeSlow(reason: string): void {
     this.link?.closeWith(1013, reason);
+  }
+
+  /** @internal Closes the current connection, if any; the session stays resumable (auth.ts: token expired). */
+  closeConnection(code: number, reason: string): void {
+    this.link?.closeWith(code, reason);
   }
 
   /** @internal The client learns about subscriptions the server made, exactly once (a request). */
@@ -302,9 +360,15 @@ export class SessionSocket extends Socket {
           : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
     );
     this.inbound.acknowledgedByRx();
+    // With a shared store, only what the store holds may be seen; the rest follows once stored.
+    const upTo = this.durable?.storedSeq ?? this.replay.lastSeq;
+    this.writtenSeq = upTo;
+    // Publications meant for the old connection: the client re-subscribes from its position after this welcome.
+    this.publicationsWaiting = undefined;
     if (!resume) return 0;
     let replayed = 0;
-    for (const frame of this.replay.itemsAfter(resume.rx)) {
+    for (const [s, frame] of this.replay.entriesAfter(resume.rx)) {
+      if (s > upTo) break;
       link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
       replayed++;
     }
@@ -337,19 +401,8 @@ export class SessionSocket extends Socket {
       case 'q':
       case 'r': {
         if (envelope.a !== undefined && !this.acknowledged(envelope.a, envelope.t, link)) return;
-        const now = Date.now();
-        const verdict = this.inbound.receive(envelope.s, now);
-        if (verdict === 'gap') {
-          link.fail(new EnvelopeError(1002, `${envelope.t}.s: sequence gap, expected ${this.inbound.delivered + 1}`));
-          return;
-        }
-        this.scheduleAck(now);
-        if (verdict === 'duplicate') return;
-        if (envelope.t === 'm') {
-          this.messagesIn++;
-          this.accept(envelope.b !== undefined ? new LifelineMessage(undefined, toBuffer(envelope.b), true) : textMessage(envelope.d));
-        } else if (envelope.t === 'q') this.answer(envelope);
-        else this.settle(envelope);
+        if (this.unstored !== undefined) this.hold(envelope, link);
+        else this.deliverEnvelope(envelope, link, Date.now());
         return;
       }
       case 'a':
@@ -371,6 +424,108 @@ export class SessionSocket extends Socket {
     }
   }
 
+  /** Hands a numbered client envelope to the handler (or drops a duplicate), and schedules the acknowledgement. */
+  private deliverEnvelope(envelope: SequencedEnvelope, link: Link | null, now: number): void {
+    const verdict = this.inbound.receive(envelope.s, now);
+    if (verdict === 'gap') {
+      link?.fail(new EnvelopeError(1002, `${envelope.t}.s: sequence gap, expected ${this.inbound.delivered + 1}`));
+      return;
+    }
+    this.scheduleAck(now);
+    if (verdict === 'duplicate') return;
+    if (envelope.t === 'm') {
+      this.messagesIn++;
+      this.accept(envelope.b !== undefined ? new LifelineMessage(undefined, toBuffer(envelope.b), true) : textMessage(envelope.d));
+    } else if (envelope.t === 'q') this.answer(envelope);
+    else this.settle(envelope);
+  }
+
+  /** With a shared store: a client envelope waits until the store holds `rx` past it, then is delivered. */
+  private hold(envelope: SequencedEnvelope, link: Link): void {
+    const durable = this.durable!;
+    const s = envelope.s;
+    if (s > durable.acceptedRx + 1) {
+      link.fail(new EnvelopeError(1002, `${envelope.t}.s: sequence gap, expected ${durable.acceptedRx + 1}`));
+      return;
+    }
+    if (s <= this.inbound.delivered) this.deliverEnvelope(envelope, link, Date.now()); // a duplicate: acknowledged again
+    if (s <= durable.acceptedRx) return; // delivered, or held already (a resend after a resume)
+    durable.acceptedRx = s;
+    this.unstored!.push(envelope);
+    durable.schedule();
+  }
+
+  /** @internal The store holds the server's envelopes up to `seq` and the client's up to `rx`. */
+  storedUpTo(seq: number, rx: number): void {
+    const link = this.link;
+    const waiting = this.publicationsWaiting;
+    let next = 0; // the first waiting publication not yet written
+    if (link !== null && seq > this.writtenSeq) {
+      for (const [s, frame] of this.replay.entriesAfter(Math.max(this.writtenSeq, this.replay.acked))) {
+        if (s > seq) break;
+        while (waiting !== undefined && next < waiting.length && waiting[next]!.afterSeq < s) writePublication(link, waiting[next]!.frame, waiting[next++]!.shared);
+        link.write(frame, frameSize(frame));
+      }
+    }
+    if (seq > this.writtenSeq) this.writtenSeq = seq;
+    if (waiting !== undefined) {
+      while (link !== null && next < waiting.length && waiting[next]!.afterSeq <= seq) writePublication(link, waiting[next]!.frame, waiting[next++]!.shared);
+      if (next === waiting.length) this.publicationsWaiting = undefined;
+      else waiting.splice(0, next);
+    }
+    const unstored = this.unstored!;
+    let delivered = 0;
+    const now = Date.now();
+    while (delivered < unstored.length && unstored[delivered]!.s <= rx && !this.ended) this.deliverEnvelope(unstored[delivered++]!, null, now);
+    unstored.splice(0, delivered);
+  }
+
+  /**
+   * @internal Another node claimed the session (it resumed there): this copy ends without
+   * touching the store. The handler hears close 4000; a connection still here closes with it.
+   */
+  movedAway(): void {
+    if (this.ended) return;
+    if (this.durable === undefined) return;
+    this.durable.release(); // calls back endMoved() once an append in flight has settled
+  }
+
+  /** @internal The session ends here for good: what was sent but never stored is reported as dropped, not lost silently. */
+  endMoved(): void {
+    if (this.ended) return;
+    const unstored = this.replay.lastSeq - (this.durable?.storedSeq ?? this.replay.lastSeq);
+    this.owner.log('info', 'session-moved', this, { unstored: unstored || undefined });
+    this.end(4000, 'session moved to another node', undefined, 4000, true);
+    for (let i = 0; i < unstored; i++) this.drop('moved', 0);
+  }
+
+  /**
+   * @internal Shutdown with a shared store: once the store holds everything accepted (or
+   * after `timeout` ms), the connection closes with `code` and the session ends here but
+   * stays in the store, so that its client resumes it on another node.
+   */
+  async handOff(code: number, reason: string, timeout: number): Promise<void> {
+    const durable = this.durable;
+    if (durable === undefined || this.ended) {
+      this.close(code, reason);
+      return;
+    }
+    const deadline = Date.now() + timeout;
+    while (!durable.idle && Date.now() < deadline && !this.ended) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.end(code, reason, undefined, code, true);
+  }
+
+  /** @internal The shared store stayed unreachable: what was not stored cannot be promised, so the session ends. */
+  storeUnreachable(forMs: number): void {
+    this.owner.log('error', 'session-store-unreachable', this, { forMs });
+    this.end(1011, `session store unreachable for ${forMs} ms`, undefined, 1011, true);
+  }
+
+  /** @internal */
+  logJournalError(error: Error, attempt: number): void {
+    this.owner.log('error', 'session-store-write-failed', this, { attempt, error: error.message });
+  }
+
   /** @internal The link that carried this session closed. */
   linkClosed(link: Link, code: number, reason: string): void {
     if (link !== this.link) return;
@@ -386,6 +541,13 @@ export class SessionSocket extends Socket {
     const window = this.owner.options.resumeWindow;
     this.owner.log('info', 'session-detach', this, { link: link.id, code, reason: reason || undefined, resumeWindowMs: window });
     this.expiryTimer = setTimeout(expire, window, this);
+    this.expiryTimer.unref();
+  }
+
+  /** @internal A session claimed from another node whose resume failed on its first link: it waits for the next. */
+  waitForResume(): void {
+    if (this.link !== null || this.ended || this.expiryTimer !== undefined) return;
+    this.expiryTimer = setTimeout(expire, this.owner.options.resumeWindow, this);
     this.expiryTimer.unref();
   }
 
@@ -465,7 +627,7 @@ export class SessionSocket extends Socket {
     // The ack timer stays armed: when it fires with nothing pending it sends nothing, and
     // clearing it here would cost a timer per message in a request-reply exchange.
     if (a !== undefined) this.inbound.takeAck();
-    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+    const size = frameSize(frame);
     const now = Date.now();
     this.replay.push(s, frame, size, now);
     const over = this.replay.exceeded(this.owner.options.replay, now);
@@ -473,7 +635,9 @@ export class SessionSocket extends Socket {
       this.overflow(over);
       return false;
     }
-    link?.write(frame, size);
+    // With a shared store the frame is written once stored (storedUpTo).
+    if (this.durable !== undefined) this.durable.schedule();
+    else link?.write(frame, size);
     return true;
   }
 
@@ -487,10 +651,20 @@ export class SessionSocket extends Socket {
    * Ends the session once: forgets it, closes (`linkClose` a code) or drops (`terminate`)
    * its connection, rejects requests in flight, and reports `close (code, reason)`.
    */
-  private end(code: number, reason: string, why: SessionEndReason | undefined, linkClose?: number | 'terminate'): void {
+  private end(code: number, reason: string, why: SessionEndReason | undefined, linkClose?: number | 'terminate', keepStored = false): void {
     if (this.ended) return;
     this.ended = true;
     this.owner.forget(this, why);
+    const durable = this.durable;
+    if (durable !== undefined) {
+      durable.stop();
+      this.unstored!.length = 0;
+      if (!keepStored) {
+        durable.journal.end(why).catch((error: unknown) => {
+          this.owner.log('error', 'session-store-end-failed', this, { error: (error as Error).message });
+        });
+      }
+    }
     const link = this.link;
     this.link = null;
     if (link !== null) {
@@ -511,7 +685,9 @@ export class SessionSocket extends Socket {
 
   private answer(q: RequestEnvelope): void {
     if (q.n.charCodeAt(0) === 36 /* $ */) {
-      this.answerChannelRequest(q);
+      // `$auth`: a fresh access token for the session (auth.ts, PROTOCOL.md §4).
+      if (q.n === '$auth') void answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then((outcome) => this.respond(q.id, outcome));
+      else this.answerChannelRequest(q);
       return;
     }
     const handler = this.handlers?.get(q.n);
@@ -598,6 +774,35 @@ function ackTimerFired(session: SessionSocket): void {
 
 function flushAck(session: SessionSocket): void {
   session.flushAck();
+}
+
+/** What the journal writer sees of a session (kept off the class's public surface). */
+function durableHost(session: SessionSocket): DurableHost {
+  const internals = session as unknown as { replay: ReplayBuffer<Frame>; link: Link | null };
+  return {
+    get lastSeq() {
+      return internals.replay.lastSeq;
+    },
+    get acked() {
+      return internals.replay.acked;
+    },
+    framesAfter: (seq) => internals.replay.itemsAfter(seq) as Iterable<JournalFrame>,
+    stored: (seq, rx) => session.storedUpTo(seq, rx),
+    moved: () => session.endMoved(),
+    unreachable: (forMs) => session.storeUnreachable(forMs),
+    journalError: (error, attempt) => {
+      if (attempt === 1 || attempt % 20 === 0) session.logJournalError(error, attempt);
+    },
+  };
+}
+
+function writePublication(link: Link, frame: string | Uint8Array, shared: SharedFrame | undefined): void {
+  if (shared === undefined) link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
+  else link.writeFramed((shared.wire ??= serverFrame(shared.frame, shared.binary)));
+}
+
+function frameSize(frame: Frame): number {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
 }
 
 function digest(token: string): Buffer {

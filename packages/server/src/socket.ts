@@ -3,24 +3,37 @@ import type { Duplex } from 'node:stream';
 import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ChannelPosition, type PresenceMember, type ResetReason } from '@lifeline/protocol';
 import type { ChannelHub, SharedFrame, Subscriber, WireFormat } from './channels/hub.js';
 import WebSocket from 'ws';
+import { authOf, type SocketAuth } from './auth.js';
 import { serverFrame } from './frame.js';
 import { Message } from './message.js';
 import type { SlowConsumerPolicy } from './options.js';
+import { isRateThrottled, OVER_BYTES, type InboundLimit, type RateState, type RateVerdict } from './rate-limit.js';
 import type { RouteParams } from './router.js';
 import type { SweepTarget } from './heartbeat-sweep.js';
 
 export type Sendable = string | Buffer | Uint8Array | ArrayBuffer | Message;
 
 export interface DropInfo {
-  /** `not-open`: the socket was closing or closed; `slow-consumer`: its unsent bytes were over the bound. */
-  reason: 'not-open' | 'slow-consumer';
+  /**
+   * Messages passed to send(): `not-open`, the socket was closing or closed; `slow-consumer`,
+   * its unsent bytes were over the bound. A message *received*: `rate-limit`, the peer went
+   * over the inbound rate limit with `rateLimit.action: 'drop'` (counted in `stats.rateLimited`).
+   * `moved` (Lifeline mode with a shared session store): sent here after another node had
+   * claimed the session, so never stored nor delivered.
+   */
+  reason: 'not-open' | 'slow-consumer' | 'rate-limit' | 'moved';
   size: number;
+  /** `rate-limit` only: which limit the message went over. */
+  limit?: 'messages' | 'bytes';
 }
 
 export interface SocketEvents {
   message: [message: Message];
   close: [code: number, reason: string];
-  /** A message passed to send() that was not sent. Never silent: every false from send() emits this. */
+  /**
+   * A message passed to send() that was not sent (every false from send() emits this), or a
+   * received message discarded by the inbound rate limit (`reason: 'rate-limit'`). Never silent.
+   */
   drop: [info: DropInfo];
   /** A protocol error from the peer (the socket then closes). Emitted only when someone listens. */
   error: [error: Error];
@@ -32,6 +45,8 @@ export interface SocketStats {
   dropped: number;
   /** Messages that arrived while nothing was reading them and the handler had already finished. */
   unread: number;
+  /** Received messages discarded by the inbound rate limit (`rateLimit.action: 'drop'`; raw connections only). */
+  rateLimited: number;
   /** Lifeline sessions only: sequenced envelopes sent and not yet acknowledged by the client (held for replay). */
   replayMessages?: number;
   /** Lifeline sessions only: bytes of those envelopes, as encoded. */
@@ -71,6 +86,8 @@ export interface SocketInit {
   remoteAddress: string;
   /** Exact text frames answered with `reply` and not delivered (an app-level heartbeat such as the seed's "heartCheck"). */
   textHeartbeat: { message: Buffer; reply: string } | undefined;
+  /** The route's inbound rate limit; unset: none (and always for Lifeline sessions, whose links apply it). */
+  inboundLimit?: InboundLimit | undefined;
 }
 
 /** Pause reading from the peer when this much is waiting for a slow `for await` loop. */
@@ -90,7 +107,7 @@ const BINARY = { binary: true } as const;
  * Messages that arrive before the handler listens are held until it does (or until the
  * handler returns without listening), so an `await` at the top of a handler loses nothing.
  */
-export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, Subscriber {
+export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, Subscriber, RateState {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
   readonly route: string;
@@ -106,10 +123,15 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   /** @internal */ heardAfter = this.connectedAt;
   /** @internal */ lastBytesRead = 0;
   /** @internal */ lastPing = 0;
+  /** @internal RateState: when each inbound bucket is full again (rate-limit.ts). */
+  rlMessagesAt = 0;
+  /** @internal */ rlBytesAt = 0;
   protected messagesIn = 0;
   protected messagesOut = 0;
   protected dropped = 0;
   private unread = 0;
+  private rateLimited = 0;
+  private readonly inboundLimit: InboundLimit | undefined;
 
   private held: Message[] | null = [];
   private heldBytes = 0;
@@ -141,6 +163,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     this.params = init.params;
     this.remoteAddress = init.remoteAddress;
     this.textHeartbeat = init.textHeartbeat;
+    this.inboundLimit = init.inboundLimit;
     // Shared listener functions find their Socket through a tag, so an idle connection
     // carries no closures of its own.
     if (listenToTransport) {
@@ -178,12 +201,26 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   get stats(): SocketStats {
-    return { messagesIn: this.messagesIn, messagesOut: this.messagesOut, dropped: this.dropped, unread: this.unread };
+    return { messagesIn: this.messagesIn, messagesOut: this.messagesOut, dropped: this.dropped, unread: this.unread, rateLimited: this.rateLimited };
   }
 
   /** True when this socket is a Lifeline session (the client negotiated `lifeline.v1` or `lifeline.v1.msgpack`). */
   get lifeline(): boolean {
     return false;
+  }
+
+  /**
+   * What the route's `auth.verify` returned for this connection's token (docs/server.md,
+   * "Authentication"); `undefined` on a route without `auth`. A Lifeline session's is
+   * replaced by a `$auth` refresh, and by a resume with a fresh token.
+   */
+  get identity(): unknown {
+    return authOf(this)?.identity;
+  }
+
+  /** The identity, where its token came from and when it expires; `undefined` on a route without `auth`. */
+  get auth(): SocketAuth | undefined {
+    return authOf(this);
   }
 
   /** Lifeline sessions: the session id the client resumes with. `undefined` in raw mode. */
@@ -408,6 +445,9 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   /** @internal Called by the app when the handler has returned or its promise settled. */
   handlerSettled(): void {
     if (this.held === null) return;
+    // A listener added by the handler gets what was held (messages that arrived before the
+    // handler ran: auth.ts runs it after a first-message token); its release was only queued.
+    if (this.listenerCount('message') > 0) return this.releaseHeld();
     this.unread += this.held.length;
     this.held = null;
     this.heldBytes = 0;
@@ -427,6 +467,14 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
 
   /** @internal */
   receive(data: Buffer, binary: boolean): void {
+    const limit = this.inboundLimit;
+    if (limit !== undefined) {
+      const verdict = limit.admit(this, data.length);
+      if (verdict !== 0) {
+        this.overRateLimit(limit, verdict, data.length);
+        return;
+      }
+    }
     this.messagesIn++;
     const heartbeat = this.textHeartbeat;
     if (heartbeat && !binary && data.length === heartbeat.message.length && data.equals(heartbeat.message)) {
@@ -434,6 +482,20 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
       return;
     }
     this.accept(new Message(data, binary));
+  }
+
+  /** A received message went over the inbound rate limit: close with 1008 naming the limit, or drop it, counted. */
+  private overRateLimit(limit: InboundLimit, verdict: RateVerdict, size: number): void {
+    // Once the server has decided to close, what the peer still sends is part of the same offence.
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (limit.action === 'close') {
+      const reason = limit.reasonFor(verdict);
+      this.endedBy = { code: 1008, reason };
+      this.ws.close(1008, reason);
+      return;
+    }
+    this.rateLimited++;
+    this.emit('drop', { reason: 'rate-limit', size, limit: verdict === OVER_BYTES ? 'bytes' : 'messages' });
   }
 
   /** @internal Holds a message until the handler listens, or delivers it (raw frames and Lifeline payloads alike). */
@@ -450,6 +512,13 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   private deliver(message: Message): void {
     this.iterator?.push(message);
     this.emit('message', message);
+  }
+
+  /** @internal auth.ts (token in the first message): takes the oldest held message before the handler runs. */
+  takeHeld(): Message | undefined {
+    const message = this.held?.shift();
+    if (message !== undefined) this.heldBytes -= message.data.length;
+    return message;
   }
 
   /** @internal A listener or an iterator appeared: hand over what arrived before it. */
@@ -470,7 +539,8 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     else if (this.pausedByIterator && (it === null || (it.queuedBytes < READ_HIGH_WATER_BYTES / 2 && it.queuedCount < READ_HIGH_WATER_COUNT / 2))) {
       this.pausedByIterator = false;
       this.lastSeen = Date.now();
-      this.ws.resume();
+      // A Lifeline link over its rate limit resumes by itself once within it (link.ts).
+      if (!isRateThrottled(this.ws)) this.ws.resume();
     }
   }
 

@@ -41,11 +41,30 @@ export type HistoryResult =
   /** The history no longer reaches back to `since` (`too-old`), or `since` belongs to another epoch (`epoch`). */
   | { readonly complete: false; readonly position: ChannelPosition; readonly reason: 'too-old' | 'epoch' };
 
-/** Presence across the processes that share a broker. */
+/** A presence member: who (`id`) and what others see of it (`info`). Same shape as the protocol's. */
 export interface PresenceEntry {
   readonly id: string;
   readonly info?: unknown;
 }
+
+/**
+ * What a broker that shares presence across processes reports to the hub (`onPresence`).
+ * `node` is another process's `nodeId`; a broker never reports its own node's changes (the
+ * hub knows those first).
+ */
+export type PresenceEvent =
+  /**
+   * The members of every other node present on `channel`, read once the hub started
+   * following it (`presenceWatch`) and again whenever the broker may have missed updates (its
+   * subscriber connection came back). Replaces everything the hub knew of other nodes there.
+   */
+  | { readonly type: 'sync'; readonly channel: string; readonly nodes: ReadonlyMap<string, readonly PresenceEntry[]> }
+  /**
+   * One node's changes on `channel`, coalesced (at most one per presence interval per node).
+   * With `replace`, `join` is that node's whole membership there (a node announcing itself
+   * again, or a node that died: `join` empty) and `leave` is empty.
+   */
+  | { readonly type: 'update'; readonly channel: string; readonly node: string; readonly replace: boolean; readonly join: readonly PresenceEntry[]; readonly leave: readonly string[] };
 
 export interface Broker {
   /** Where publications for this process go; set once by the hub. */
@@ -74,4 +93,26 @@ export interface Broker {
    * networked broker answers false while its connections are down.
    */
   available?(): boolean;
+
+  // ---- presence across processes (optional: a broker without these keeps presence per process) ----
+
+  /** Where other nodes' presence goes; set once by the hub. */
+  onPresence?(handler: (event: PresenceEvent) => void): void;
+  /**
+   * The hub follows the presence of `channel` (which it has subscribed to): the broker
+   * reports a `sync` with every other node's members, then their updates. Resolves once the
+   * first `sync` was reported, or once it failed (the broker retries, and reports the `sync`
+   * when it can); never rejects.
+   */
+  presenceWatch?(channel: string): Promise<void>;
+  /** The hub no longer follows `channel`'s presence. */
+  presenceUnwatch?(channel: string): void;
+  /**
+   * This process's members of `channel` changed: who joined (their first connection here)
+   * and who left (their last), coalesced by the hub (one call per channel per presence
+   * interval). Never throws: a broker that cannot tell the others now does it when it can.
+   */
+  presenceUpdate?(channel: string, join: readonly PresenceEntry[], leave: readonly string[]): void;
+  /** Every node's members of `channel`, one entry per member id, whether or not this process follows it. */
+  presenceSnapshot?(channel: string): Promise<PresenceEntry[]>;
 }

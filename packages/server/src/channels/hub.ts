@@ -3,11 +3,18 @@
  * fan-out. A publication arrives from the broker once per process; its frames are encoded
  * once per wire format (raw, JSON, MessagePack) and the same bytes go to every subscriber,
  * coalesced with the connection's other writes of that event-loop turn (PROTOCOL.md §3).
+ *
+ * Presence: the hub keeps its own connections' members and, with a broker that shares
+ * presence (`@lifeline/redis`), every other node's. Once per channel per presence interval
+ * it tells the broker what changed here and sends its presence subscribers one `pr` with
+ * what changed anywhere, so nodes exchange one message per channel per interval each and
+ * nothing grows with members × subscribers.
  */
 import { encodeEnvelope, isChannelName, isChannelPattern, LifelineError, patternOf, type ChannelPosition, type Envelope, type PresenceMember } from '@lifeline/protocol';
 import { encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
-import type { Broker, Publication, PublicationPayload } from './broker.js';
+import type { Broker, PresenceEntry, PresenceEvent, Publication, PublicationPayload } from './broker.js';
 import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
+import { PresenceChanges } from './presence-changes.js';
 
 /** The wire form a subscriber needs. */
 export type WireFormat = 'raw' | 'json' | 'msgpack';
@@ -188,10 +195,18 @@ class Subscription {
 class LocalChannel {
   readonly subscriptions = new Map<Subscriber, Subscription>();
   readonly pattern: boolean;
-  /** Presence of this process's subscribers: member id → connections with it. */
+  /** Presence of this process's subscribers: member id → connections with it here. */
   readonly members = new Map<string, { member: PresenceMember; connections: number }>();
-  pendingJoin = new Map<string, PresenceMember>();
-  pendingLeave = new Set<string>();
+  /** Other processes' members, as the broker reports them: node → member id → member. */
+  readonly remote = new Map<string, Map<string, PresenceEntry>>();
+  /** Everyone present, on any node: member id → the member and on how many nodes (this one counts once). */
+  readonly present = new Map<string, { member: PresenceMember; nodes: number }>();
+  /** Changes of `present` not yet sent to the subscribers (`pr`). */
+  readonly pending = new PresenceChanges();
+  /** Changes of `members` not yet told to the other nodes (the broker). */
+  readonly localChanges = new PresenceChanges();
+  /** The broker reports other nodes' presence here (a broker that shares it, on a channel with presence). */
+  watched = false;
   presenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -212,6 +227,7 @@ export class ChannelHub {
 
   constructor(readonly broker: Broker) {
     broker.onPublication((publication) => this.fanOut(publication));
+    broker.onPresence?.((event) => this.remotePresence(event));
   }
 
   /** Channels (and patterns) the subscriber is on. */
@@ -289,13 +305,32 @@ export class ChannelHub {
     this.bySubscriber.delete(subscriber);
   }
 
-  /** The members of a channel's presence in this process. */
+  /**
+   * The members of a channel's presence as this process knows them: every node's, for a
+   * channel it follows (one of its connections subscribes) with a broker that shares
+   * presence; else this process's own.
+   */
   presence(channel: string): PresenceMember[] {
-    return [...(this.channels.get(channel)?.members.values() ?? [])].map((m) => m.member);
+    return [...(this.channels.get(channel)?.present.values() ?? [])].map((m) => m.member);
+  }
+
+  /**
+   * The members of a channel's presence on every node: what this process knows when it
+   * follows the channel, else the broker's list (Redis: one read). Rejects `LL_UNAVAILABLE`
+   * when the broker cannot answer.
+   */
+  async presenceOf(channel: string): Promise<PresenceMember[]> {
+    const local = this.channels.get(channel);
+    if (local?.watched || this.broker.presenceSnapshot === undefined) return this.presence(channel);
+    return this.broker.presenceSnapshot(channel);
   }
 
   close(): void {
-    for (const local of this.channels.values()) clearTimeout(local.presenceTimer);
+    for (const local of this.channels.values()) {
+      clearTimeout(local.presenceTimer);
+      local.presenceTimer = undefined;
+      this.tellBroker(local);
+    }
   }
 
   private goLive(sub: Subscription, missed: EncodedPublication[]): void {
@@ -315,15 +350,23 @@ export class ChannelHub {
 
   private async localChannel(name: string): Promise<LocalChannel> {
     for (;;) {
-      const local = this.channels.get(name);
-      if (local) return local;
+      // While a channel is being set up (its presence loading), later subscribers wait too.
       const pending = this.joining.get(name);
       if (pending) {
         await pending;
         continue;
       }
-      const joined = this.broker.subscribe(name).then(() => {
-        this.channels.set(name, new LocalChannel(name, this.options.get(name)));
+      const local = this.channels.get(name);
+      if (local) return local;
+      const joined = this.broker.subscribe(name).then(async () => {
+        const created = new LocalChannel(name, this.options.get(name));
+        this.channels.set(name, created);
+        if (created.options.presence !== false && this.broker.presenceWatch !== undefined) {
+          // Other nodes' members arrive (a `sync`) before the first subscriber is answered,
+          // so that its `$presence` lists them.
+          created.watched = true;
+          await this.broker.presenceWatch(name).catch(() => {});
+        }
       });
       this.joining.set(name, joined);
       try {
@@ -340,12 +383,17 @@ export class ChannelHub {
     if (sub.presence) this.leave(local, sub.subscriber.presenceMember.id);
     if (local.subscriptions.size === 0) {
       clearTimeout(local.presenceTimer);
+      local.presenceTimer = undefined;
+      // The last members here left: the other nodes hear it now, not one interval later.
+      this.tellBroker(local);
+      if (local.watched) this.broker.presenceUnwatch?.(local.name);
       this.channels.delete(local.name);
       void this.broker.unsubscribe(local.name).catch(() => {});
     }
   }
 
-  // ---- presence: per-process members, changes coalesced into one `pr` per interval ----
+  // ---- presence: this process's members and other nodes' (from the broker), changes ----
+  // ---- coalesced into one `pr` per interval per channel, and one broker update per interval ----
 
   private join(local: LocalChannel, member: PresenceMember): void {
     const entry = local.members.get(member.id);
@@ -354,8 +402,8 @@ export class ChannelHub {
       return;
     }
     local.members.set(member.id, { member, connections: 1 });
-    local.pendingLeave.delete(member.id);
-    local.pendingJoin.set(member.id, member);
+    local.localChanges.join(member);
+    this.addHolder(local, member);
     this.schedulePresence(local);
   }
 
@@ -363,33 +411,95 @@ export class ChannelHub {
     const entry = local.members.get(id);
     if (!entry || --entry.connections > 0) return;
     local.members.delete(id);
-    if (!local.pendingJoin.delete(id)) local.pendingLeave.add(id);
+    local.localChanges.leave(id);
+    this.removeHolder(local, id);
     this.schedulePresence(local);
+  }
+
+  /** One more node has the member: a join when it is the first. */
+  private addHolder(local: LocalChannel, member: PresenceEntry): void {
+    const entry = local.present.get(member.id);
+    if (entry) {
+      entry.nodes++;
+      return;
+    }
+    local.present.set(member.id, { member, nodes: 1 });
+    local.pending.join(member);
+    this.schedulePresence(local);
+  }
+
+  /** One node less has the member: a leave when it was the last. */
+  private removeHolder(local: LocalChannel, id: string): void {
+    const entry = local.present.get(id);
+    if (!entry || --entry.nodes > 0) return;
+    local.present.delete(id);
+    local.pending.leave(id);
+    this.schedulePresence(local);
+  }
+
+  /** Another node's presence, from the broker. */
+  private remotePresence(event: PresenceEvent): void {
+    const local = this.channels.get(event.channel);
+    if (!local?.watched) return;
+    if (event.type === 'sync') {
+      for (const node of [...local.remote.keys()]) if (!event.nodes.has(node)) this.replaceNode(local, node, []);
+      for (const [node, members] of event.nodes) this.replaceNode(local, node, members);
+      return;
+    }
+    if (event.replace) {
+      this.replaceNode(local, event.node, event.join);
+      return;
+    }
+    let members = local.remote.get(event.node);
+    if (!members) local.remote.set(event.node, (members = new Map()));
+    for (const member of event.join) {
+      if (!members.has(member.id)) this.addHolder(local, member);
+      members.set(member.id, member);
+    }
+    for (const id of event.leave) if (members.delete(id)) this.removeHolder(local, id);
+    if (members.size === 0) local.remote.delete(event.node);
+  }
+
+  /** A node's whole membership on the channel is now `members` (none: it left, or died). */
+  private replaceNode(local: LocalChannel, node: string, members: readonly PresenceEntry[]): void {
+    const before = local.remote.get(node);
+    const after = new Map(members.map((m) => [m.id, m]));
+    if (before) for (const id of before.keys()) if (!after.has(id)) this.removeHolder(local, id);
+    for (const [id, member] of after) if (!before?.has(id)) this.addHolder(local, member);
+    if (after.size > 0) local.remote.set(node, after);
+    else local.remote.delete(node);
   }
 
   private schedulePresence(local: LocalChannel): void {
     const presence = local.options.presence;
-    if (presence === false || local.presenceTimer !== undefined) return;
+    if (presence === false || local.presenceTimer !== undefined || this.channels.get(local.name) !== local) return;
     local.presenceTimer = setTimeout(() => this.flushPresence(local), presence.interval);
     local.presenceTimer.unref();
   }
 
+  /** This process's changes since the last call, to the other nodes: one broker update per channel per interval. */
+  private tellBroker(local: LocalChannel): void {
+    if (local.localChanges.empty) return;
+    const { join, leave } = local.localChanges.take();
+    this.broker.presenceUpdate?.(local.name, join, leave);
+  }
+
   private flushPresence(local: LocalChannel): void {
     local.presenceTimer = undefined;
+    this.tellBroker(local);
     const presence = local.options.presence;
-    if (presence === false || (local.pendingJoin.size === 0 && local.pendingLeave.size === 0)) return;
+    if (presence === false || local.pending.empty) return;
+    const { join, leave } = local.pending.take();
     // Past maxListed members only the count goes out: a join then costs one small frame per
     // subscriber per interval, however many joined, so presence never grows with members².
-    const listed = local.members.size <= presence.maxListed;
+    const listed = local.present.size <= presence.maxListed;
     const envelope: Envelope = {
       t: 'pr',
       ch: local.name,
-      count: local.members.size,
-      join: listed ? [...local.pendingJoin.values()] : [],
-      leave: listed ? [...local.pendingLeave] : [],
+      count: local.present.size,
+      join: listed ? join : [],
+      leave: listed ? leave : [],
     };
-    local.pendingJoin = new Map();
-    local.pendingLeave = new Set();
     let json: string | undefined;
     let msgpack: Uint8Array | undefined;
     for (const sub of local.subscriptions.values()) {

@@ -80,8 +80,12 @@ export async function answerChannelRequest(
     case '$presence': {
       if (hub.options.get(ch).presence === false) return refuse('LL_FORBIDDEN', `$presence: presence is not enabled on ${ch}`);
       if (!(await allowed(context, ch, 'presence'))) return refuse('LL_FORBIDDEN', `$presence: not allowed on ${ch}`);
-      const members = hub.presence(ch);
-      return { outcome: { d: { members, count: members.length } } };
+      try {
+        const members = await hub.presenceOf(ch);
+        return { outcome: { d: { members, count: members.length } } };
+      } catch (error) {
+        return refuse('LL_UNAVAILABLE', `$presence: ${(error as Error).message}`);
+      }
     }
     default:
       return refuse('LL_NO_HANDLER', `no handler for request "${name}": names starting with $ are reserved (PROTOCOL.md §3.3)`);

@@ -1,0 +1,110 @@
+/**
+ * The Lua scripts of the session store (session-store.ts). Each runs atomically inside
+ * Redis, so that a session's generation, positions and frames never disagree, whichever
+ * node calls them. A session's keys share the hash tag `{<session id>}`: one Cluster slot.
+ *
+ * Per session:
+ *   <prefix>session:{<sid>}     hash   g generation (raised by every claim), n owner node,
+ *                                      k SHA-256 of the resume token (hex), r route,
+ *                                      p subprotocol, rx client envelopes stored up to,
+ *                                      a server envelopes acknowledged up to, l last server envelope
+ *   <prefix>session:{<sid>}:f   list   the encoded server envelopes a+1 … l, in order
+ *   <prefix>session:{<sid>}:e   string why the session ended (expired, overflow, closed), for a while
+ *
+ * Fencing: only the node whose generation matches may write. A claim raises it, so a node
+ * that lost its session learns so on its next write (`moved`) and can never overwrite what
+ * the new owner stored.
+ */
+
+/**
+ * Append a batch. Idempotent: a batch retried after a timeout skips the frames already
+ * stored. Returns 'ok', 'moved' (another node owns the session, or it ended) or 'lost'
+ * (Redis no longer has it: the caller restates everything with full = 1).
+ *
+ * KEYS: meta, frames, ended
+ * ARGV: 1 generation, 2 ttl (ms), 3 rx, 4 acked, 5 first seq, 6 full ('1'/'0'), 7 owner node,
+ *       8 token digest, 9 route, 10 subprotocol, 11… frames
+ */
+export const SESSION_APPEND_LUA = `
+local meta, framesKey, ended = KEYS[1], KEYS[2], KEYS[3]
+local n = #ARGV - 10
+local first, acked, rx = tonumber(ARGV[5]), tonumber(ARGV[4]), tonumber(ARGV[3])
+local g = redis.call('HGET', meta, 'g')
+local function push(from)
+  for i = from, #ARGV, 1000 do
+    redis.call('RPUSH', framesKey, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+if ARGV[6] == '1' then
+  if (g and g ~= ARGV[1]) or ((not g) and redis.call('EXISTS', ended) == 1) then return 'moved' end
+  redis.call('DEL', framesKey)
+  redis.call('HSET', meta, 'g', ARGV[1], 'n', ARGV[7], 'k', ARGV[8], 'r', ARGV[9], 'p', ARGV[10],
+    'rx', rx, 'a', acked, 'l', first - 1 + n)
+  push(11)
+else
+  if not g then
+    if redis.call('EXISTS', ended) == 1 then return 'moved' end
+    return 'lost'
+  end
+  if g ~= ARGV[1] then return 'moved' end
+  local state = redis.call('HMGET', meta, 'a', 'l', 'rx')
+  local a, l = tonumber(state[1]), tonumber(state[2])
+  if first > l + 1 then return 'lost' end
+  local skip = l + 1 - first
+  if skip < n then
+    push(11 + skip)
+    l = first - 1 + n
+  end
+  if acked > a then
+    redis.call('LTRIM', framesKey, acked - a, -1)
+    a = acked
+  end
+  redis.call('HSET', meta, 'a', a, 'l', l, 'rx', math.max(rx, tonumber(state[3])))
+end
+redis.call('PEXPIRE', meta, ARGV[2])
+redis.call('PEXPIRE', framesKey, ARGV[2])
+return 'ok'
+`;
+
+/**
+ * Claim a session for this node: check the token digest, route and subprotocol, raise the
+ * generation, tell the previous owner (PUBLISH on its node channel), and return the state.
+ * Comparing digests here leaks nothing useful through timing: they are hashes of 256-bit
+ * random tokens.
+ *
+ * KEYS: meta, frames, ended
+ * ARGV: 1 token digest, 2 route, 3 subprotocol, 4 this node, 5 ttl (ms), 6 node channel prefix, 7 session id
+ * Returns {'reset', reason} | {'protocol', p} | {'claimed', generation, rx, acked, {frames…}}
+ */
+export const SESSION_CLAIM_LUA = `
+local meta, framesKey, ended = KEYS[1], KEYS[2], KEYS[3]
+local m = redis.call('HMGET', meta, 'g', 'k', 'r', 'p', 'rx', 'a', 'n')
+if not m[1] then
+  local why = redis.call('GET', ended)
+  if why == 'expired' or why == 'overflow' then return {'reset', why} end
+  return {'reset', 'unknown-session'}
+end
+if m[2] ~= ARGV[1] then return {'reset', 'bad-token'} end
+if m[3] ~= ARGV[2] then return {'reset', 'unknown-session'} end
+if m[4] ~= ARGV[3] then return {'protocol', m[4]} end
+local g = tonumber(m[1]) + 1
+redis.call('HSET', meta, 'g', g, 'n', ARGV[4])
+redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('PEXPIRE', framesKey, ARGV[5])
+if m[7] ~= ARGV[4] then redis.call('PUBLISH', ARGV[6] .. m[7], ARGV[7]) end
+return {'claimed', g, m[5], m[6], redis.call('LRANGE', framesKey, 0, -1)}
+`;
+
+/**
+ * End a session this node owns: forget it and remember why for `remember` ms. A node whose
+ * generation is stale changes nothing.
+ *
+ * KEYS: meta, frames, ended
+ * ARGV: 1 generation, 2 why (expired, overflow, closed), 3 remember (ms)
+ */
+export const SESSION_END_LUA = `
+if redis.call('HGET', KEYS[1], 'g') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+return 1
+`;

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { LifelineError } from '@lifeline/protocol';
+import type { ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
+import { Redis, type RedisOptions } from 'ioredis';
+import { connectionOptions, isWritable, notSent, positive, quit, REDIS_BROKER_DEFAULTS, type RedisConnection } from './broker.js';
+import { Gate, unavailable } from './gate.js';
+import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA } from './session-scripts.js';
+
+export interface RedisSessionStoreOptions {
+  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** ioredis options applied over `url`; the options of `connectionOptions()` always win. */
+  redis?: RedisOptions;
+  /** Makes the two connections yourself (Cluster, Sentinel); give each the options of `connectionOptions()`. */
+  connect?: (role: 'commands' | 'subscriber') => RedisConnection;
+  /** Prefix of every key and pub/sub channel. Default `lifeline:` (the broker's; the keys do not collide). */
+  prefix?: string;
+  /** This process's name in the store. Default: random. */
+  nodeId?: string;
+  /** Operations waiting while Redis is unreachable. Default `{ maxQueued: 10000, timeout: 2000 }` (ms). */
+  offlineQueue?: { maxQueued?: number; timeout?: number };
+  /** An operation not answered within this many ms fails `LL_UNAVAILABLE`. Default 2000. */
+  commandTimeout?: number;
+  /** How long a session that cannot store its progress keeps trying before it ends (close 1011), in ms. Default 10,000. */
+  unreachableTimeout?: number;
+  /** How long an ended session is remembered, so that a late resume is told `expired` or `overflow`, in ms. Default 600,000. */
+  rememberEnded?: number;
+}
+
+export const REDIS_SESSION_STORE_DEFAULTS = {
+  unreachableTimeout: 10_000,
+  rememberEnded: 600_000,
+} as const;
+
+interface SessionScripts {
+  lifelineSessionAppend(meta: string, frames: string, ended: string, ...args: (string | number | Uint8Array)[]): Promise<'ok' | 'moved' | 'lost'>;
+  lifelineSessionClaimBuffer(meta: string, frames: string, ended: string, ...args: (string | number | Buffer)[]): Promise<[Buffer, ...unknown[]]>;
+  lifelineSessionEnd(meta: string, frames: string, ended: string, ...args: (string | number)[]): Promise<number>;
+}
+
+export interface RedisSessionStoreEvents {
+  /** A connection problem; emitted only when someone listens. */
+  error: [error: Error];
+}
+
+/**
+ * Lifeline sessions in Redis (docs/redis.md, "Sessions on many nodes"), so that a client
+ * resumes on whichever node it reaches: `createApp({ sessionStore: createRedisSessionStore() })`.
+ * Each node keeps its sessions in memory and journals them here (session-durability.ts in
+ * @lifeline/server); a node that receives a hello for a session it does not hold claims it.
+ */
+export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> implements SharedSessionStore {
+  readonly nodeId: string;
+  readonly unreachableTimeout: number;
+  readonly commands: RedisConnection;
+  readonly subscriber: RedisConnection;
+  private readonly prefix: string;
+  private readonly rememberEnded: number;
+  private readonly scripts: SessionScripts;
+  private readonly gate: Gate;
+  private readonly movedListeners: ((sessionId: string) => void)[] = [];
+  private subscribed = false;
+  private closed = false;
+
+  constructor(options: RedisSessionStoreOptions = {}) {
+    super();
+    this.prefix = options.prefix ?? REDIS_BROKER_DEFAULTS.prefix;
+    this.nodeId = options.nodeId ?? randomBytes(9).toString('base64url');
+    if (!/^[\w.:-]{1,64}$/.test(this.nodeId)) {
+      throw new LifelineError('LL_INVALID_OPTION', `@lifeline/redis option nodeId is ${JSON.stringify(this.nodeId)}; expected 1–64 letters, digits, and . _ : -`);
+    }
+    const commandTimeout = positive('commandTimeout', options.commandTimeout, REDIS_BROKER_DEFAULTS.commandTimeout);
+    this.unreachableTimeout = positive('unreachableTimeout', options.unreachableTimeout, REDIS_SESSION_STORE_DEFAULTS.unreachableTimeout);
+    this.rememberEnded = positive('rememberEnded', options.rememberEnded, REDIS_SESSION_STORE_DEFAULTS.rememberEnded);
+    const queue = {
+      maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, REDIS_BROKER_DEFAULTS.offlineQueue.maxQueued, 0),
+      timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, REDIS_BROKER_DEFAULTS.offlineQueue.timeout, 0),
+    };
+    const connect =
+      options.connect ?? (() => new Redis(options.url ?? REDIS_BROKER_DEFAULTS.url, { ...options.redis, ...connectionOptions(commandTimeout), lazyConnect: false }));
+    this.commands = connect('commands');
+    this.subscriber = connect('subscriber');
+    this.commands.defineCommand('lifelineSessionAppend', { numberOfKeys: 3, lua: SESSION_APPEND_LUA });
+    this.commands.defineCommand('lifelineSessionClaim', { numberOfKeys: 3, lua: SESSION_CLAIM_LUA });
+    this.commands.defineCommand('lifelineSessionEnd', { numberOfKeys: 3, lua: SESSION_END_LUA });
+    this.scripts = this.commands as unknown as SessionScripts;
+    this.gate = new Gate({ ...queue, what: 'Redis (session store)', notSent }, () => isWritable(this.commands));
+    this.commands.on('ready', () => this.gate.open());
+    this.commands.on('error', (error: Error) => this.report(error));
+    this.subscriber.on('error', (error: Error) => this.report(error));
+    this.subscriber.on('close', () => {
+      this.subscribed = false;
+    });
+    // Subscribed again after every reconnect (autoResubscribe is off, as for the broker).
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.nodeChannel(this.nodeId)).then(
+        () => {
+          this.subscribed = true;
+        },
+        (error: Error) => this.report(error),
+      );
+    });
+    this.subscriber.on('message', (_channel: string, sessionId: string) => {
+      for (const listener of this.movedListeners) listener(sessionId);
+    });
+  }
+
+  /** Both connections are up: what readiness asks. */
+  available(): boolean {
+    return !this.closed && this.commands.status === 'ready' && this.subscribed;
+  }
+
+  /** Resolves once the commands connection is ready (or rejects LL_UNAVAILABLE after `offlineQueue.timeout`). */
+  ready(): Promise<void> {
+    return this.gate.pass(() => Promise.resolve());
+  }
+
+  onMoved(listener: (sessionId: string) => void): void {
+    this.movedListeners.push(listener);
+  }
+
+  create(init: NewSessionInit): SessionJournal {
+    return new RedisJournal(this, init, 1);
+  }
+
+  async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult> {
+    const [meta, frames, ended] = this.keys(sessionId);
+    const reply = await this.run('claim', sessionId, () =>
+      this.scripts.lifelineSessionClaimBuffer(meta, frames, ended, tokenDigest.toString('hex'), route, protocol, this.nodeId, ttlOf(ttl), this.nodeChannel(''), sessionId),
+    );
+    const outcome = reply[0].toString();
+    if (outcome === 'reset') return { outcome, reason: (reply[1] as Buffer).toString() as 'unknown-session' | 'bad-token' | SessionEndReason };
+    if (outcome === 'protocol') return { outcome, protocol: (reply[1] as Buffer).toString() };
+    const [, generation, rx, acked, stored] = reply as [Buffer, number, Buffer, Buffer, Buffer[]];
+    return {
+      outcome: 'claimed',
+      snapshot: { rx: Number(rx.toString()), acked: Number(acked.toString()), frames: stored },
+      journal: new RedisJournal(this, { sessionId, tokenDigest, route, protocol, ttl }, Number(generation)),
+    };
+  }
+
+  async keepAlive(sessionIds: readonly string[], ttl: number): Promise<void> {
+    const px = ttlOf(ttl);
+    await this.run('keep alive', `${sessionIds.length} sessions`, () =>
+      Promise.all(
+        sessionIds.flatMap((sid) => {
+          const [meta, frames] = this.keys(sid);
+          return [this.commands.pexpire(meta, px), this.commands.pexpire(frames, px)];
+        }),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.gate.close(unavailable('The Redis session store was closed.'));
+    await Promise.all([quit(this.commands), quit(this.subscriber)]);
+  }
+
+  /** @internal */
+  append(journal: RedisJournal, batch: JournalBatch, full: boolean): Promise<void> {
+    const { init } = journal;
+    const [meta, frames, ended] = this.keys(init.sessionId);
+    const args: (string | number | Uint8Array)[] = [
+      journal.generation,
+      ttlOf(init.ttl),
+      batch.rx,
+      batch.acked,
+      batch.firstSeq,
+      full ? '1' : '0',
+      this.nodeId,
+      // What a full append (re)creates the entry with; a normal one ignores them.
+      full ? init.tokenDigest.toString('hex') : '',
+      full ? init.route : '',
+      full ? init.protocol : '',
+      ...batch.frames,
+    ];
+    return this.run('append', init.sessionId, () => this.scripts.lifelineSessionAppend(meta, frames, ended, ...args)).then((result) => {
+      if (result === 'moved') throw new LifelineError('LL_SESSION_MOVED', `Session ${init.sessionId} is now held by another node.`);
+      if (result === 'lost') throw new LifelineError('LL_SESSION_LOST', `Redis no longer holds session ${init.sessionId}; it is stored again in full.`);
+    });
+  }
+
+  /** @internal */
+  async end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
+    const [meta, frames, ended] = this.keys(journal.init.sessionId);
+    await this.run('end', journal.init.sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded));
+  }
+
+  private run<T>(what: string, subject: string, operation: () => Promise<T>): Promise<T> {
+    return this.gate.pass(operation).catch((error: unknown) => {
+      if (error instanceof LifelineError) throw error;
+      throw unavailable(`Session store ${what} (${subject}) failed: ${(error as Error).message}`, error);
+    });
+  }
+
+  private keys(sessionId: string): [string, string, string] {
+    const meta = `${this.prefix}session:{${sessionId}}`;
+    return [meta, `${meta}:f`, `${meta}:e`];
+  }
+
+  private nodeChannel(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}`;
+  }
+
+  private report(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+/** One session's journal on this node. Only the node with the current generation may write. */
+class RedisJournal implements SessionJournal {
+  constructor(
+    private readonly store: RedisSessionStore,
+    /** What a full append (re)creates the entry with; `ttl` is the session's resume window. */
+    readonly init: NewSessionInit,
+    readonly generation: number,
+  ) {}
+
+  append(batch: JournalBatch, full: boolean): Promise<void> {
+    return this.store.append(this, batch, full);
+  }
+
+  end(why: SessionEndReason | undefined): Promise<void> {
+    return this.store.end(this, why);
+  }
+}
+
+/** Keys outlive a session's last write by its resume window, plus a margin for clocks and the keep-alive period. */
+function ttlOf(resumeWindow: number): number {
+  return Math.ceil(resumeWindow * 1.5) + 5_000;
+}
+
+/** The Redis session store; see RedisSessionStoreOptions for every option and its default. */
+export function createRedisSessionStore(options: RedisSessionStoreOptions = {}): RedisSessionStore {
+  return new RedisSessionStore(options);
+}
