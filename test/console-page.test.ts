@@ -9,7 +9,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startChaosProxy } from './support/chaos-proxy.js';
 import { ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, launchChromium, type ChromiumSession } from './support/chromium.js';
-import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
+import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { sleep, waitFor } from './support/wait.js';
 
 /**
@@ -33,7 +33,7 @@ const cleanup: (() => unknown)[] = [];
 beforeAll(async () => {
   if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run "npm run build" first (npm test does).`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  [browser, serve] = await Promise.all([launchChromium(), spawnServe()]);
+  [browser, serve] = await Promise.all([launchChromium(), spawnServe(NO_RATE_LIMIT_ARGS)]); // the log test floods /echo with 50,000 messages at once
 });
 
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
+import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
 import { waitFor } from './support/wait.js';
 import { readJsonLines } from './support/json-lines.js';
@@ -91,7 +91,7 @@ let server: ServeProcess | undefined;
 
 beforeAll(async () => {
   ensureDebianPackage('python3-websockets', pythonModulePresent(PYTHON, 'websockets'));
-  server = await spawnServe();
+  server = await spawnServe(NO_RATE_LIMIT_ARGS); // the echo test sends 4.4 MiB at once, over the default 4 MiB byte burst
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-proxy.js';
 import { readJsonLines } from './support/json-lines.js';
-import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
+import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
 
 /**
@@ -50,7 +50,7 @@ let proxy: ChaosProxy | undefined;
 
 beforeAll(async () => {
   ensureDebianPackage('python3-websockets', pythonModulePresent(PYTHON, 'websockets'));
-  server = await spawnServe();
+  server = await spawnServe(NO_RATE_LIMIT_ARGS); // 5,000 messages as fast as the client's window allows
 });
 
 afterAll(async () => {

@@ -15,6 +15,12 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+/**
+ * `lifeline serve` flags that turn off the per-connection rate limits (docs/server.md
+ * "Limits"), for tests whose subject is throughput through one connection, not abuse.
+ */
+export const NO_RATE_LIMIT_ARGS = ['--rate-limit-messages', '0', '--rate-limit-bytes', '0'];
+
 /** An in-process app on a free 127.0.0.1 port. */
 export async function startApp(setup: (app: App) => void, options: AppOptions = {}): Promise<RunningApp> {
   const app = createApp({ logger: 'silent', ...options });

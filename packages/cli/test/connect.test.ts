@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CONNECT_OPTIONS, parseConnectArgs, PROMPT_COMMANDS } from '../src/connect-options.js';
 import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
-import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { CLI, NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 /**
@@ -394,7 +394,7 @@ describe('lifeline connect --lifeline', () => {
   });
 
   it('scripts: a long pipe in Lifeline mode arrives whole and in order', async () => {
-    serve = await spawnServe();
+    serve = await spawnServe(NO_RATE_LIMIT_ARGS); // 3,000 messages at once: over the default burst, the server would slow the link down
     const lines = Array.from({ length: 3000 }, (_, i) => `{"i":${i}}`);
     const { code, stdout } = await runConnect([serve.wsUrl('/echo'), '--lifeline', '--wait', '1'], lines.join('\n') + '\n');
     expect(stdout.split('\n').slice(0, -1)).toEqual(lines);

@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 test(`${N} clients after a server restart spread their retries over the backoff window (no 1 s bucket over ${(MAX_BUCKET_SHARE * 100).toFixed(1)} %)`, async () => {
-  const first = await spawnServe();
+  const first = await spawnServe(['--max-connections-per-ip', '0']); // N clients, all from 127.0.0.1
   servers.push(first);
   const port = first.port;
   const lostAt = new Array<number>(N).fill(0);
@@ -62,7 +62,7 @@ test(`${N} clients after a server restart spread their retries over the backoff 
   first.signal('SIGKILL');
   await first.exited;
   const killedAt = Date.now();
-  const second = await spawnServe(['--port', String(port)]);
+  const second = await spawnServe(['--port', String(port), '--max-connections-per-ip', '0']);
   servers.push(second);
   const restartMs = Date.now() - killedAt;
 

@@ -157,7 +157,7 @@ describe('channels', () => {
   });
 
   it('limits channels per connection (maxChannels) with LL_TOO_MANY_CHANNELS', async () => {
-    const { url } = await start(() => {}, { maxChannels: 2 });
+    const { app, url } = await start(() => {}, { maxChannels: 2 });
     const c = await lifelineClient(url('/s'));
     // Sent back to back: the third is refused even though none is subscribed yet when it arrives.
     const results = await Promise.allSettled([c.request('$subscribe', { ch: 'a' }), c.request('$subscribe', { ch: 'b' }), c.request('$subscribe', { ch: 'c' })]);
@@ -166,6 +166,13 @@ describe('channels', () => {
     await expect(c.request('$subscribe', { ch: 'c' })).rejects.toMatchObject({ code: 'LL_TOO_MANY_CHANNELS' });
     await c.request('$unsubscribe', { ch: 'a' });
     await c.request('$subscribe', { ch: 'c' });
+    // The limit is per connection: another client still gets its own channels and their publications.
+    const other = await lifelineClient(url('/s'));
+    await other.request('$subscribe', { ch: 'a' });
+    await other.request('$subscribe', { ch: 'd' });
+    await app.publish('d', 'to the other');
+    await waitFor(() => other.publications.some((p) => p.ch === 'd' && p.d === 'to the other'), 'a publication to the other client');
+    expect(c.publications.filter((p) => p.ch === 'd')).toEqual([]);
   });
 
   it('presence: joins and leaves coalesced into one pr per interval, $presence lists members, a user with two connections is one member', async () => {

@@ -148,6 +148,7 @@ describe('Socket', () => {
           if (seen.length % 500 === 0) await sleep(20);
         }
       }),
+      { rateLimit: false }, // 5,000 messages at once, over the default burst of 2,000
     );
     const ws = await open(running.wsUrl('/lag'));
     const total = 5000;
