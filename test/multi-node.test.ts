@@ -8,8 +8,8 @@
  * `since` on a gap, another epoch or a welcome), and the test checks what each one hands
  * its application: every publication exactly once and in order per channel, through
  *   1. steady state,
- *   2. one node killed (SIGKILL) mid-stream: its clients move to the others, their
- *      sessions are unknown there, and they recover every missed publication,
+ *   2. one node killed (SIGKILL) mid-stream: its clients move to the others, which resume
+ *      their sessions from Redis, and they recover every missed publication,
  *   3. Redis killed and restarted with its data: no reset and nothing lost,
  *   4. Redis restarted without its data: every client is told `reset: epoch`, never a
  *      silent gap.
@@ -251,7 +251,16 @@ describe('three Lifeline processes sharing one Redis', () => {
         ),
       `every client to hold the last publication of each channel (${JSON.stringify([...finals])})`,
       20_000,
-    );
+    ).catch((error: Error) => {
+      const behind = trackers.flatMap((t) =>
+        CHANNELS.flatMap((ch) => {
+          const c = t.channels.get(ch)!;
+          const final = finals.get(ch)!;
+          return c.ep === final.epoch && c.last >= final.offset && !c.resyncing ? [] : [`${t.name} ${ch}: at ${c.ep}/${c.last}${c.resyncing ? ', resyncing' : ''}`];
+        }),
+      );
+      throw new Error(`${error.message}; behind: ${behind.join('; ')}`);
+    });
     for (const t of trackers) {
       for (const ch of CHANNELS) {
         const c = t.channels.get(ch)!;
@@ -298,22 +307,35 @@ describe('three Lifeline processes sharing one Redis', () => {
     const moved = trackers.filter((t) => t.client.url.includes(`:${victim.port}/`));
     expect(moved).toHaveLength(3);
     const before = moved.map((t) => t.channels.get('mn:a')!.last);
+    // A client that never acknowledges: everything the victim sent it waits in its session, in Redis.
+    const witness = new LifelineTestClient(`ws://127.0.0.1:${victim.port}/ws`, { autoAck: false });
+    await witness.connect();
+    await witness.request('burst', { n: 100 });
+    await waitFor(() => witness.messages.length === 100, 'the burst');
     await publishStream(300, {
       100: async () => {
         victim.alive = false;
         process.kill(victim.child.pid!, 'SIGKILL');
         await victim.exited;
-        // Each client goes to another node with its old session, which that node does not know.
+        // The witness says it saw only the first 40: the other node replays the rest from what the dead one stored.
+        const resumed = new LifelineTestClient(`ws://127.0.0.1:${nodes[0]!.port}/ws`);
+        resumed.continueFrom(witness);
+        resumed.rx = 40;
+        expect(await resumed.connect()).toMatchObject({ resumed: true, sid: witness.sid });
+        await waitFor(() => resumed.messages.length === 60, 'the replayed burst');
+        expect(resumed.messages).toEqual(Array.from({ length: 60 }, (_, k) => ({ burst: 41 + k })));
+        expect(resumed.problems).toEqual([]);
+        resumed.close();
+        // Each client goes to another node with its session, which that node claims from Redis.
         await Promise.all(
           moved.map(async (t, k) => {
             const target = nodes[k % 2]!;
             const next = new LifelineTestClient(`ws://127.0.0.1:${target.port}/ws`);
-            next.sid = t.client.sid;
-            next.tok = t.client.tok;
-            next.rx = t.client.rx;
+            next.continueFrom(t.client);
             t.attach(next);
             const welcome = await next.connect();
-            expect(welcome).toMatchObject({ resumed: false, reset: { reason: 'unknown-session' } });
+            expect(welcome).toMatchObject({ resumed: true, sid: next.sid });
+            expect(next.problems).toEqual([]);
           }),
         );
       },

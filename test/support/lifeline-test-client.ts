@@ -152,6 +152,21 @@ export class LifelineTestClient {
   }
 
   /** Cuts the TCP connection without a closing handshake (both sides see 1006). */
+  /**
+   * Takes over `other`'s session, as one client reconnecting would (to another node, say):
+   * its id, token, positions, unacknowledged envelopes and requests in flight.
+   */
+  continueFrom(other: LifelineTestClient): void {
+    this.sid = other.sid;
+    this.tok = other.tok;
+    this.rx = other.rx;
+    this.seq = other.seq;
+    this.outbox = [...other.outbox];
+    for (const [id, p] of other.pending) this.pending.set(id, p);
+    other.pending.clear();
+    this.nextId = other.nextId;
+  }
+
   drop(): void {
     (this.ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
   }
