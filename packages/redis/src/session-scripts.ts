@@ -67,14 +67,20 @@ return 'ok'
 `;
 
 /**
- * Claim a session for this node: check the token digest, route and subprotocol, raise the
- * generation, tell the previous owner (PUBLISH on its node channel), and return the state.
+ * Claim a session for this node: check the token digest, route and subprotocol, then
+ * - while another node owns it and that node is listening (PUBLISH reached a subscriber),
+ *   ask it to release the session (`release <sid>`) and answer {'wait'}: the caller asks
+ *   again shortly, and the owner stores what it holds, then clears the owner field;
+ * - otherwise (no owner, a released one, nobody listening, or `force` after the wait),
+ *   raise the generation, tell a previous owner that it lost the session (`moved <sid>`),
+ *   and return the state.
  * Comparing digests here leaks nothing useful through timing: they are hashes of 256-bit
  * random tokens.
  *
  * KEYS: meta, frames, ended
- * ARGV: 1 token digest, 2 route, 3 subprotocol, 4 this node, 5 ttl (ms), 6 node channel prefix, 7 session id
- * Returns {'reset', reason} | {'protocol', p} | {'claimed', generation, rx, acked, {frames…}}
+ * ARGV: 1 token digest, 2 route, 3 subprotocol, 4 this node, 5 ttl (ms), 6 node channel prefix,
+ *       7 session id, 8 force ('1'/'0')
+ * Returns {'reset', reason} | {'protocol', p} | {'wait'} | {'claimed', generation, rx, acked, {frames…}}
  */
 export const SESSION_CLAIM_LUA = `
 local meta, framesKey, ended = KEYS[1], KEYS[2], KEYS[3]
@@ -87,12 +93,31 @@ end
 if m[2] ~= ARGV[1] then return {'reset', 'bad-token'} end
 if m[3] ~= ARGV[2] then return {'reset', 'unknown-session'} end
 if m[4] ~= ARGV[3] then return {'protocol', m[4]} end
+local owned = m[7] ~= '' and m[7] ~= ARGV[4]
+if owned and ARGV[8] ~= '1' and redis.call('PUBLISH', ARGV[6] .. m[7], 'release ' .. ARGV[7]) > 0 then
+  return {'wait'}
+end
 local g = tonumber(m[1]) + 1
 redis.call('HSET', meta, 'g', g, 'n', ARGV[4])
 redis.call('PEXPIRE', meta, ARGV[5])
 redis.call('PEXPIRE', framesKey, ARGV[5])
-if m[7] ~= ARGV[4] then redis.call('PUBLISH', ARGV[6] .. m[7], ARGV[7]) end
+if owned then redis.call('PUBLISH', ARGV[6] .. m[7], 'moved ' .. ARGV[7]) end
 return {'claimed', g, m[5], m[6], redis.call('LRANGE', framesKey, 0, -1)}
+`;
+
+/**
+ * Release a session this node owns, after storing everything it accepted: the next claim
+ * takes it at once. With generation '' (a node that no longer holds the session in memory),
+ * releases it if this node is still named its owner.
+ *
+ * KEYS: meta
+ * ARGV: 1 generation or '', 2 this node
+ */
+export const SESSION_RELEASE_LUA = `
+local m = redis.call('HMGET', KEYS[1], 'g', 'n')
+if not m[1] or m[2] ~= ARGV[2] or (ARGV[1] ~= '' and m[1] ~= ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'n', '')
+return 1
 `;
 
 /**

@@ -5,7 +5,7 @@ import type { ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, Sessi
 import { Redis, type RedisOptions } from 'ioredis';
 import { connectionOptions, isWritable, notSent, positive, quit, REDIS_BROKER_DEFAULTS, type RedisConnection } from './broker.js';
 import { Gate, unavailable } from './gate.js';
-import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA } from './session-scripts.js';
+import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE_LUA } from './session-scripts.js';
 
 export interface RedisSessionStoreOptions {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
@@ -26,17 +26,27 @@ export interface RedisSessionStoreOptions {
   unreachableTimeout?: number;
   /** How long an ended session is remembered, so that a late resume is told `expired` or `overflow`, in ms. Default 600,000. */
   rememberEnded?: number;
+  /**
+   * How long a claim waits for the node that holds the session to store what it holds and
+   * release it, before taking it anyway, in ms. Default 2,000.
+   */
+  handoverTimeout?: number;
 }
 
 export const REDIS_SESSION_STORE_DEFAULTS = {
   unreachableTimeout: 10_000,
   rememberEnded: 600_000,
+  handoverTimeout: 2_000,
 } as const;
+
+/** Between two claim attempts while the owner releases the session, in ms. */
+const CLAIM_RETRY_MS = 5;
 
 interface SessionScripts {
   lifelineSessionAppend(meta: string, frames: string, ended: string, ...args: (string | number | Uint8Array)[]): Promise<'ok' | 'moved' | 'lost'>;
   lifelineSessionClaimBuffer(meta: string, frames: string, ended: string, ...args: (string | number | Buffer)[]): Promise<[Buffer, ...unknown[]]>;
   lifelineSessionEnd(meta: string, frames: string, ended: string, ...args: (string | number)[]): Promise<number>;
+  lifelineSessionRelease(meta: string, ...args: (string | number)[]): Promise<number>;
 }
 
 export interface RedisSessionStoreEvents {
@@ -57,9 +67,10 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   readonly subscriber: RedisConnection;
   private readonly prefix: string;
   private readonly rememberEnded: number;
+  private readonly handoverTimeout: number;
   private readonly scripts: SessionScripts;
   private readonly gate: Gate;
-  private readonly movedListeners: ((sessionId: string) => void)[] = [];
+  private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved') => void)[] = [];
   private subscribed = false;
   private closed = false;
 
@@ -73,6 +84,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     const commandTimeout = positive('commandTimeout', options.commandTimeout, REDIS_BROKER_DEFAULTS.commandTimeout);
     this.unreachableTimeout = positive('unreachableTimeout', options.unreachableTimeout, REDIS_SESSION_STORE_DEFAULTS.unreachableTimeout);
     this.rememberEnded = positive('rememberEnded', options.rememberEnded, REDIS_SESSION_STORE_DEFAULTS.rememberEnded);
+    this.handoverTimeout = positive('handoverTimeout', options.handoverTimeout, REDIS_SESSION_STORE_DEFAULTS.handoverTimeout, 0);
     const queue = {
       maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, REDIS_BROKER_DEFAULTS.offlineQueue.maxQueued, 0),
       timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, REDIS_BROKER_DEFAULTS.offlineQueue.timeout, 0),
@@ -84,6 +96,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     this.commands.defineCommand('lifelineSessionAppend', { numberOfKeys: 3, lua: SESSION_APPEND_LUA });
     this.commands.defineCommand('lifelineSessionClaim', { numberOfKeys: 3, lua: SESSION_CLAIM_LUA });
     this.commands.defineCommand('lifelineSessionEnd', { numberOfKeys: 3, lua: SESSION_END_LUA });
+    this.commands.defineCommand('lifelineSessionRelease', { numberOfKeys: 1, lua: SESSION_RELEASE_LUA });
     this.scripts = this.commands as unknown as SessionScripts;
     this.gate = new Gate({ ...queue, what: 'Redis (session store)', notSent }, () => isWritable(this.commands));
     this.commands.on('ready', () => this.gate.open());
@@ -101,8 +114,12 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
         (error: Error) => this.report(error),
       );
     });
-    this.subscriber.on('message', (_channel: string, sessionId: string) => {
-      for (const listener of this.movedListeners) listener(sessionId);
+    // `release <sid>` or `moved <sid>` (session-scripts.ts).
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      const space = message.indexOf(' ');
+      const kind = message.slice(0, space);
+      if (kind !== 'release' && kind !== 'moved') return;
+      for (const listener of this.claimedListeners) listener(message.slice(space + 1), kind);
     });
   }
 
@@ -116,8 +133,13 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     return this.gate.pass(() => Promise.resolve());
   }
 
-  onMoved(listener: (sessionId: string) => void): void {
-    this.movedListeners.push(listener);
+  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved') => void): void {
+    this.claimedListeners.push(listener);
+  }
+
+  async releaseOrphan(sessionId: string): Promise<void> {
+    const [meta] = this.keys(sessionId);
+    await this.run('release', sessionId, () => this.scripts.lifelineSessionRelease(meta, '', this.nodeId));
   }
 
   create(init: NewSessionInit): SessionJournal {
@@ -126,9 +148,17 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
 
   async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult> {
     const [meta, frames, ended] = this.keys(sessionId);
-    const reply = await this.run('claim', sessionId, () =>
-      this.scripts.lifelineSessionClaimBuffer(meta, frames, ended, tokenDigest.toString('hex'), route, protocol, this.nodeId, ttlOf(ttl), this.nodeChannel(''), sessionId),
-    );
+    // While the node that holds the session stores what it holds and releases it, ask again; past the timeout, take it.
+    const forceAt = Date.now() + this.handoverTimeout;
+    let reply: [Buffer, ...unknown[]];
+    for (;;) {
+      const force = Date.now() >= forceAt ? '1' : '0';
+      reply = await this.run('claim', sessionId, () =>
+        this.scripts.lifelineSessionClaimBuffer(meta, frames, ended, tokenDigest.toString('hex'), route, protocol, this.nodeId, ttlOf(ttl), this.nodeChannel(''), sessionId, force),
+      );
+      if (reply[0].toString() !== 'wait') break;
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
+    }
     const outcome = reply[0].toString();
     if (outcome === 'reset') return { outcome, reason: (reply[1] as Buffer).toString() as 'unknown-session' | 'bad-token' | SessionEndReason };
     if (outcome === 'protocol') return { outcome, protocol: (reply[1] as Buffer).toString() };
@@ -184,6 +214,12 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   }
 
   /** @internal */
+  async release(journal: RedisJournal): Promise<void> {
+    const [meta] = this.keys(journal.init.sessionId);
+    await this.run('release', journal.init.sessionId, () => this.scripts.lifelineSessionRelease(meta, journal.generation, this.nodeId));
+  }
+
+  /** @internal */
   async end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
     const [meta, frames, ended] = this.keys(journal.init.sessionId);
     await this.run('end', journal.init.sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded));
@@ -225,6 +261,10 @@ class RedisJournal implements SessionJournal {
 
   end(why: SessionEndReason | undefined): Promise<void> {
     return this.store.end(this, why);
+  }
+
+  release(): Promise<void> {
+    return this.store.release(this);
   }
 }
 

@@ -38,15 +38,19 @@ interface Shared {
   received: number[];
 }
 
-async function startNode(name: string, shared: Shared, resumeWindow = 30_000): Promise<Node> {
+async function startNode(name: string, shared: Shared, options: { echo?: boolean } = {}): Promise<Node> {
   const store = createRedisSessionStore({ url: redis.url, nodeId: name, unreachableTimeout: 3_000 });
   const runs: Node['runs'] = [];
   const running = await startApp(
     (app) =>
-      app.ws('/s', { lifeline: { resumeWindow } }, (socket) => {
+      app.ws('/s', { lifeline: { resumeWindow: 30_000 } }, (socket) => {
         const run: Node['runs'][number] = { socket, moved: (socket as Socket & { moved: boolean }).moved };
         runs.push(run);
-        socket.on('message', (m) => shared.received.push((m.json() as { i: number }).i));
+        socket.on('message', (m) => {
+          const { i } = m.json() as { i: number };
+          shared.received.push(i);
+          if (options.echo) socket.sendJson({ i });
+        });
         socket.on('close', (code, reason) => {
           run.closed = [code, reason];
         });
@@ -92,9 +96,10 @@ async function twoNodesAndAClient() {
 }
 
 describe('sessions shared through Redis', () => {
-  test('a session moves across three nodes through cuts: every client message reaches a handler once, in order; no reset', { timeout: 90_000 }, async () => {
+  test('a session moves across three live nodes through cuts: every message reaches a handler once, in order, and every echo the client; no reset', { timeout: 90_000 }, async () => {
     const shared: Shared = { received: [] };
-    const nodes = [await startNode('a', shared), await startNode('b', shared), await startNode('c', shared)];
+    const echo = { echo: true };
+    const nodes = [await startNode('a', shared, echo), await startNode('b', shared, echo), await startNode('c', shared, echo)];
     const seed = chaosSeed();
     console.log(`[session-store] seed ${seed}`);
     const proxy = await startChaosProxy({ targetPort: nodes[0]!.running.port, seed, minLifeMs: 100, maxLifeMs: 400 });
@@ -114,17 +119,23 @@ describe('sessions shared through Redis', () => {
     });
     cleanup(() => client.close());
     const resets: string[] = [];
+    const echoes: number[] = [];
     client.on('reset', (r) => resets.push(r.reason));
+    client.on('message', (m) => echoes.push(m.data!.i));
     const n = 8_000;
     for (let i = 1; i <= n; i++) {
       client.send({ i });
       if (i % 40 === 0) await sleep(10);
     }
-    await waitFor(() => shared.received.length >= n && proxy.stats.cuts >= 5, 'every message delivered through at least 5 cuts', 60_000);
+    await waitFor(() => echoes.length >= n && proxy.stats.cuts >= 5, 'every echo through at least 5 cuts', 60_000);
     proxy.chaos = false;
     await sleep(200);
 
     expect(streamProblems(shared.received, n)).toEqual([]);
+    // The old node of each move was alive: it stored what it had before letting go, so no echo is lost.
+    expect(streamProblems(echoes, n)).toEqual([]);
+    const dropped = nodes.flatMap((node) => node.runs).reduce((sum, run) => sum + run.socket.stats.dropped, 0);
+    expect(dropped).toBe(0);
     expect(resets).toEqual([]);
     const runs = nodes.flatMap((node) => node.runs);
     const moves = runs.filter((run) => run.moved).length;

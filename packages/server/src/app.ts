@@ -144,10 +144,9 @@ export class App implements SocketHost, LifelineAppHost {
     if (hb) this.sweep = new HeartbeatSweep(sweepTargets(this.connections, this.links), hb.interval, hb.timeout);
     this.ownBroker = options.broker === undefined;
     this.sessionStore = options.sessionStore;
-    // A session that resumed on another node ends here at once, rather than after its resume window.
-    this.sessionStore?.onMoved((sessionId) => {
-      for (const route of this.lifelineRoutes) route.store.get(sessionId)?.movedAway();
-    });
+    // A session whose client resumed on another node is handed over (or, if taken, ends
+    // here at once) rather than waiting out its resume window.
+    this.sessionStore?.onClaimed((sessionId, kind) => this.sessionClaimed(sessionId, kind));
     this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
@@ -727,6 +726,17 @@ export class App implements SocketHost, LifelineAppHost {
     return true;
   }
 
+  private sessionClaimed(sessionId: string, kind: 'release' | 'moved'): void {
+    const session = this.lifelineRoutes.map((route) => route.store.get(sessionId)).find((found) => found !== undefined);
+    if (kind === 'moved') session?.movedAway();
+    else if (session !== undefined) void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
+    else {
+      this.sessionStore!.releaseOrphan(sessionId).catch((error: unknown) => {
+        this.logger.log('warn', 'session-release-failed', { sid: sessionId, error: (error as Error).message });
+      });
+    }
+  }
+
   /**
    * With a shared store, each session's entry expires unless its node refreshes it: sessions
    * that sent or received something did; the idle ones are refreshed here, a few times per
@@ -892,6 +902,12 @@ export class App implements SocketHost, LifelineAppHost {
     this.logger.log('info', 'heartbeat-timeout', { id: socket.id, remote: socket.remoteAddress, silentForMs });
   }
 }
+
+/**
+ * How long a session asked for by another node may take to store what it holds before it
+ * lets go; below the store's hand-over timeout (2 s by default), after which it is taken anyway.
+ */
+const HANDOVER_STORE_TIMEOUT_MS = 1_000;
 
 export function createApp(options?: AppOptions): App {
   return new App(options);

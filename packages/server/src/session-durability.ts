@@ -22,6 +22,8 @@ export interface DurableHost {
 /** Retries while the store is unreachable: 50 ms doubling to 1 s. */
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1_000;
+/** How often a hand-off checks whether everything is stored. */
+const IDLE_POLL_MS = 2;
 
 /**
  * Keeps one session's shared copy a step ahead of the world (PROTOCOL.md §2.7): every server
@@ -95,6 +97,16 @@ export class SessionDurability {
   /** Nothing waits to be stored. */
   get idle(): boolean {
     return !this.writing && this.storedSeq === this.host.lastSeq && this.storedRx === this.acceptedRx;
+  }
+
+  /** Resolves true once nothing waits to be stored, or false after `timeout` ms (or if writing stopped). */
+  async whenIdle(timeout: number): Promise<boolean> {
+    const deadline = Date.now() + timeout;
+    while (!this.idle) {
+      if (this.stopped || Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, IDLE_POLL_MS));
+    }
+    return true;
   }
 
   /** @internal */

@@ -130,6 +130,8 @@ export interface SessionJournal {
   append(batch: JournalBatch, full: boolean): Promise<void>;
   /** The session ended on this node: forget it, remembering `why` for a late resume. No-op if it moved. */
   end(why: SessionEndReason | undefined): Promise<void>;
+  /** Another node asked for the session and everything it accepted is stored: let that node take it now. */
+  release(): Promise<void>;
 }
 
 /** What claiming a session that this node does not hold found. */
@@ -164,12 +166,19 @@ export interface SharedSessionStore {
   create(init: NewSessionInit): SessionJournal;
   /**
    * Takes over a session this node does not hold, if its token digest and route match:
-   * from now on only this node's journal may write it, and the node that held it is told
-   * (`onMoved`).
+   * from now on only this node's journal may write it. A node that still holds it is
+   * asked to release it first (`onClaimed(…, 'release')`), and is told if it was taken
+   * without (`'moved'`, after the store's hand-over timeout or when it was not listening).
    */
   claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult>;
-  /** Called with the id of a session of this node that another node claimed. */
-  onMoved(listener: (sessionId: string) => void): void;
+  /**
+   * Called when another node asks for a session of this node (`release`: store what it
+   * holds, then `journal.release()`, or `releaseOrphan()` when this node no longer holds
+   * it), or has taken it (`moved`).
+   */
+  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved') => void): void;
+  /** Lets another node take a session this node is still named owner of but no longer holds. */
+  releaseOrphan(sessionId: string): Promise<void>;
   /** Keeps these sessions' entries from expiring for another `ttl` ms (called for idle sessions). */
   keepAlive(sessionIds: readonly string[], ttl: number): Promise<void>;
   /**

@@ -109,6 +109,8 @@ export class SessionSocket extends Socket {
   private unstored: SequencedEnvelope[] | undefined;
   /** With a shared store: publications that arrived while numbered envelopes waited to be stored, each behind the last of them. */
   private publicationsWaiting: { afterSeq: number; frame: string | Uint8Array; shared: SharedFrame | undefined }[] | undefined;
+  /** With a shared store: another node asked for the session and this node is letting go. */
+  private handingOver = false;
   /** This session began on another node; this handler run continues it (PROTOCOL.md §2.7). */
   readonly moved: boolean;
   private link: Link | null = null;
@@ -510,9 +512,31 @@ export class SessionSocket extends Socket {
       this.close(code, reason);
       return;
     }
-    const deadline = Date.now() + timeout;
-    while (!durable.idle && Date.now() < deadline && !this.ended) await new Promise((resolve) => setTimeout(resolve, 5));
+    await durable.whenIdle(timeout);
     this.end(code, reason, undefined, code, true);
+  }
+
+  /**
+   * @internal Another node asks for the session: its client resumed there. A connection
+   * still here is stale and closes (4000); what the session accepted is stored (within
+   * `timeout` ms), then the session is released to that node and ends here. Sends after
+   * that are reported as `drop` with reason `moved`.
+   */
+  async handOver(timeout: number): Promise<void> {
+    const durable = this.durable;
+    if (durable === undefined || this.ended || this.handingOver) return;
+    this.handingOver = true;
+    this.link?.closeWith(4000, 'session moved to another node');
+    await durable.whenIdle(timeout);
+    if (this.ended) return;
+    durable.stop();
+    try {
+      await durable.journal.release();
+    } catch (error) {
+      // The claim takes the session anyway once its hand-over timeout passes.
+      this.owner.log('error', 'session-release-failed', this, { error: (error as Error).message });
+    }
+    this.endMoved();
   }
 
   /** @internal The shared store stayed unreachable: what was not stored cannot be promised, so the session ends. */
