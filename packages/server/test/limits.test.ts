@@ -69,17 +69,23 @@ describe('limits', () => {
     expect(serverSide[0]![1]).toMatch(/UTF-8/);
   });
 
-  it('handshake timeout: a client that never finishes its request is cut off', async () => {
-    running = await startApp(() => {}, { handshakeTimeout: 300 });
+  it('handshake timeout: a client that never finishes its request is cut off; others are served meanwhile', async () => {
+    running = await startApp((app) => app.ws('/e', (s) => s.on('message', (m) => s.send(m))), { handshakeTimeout: 300 });
     const socket = connect(running.port, '127.0.0.1');
     await once(socket, 'connect');
     socket.write('GET /test HTTP/1.1\r\nHost: x\r\n'); // and never the rest (slowloris)
     socket.on('data', () => {});
     const started = Date.now();
-    await once(socket, 'close');
+    const cut = once(socket, 'close');
+    const other = new WebSocket(running.wsUrl('/e'));
+    await once(other, 'open');
+    other.send('served');
+    expect(((await once(other, 'message')) as [Buffer])[0].toString()).toBe('served');
+    await cut;
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(3000);
+    other.close();
   });
 
   it('maxConnections: the next upgrade is answered 503 with Retry-After', async () => {
