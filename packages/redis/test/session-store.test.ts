@@ -228,4 +228,26 @@ describe('sessions shared through Redis', () => {
     expect(late.welcome.reset?.reason).toBe('unknown-session');
     late.client.close();
   });
+
+  test('a store that lost writes the client saw (a failover) gives a reset, never a gap', { timeout: 30_000 }, async () => {
+    const shared: Shared = { received: [] };
+    const [a, b] = [await startNode('a', shared), await startNode('b', shared)];
+    const witness = new LifelineTestClient(a.running.wsUrl('/s'), { autoAck: false });
+    await witness.connect();
+    await waitFor(() => a.runs.length === 1, 'the session on node a');
+    for (let i = 1; i <= 100; i++) a.runs[0]!.socket.sendJson({ i });
+    await waitFor(() => witness.messages.length === 100, 'all 100 seen by the client');
+    // Redis "forgets" the last 60 writes, as an asynchronous replica promoted too early would.
+    const meta = `lifeline:session:{${witness.sid}}`;
+    await redis.command('HSET', meta, 'l', '40');
+    await redis.command('LTRIM', `${meta}:f`, '0', '39');
+    witness.drop();
+    const next = new LifelineTestClient(b.running.wsUrl('/s'));
+    next.continueFrom(witness);
+    const welcome = (await next.connect())!;
+    expect(welcome).toMatchObject({ resumed: false, reset: { reason: 'unknown-session' } });
+    expect(welcome.sid).not.toBe(witness.sid);
+    expect(next.problems).toEqual([]);
+    next.close();
+  });
 });

@@ -149,6 +149,15 @@ export class LifelineRoute implements LinkHost, SessionOwner {
           this.startSession(link, request, { sessionId: sid, reason: result.reason });
           return;
         }
+        const stored = result.snapshot.acked + result.snapshot.frames.length;
+        if (rx > stored) {
+          // The client saw envelopes the store no longer has (a Redis failover or restart
+          // lost its last writes): continuing would open a gap, so it starts again, told why.
+          this.log('error', 'session-store-behind', undefined, { sid, link: link.id, clientRx: rx, stored });
+          result.journal.end(undefined).catch(() => {});
+          this.startSession(link, request, { sessionId: sid, reason: 'unknown-session' });
+          return;
+        }
         const session = this.newSession(link, { kind: 'moved', sessionId: sid, tokenDigest, snapshot: result.snapshot, journal: result.journal });
         this.store.get(sid)?.movedAway(); // a second hello for the same session raced this one here
         this.store.add(session);
