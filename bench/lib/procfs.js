@@ -54,8 +54,10 @@ export function nofileLimits(pid = 'self') {
 /**
  * A snapshot of CPU counters for the server, the generator and both cores;
  * `cpuBetween(a, b)` turns two snapshots into percentages of one core.
+ * `helpers` ([{ name, pid, core }], a target's own processes such as its
+ * redis-server) are sampled too.
  */
-export function snapshot(serverPid, genPid) {
+export function snapshot(serverPid, genPid, helpers = []) {
   const safe = (f, pid) => {
     try {
       return f(pid);
@@ -68,6 +70,7 @@ export function snapshot(serverPid, genPid) {
     server: safe(cpuTicks, serverPid),
     gen: safe(cpuTicks, genPid),
     cores: coreBusyTicks(),
+    helpers: helpers.map((h) => ({ name: h.name, core: h.core === undefined ? undefined : String(h.core), ticks: safe(cpuTicks, h.pid) })),
   };
 }
 
@@ -78,13 +81,24 @@ export function cpuBetween(a, b, { serverCore = '0', genCore = '1' } = {}) {
   const gen = pct(b.gen - a.gen);
   const core0 = pct(b.cores[serverCore] - a.cores[serverCore]);
   const core1 = pct(b.cores[genCore] - a.cores[genCore]);
+  // What the processes of this measurement used on each pinned core.
+  const own = { [serverCore]: server, [genCore]: gen };
+  const helpers = {};
+  for (const [i, h] of (b.helpers ?? []).entries()) {
+    const used = pct(h.ticks - a.helpers[i].ticks);
+    helpers[`${h.name}_pct`] = used;
+    if (h.core in own) own[h.core] += used;
+  }
   return {
     wall_s: wall,
     server_pct: server,
     gen_pct: gen,
-    // Busy time on each pinned core that neither process accounts for:
+    ...helpers,
+    // The generator's core, generator and the target's helpers pinned there together.
+    ...((b.helpers ?? []).some((h) => h.core === genCore) ? { gen_core_pct: own[genCore] } : {}),
+    // Busy time on each pinned core that none of these processes accounts for:
     // other processes on the machine (builds, tests) competing for the core.
-    other_core0_pct: Math.max(0, core0 - server),
-    other_core1_pct: Math.max(0, core1 - gen),
+    other_core0_pct: Math.max(0, core0 - own[serverCore]),
+    other_core1_pct: Math.max(0, core1 - own[genCore]),
   };
 }

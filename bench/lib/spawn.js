@@ -17,16 +17,18 @@ export const NOFILE = (() => {
 /**
  * Spawn `argv` pinned to `core` through taskset and prlimit. Both exec the
  * command, so the returned child's PID is the target's own PID. `env` entries
- * set to null are removed from the inherited environment.
+ * set to null are removed from the inherited environment. With `core`
+ * undefined the child is not pinned (prlimit only).
  */
 export function spawnPinned(argv, { core, env = {}, cwd } = {}) {
-  const [cmd, ...args] = argv;
   const fullEnv = { ...process.env };
   for (const [k, v] of Object.entries(env)) {
     if (v === null || v === undefined) delete fullEnv[k];
     else fullEnv[k] = v;
   }
-  const child = spawn('taskset', ['-c', String(core), 'prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', cmd, ...args], {
+  const pin = core === undefined ? [] : ['taskset', '-c', String(core)];
+  const [cmd, ...args] = [...pin, 'prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', ...argv];
+  const child = spawn(cmd, args, {
     cwd,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

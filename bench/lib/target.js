@@ -3,34 +3,62 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnPinned, stop } from './spawn.js';
 import { freePort, waitForPort, sleep } from './net.js';
+import { startRedis, stopRedis } from './redis.js';
+import { GEN_CORE } from './generator.js';
 import { TARGETS } from '../targets/index.js';
 
 export const SERVER_CORE = 0;
+// A target's own redis-server (`redis: true`) shares the generator's core, so the
+// server under test keeps core 0 to itself, as with Redis on another machine. Its
+// CPU is reported (`redis_pct`) and not counted as noise on that core (procfs.js).
+export const REDIS_CORE = GEN_CORE;
 const GC_HOOK = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js')).href;
 
 /**
  * @param {string} name      key of TARGETS
  * @param {object} options   { extraArgs: [] } appended to the server's argv;
- *                           { argv(port) } replaces the target's server script
- *                           and arguments (a scenario with servers of its own,
- *                           e.g. fan-out), keeping its environment
+ *                           { argv(port, services) } replaces the target's server
+ *                           script and arguments (a scenario with servers of its
+ *                           own, e.g. fan-out), keeping its environment
+ *
+ * A target def with `redis: true` gets a redis-server of its own (lib/redis.js),
+ * started before it and stopped after it; its argv is called as
+ * `argv(port, { redisUrl })`. The returned target lists such processes in
+ * `helpers` ([{ name, pid, core }]) so that CPU measurements can account for them.
  */
 export async function startTarget(name, { extraArgs = [], argv: argvOf } = {}) {
   const def = TARGETS[name];
-  const port = await freePort();
-  const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...(argvOf ?? def.argv)(port), ...extraArgs];
-  const child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
+  let redis;
+  if (def.redis) {
+    try {
+      redis = await startRedis({ core: REDIS_CORE });
+    } catch (err) {
+      throw new Error(`${name}: ${err.message}`);
+    }
+  }
+  let child;
   try {
+    const port = await freePort();
+    const services = { redisUrl: redis?.url };
+    const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...(argvOf ?? def.argv)(port, services), ...extraArgs];
+    child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
     await waitForPort(port, child);
+    const helpers = redis ? [{ name: 'redis', pid: redis.pid, core: REDIS_CORE }] : [];
+    return { name, def, port, child, pid: child.pid, gen: def.gen, redis, helpers };
   } catch (err) {
-    await stop(child, 1000);
+    if (child) await stop(child, 1000);
+    await stopRedis(redis);
     throw new Error(`${name}: ${err.message}`);
   }
-  return { name, def, port, child, pid: child.pid, gen: def.gen };
 }
 
+/** Stops the server by PID, then its redis-server if it has one. */
 export async function stopTarget(target) {
-  await stop(target.child, 5000);
+  try {
+    await stop(target.child, 5000);
+  } finally {
+    await stopRedis(target.redis);
+  }
 }
 
 /** Ask the target's preloaded GC hook for a full collection. */

@@ -9,8 +9,11 @@ import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 /**
  * `requirement` (optional): { target, vs, min, source } — a line under the table
  * says whether target's median is at least `min` times vs's, in the same run.
+ * `compare` (optional): [{ target, vs, what }] — for each pair present, a line under
+ * the table with target's throughput as a multiple of vs's and both rows' p50 and
+ * p99 latency (and the CPU of the target's helpers, e.g. its redis-server).
  */
-export function echoScenario({ name, size, conns, window, title, primary, ratioVs, targets, requirement }) {
+export function echoScenario({ name, size, conns, window, title, primary, ratioVs, targets, requirement, compare = [] }) {
   return {
     name,
     title,
@@ -30,18 +33,32 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
       ...cpuColumns(),
     ],
     notes(rows) {
-      if (!requirement) return [];
-      const row = rows.find((r) => r.id === requirement.target);
-      const base = rows.find((r) => r.id === requirement.vs);
-      if (!row || !base) return [];
-      const ratio = row.median[primary] / base.median[primary];
-      const perRound = row.per_round.length === base.per_round.length
+      const lines = [];
+      const find = (id) => rows.find((r) => r.id === id);
+      const perRound = (row, base) => row.per_round.length === base.per_round.length
         ? ` (per round: ${row.per_round.map((v, i) => (v / base.per_round[i]).toFixed(2)).join(', ')})`
         : '';
-      return [
-        `   ${requirement.target} / ${requirement.vs} = ${ratio.toFixed(2)}x${perRound}; ` +
-          `${requirement.source}: >= ${requirement.min}x — ${ratio >= requirement.min ? 'met' : 'NOT met'}`,
-      ];
+      const row = requirement && find(requirement.target);
+      const base = requirement && find(requirement.vs);
+      if (row && base) {
+        const ratio = row.median[primary] / base.median[primary];
+        lines.push(
+          `   ${requirement.target} / ${requirement.vs} = ${ratio.toFixed(2)}x${perRound(row, base)}; ` +
+            `${requirement.source}: >= ${requirement.min}x — ${ratio >= requirement.min ? 'met' : 'NOT met'}`,
+        );
+      }
+      for (const c of compare) {
+        const a = find(c.target);
+        const b = find(c.vs);
+        if (!a || !b) continue;
+        const ms = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
+        const redis = Number.isFinite(a.median.redis_pct) ? `; its redis-server used ${a.median.redis_pct.toFixed(0)}% of a core` : '';
+        lines.push(
+          `   ${c.what}: ${c.target} / ${c.vs} = ${(a.median[primary] / b.median[primary]).toFixed(2)}x ${primary}${perRound(a, b)}; ` +
+            `p50 ${ms(b.median.p50_ms)} → ${ms(a.median.p50_ms)} ms, p99 ${ms(b.median.p99_ms)} → ${ms(a.median.p99_ms)} ms${redis}`,
+        );
+      }
+      return lines;
     },
     async measure(target, p) {
       const lifeline = target.gen.proto === 'lifeline';

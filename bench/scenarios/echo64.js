@@ -7,6 +7,7 @@ export default echoScenario({
   conns: 32,
   window: 64,
   primary: 'msgs_per_s',
-  ratioVs: ['ws', 'lifeline'],
+  ratioVs: ['ws', 'lifeline', 'lifeline-session'],
   requirement: { target: 'lifeline-session', vs: 'ws', min: 0.8, source: 'issue 4' },
+  compare: [{ target: 'lifeline-session-redis', vs: 'lifeline-session', what: 'cost of the Redis session store' }],
 });

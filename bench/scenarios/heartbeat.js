@@ -62,10 +62,10 @@ export default {
     const onEvent = (name, data, child) => {
       if (!armed || name !== 'ping-round' || b) return;
       if (!a) {
-        a = snapshot(target.pid, child.pid);
+        a = snapshot(target.pid, child.pid, target.helpers);
         s0 = data;
       } else if (data.round >= s0.round + p.rounds) {
-        b = snapshot(target.pid, child.pid);
+        b = snapshot(target.pid, child.pid, target.helpers);
         s1 = data;
         windowDone();
       }
@@ -95,9 +95,9 @@ export default {
         // Heartbeat off, or no complete ping rounds: a fixed window.
         a = b = undefined;
         stats0 = await hold.stats();
-        a = snapshot(target.pid, ready.genPid);
+        a = snapshot(target.pid, ready.genPid, target.helpers);
         await sleep(p.window * 1000);
-        b = snapshot(target.pid, ready.genPid);
+        b = snapshot(target.pid, ready.genPid, target.helpers);
         stats1 = await hold.stats();
         s0 = { pings: stats0.pings + stats0.eio_pings };
         s1 = { pings: stats1.pings + stats1.eio_pings };

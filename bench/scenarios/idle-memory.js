@@ -27,13 +27,17 @@ export async function measureIdleMemory(target, p, genParams = {}) {
   await sleep(p.settle * 1000);
   const gc0 = await fullGc(target);
   const before = rssKiB(target.pid);
+  // The target's own helper processes (its redis-server): RSS only, no GC to run.
+  const helpers = target.helpers ?? [];
+  const helpersBefore = helpers.map((h) => rssKiB(h.pid));
   const hold = holdConnections(target, { conns: p.conns, hold: 300, 'connect-timeout': 90, ...genParams }, 400000);
-  let ready, after, gc1, result;
+  let ready, after, gc1, result, helpersAfter;
   try {
     ready = await hold.ready;
     await sleep(p.settle * 1000);
     gc1 = await fullGc(target);
     after = rssKiB(target.pid); // sampled while the connections are held
+    helpersAfter = helpers.map((h) => rssKiB(h.pid));
   } finally {
     result = await hold.finish();
   }
@@ -47,6 +51,8 @@ export async function measureIdleMemory(target, p, genParams = {}) {
       heap_kib_per_conn: gc0 && gc1 ? (gc1.heapUsed - gc0.heapUsed) / 1024 / open : NaN,
       // Memory outside the V8 heap that Node tracks (Buffers and their ArrayBuffers); JSON only.
       external_kib_per_conn: gc0 && gc1 ? (gc1.external - gc0.external) / 1024 / open : NaN,
+      // e.g. redis_kib_per_conn: what the target's redis-server grew by per connection.
+      ...Object.fromEntries(helpers.map((h, i) => [`${h.name}_kib_per_conn`, (helpersAfter[i] - helpersBefore[i]) / open])),
       rss_before_mib: before / 1024,
       rss_after_mib: after / 1024,
       ready: ready.open,

@@ -9,36 +9,22 @@
 // a warm-up, in rounds; the table gives the median over rounds of each percentile, and the
 // load average, since a 2-core machine shared with other work shows in the tail. Also
 // reported: how long A waits for Redis to acknowledge the publish.
-// redis-server (Debian's package) runs on a free 127.0.0.1 port without persistence and
-// is stopped by PID, like node B. Counts: LIFELINE_BENCH_REDIS_COUNT (default 5000),
-// LIFELINE_BENCH_REDIS_WARMUP (default 500),
+// redis-server (Debian's package) runs on a free 127.0.0.1 port without persistence
+// (lib/redis.js) and is stopped by PID, like node B. Counts: LIFELINE_BENCH_REDIS_COUNT
+// (default 5000), LIFELINE_BENCH_REDIS_WARMUP (default 500),
 // LIFELINE_BENCH_REDIS_ROUNDS (default 3).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os, { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { LIFELINE_BIN } from '../targets/index.js';
+import { redisAvailability, startRedis, stopRedis } from '../lib/redis.js';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
 const TARGET_P99_MS = 2;
 const COUNT = Number(process.env.LIFELINE_BENCH_REDIS_COUNT ?? 5000);
 const WARMUP = Number(process.env.LIFELINE_BENCH_REDIS_WARMUP ?? 500);
 const ROUNDS = Number(process.env.LIFELINE_BENCH_REDIS_ROUNDS ?? 3);
 const CHANNEL = 'bench:latency';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns a child and resolves once `ready(line)` matches a line of its stdout. */
 function start(command, args, ready, what) {
@@ -47,7 +33,10 @@ function start(command, args, ready, what) {
   const stderr = [];
   child.stderr.on('data', (chunk) => stderr.push(chunk.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 15 s: ${stderr.join('')}`)), 15_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not returned to the caller, so nobody else would stop it
+      reject(new Error(`${what} did not start in 15 s: ${stderr.join('')}`));
+    }, 15_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       const match = ready(line);
       if (match !== undefined) {
@@ -104,22 +93,16 @@ export default {
   title: 'Cross-node publication latency through Redis (loopback)',
   once: true,
   async run() {
-    if (!existsSync(REDIS_SERVER)) return { skipped: `${REDIS_SERVER} is missing: apt-get install redis-server` };
+    const available = redisAvailability();
+    if (available !== true) return { skipped: available };
     const { createRedisBroker } = await import('@lifeline/redis');
-    const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-redis-'));
     let redis;
     let nodeB;
     let ws;
     let broker;
     try {
-      const redisPort = await freePort();
-      redis = await start(
-        REDIS_SERVER,
-        ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-        (line) => (/Ready to accept connections/.test(line) ? true : undefined),
-        'redis-server',
-      );
-      const url = `redis://127.0.0.1:${redisPort}`;
+      redis = await startRedis(); // unpinned, like node B
+      const { url } = redis;
       nodeB = await start(
         process.execPath,
         [LIFELINE_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--redis', url, '--log-level', 'silent'],
@@ -175,8 +158,7 @@ export default {
       ws?.terminate();
       await broker?.close();
       await stop(nodeB);
-      await stop(redis);
-      rmSync(dir, { recursive: true, force: true });
+      await stopRedis(redis);
     }
   },
 };

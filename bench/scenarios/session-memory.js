@@ -14,7 +14,18 @@
 // The ratio and Δ columns are against raw mode with nothing sent (the
 // idle-memory figure); the notes under the table also give each session
 // variant against the raw baseline with the same traffic.
+//
+// With lifeline-session-redis selected, the three session variants run again
+// with the Redis session store (`lifeline serve --redis`, its own redis-server):
+// the notes give their cost over the same in-memory session variant, and how
+// much the redis-server's RSS grew per session.
 import { measureIdleMemory, MEMORY_COLUMNS } from './idle-memory.js';
+
+/** Targets whose connections are Lifeline sessions: id prefix and label of their variants. */
+const SESSION_TARGETS = [
+  { target: 'lifeline-session', prefix: 'session', label: 'lifeline session' },
+  { target: 'lifeline-session-redis', prefix: 'redis', label: 'lifeline session + Redis store' },
+];
 
 export default {
   name: 'session-memory',
@@ -31,10 +42,11 @@ export default {
       v.push({ id: 'lifeline', target: 'lifeline', label: 'lifeline raw mode', gen: {}, msgs: 0 });
       if (p.msgs > 0) v.push({ id: 'raw-msgs', target: 'lifeline', label: `lifeline raw mode, ${p.msgs} msgs echoed`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
     }
-    if (selected.includes('lifeline-session')) {
-      v.push({ id: 'session-hello', target: 'lifeline-session', label: 'lifeline session, hello only', gen: {}, msgs: 0 });
-      if (p.msgs > 0) v.push({ id: 'session-acked', target: 'lifeline-session', label: `lifeline session, ${p.msgs} msgs acked`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
-      if (p.unacked > 0) v.push({ id: 'session-unacked', target: 'lifeline-session', label: `lifeline session, ${p.unacked} msgs unacked`, gen: gen({ 'idle-msgs': p.unacked, 'no-ack': true }), msgs: p.unacked });
+    for (const { target, prefix, label } of SESSION_TARGETS) {
+      if (!selected.includes(target)) continue;
+      v.push({ id: `${prefix}-hello`, target, label: `${label}, hello only`, gen: {}, msgs: 0 });
+      if (p.msgs > 0) v.push({ id: `${prefix}-acked`, target, label: `${label}, ${p.msgs} msgs acked`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
+      if (p.unacked > 0) v.push({ id: `${prefix}-unacked`, target, label: `${label}, ${p.unacked} msgs unacked`, gen: gen({ 'idle-msgs': p.unacked, 'no-ack': true }), msgs: p.unacked });
     }
     return v;
   },
@@ -59,9 +71,21 @@ export default {
     const lines = [];
     const idle = byId.lifeline;
     const used = byId['raw-msgs'] ?? idle;
-    if (idle && byId['session-hello']) lines.push(`   ${byId['session-hello'].label}: ${cost(byId['session-hello'], idle)}`);
-    if (used && byId['session-acked']) lines.push(`   ${byId['session-acked'].label}: ${cost(byId['session-acked'], used)}`);
-    if (used && byId['session-unacked']) lines.push(`   ${byId['session-unacked'].label}: ${cost(byId['session-unacked'], used)}`);
+    for (const { prefix } of SESSION_TARGETS) {
+      const [hello, acked, unacked] = ['hello', 'acked', 'unacked'].map((k) => byId[`${prefix}-${k}`]);
+      if (idle && hello) lines.push(`   ${hello.label}: ${cost(hello, idle)}`);
+      if (used && acked) lines.push(`   ${acked.label}: ${cost(acked, used)}`);
+      if (used && unacked) lines.push(`   ${unacked.label}: ${cost(unacked, used)}`);
+    }
+    // The Redis store against the in-memory store, variant by variant, and Redis's own growth.
+    for (const k of ['hello', 'acked', 'unacked']) {
+      const r = byId[`redis-${k}`];
+      if (!r) continue;
+      const inMemory = byId[`session-${k}`];
+      const g = r.median.redis_kib_per_conn;
+      const grew = Number.isFinite(g) ? `; redis-server RSS ${g >= 0 ? '+' : ''}${g.toFixed(2)} KiB per session` : '';
+      lines.push(`   ${r.label}: ${inMemory ? cost(r, inMemory) : 'no in-memory row to compare'}${grew}`);
+    }
     return lines;
   },
 };

@@ -1,10 +1,12 @@
 // The servers under test. Every target is a Node process started the same
 // way (lib/target.js): pinned to the server core, `--expose-gc` plus the GC
 // hook preloaded, on a free 127.0.0.1 port. `gen` says how the load generator
-// talks to it.
+// talks to it. `redis: true` gives a target a redis-server of its own, started
+// before it and stopped after it; its `argv(port, { redisUrl })` gets the URL.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redisAvailability } from '../lib/redis.js';
 
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(BENCH, '..');
@@ -66,7 +68,8 @@ export const TARGETS = {
     label: 'lifeline',
     note: 'lifeline serve, /echo route',
     argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
-    env: { WS_NO_BUFFER_UTIL: null },
+    // An inherited LIFELINE_REDIS_URL would switch on the Redis store; that is lifeline-session-redis.
+    env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto: 'ws', path: '/echo' },
     available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
   },
@@ -76,7 +79,7 @@ export const TARGETS = {
     label: 'lifeline session (lifeline.v1)',
     note: 'lifeline serve, /echo route, Lifeline mode (JSON envelopes, acks, replay buffer)',
     argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
-    env: { WS_NO_BUFFER_UTIL: null },
+    env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
     available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
     // Session memory has its own scenario (next to raw mode); handshakes and
@@ -84,9 +87,28 @@ export const TARGETS = {
     // In fan-out its subscribers get `p` envelopes from the same server.
     defaultScenarios: ['echo64', 'echo16k', 'session-memory', 'fanout5k', 'fanout10k'],
   },
+  // lifeline-session with the Redis session store (and broker): `lifeline serve --redis`
+  // stores every numbered envelope in Redis before writing it and every client envelope
+  // before the handler sees it (docs/redis.md "Sessions on many nodes"). The difference
+  // to lifeline-session is what that durability costs. Its redis-server is the bench's
+  // own (lib/redis.js), on the generator's core (lib/target.js REDIS_CORE).
+  'lifeline-session-redis': {
+    label: 'lifeline session + Redis store',
+    note: 'lifeline serve --redis, /echo route, Lifeline mode; sessions journaled in a local redis-server',
+    redis: true,
+    argv: (port, { redisUrl }) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, '--redis', redisUrl],
+    env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
+    gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
+    available: () => {
+      if (!existsSync(LIFELINE_BIN)) return `${LIFELINE_BIN} not found (run npm run build)`;
+      const redis = redisAvailability();
+      return redis === true ? true : `needs redis-server: ${redis}`;
+    },
+    defaultScenarios: ['echo64', 'session-memory'],
+  },
 };
 
-export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session'];
+export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis'];
 
 /** Targets of the default run for one scenario. */
 export function defaultTargetsFor(scenario, available) {
