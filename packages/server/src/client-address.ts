@@ -82,25 +82,25 @@ export function addressKey(address: string): string {
     .join(':')}::/64`;
 }
 
-const kAddressKey = Symbol('lifeline.addressKey');
-type Tagged = Duplex & { [kAddressKey]?: string };
-
 /**
  * Open connections per address key. A slot is taken when an upgrade passes the check and
  * given back when its TCP socket closes, whatever happens in between (upgraded or refused
  * later, raw or Lifeline, closed, terminated, cut off at shutdown), so the count cannot
- * leak. The close listener is one function for every socket; the key rides on the socket.
+ * leak. The close listener is one function for every socket; each socket's key is in a
+ * WeakMap rather than on the socket, which would give every net.Socket that passes through
+ * a second shape and slow Node's own stream code down for all of them.
  */
 export class ConnectionsPerAddress {
   private readonly counts = new Map<string, number>();
+  private readonly keys = new WeakMap<Duplex, string>();
   private readonly onClose: (this: Duplex) => void;
 
   constructor(readonly max: number) {
-    const counts = this.counts;
+    const { counts, keys } = this;
     this.onClose = function (this: Duplex) {
-      const key = (this as Tagged)[kAddressKey];
+      const key = keys.get(this);
       if (key === undefined) return;
-      (this as Tagged)[kAddressKey] = undefined;
+      keys.delete(this);
       const n = (counts.get(key) ?? 1) - 1;
       if (n <= 0) counts.delete(key);
       else counts.set(key, n);
@@ -109,13 +109,13 @@ export class ConnectionsPerAddress {
 
   /** Takes a slot for `socket` under `key`; false (nothing taken) when the key is at `max`. */
   tryTake(socket: Duplex, key: string): boolean {
-    if ((socket as Tagged)[kAddressKey] !== undefined) return true; // counted already
+    if (this.keys.has(socket)) return true; // counted already
     const n = this.counts.get(key) ?? 0;
     if (n >= this.max) return false;
     // A socket already destroyed will not be upgraded; counting it could miss its close.
     if (socket.destroyed) return true;
     this.counts.set(key, n + 1);
-    (socket as Tagged)[kAddressKey] = key;
+    this.keys.set(socket, key);
     socket.on('close', this.onClose); // 'close' comes once; on() saves the wrapper once() would make per socket
     return true;
   }

@@ -132,13 +132,18 @@ export function createMetrics(source: MetricsSource): { registry: Registry; even
     },
   });
 
-  const closes = new Counter({ name: 'lifeline_closes_total', help: 'Connections and sessions that ended, by close code.', labelNames: ['code'] as const, registers: [registry] });
+  // Counted in a Map (a close is on every connection's path; a labelled prom-client counter
+  // hashes its labels on each inc), read at scrape time like the totals above.
+  const closesByCode = new Map<number, number>();
+  totalCounter(registry, 'lifeline_closes_total', 'Connections and sessions that ended, by close code.', ['code'] as const, () =>
+    [...closesByCode].map(([code, count]) => [{ code: String(code) }, count]),
+  );
   const resumes = new Counter({ name: 'lifeline_session_resumes_total', help: 'Lifeline sessions resumed on a new connection.', registers: [registry] });
   const resets = new Counter({ name: 'lifeline_session_resets_total', help: 'Resumes refused with a new session, by reason (PROTOCOL.md §2.4).', labelNames: ['reason'] as const, registers: [registry] });
   return {
     registry,
     events: {
-      closed: (code) => closes.inc({ code: String(code) }),
+      closed: (code) => closesByCode.set(code, (closesByCode.get(code) ?? 0) + 1),
       resumed: () => resumes.inc(),
       reset: (reason) => resets.inc({ reason }),
     },
