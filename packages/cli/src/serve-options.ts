@@ -12,7 +12,7 @@ export interface ServeConfig {
   app: AppOptions;
   /** Bearer token for `GET /api/stats` (stats.ts in @lifeline/server); unset: loopback binds only. Never printed or logged. */
   adminToken?: string;
-  /** Redis for channels shared across processes (@lifeline/redis); unset: in memory. May hold a password: never printed or logged. */
+  /** Redis for channels and Lifeline sessions shared across processes (@lifeline/redis); unset: in memory. May hold a password: never printed or logged. */
   redisUrl?: string;
   /** The key for `POST /api/publish`; unset: no publish endpoint. Never printed or logged. */
   apiKey?: string;
@@ -101,7 +101,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: 'none; env LIFELINE_ADMIN_TOKEN', apply: (c, v) => { c.adminToken = v as string; } }),
   // Also from the environment: a URL with a password shows in `ps` as a flag.
   spec({ flag: 'redis', key: 'redis', kind: 'string', value: 'URL', env: 'LIFELINE_REDIS_URL',
-    help: 'share channels with every lifeline process on this Redis (redis://host:port, docs/redis.md); without it channels live in this process',
+    help: 'share channels and Lifeline sessions with every lifeline process on this Redis (redis://host:port, docs/redis.md): a client resumes on any of them; without it both live in this process',
     default: 'none (in memory); env LIFELINE_REDIS_URL', apply: (c, v) => { c.redisUrl = v as string; } }),
   spec({ flag: 'tls-cert', key: 'tlsCert', kind: 'string', value: 'FILE',
     help: 'serve https:// and wss:// with this certificate chain (PEM); needs --tls-key',
