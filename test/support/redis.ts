@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { ensureDebianPackage, fileExists } from './system-packages.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -154,5 +155,26 @@ function rawCommand(port: number, args: string[]): Promise<string> {
       socket.destroy();
       resolve(answer);
     });
+  });
+}
+
+/**
+ * One redis-server for the calling test file: started before its tests (handed to
+ * `started`), disposed after them, and before each test running (a test may have stopped
+ * it) and empty.
+ */
+export function useRedisServer(started: (server: RedisServer) => void, options: RedisServerOptions = {}): void {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis(options);
+    started(server);
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+  beforeEach(async () => {
+    if (!server!.running) await server!.restart();
+    const reply = await server!.command('FLUSHALL');
+    if (reply !== '+OK') throw new Error(`FLUSHALL answered ${reply}`);
   });
 }

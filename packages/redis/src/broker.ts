@@ -2,31 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isChannelPattern, LifelineError, patternOf, type ChannelPosition } from '@lifeline/protocol';
 import type { Broker, HistoryResult, PresenceEntry, PresenceEvent, Publication, PublicationPayload, PublishOptions } from '@lifeline/server';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { decodeBody, decodeMessage, encodeBody } from './codec.js';
-import { Gate, unavailable } from './gate.js';
+import { gateFor, isWritable, openConnections, positive, quit, REDIS_CONNECTION_DEFAULTS, type RedisConnection, type RedisConnectionOptions } from './connections.js';
+import { type Gate, unavailable } from './gate.js';
 import { RedisPresence } from './presence.js';
 import { PRESENCE_LUA, PRESENCE_READ_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js';
 
-/** Either kind of ioredis client; both speak every command used here. */
-export type RedisConnection = Redis | Cluster;
-
-export interface RedisBrokerOptions {
-  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** ioredis options (host, port, password, tls, connectTimeout, …), applied over `url`. The options of `connectionOptions()` always win. */
-  redis?: RedisOptions;
-  /**
-   * Makes the two connections yourself: Redis Cluster, Sentinel, anything ioredis connects
-   * to. Give each client the options of `connectionOptions()` (docs/redis.md explains why).
-   */
-  connect?: (role: 'commands' | 'subscriber') => RedisConnection;
-  /** Prefix of every key and pub/sub channel. Default `lifeline:`. */
-  prefix?: string;
-  /** Operations waiting while Redis is unreachable. Default `{ maxQueued: 10000, timeout: 2000 }` (ms). */
-  offlineQueue?: { maxQueued?: number; timeout?: number };
-  /** An operation sent to Redis and not answered within this many ms fails `LL_UNAVAILABLE`. Default 2000. */
-  commandTimeout?: number;
+export interface RedisBrokerOptions extends RedisConnectionOptions {
   /** Both connections are probed with PING this often (ms); one unanswered within `commandTimeout` is reconnected. Default 5000; 0 turns it off. */
   pingInterval?: number;
   /** How long a channel's offset and epoch outlive its last publication, in ms (at least its history ttl). Default 86400000 (24 h). */
@@ -40,36 +22,11 @@ export interface RedisBrokerOptions {
 }
 
 export const REDIS_BROKER_DEFAULTS = {
-  url: 'redis://127.0.0.1:6379',
-  prefix: 'lifeline:',
-  offlineQueue: { maxQueued: 10_000, timeout: 2_000 },
-  commandTimeout: 2_000,
+  ...REDIS_CONNECTION_DEFAULTS,
   pingInterval: 5_000,
   positionTtl: 86_400_000,
   presenceTtl: 15_000,
 } as const;
-
-/**
- * What the broker needs from each ioredis client. Every one of these is about never losing
- * or repeating something silently:
- * - enableOfflineQueue false, maxRetriesPerRequest 0: nothing waits inside ioredis, where
- *   it is unbounded; the broker's own queue (gate.ts) bounds the wait;
- * - autoResendUnfulfilledCommands false: a publish in flight when the connection dropped
- *   may have run; sending it again would publish it twice. It fails instead;
- * - autoResubscribe false: the broker re-subscribes itself, so that it knows when the
- *   subscription is live again and can read what pub/sub missed meanwhile;
- * - a short retry delay (≤ 1 s): a Redis restart costs a second of publishing, not five.
- */
-export function connectionOptions(commandTimeout: number = REDIS_BROKER_DEFAULTS.commandTimeout): RedisOptions {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    autoResubscribe: false,
-    commandTimeout,
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-  };
-}
 
 /** A channel this process subscribes to by name (not by pattern). */
 interface ExactChannel {
@@ -131,19 +88,13 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
 
   constructor(options: RedisBrokerOptions = {}) {
     super();
-    this.prefix = options.prefix ?? REDIS_BROKER_DEFAULTS.prefix;
-    this.commandTimeout = positive('commandTimeout', options.commandTimeout, REDIS_BROKER_DEFAULTS.commandTimeout);
+    const { prefix, commandTimeout, queue, commands, subscriber } = openConnections(options);
+    this.prefix = prefix;
+    this.commandTimeout = commandTimeout;
     this.positionTtl = positive('positionTtl', options.positionTtl, REDIS_BROKER_DEFAULTS.positionTtl);
     const pingInterval = positive('pingInterval', options.pingInterval, REDIS_BROKER_DEFAULTS.pingInterval, 0);
-    const queue = {
-      maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, REDIS_BROKER_DEFAULTS.offlineQueue.maxQueued, 0),
-      timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, REDIS_BROKER_DEFAULTS.offlineQueue.timeout, 0),
-    };
-    const connect =
-      options.connect ??
-      (() => new Redis(options.url ?? REDIS_BROKER_DEFAULTS.url, { ...options.redis, ...connectionOptions(this.commandTimeout), lazyConnect: false }));
-    this.commands = connect('commands');
-    this.subscriber = connect('subscriber');
+    this.commands = commands;
+    this.subscriber = subscriber;
     this.commands.defineCommand('lifelinePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
     this.commands.defineCommand('lifelineRead', { numberOfKeys: 2, lua: READ_LUA });
     this.commands.defineCommand('lifelinePresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
@@ -177,8 +128,8 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
       report: (error) => this.report(error),
     });
 
-    this.commandGate = new Gate({ ...queue, what: 'Redis (commands connection)', notSent }, () => isWritable(this.commands));
-    this.subscriberGate = new Gate({ ...queue, what: 'Redis (subscriber connection)', notSent }, () => this.subscriberLive && isWritable(this.subscriber));
+    this.commandGate = gateFor(commands, queue, 'Redis (commands connection)');
+    this.subscriberGate = gateFor(subscriber, queue, 'Redis (subscriber connection)', () => this.subscriberLive && isWritable(subscriber));
     this.commands.on('ready', () => {
       this.commandGate.open();
       this.presence.resume();
@@ -499,41 +450,12 @@ interface ReadResult {
  * `status: 'ready'` until it handles the close, and meanwhile refuses every command at once
  * (its offline queue being off). Those should wait in the gate instead.
  */
-export function isWritable(connection: RedisConnection): boolean {
-  if (connection.status !== 'ready') return false;
-  const stream = (connection as { stream?: { writable?: boolean } }).stream;
-  return stream?.writable !== false;
-}
-
-/** ioredis's words for a command it refused without sending (see isWritable); a command that left never fails this way. */
-export function notSent(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith("Stream isn't writeable");
-}
-
 /** Advances the process's position on a channel; false for a publication it already handed over. */
 function advance(state: ExactChannel, p: Publication): boolean {
   if (state.epoch === p.epoch && p.offset <= state.offset) return false;
   state.epoch = p.epoch;
   state.offset = p.offset;
   return true;
-}
-
-export async function quit(connection: RedisConnection): Promise<void> {
-  if (connection.status === 'end') return;
-  if (connection.status !== 'ready') {
-    connection.disconnect();
-    return;
-  }
-  await Promise.race([connection.quit().catch(() => {}), new Promise<void>((r) => setTimeout(r, 500).unref())]);
-  connection.disconnect();
-}
-
-export function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= min)) {
-    throw new LifelineError('LL_INVALID_OPTION', `@lifeline/redis option ${name} is ${String(value)}; expected a number ≥ ${min}.`);
-  }
-  return value;
 }
 
 /** The Redis broker; see RedisBrokerOptions for every option and its default. */

@@ -3,7 +3,8 @@
  *
  *   const app = createApp({ broker: createRedisBroker({ url: 'redis://127.0.0.1:6379' }) });
  */
-export { createRedisBroker, connectionOptions, RedisBroker, REDIS_BROKER_DEFAULTS, type RedisBrokerEvents, type RedisBrokerOptions, type RedisConnection } from './broker.js';
+export { createRedisBroker, RedisBroker, REDIS_BROKER_DEFAULTS, type RedisBrokerEvents, type RedisBrokerOptions } from './broker.js';
+export { connectionOptions, REDIS_CONNECTION_DEFAULTS, type RedisConnection, type RedisConnectionOptions } from './connections.js';
 export {
   createRedisSessionStore,
   RedisSessionStore,

@@ -2,26 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LifelineError } from '@lifeline/protocol';
 import type { ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
-import { Redis, type RedisOptions } from 'ioredis';
-import { connectionOptions, isWritable, notSent, positive, quit, REDIS_BROKER_DEFAULTS, type RedisConnection } from './broker.js';
-import { Gate, unavailable } from './gate.js';
+import { gateFor, openConnections, positive, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
+import { type Gate, unavailable } from './gate.js';
 import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE_LUA } from './session-scripts.js';
 
-export interface RedisSessionStoreOptions {
-  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** ioredis options applied over `url`; the options of `connectionOptions()` always win. */
-  redis?: RedisOptions;
-  /** Makes the two connections yourself (Cluster, Sentinel); give each the options of `connectionOptions()`. */
-  connect?: (role: 'commands' | 'subscriber') => RedisConnection;
-  /** Prefix of every key and pub/sub channel. Default `lifeline:` (the broker's; the keys do not collide). */
-  prefix?: string;
+/** The connection options are the broker's (connections.ts); the keys of both do not collide under one prefix. */
+export interface RedisSessionStoreOptions extends RedisConnectionOptions {
   /** This process's name in the store. Default: random. */
   nodeId?: string;
-  /** Operations waiting while Redis is unreachable. Default `{ maxQueued: 10000, timeout: 2000 }` (ms). */
-  offlineQueue?: { maxQueued?: number; timeout?: number };
-  /** An operation not answered within this many ms fails `LL_UNAVAILABLE`. Default 2000. */
-  commandTimeout?: number;
   /** How long a session that cannot store its progress keeps trying before it ends (close 1011), in ms. Default 10,000. */
   unreachableTimeout?: number;
   /** How long an ended session is remembered, so that a late resume is told `expired` or `overflow`, in ms. Default 600,000. */
@@ -76,29 +64,23 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
 
   constructor(options: RedisSessionStoreOptions = {}) {
     super();
-    this.prefix = options.prefix ?? REDIS_BROKER_DEFAULTS.prefix;
+    const { prefix, queue, commands, subscriber } = openConnections(options);
+    this.prefix = prefix;
     this.nodeId = options.nodeId ?? randomBytes(9).toString('base64url');
     if (!/^[\w.:-]{1,64}$/.test(this.nodeId)) {
       throw new LifelineError('LL_INVALID_OPTION', `@lifeline/redis option nodeId is ${JSON.stringify(this.nodeId)}; expected 1–64 letters, digits, and . _ : -`);
     }
-    const commandTimeout = positive('commandTimeout', options.commandTimeout, REDIS_BROKER_DEFAULTS.commandTimeout);
     this.unreachableTimeout = positive('unreachableTimeout', options.unreachableTimeout, REDIS_SESSION_STORE_DEFAULTS.unreachableTimeout);
     this.rememberEnded = positive('rememberEnded', options.rememberEnded, REDIS_SESSION_STORE_DEFAULTS.rememberEnded);
     this.handoverTimeout = positive('handoverTimeout', options.handoverTimeout, REDIS_SESSION_STORE_DEFAULTS.handoverTimeout, 0);
-    const queue = {
-      maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, REDIS_BROKER_DEFAULTS.offlineQueue.maxQueued, 0),
-      timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, REDIS_BROKER_DEFAULTS.offlineQueue.timeout, 0),
-    };
-    const connect =
-      options.connect ?? (() => new Redis(options.url ?? REDIS_BROKER_DEFAULTS.url, { ...options.redis, ...connectionOptions(commandTimeout), lazyConnect: false }));
-    this.commands = connect('commands');
-    this.subscriber = connect('subscriber');
+    this.commands = commands;
+    this.subscriber = subscriber;
     this.commands.defineCommand('lifelineSessionAppend', { numberOfKeys: 3, lua: SESSION_APPEND_LUA });
     this.commands.defineCommand('lifelineSessionClaim', { numberOfKeys: 3, lua: SESSION_CLAIM_LUA });
     this.commands.defineCommand('lifelineSessionEnd', { numberOfKeys: 3, lua: SESSION_END_LUA });
     this.commands.defineCommand('lifelineSessionRelease', { numberOfKeys: 1, lua: SESSION_RELEASE_LUA });
     this.scripts = this.commands as unknown as SessionScripts;
-    this.gate = new Gate({ ...queue, what: 'Redis (session store)', notSent }, () => isWritable(this.commands));
+    this.gate = gateFor(commands, queue, 'Redis (session store)');
     this.commands.on('ready', () => this.gate.open());
     this.commands.on('error', (error: Error) => this.report(error));
     this.subscriber.on('error', (error: Error) => this.report(error));

@@ -4,29 +4,19 @@
  * the catch-up after the subscriber connection comes back. Each "process" is a broker
  * instance with its own two connections, as a server process would have.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { LifelineError } from '@lifeline/protocol';
 import type { Publication } from '@lifeline/server';
 import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '@lifeline/redis';
-import { startRedis, type RedisServer } from '../../../test/support/redis.js';
+import { useRedisServer, type RedisServer } from '../../../test/support/redis.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
 const HISTORY = { history: { size: 100, ttl: 300_000 } };
 
-let redis: RedisServer;
+let redis!: RedisServer;
 const brokers: RedisBroker[] = [];
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.dispose();
-});
-beforeEach(async () => {
-  // A test that failed half-way may have left Redis stopped.
-  if (!redis.running) await redis.restart();
-  expect(await redis.command('FLUSHALL')).toBe('+OK');
-});
+useRedisServer((server) => (redis = server));
 afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.close()));
 });

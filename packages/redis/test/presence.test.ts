@@ -7,30 +7,21 @@
  * count alone past maxListed, `app.presence` on a node that follows nothing, a node that
  * stops heartbeating, a node that shuts down, and Redis coming back without its data.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createApp, type App } from '@lifeline/server';
 import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '@lifeline/redis';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startRedis, type RedisServer } from '../../../test/support/redis.js';
+import { useRedisServer, type RedisServer } from '../../../test/support/redis.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
 const INTERVAL = 100;
 const TTL = 600;
 
-let redis: RedisServer;
+let redis!: RedisServer;
 const stops: (() => Promise<unknown> | unknown)[] = [];
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.dispose();
-});
-beforeEach(async () => {
-  if (!redis.running) await redis.restart();
-  expect(await redis.command('FLUSHALL')).toBe('+OK');
-});
+useRedisServer((server) => (redis = server));
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });

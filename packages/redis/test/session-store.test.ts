@@ -8,21 +8,16 @@ import { createClient } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
 import { createRedisSessionStore, type RedisSessionStore } from '@lifeline/redis';
 import type { Socket } from '@lifeline/server';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy } from '../../../test/support/chaos-proxy.js';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startRedis, type RedisServer } from '../../../test/support/redis.js';
+import { useRedisServer, type RedisServer } from '../../../test/support/redis.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.dispose();
-});
+let redis!: RedisServer;
+useRedisServer((server) => (redis = server));
 const cleanup = cleanupAfterEach();
 
 interface Node {

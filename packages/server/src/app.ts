@@ -22,7 +22,6 @@ import { RouteTable, type RouteParams } from './router.js';
 import { Socket, type SocketHost } from './socket.js';
 import { addressKey, clientAddressOf, ConnectionsPerAddress } from './client-address.js';
 import { InboundLimit } from './rate-limit.js';
-import type { SessionSocket } from './session.js';
 import type { SharedSessionStore } from './session-store.js';
 import type { PublicationPayload } from './channels/broker.js';
 import { ChannelHub } from './channels/hub.js';
@@ -613,8 +612,10 @@ export class App implements SocketHost, LifelineAppHost {
     for (const socket of this.connections) socket.close(options.code, hint());
     // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
     // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
-    const handOffs = this.sessions.map((session) =>
-      this.sessionStore ? (session as unknown as SessionSocket).handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
+    const handOffs = this.lifelineRoutes.flatMap((route) =>
+      [...route.store.values()].map((session) =>
+        this.sessionStore ? session.handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
+      ),
     );
     for (const link of this.links) if (link.session === null) link.closeWith(options.code, hint());
     await Promise.all(handOffs);

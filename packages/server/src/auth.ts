@@ -20,6 +20,7 @@ import { bearerToken } from './bearer.js';
 import type { Rejection } from './handshake.js';
 import type { Link } from './link.js';
 import type { Logger } from './logger.js';
+import { invalidOption, positiveOption } from './option-checks.js';
 import { DEFAULTS, type OriginCheck } from './options.js';
 import type { Socket } from './socket.js';
 
@@ -156,26 +157,26 @@ export class RouteAuth {
   ) {
     const name = `${path}: auth`;
     if (typeof options !== 'object' || options === null || typeof options.verify !== 'function') {
-      throw invalid(name, 'an object with verify(token, request) => identity | false');
+      throw invalidOption(`${name}.verify`, (options as AuthOptions | null)?.verify, 'a function verify(token, request) => identity | false');
     }
     const d = DEFAULTS.auth;
     this.verify = options.verify;
     this.cookie = options.cookie;
     if (this.cookie !== undefined && (typeof this.cookie !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(this.cookie))) {
-      throw invalid(`${name}.cookie`, 'a cookie name');
+      throw invalidOption(`${name}.cookie`, this.cookie, 'a cookie name');
     }
     const sources = options.sources ?? (this.cookie === undefined ? d.sources : [...d.sources, 'cookie']);
     if (!Array.isArray(sources) || sources.length === 0 || sources.some((s) => !SOURCES.includes(s)) || new Set(sources).size !== sources.length) {
-      throw invalid(`${name}.sources`, `a non-empty list of ${SOURCES.join(', ')}`);
+      throw invalidOption(`${name}.sources`, sources, `a non-empty list of ${SOURCES.join(', ')}`);
     }
-    if (sources.includes('cookie') !== (this.cookie !== undefined)) throw invalid(`${name}.sources`, 'to list "cookie" exactly when auth.cookie names the cookie');
+    if (sources.includes('cookie') !== (this.cookie !== undefined)) throw invalidOption(`${name}.sources`, sources, 'to list "cookie" exactly when auth.cookie names the cookie');
     this.sources = sources;
     this.queryParam = options.queryParam ?? d.queryParam;
-    if (typeof this.queryParam !== 'string' || this.queryParam === '') throw invalid(`${name}.queryParam`, 'a non-empty string');
+    if (typeof this.queryParam !== 'string' || this.queryParam === '') throw invalidOption(`${name}.queryParam`, this.queryParam, 'a non-empty string');
     this.verifyTimeout = positive(`${name}.verifyTimeout`, options.verifyTimeout, d.verifyTimeout);
     this.firstMessageTimeout = positive(`${name}.firstMessageTimeout`, options.firstMessageTimeout, d.firstMessageTimeout);
     const origins = options.allowedOrigins;
-    if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) throw invalid(`${name}.allowedOrigins`, 'an array of origins or a function');
+    if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) throw invalidOption(`${name}.allowedOrigins`, origins, 'an array of origins or a function');
     this.allowedOrigins = origins;
   }
 
@@ -567,12 +568,4 @@ function remoteOf(request: IncomingMessage): string {
   return `${request.socket.remoteAddress}:${request.socket.remotePort}`;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw invalid(name, 'a positive number of ms');
-  return value;
-}
-
-function invalid(name: string, expected: string): LifelineError {
-  return new LifelineError('LL_INVALID_OPTION', `Option ${name} is not valid; expected ${expected}.`);
-}
+const positive = (name: string, value: number | undefined, fallback: number): number => positiveOption(name, value, fallback, 'a positive number of ms');

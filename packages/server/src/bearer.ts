@@ -7,9 +7,10 @@ export function bearerToken(authorization: string | undefined): string | undefin
 
 /** Compares two secrets in constant time (of their digests, so that lengths do not leak either). */
 export function sameSecret(offered: string, expected: string): boolean {
-  return timingSafeEqual(digest(offered), digest(expected));
+  return timingSafeEqual(secretDigest(offered), secretDigest(expected));
 }
 
-function digest(value: string): Buffer {
+/** SHA-256 of a secret: what is kept and compared instead of it (API keys, resume tokens). */
+export function secretDigest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { secretDigest } from './bearer.js';
 import type { Duplex } from 'node:stream';
 import { EnvelopeError, type Envelope, type ResetReason } from '@lifeline/protocol';
 import type WebSocket from 'ws';
@@ -135,7 +135,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
    */
   private claim(shared: SharedSessionStore, link: Link, request: IncomingMessage, sid: string, token: string, rx: number): void {
     this.claiming.add(link);
-    const tokenDigest = createHash('sha256').update(token).digest();
+    const tokenDigest = secretDigest(token);
     shared.claim(sid, tokenDigest, this.path, link.codec.protocol, this.options.resumeWindow).then(
       (result) => {
         this.claiming.delete(link);

@@ -1,4 +1,4 @@
-import { LifelineError } from '@lifeline/protocol';
+import { invalidOption, numberOption, positiveOption } from './option-checks.js';
 import type { IncomingMessage } from 'node:http';
 import type { Broker } from './channels/broker.js';
 import type { SharedSessionStore } from './session-store.js';
@@ -135,27 +135,27 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     drainTimeout: nonNegative('shutdown.drainTimeout', options.shutdown?.drainTimeout, DEFAULTS.shutdown.drainTimeout),
   };
   if (shutdown.code !== 1001 && shutdown.code !== 1012) {
-    throw invalid('shutdown.code', shutdown.code, '1012 (service restart) or 1001 (going away)');
+    throw invalidOption('shutdown.code', shutdown.code, '1012 (service restart) or 1001 (going away)');
   }
   const slowConsumer = options.slowConsumer ?? DEFAULTS.slowConsumer;
   if (slowConsumer !== 'close' && slowConsumer !== 'drop') {
-    throw invalid('slowConsumer', slowConsumer, '"close" or "drop"');
+    throw invalidOption('slowConsumer', slowConsumer, '"close" or "drop"');
   }
   const origins = options.allowedOrigins;
   if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
-    throw invalid('allowedOrigins', origins, 'an array of origins such as ["https://example.com"] or a function');
+    throw invalidOption('allowedOrigins', origins, 'an array of origins such as ["https://example.com"] or a function');
   }
   return {
-    maxPayload: positive('maxPayload', options.maxPayload, DEFAULTS.maxPayload),
-    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
-    maxConnections: positive('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+    maxPayload: positiveOption('maxPayload', options.maxPayload, DEFAULTS.maxPayload),
+    handshakeTimeout: positiveOption('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
+    maxConnections: positiveOption('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
     allowedOrigins: origins,
-    maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes),
+    maxBufferedBytes: positiveOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes),
     slowConsumer,
     heartbeat,
     shutdown,
     logger: resolveLogger(options.logger),
-    maxChannels: positive('maxChannels', options.maxChannels, DEFAULTS.maxChannels),
+    maxChannels: positiveOption('maxChannels', options.maxChannels, DEFAULTS.maxChannels),
     rateLimit: resolveRateLimit(options.rateLimit, options.maxPayload ?? DEFAULTS.maxPayload, DEFAULTS.rateLimit),
     maxConnectionsPerIp: wholeNumber('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp),
     trustProxy: resolveTrustProxy(options.trustProxy),
@@ -167,14 +167,14 @@ function resolveHeartbeat(value: AppOptions['heartbeat']): ResolvedOptions['hear
   if (value === false) return false;
   const interval = nonNegative('heartbeat.interval', value?.interval, DEFAULTS.heartbeat.interval);
   if (interval === 0) return false;
-  const timeout = positive(
+  const timeout = positiveOption(
     'heartbeat.timeout',
     value?.timeout,
     // Keep the default grace (timeout − interval) when only the interval is changed.
     value?.interval === undefined ? DEFAULTS.heartbeat.timeout : interval + (DEFAULTS.heartbeat.timeout - DEFAULTS.heartbeat.interval),
   );
   if (timeout <= interval) {
-    throw invalid('heartbeat.timeout', timeout, `more than heartbeat.interval (${interval} ms), so a ping has time to be answered`);
+    throw invalidOption('heartbeat.timeout', timeout, `more than heartbeat.interval (${interval} ms), so a ping has time to be answered`);
   }
   return { interval, timeout };
 }
@@ -185,35 +185,21 @@ function resolveLogger(value: AppOptions['logger']): Logger {
   if (typeof value === 'object' && value !== null && typeof value.log === 'function' && typeof value.enabled === 'function') {
     return value;
   }
-  throw invalid('logger', value, 'one of silent, error, warn, info, debug, or an object with log() and enabled()');
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw invalid(name, value, 'a positive number');
-  return value;
+  throw invalidOption('logger', value, 'one of silent, error, warn, info, debug, or an object with log() and enabled()');
 }
 
 function wholeNumber(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(name, value, 'a whole number ≥ 0 (0: no limit)');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidOption(name, value, 'a whole number ≥ 0 (0: no limit)');
   return value;
 }
 
 function resolveClientAddress(value: ClientAddressFunction | undefined): ClientAddressFunction | undefined {
-  if (value !== undefined && typeof value !== 'function') throw invalid('clientAddress', typeof value, 'a function (request) => address');
+  if (value !== undefined && typeof value !== 'function') throw invalidOption('clientAddress', typeof value, 'a function (request) => address');
   return value;
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw invalid(name, value, 'a number ≥ 0');
-  return value;
-}
-
-function invalid(name: string, value: unknown, expected: string): LifelineError {
-  return new LifelineError('LL_INVALID_OPTION', `Option ${name} is ${JSON.stringify(value)}; expected ${expected}.`);
-}
+const nonNegative = (name: string, value: number | undefined, fallback: number): number => numberOption(name, value, fallback, 0, 'a number ≥ 0');
 
 /** A Lifeline-mode wire format: `json` is subprotocol `lifeline.v1`, `msgpack` is `lifeline.v1.msgpack`. */
 export type LifelineFormat = 'json' | 'msgpack';
@@ -246,21 +232,21 @@ export interface ResolvedLifelineOptions {
 
 export function resolveLifelineOptions(path: string, value: true | LifelineOptions): ResolvedLifelineOptions {
   const o = value === true ? {} : value;
-  if (typeof o !== 'object' || o === null) throw invalid(`${path}: lifeline`, o, 'true or an object of Lifeline options');
+  if (typeof o !== 'object' || o === null) throw invalidOption(`${path}: lifeline`, o, 'true or an object of Lifeline options');
   const d = DEFAULTS.lifeline;
-  const resumeWindow = positive(`${path}: lifeline.resumeWindow`, o.resumeWindow, d.resumeWindow);
+  const resumeWindow = positiveOption(`${path}: lifeline.resumeWindow`, o.resumeWindow, d.resumeWindow);
   const formats = o.formats ?? d.formats;
   if (!Array.isArray(formats) || formats.length === 0 || formats.some((f) => f !== 'json' && f !== 'msgpack') || new Set(formats).size !== formats.length) {
-    throw invalid(`${path}: lifeline.formats`, formats, 'a non-empty list of "json" and/or "msgpack"');
+    throw invalidOption(`${path}: lifeline.formats`, formats, 'a non-empty list of "json" and/or "msgpack"');
   }
   return {
     resumeWindow,
     replay: {
-      maxMessages: positive(`${path}: lifeline.replay.maxMessages`, o.replay?.maxMessages, d.replay.maxMessages),
-      maxBytes: positive(`${path}: lifeline.replay.maxBytes`, o.replay?.maxBytes, d.replay.maxBytes),
-      maxAge: positive(`${path}: lifeline.replay.maxAge`, o.replay?.maxAge, resumeWindow),
+      maxMessages: positiveOption(`${path}: lifeline.replay.maxMessages`, o.replay?.maxMessages, d.replay.maxMessages),
+      maxBytes: positiveOption(`${path}: lifeline.replay.maxBytes`, o.replay?.maxBytes, d.replay.maxBytes),
+      maxAge: positiveOption(`${path}: lifeline.replay.maxAge`, o.replay?.maxAge, resumeWindow),
     },
     formats,
-    requestTimeout: positive(`${path}: lifeline.requestTimeout`, o.requestTimeout, d.requestTimeout),
+    requestTimeout: positiveOption(`${path}: lifeline.requestTimeout`, o.requestTimeout, d.requestTimeout),
   };
 }

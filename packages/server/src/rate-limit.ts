@@ -1,4 +1,4 @@
-import { LifelineError } from '@lifeline/protocol';
+import { invalidOption, numberOption } from './option-checks.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -61,14 +61,14 @@ export interface RateLimitDefaults {
 export function resolveRateLimit(value: RateLimitOptions | false | undefined, maxPayload: number, defaults: RateLimitDefaults): ResolvedRateLimit | false {
   if (value === false) return false;
   if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw invalid('rateLimit', value, 'false or an object such as { messagesPerSecond: 1000, bytesPerSecond: 2097152 }');
+    throw invalidOption('rateLimit', value, 'false or an object such as { messagesPerSecond: 1000, bytesPerSecond: 2097152 }');
   }
   const o = value ?? {};
   const action = o.action ?? defaults.action;
-  if (action !== 'close' && action !== 'drop') throw invalid('rateLimit.action', action, '"close" or "drop"');
-  const messagesPerSecond = atLeast('rateLimit.messagesPerSecond', o.messagesPerSecond, defaults.messagesPerSecond, 0, 'a number ≥ 0 (0: no limit)');
-  const bytesPerSecond = atLeast('rateLimit.bytesPerSecond', o.bytesPerSecond, defaults.bytesPerSecond, 0, 'a number ≥ 0 (0: no limit)');
-  const messageBurst = atLeast(
+  if (action !== 'close' && action !== 'drop') throw invalidOption('rateLimit.action', action, '"close" or "drop"');
+  const messagesPerSecond = numberOption('rateLimit.messagesPerSecond', o.messagesPerSecond, defaults.messagesPerSecond, 0, 'a number ≥ 0 (0: no limit)');
+  const bytesPerSecond = numberOption('rateLimit.bytesPerSecond', o.bytesPerSecond, defaults.bytesPerSecond, 0, 'a number ≥ 0 (0: no limit)');
+  const messageBurst = numberOption(
     'rateLimit.messageBurst',
     o.messageBurst,
     Math.max(1, Math.ceil(messagesPerSecond * defaults.burstSeconds)),
@@ -76,9 +76,9 @@ export function resolveRateLimit(value: RateLimitOptions | false | undefined, ma
     'a number ≥ 1',
   );
   const byteBurstExplicit = o.byteBurst !== undefined;
-  const byteBurst = atLeast('rateLimit.byteBurst', o.byteBurst, Math.max(maxPayload, Math.ceil(bytesPerSecond * defaults.burstSeconds)), 1, 'a number ≥ 1');
+  const byteBurst = numberOption('rateLimit.byteBurst', o.byteBurst, Math.max(maxPayload, Math.ceil(bytesPerSecond * defaults.burstSeconds)), 1, 'a number ≥ 1');
   if (bytesPerSecond > 0 && byteBurst < maxPayload) {
-    throw invalid('rateLimit.byteBurst', byteBurst, `at least maxPayload (${maxPayload}), or a message of the largest allowed size could never pass`);
+    throw invalidOption('rateLimit.byteBurst', byteBurst, `at least maxPayload (${maxPayload}), or a message of the largest allowed size could never pass`);
   }
   if (messagesPerSecond === 0 && bytesPerSecond === 0) return false;
   return { messagesPerSecond, messageBurst, bytesPerSecond, byteBurst, byteBurstExplicit, action };
@@ -199,12 +199,3 @@ export function isRateThrottled(ws: object): boolean {
   return (ws as { [kRateThrottled]?: boolean })[kRateThrottled] === true;
 }
 
-function atLeast(name: string, value: number | undefined, fallback: number, min: number, expected: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= min) || !Number.isFinite(value)) throw invalid(name, value, expected);
-  return value;
-}
-
-function invalid(name: string, value: unknown, expected: string): LifelineError {
-  return new LifelineError('LL_INVALID_OPTION', `Option ${name} is ${JSON.stringify(value)}; expected ${expected}.`);
-}

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretDigest } from './bearer.js';
 import {
   EnvelopeError,
   InboundSequence,
@@ -24,7 +25,7 @@ import type { LogFields } from './logger.js';
 import { Message } from './message.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import { SessionDurability, type DurableHost } from './session-durability.js';
-import type { JournalFrame, SessionEndReason, SessionJournal, SessionSnapshot, SharedSessionStore } from './session-store.js';
+import type { SessionEndReason, SessionJournal, SessionSnapshot, SharedSessionStore } from './session-store.js';
 import {
   checkCloseArguments,
   Socket,
@@ -149,7 +150,7 @@ export class SessionSocket extends Socket {
     } else {
       this.sid = randomBytes(16).toString('base64url');
       const token = randomBytes(32).toString('base64url'); // 256 bits from the CSPRNG
-      this.tokenDigest = digest(token);
+      this.tokenDigest = secretDigest(token);
       this.newToken = token;
       this.replay = new ReplayBuffer<Frame>();
       this.inbound = new InboundSequence();
@@ -161,7 +162,7 @@ export class SessionSocket extends Socket {
         : origin.shared?.create({ sessionId: this.sid, tokenDigest: this.tokenDigest, route: init.route, protocol: this.codec.protocol, ttl: owner.options.resumeWindow });
     if (journal !== undefined) {
       const from = { seq: this.replay.lastSeq, rx: this.inbound.delivered };
-      this.durable = new SessionDurability(journal, durableHost(this), from, origin.kind !== 'moved', owner.storeUnreachableFor);
+      this.durable = new SessionDurability(journal, this.durableHost(), from, origin.kind !== 'moved', owner.storeUnreachableFor);
       this.unstored = [];
     }
   }
@@ -332,7 +333,7 @@ export class SessionSocket extends Socket {
 
   /** @internal The token the client presented matches this session's (constant time). */
   tokenMatches(token: string): boolean {
-    return timingSafeEqual(digest(token), this.tokenDigest);
+    return timingSafeEqual(secretDigest(token), this.tokenDigest);
   }
 
   /** @internal Puts the session on `link` with a welcome; for a resume, replays what the client missed. */
@@ -539,15 +540,28 @@ export class SessionSocket extends Socket {
     this.endMoved();
   }
 
-  /** @internal The shared store stayed unreachable: what was not stored cannot be promised, so the session ends. */
-  storeUnreachable(forMs: number): void {
-    this.owner.log('error', 'session-store-unreachable', this, { forMs });
-    this.end(1011, `session store unreachable for ${forMs} ms`, undefined, 1011, true);
-  }
-
-  /** @internal */
-  logJournalError(error: Error, attempt: number): void {
-    this.owner.log('error', 'session-store-write-failed', this, { attempt, error: error.message });
+  /** What the journal writer sees of this session (session-durability.ts). */
+  private durableHost(): DurableHost {
+    const replay = this.replay;
+    return {
+      get lastSeq() {
+        return replay.lastSeq;
+      },
+      get acked() {
+        return replay.acked;
+      },
+      framesAfter: (seq) => replay.itemsAfter(seq),
+      stored: (seq, rx) => this.storedUpTo(seq, rx),
+      moved: () => this.endMoved(),
+      // The shared store stayed unreachable: what was not stored cannot be promised, so the session ends.
+      unreachable: (forMs) => {
+        this.owner.log('error', 'session-store-unreachable', this, { forMs });
+        this.end(1011, `session store unreachable for ${forMs} ms`, undefined, 1011, true);
+      },
+      journalError: (error, attempt) => {
+        if (attempt === 1 || attempt % 20 === 0) this.owner.log('error', 'session-store-write-failed', this, { attempt, error: error.message });
+      },
+    };
   }
 
   /** @internal The link that carried this session closed. */
@@ -800,26 +814,6 @@ function flushAck(session: SessionSocket): void {
   session.flushAck();
 }
 
-/** What the journal writer sees of a session (kept off the class's public surface). */
-function durableHost(session: SessionSocket): DurableHost {
-  const internals = session as unknown as { replay: ReplayBuffer<Frame>; link: Link | null };
-  return {
-    get lastSeq() {
-      return internals.replay.lastSeq;
-    },
-    get acked() {
-      return internals.replay.acked;
-    },
-    framesAfter: (seq) => internals.replay.itemsAfter(seq) as Iterable<JournalFrame>,
-    stored: (seq, rx) => session.storedUpTo(seq, rx),
-    moved: () => session.endMoved(),
-    unreachable: (forMs) => session.storeUnreachable(forMs),
-    journalError: (error, attempt) => {
-      if (attempt === 1 || attempt % 20 === 0) session.logJournalError(error, attempt);
-    },
-  };
-}
-
 function writePublication(link: Link, frame: string | Uint8Array, shared: SharedFrame | undefined): void {
   if (shared === undefined) link.write(frame, typeof frame === 'string' ? frame.length : frame.byteLength, true);
   else link.writeFramed((shared.wire ??= serverFrame(shared.frame, shared.binary)));
@@ -827,10 +821,6 @@ function writePublication(link: Link, frame: string | Uint8Array, shared: Shared
 
 function frameSize(frame: Frame): number {
   return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
 }
 
 function sessionClosed(name: string): LifelineError {
