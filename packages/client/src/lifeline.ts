@@ -16,12 +16,15 @@ import {
   encodeEnvelope,
   EnvelopeError,
   InboundSequence,
+  jsonProblem,
   LIFELINE_JSON_PROTOCOL,
   LifelineError,
   MAX_REQUEST_ID,
   MAX_REQUEST_NAME_LENGTH,
   ReplayBuffer,
   RequestError,
+  type BoundsProblem,
+  type DecodeLimits,
   type Envelope,
   type ResponseError,
   type SequencedEnvelope,
@@ -42,6 +45,12 @@ export interface EnvelopeFormat {
   encode(envelope: Envelope): Frame;
   /** Throws EnvelopeError (1007 / 1002). */
   decode(frame: string | Uint8Array): Envelope;
+  /**
+   * What in an encoded frame breaks `limits` (the server's `welcome.max`), so that the client
+   * refuses it before numbering it; `undefined` when nothing does. Optional: without it only
+   * the size is checked.
+   */
+  problem?(frame: Frame, limits: DecodeLimits): BoundsProblem | undefined;
 }
 
 /** `lifeline.v1`: one JSON envelope per text frame. */
@@ -50,6 +59,8 @@ export const jsonFormat: EnvelopeFormat = {
   binary: false,
   encode: encodeEnvelope,
   decode: (frame) => decodeEnvelope(frame as string),
+  // The server's own check, over the same text: they agree exactly.
+  problem: (frame, limits) => jsonProblem(frame as string, limits, 1),
 };
 
 export interface LifelineModeOptions {
@@ -164,6 +175,9 @@ class LifelineSession implements Mode, ChannelHost {
    * ended), so that channels attached later still learn about them.
    */
   #madeByServer = new Map<unknown, unknown>();
+  /** What the server accepts (`welcome.max`); unknown until a welcome says. */
+  #maxSize: number | undefined;
+  #limits: DecodeLimits | undefined;
 
   constructor(host: ModeHost, settings: Settings) {
     this.#host = host;
@@ -241,15 +255,25 @@ class LifelineSession implements Mode, ChannelHost {
     this.#sid = this.#tok = this.session = undefined;
   }
 
-  write(item: Item): boolean {
+  write(item: Item): boolean | -1 {
     const ws = this.#ws;
     if (!this.#welcomed || ws === undefined || ws.readyState !== 1) return false;
     if (item.epoch !== undefined && item.epoch !== this.#epoch) return true; // an answer to a request of a session that is gone
     const replay = this.#replay;
     if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
     const s = replay.lastSeq + 1;
-    const frame = this.#encodeSequenced(item, s);
-    replay.push(s, item, byteLength(frame), Date.now());
+    const { frame, acked } = this.#encodeSequenced(item, s);
+    const size = byteLength(frame);
+    // Over what the server accepts: numbered and sent, it would close the connection, and
+    // be resent after every resume (PROTOCOL.md §2.6). Refused here, it never gets a number
+    // (and the acknowledgement it would have carried stays pending).
+    const refused = this.#refusal(frame, size);
+    if (refused !== undefined) {
+      this.#refused(item, refused);
+      return -1;
+    }
+    if (acked) this.#inbound.takeAck();
+    replay.push(s, item, size, Date.now());
     ws.send(frame);
     // (A request that timed out while it waited in the outbox is gone from the map.)
     const request = item.envelope.t === 'q' ? this.#requests.get(item.envelope.id) : undefined;
@@ -333,10 +357,17 @@ class LifelineSession implements Mode, ChannelHost {
     this.#sid = welcome.sid;
     this.#tok = welcome.tok;
     this.#welcomed = true;
+    const max = welcome.max;
+    this.#maxSize = max?.size;
+    this.#limits = max === undefined ? undefined : { maxDepth: max.depth, maxItems: max.items, maxKeyLength: max.key };
     this.session = { id: welcome.sid, resumed: welcome.resumed };
     this.#host.liveness(welcome.hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
-    for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#ws!.send(this.#encodeSequenced(item, s));
+    for (const [s, item] of replay.entriesAfter(welcome.rx)) {
+      const { frame, acked } = this.#encodeSequenced(item, s);
+      if (acked) this.#inbound.takeAck();
+      this.#ws!.send(frame);
+    }
     // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
     // written into the dead link is not replayed, and a new session has no subscriptions.
     // Before `ready`, so that these queue and go out with the outbox, ahead of what `open`
@@ -452,13 +483,36 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
-  #encodeSequenced(item: Item, s: number): Frame {
+  /** The frame for `item` as number `s`, and whether it carries the pending acknowledgement (the caller takes it once the frame goes out). */
+  #encodeSequenced(item: Item, s: number): { frame: Frame; acked: boolean } {
     const inbound = this.#inbound;
     // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
     const a = inbound.pending > 0 ? inbound.delivered : undefined;
     const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
-    if (a !== undefined) inbound.takeAck();
-    return frame;
+    return { frame, acked: a !== undefined };
+  }
+
+  /**
+   * An item the server would refuse, never numbered: a message is a `drop` event, a request
+   * fails with the error, an answer becomes an error answer (the server hears why, not silence).
+   */
+  #refused(item: Item, error: LifelineError): void {
+    const e = item.envelope;
+    if (e.t === 'm') this.#host.emit('drop', { data: item.value, reason: 'too-large', queuedAt: Date.now(), error });
+    else if (e.t === 'q') this.#requests.get(e.id)?.done(error);
+    else if (!('e' in e)) this.#host.submit({ envelope: { t: 'r', id: e.id, e: { code: error.code, message: 'the answer is over what the server accepts' } }, epoch: item.epoch } satisfies Item, () => {});
+  }
+
+  /** Why the server would refuse `frame` of `size` bytes (over `welcome.max`), or undefined. */
+  #refusal(frame: Frame, size: number): LifelineError | undefined {
+    const max = this.#maxSize;
+    if (max === undefined) return undefined;
+    if (size > max) return tooLarge(size, max);
+    const limits = this.#limits!;
+    // A frame of n bytes cannot nest, hold items or a key beyond n: small ones need no look.
+    if (size <= Math.min(limits.maxDepth + 1, limits.maxItems, limits.maxKeyLength)) return undefined;
+    const problem = this.#format.problem?.(frame, limits);
+    return problem && new LifelineError(problem.code, `over welcome.max: the message ${problem.reason}`);
   }
 
   #send(envelope: Envelope): void {
@@ -507,6 +561,10 @@ class LifelineSession implements Mode, ChannelHost {
     this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     return id;
   }
+}
+
+function tooLarge(size: number, max: number): LifelineError {
+  return new LifelineError('LL_TOO_LARGE', `over welcome.max: the message is ${size} bytes, the server takes ${max}`);
 }
 
 export type { ResetInfo, ResetReason, SessionInfo } from './mode.js';

@@ -15,6 +15,7 @@ import {
   type ResponseError,
   type SequencedEnvelope,
   type ChannelPosition,
+  type WelcomeLimits,
 } from '@lifeline/protocol';
 import type { SharedFrame, WireFormat } from './channels/hub.js';
 import { serverFrame } from './frame.js';
@@ -43,6 +44,8 @@ export interface SessionOwner {
   readonly options: ResolvedLifelineOptions;
   /** `hb` of the welcome: the heartbeat interval, in ms. */
   readonly heartbeatInterval: number;
+  /** `max` of the welcome: what the route accepts (PROTOCOL.md §2.1). */
+  readonly welcomeMax: WelcomeLimits;
   /** Channels one connection may subscribe to. */
   readonly maxChannels: number;
   /** Removes the session from the store (remembering `why`, if given). */
@@ -216,7 +219,15 @@ export class SessionSocket extends Socket {
 
   private sendPayload(payload: Payload): boolean {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
-    if (!this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope)) return false;
+    let sent: boolean;
+    try {
+      sent = this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope);
+    } catch (error) {
+      // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
+      // nothing was numbered; the application hears why.
+      return this.drop('encode-failed', sizeOf(payload), error as Error);
+    }
+    if (!sent) return false;
     this.messagesOut++;
     return true;
   }
@@ -354,13 +365,14 @@ export class SessionSocket extends Socket {
     const tok = resume?.token ?? this.newToken!;
     this.newToken = null;
     const hb = this.owner.heartbeatInterval;
+    const max = this.owner.welcomeMax;
     const rx = this.inbound.delivered;
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, max }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, max, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, max },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
@@ -724,7 +736,12 @@ export class SessionSocket extends Socket {
   private answer(q: RequestEnvelope): void {
     if (q.n.charCodeAt(0) === 36 /* $ */) {
       // `$auth`: a fresh access token for the session (auth.ts, PROTOCOL.md §4).
-      if (q.n === '$auth') void answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then((outcome) => this.respond(q.id, outcome));
+      if (q.n === '$auth') {
+        answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then(
+          (outcome) => this.respond(q.id, outcome, q.n),
+          (error: unknown) => this.respondError(q, error),
+        );
+      }
       else this.answerChannelRequest(q);
       return;
     }
@@ -752,7 +769,7 @@ export class SessionSocket extends Socket {
     const context = { hub: this.host.hub, socket: this, maxChannels: this.owner.maxChannels };
     answerChannelRequest(context, q.n, q.b !== undefined ? undefined : q.d).then(
       ({ outcome, start }) => {
-        this.respond(q.id, outcome);
+        this.respond(q.id, outcome, q.n);
         // The missed publications follow the answer on the wire, then live ones.
         start?.();
       },
@@ -762,12 +779,7 @@ export class SessionSocket extends Socket {
 
   private respondValue(q: RequestEnvelope, value: unknown): void {
     const outcome = value instanceof Uint8Array ? { b: value } : value instanceof ArrayBuffer ? { b: new Uint8Array(value) } : { d: value === undefined ? null : value };
-    try {
-      this.respond(q.id, outcome);
-    } catch (error) {
-      this.owner.log('error', 'request-handler-result', this, { name: q.n, error: (error as Error).message });
-      this.respond(q.id, { e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
-    }
+    this.respond(q.id, outcome, q.n);
   }
 
   private respondError(q: RequestEnvelope, error: unknown): void {
@@ -780,9 +792,16 @@ export class SessionSocket extends Socket {
     this.respond(q.id, { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
   }
 
-  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }): void {
+  /** Answers request `id`; an answer that cannot be encoded becomes `LL_ENCODE_FAILED` (logged), never a throw. */
+  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }, name?: string): void {
     if (this.ended) return;
-    this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...outcome }) as ResponseEnvelope);
+    const answer = (o: typeof outcome) => this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...o }) as ResponseEnvelope);
+    try {
+      answer(outcome);
+    } catch (error) {
+      this.owner.log('error', 'request-handler-result', this, { name, error: (error as Error).message });
+      answer({ e: { code: 'LL_ENCODE_FAILED', message: 'the answer cannot be encoded' } });
+    }
   }
 
   private settle(r: ResponseEnvelope): void {
