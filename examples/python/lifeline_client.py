@@ -16,6 +16,10 @@ What it does:
   * when the server cannot resume (`reset`: expired, unknown-session, bad-token,
     overflow), tells the caller: `on_reset(reason, unsent)` if given, else the next
     `recv()` raises LifelineReset. Nothing is dropped silently.
+  * refuses, in `send()`, a message the server said it would not accept (`welcome.max`:
+    size, nesting depth, items, key length; and no `__proto__` key or lone surrogate):
+    it raises LifelineRefused and the message gets no number. Numbered and sent, it would
+    make the server close the connection (1009/1007) and be resent after every resume.
 
     client = LifelineClient("ws://127.0.0.1:5000/echo")
     await client.connect()
@@ -59,6 +63,24 @@ class LifelineClosed(Exception):
     """The client was closed, or the server ended the session for good."""
 
 
+class LifelineRefused(ValueError):
+    """`send()` refused a message the server would not accept; it was not sent nor numbered.
+
+    `code` is LL_TOO_LARGE (bytes over welcome.max.size), LL_TOO_DEEP, LL_TOO_MANY_ITEMS,
+    LL_KEY_TOO_LONG, LL_FORBIDDEN_KEY (a `__proto__` key) or LL_LONE_SURROGATE.
+    """
+
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+# Close codes after which resuming cannot help (PROTOCOL.md 1.3, 2.6): the same envelopes
+# would be refused again. The client stops instead of resending them after every resume.
+STOP_CODES = (1002, 1003, 1007, 1008, 1009, 1010)
+MAX_SEQ = 2**53 - 1
+
+
 class LifelineClient:
     def __init__(self, url, *, on_reset=None, heartbeat_grace=20.0, open_timeout=5.0, max_backoff=2.0):
         self.url = url
@@ -70,6 +92,7 @@ class LifelineClient:
         self.sid = None
         self.tok = None  # the resume token: whoever holds it can resume the session, so never log it
         self.hb = 25_000  # ms, from the welcome
+        self.max = None  # what the server accepts ({"size", "depth", "items", "key"}), from the welcome
         self.rx = 0  # last sequence number received from the server and delivered
         self.seq = 0  # last sequence number this client used
         self.outbox = []  # envelopes sent and not yet acknowledged, in order
@@ -101,12 +124,13 @@ class LifelineClient:
         """Sends one message: a JSON value as `d`, or bytes as `b`. Queued while disconnected."""
         if self._closed:
             raise LifelineClosed("the client is closed")
-        self.seq += 1
-        envelope = {"t": "m", "s": self.seq}
+        envelope = {"t": "m", "s": self.seq + 1}
         if isinstance(data, (bytes, bytearray)):
             envelope["b"] = base64.b64encode(bytes(data)).decode("ascii")
         else:
             envelope["d"] = data
+        self._check(envelope)
+        self.seq += 1
         self.outbox.append(envelope)
         await self._write(envelope, self._live)
 
@@ -152,6 +176,18 @@ class LifelineClient:
         if self._live is not None and self._live.transport is not None:
             self._live.transport.abort()
 
+    def _check(self, envelope):
+        """Raises LifelineRefused for what the server would refuse (PROTOCOL.md 2.1, welcome.max)."""
+        if "d" in envelope:
+            problem = _value_problem(envelope["d"], self.max)
+            if problem is not None:
+                raise LifelineRefused(*problem)
+        if self.max is not None:
+            # As written: with the largest acknowledgement it could carry, so never too small.
+            size = len(json.dumps({**envelope, "a": MAX_SEQ}).encode("utf-8"))
+            if size > self.max["size"]:
+                raise LifelineRefused("LL_TOO_LARGE", f"the message is {size} bytes; the server accepts {self.max['size']}")
+
     # ---- connection loop --------------------------------------------------------------
 
     async def _run(self):
@@ -184,6 +220,9 @@ class LifelineClient:
                 code, reason = ws.close_code, ws.close_reason or ""
                 if code == 4000:  # another connection of this session replaced this one
                     self._stop(LifelineClosed("replaced by a newer connection of the same session"))
+                    return
+                if code in STOP_CODES:  # the server refused what this client sent: resending it cannot help
+                    self._stop(LifelineClosed(f"the server closed with {code}: {reason}"))
                     return
                 match = re.search(r"retry-after=(\d+)", reason)
                 if match:  # a server restart or overload says when to come back, in ms
@@ -244,6 +283,7 @@ class LifelineClient:
         self.sid = welcome["sid"]
         self.tok = welcome["tok"]
         self.hb = welcome.get("hb", self.hb)
+        self.max = welcome.get("max", self.max)
 
     # ---- receiving --------------------------------------------------------------------
 
@@ -332,6 +372,43 @@ class LifelineClient:
 
 class ProtocolViolation(Exception):
     """The server broke the protocol (a sequence gap, an unknown envelope)."""
+
+
+def _value_problem(value, limits):
+    """(code, message) for a JSON value the server would refuse, or None. Walks the value
+    once, without recursion; the bounds (`limits`, welcome.max) apply once they are known,
+    the content rules (no `__proto__` key, no lone surrogate) always."""
+    depth_limit = limits["depth"] if limits else None
+    items_limit = limits["items"] if limits else None
+    key_limit = limits["key"] if limits else None
+    items = 3  # the envelope's own fields count too
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return ("LL_LONE_SURROGATE", "a string has a lone surrogate")
+        elif isinstance(v, (list, tuple, dict)):
+            depth += 1
+            if depth_limit is not None and depth > depth_limit:
+                return ("LL_TOO_DEEP", f"the message nests deeper than {depth_limit} levels")
+            items += len(v)
+            if items_limit is not None and items > items_limit:
+                return ("LL_TOO_MANY_ITEMS", f"the message holds more than {items_limit} items")
+            if isinstance(v, dict):
+                for key, item in v.items():
+                    key = str(key)
+                    if key == "__proto__":
+                        return ("LL_FORBIDDEN_KEY", "a key __proto__ is not allowed")
+                    if key_limit is not None and len(key.encode("utf-16-le", "surrogatepass")) // 2 > key_limit:
+                        return ("LL_KEY_TOO_LONG", f"a key is over {key_limit} characters")
+                    stack.append((key, depth))
+                    stack.append((item, depth))
+            else:
+                stack.extend((item, depth) for item in v)
+    return None
 
 
 async def demo(url):
