@@ -3,7 +3,7 @@ import { MAX_CLOSE_REASON_BYTES } from './close-codes.js';
 import type { BoundsProblem } from './bounds.js';
 
 /** The close codes a malformed or ill-timed envelope earns (PROTOCOL.md §2.6). */
-export type EnvelopeCloseCode = 1002 | 1007 | 1008 | 1009;
+export type EnvelopeCloseCode = 1002 | 1007 | 1008;
 
 /**
  * A peer sent something that is not a valid envelope, or sent it at the wrong time. The
@@ -14,8 +14,7 @@ export type EnvelopeCloseCode = 1002 | 1007 | 1008 | 1009;
  *
  * - 1007: the frame is not JSON (text) or not MessagePack (binary);
  * - 1002: it decodes, but is not a valid envelope;
- * - 1008: a valid envelope at the wrong time (raised by the session layer, not the codecs);
- * - 1009: a message over the receiver's size limit (raised by the transport, not the codecs).
+ * - 1008: a valid envelope at the wrong time (raised by the session layer, not the codecs).
  */
 export class EnvelopeError extends LifelineError {
   override readonly name = 'EnvelopeError';

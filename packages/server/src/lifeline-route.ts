@@ -226,9 +226,9 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   }
 
   /** @internal LinkHost */
-  onLinkProtocolError(link: Link, error: EnvelopeError): void {
+  onLinkProtocolError(link: Link, code: number, reason: string): void {
     if (this.app.logger.enabled('info')) {
-      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code: error.closeCode, reason: error.reason });
+      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code, reason });
     }
   }
 

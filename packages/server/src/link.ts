@@ -65,7 +65,8 @@ export interface LinkHost {
   onFirstEnvelope(link: Link, envelope: Envelope): void;
   onLinkClose(link: Link, code: number, reason: string): void;
   onLinkHeartbeatTimeout(link: Link, silentForMs: number): void;
-  onLinkProtocolError(link: Link, error: EnvelopeError): void;
+  /** A protocol error closes the link (an EnvelopeError, or a frame `ws` refused: 1009, 1007, 1002). */
+  onLinkProtocolError(link: Link, code: number, reason: string): void;
 }
 
 export interface LinkInit {
@@ -225,16 +226,20 @@ export class Link implements SweepTarget, RateState {
    * reason, then the close with both.
    */
   fail(error: EnvelopeError): void {
+    this.failWith(error.closeCode, error.reason);
+  }
+
+  private failWith(code: number, reason: string): void {
     if (this.closing) return;
-    this.host.onLinkProtocolError(this, error);
+    this.host.onLinkProtocolError(this, code, reason);
     if (this.ws.readyState === WebSocket.OPEN) {
       try {
-        this.sendEnvelope({ t: 'error', code: error.closeCode, message: error.reason });
+        this.sendEnvelope({ t: 'error', code, message: reason });
       } catch {
         // an error envelope always encodes; never let reporting fail the close
       }
     }
-    this.closeWith(error.closeCode, error.reason);
+    this.closeWith(code, reason);
   }
 
   terminate(): void {
@@ -370,7 +375,7 @@ export class Link implements SweepTarget, RateState {
         : code === 1007
           ? 'text frame is not valid UTF-8'
           : `invalid frame: ${error.message.replace(/^Invalid WebSocket frame: /, '')}`;
-    this.fail(new EnvelopeError(code === 1009 || code === 1007 || code === 1008 ? code : 1002, reason));
+    this.failWith(code, reason);
   }
 }
 
