@@ -235,6 +235,8 @@ export class HandConnection {
   constructor(
     url: string,
     readonly format: Format,
+    /** Acknowledge what arrives (default); false: the server keeps it for replay. */
+    readonly autoAck = true,
   ) {
     this.ws = new WebSocket(url, [format === 'json' ? 'lifeline.v1' : 'lifeline.v1.msgpack'], { maxPayload: 0 });
     this.ws.on('error', () => {});
@@ -300,7 +302,7 @@ export class HandConnection {
     this.envelopes.push(e);
     if ((e.t === 'm' || e.t === 'q' || e.t === 'r') && typeof e.s === 'number' && e.s > this.rx) {
       this.rx = e.s;
-      this.sendEnvelope({ t: 'a', a: this.rx });
+      if (this.autoAck) this.sendEnvelope({ t: 'a', a: this.rx });
     }
     if (e.t === 'ping') this.sendEnvelope({ t: 'pong', ts: e.ts });
     this.waiters = this.waiters.filter((w) => {
