@@ -14,7 +14,7 @@ import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { HostileCounts, hostileValue, hugeString, nested, verdict, type Hostile } from './support/hostile.js';
+import { HonestBeside, HostileCounts, hostileValue, hugeString, nested, verdict, withTimeout, type Hostile } from './support/hostile.js';
 import { expectation, FIRST_FRAME_TEMPLATES, HandConnection, render, same, SESSION_TEMPLATES, type Format, type Template } from './support/hostile-frames.js';
 import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
@@ -30,7 +30,11 @@ let proc: ServeProcess;
 /** How the Lifeline cases came out, so that a run that only ever took one path shows. */
 const outcomes: Record<string, number> = {};
 const honest: LifelineTestClient[] = [];
-let round = 0;
+/** After every case: the same process (no exit, no uncaught-exception line), and both honest clients served. */
+const beside = new HonestBeside(honest, counts, (what) => {
+  expect(proc.child.exitCode, `lifeline serve exited after ${what}; stderr: ${proc.stderr.slice(-5).join('\n')}`).toBeNull();
+  expect(proc.stderr.filter((line) => line.includes('uncaught-exception'))).toEqual([]);
+});
 
 beforeAll(async () => {
   proc = await spawnServe(['--api-key', KEY, ...(process.env.HOSTILE_BREAK ? ['--max-depth', '1000'] : [])]);
@@ -48,25 +52,7 @@ afterAll(async () => {
   await stopProcess(proc);
 });
 
-/** After every case: the same process, and both honest clients served, in order, nothing lost or doubled. */
-async function survived(what: string, counted = true): Promise<void> {
-  expect(proc.child.exitCode, `lifeline serve exited after ${what}; stderr: ${proc.stderr.slice(-5).join('\n')}`).toBeNull();
-  expect(proc.stderr.filter((line) => line.includes('uncaught-exception'))).toEqual([]);
-  const n = ++round;
-  for (const client of honest) client.send({ honest: n });
-  await waitFor(() => honest.every((c) => (c.messages.at(-1) as { honest?: number } | undefined)?.honest === n), `the honest clients' echo ${n} after ${what}`, CASE_MS);
-  for (const client of honest) {
-    expect(client.messages.map((m) => (m as { honest: number }).honest)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-    expect(client.problems).toEqual([]);
-  }
-  if (counted) counts.survivals++;
-}
-
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${CASE_MS} ms: ${what}`)), CASE_MS)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
+const survived = (what: string, counted = true) => beside.check(what, counted);
 
 /** Sends the template's frame (and a probe after it) and checks what the server does. */
 async function sendAndCheck(conn: HandConnection, t: Template, h: Hostile, s: number): Promise<void> {

@@ -9,6 +9,9 @@
  * The bounds are docs/server.md "Limits": depth 64, items 10,000, keys of 1,024 characters.
  */
 import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { LifelineTestClient } from './lifeline-test-client.js';
+import { waitFor } from './wait.js';
 
 export const LIMITS = { depth: 64, items: 10_000, key: 1024 } as const;
 
@@ -321,5 +324,54 @@ export class HostileCounts {
 
   print(): void {
     console.log(`[hostile] ${this.suite}: ${this.cases} cases, ${this.inputs} inputs, ${this.survivals} survivals`);
+  }
+}
+
+/**
+ * Values a peer may send: the catalogue's accepted ones, and wide generated JSON — each
+ * within the bounds with room to be wrapped (`$publish` puts it two levels down).
+ */
+export function acceptableValue(encodeMsgpack: (v: unknown) => Uint8Array): fc.Arbitrary<Hostile> {
+  return fc
+    .oneof(
+      hostileValue(encodeMsgpack),
+      fc
+        .jsonValue({ maxDepth: 30, depthSize: 'large', stringUnit: 'grapheme' })
+        .map((v) => JSON.parse(JSON.stringify(v)) as unknown)
+        .map((v): Hostile => ({ label: 'generated JSON', json: JSON.stringify(v), msgpack: encodeMsgpack(v), stats: statsOf(v), value: v, written: v })),
+    )
+    .filter((h) => h.written !== undefined && verdict(h.stats, 62, 10).ok);
+}
+
+export function withTimeout<T>(p: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${what}`)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The honest clients beside the hostile ones: after every case each sends the next
+ * numbered message and must get its echo, and every echo so far must be there once, in
+ * order. `alive` adds the check that the server's process is still the same one.
+ */
+export class HonestBeside {
+  private round = 0;
+
+  constructor(
+    private readonly clients: LifelineTestClient[],
+    private readonly counts: HostileCounts,
+    private readonly alive: (what: string) => void,
+  ) {}
+
+  async check(what: string, counted = true): Promise<void> {
+    this.alive(what);
+    const n = ++this.round;
+    for (const client of this.clients) client.send({ honest: n });
+    await waitFor(() => this.clients.every((c) => (c.messages.at(-1) as { honest?: number } | undefined)?.honest === n), `the honest echo ${n} after ${what}`, 20_000);
+    for (const client of this.clients) {
+      expect(client.messages.map((m) => (m as { honest: number }).honest)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect(client.problems).toEqual([]);
+    }
+    if (counted) this.counts.survivals++;
   }
 }

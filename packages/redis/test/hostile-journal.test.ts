@@ -10,7 +10,7 @@ import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { createRedisBroker, createRedisSessionStore } from '@lifeline/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostileCounts, hostileValue, statsOf, verdict, type Hostile } from '../../../test/support/hostile.js';
+import { acceptableValue, HonestBeside, HostileCounts, hostileValue, statsOf, verdict, withTimeout, type Hostile } from '../../../test/support/hostile.js';
 import { HandConnection, render, SESSION_TEMPLATES, same, type Format } from '../../../test/support/hostile-frames.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { startRedis, type RedisServer } from '../../../test/support/redis.js';
@@ -20,14 +20,11 @@ import { waitFor } from '../../../test/support/wait.js';
 const counts = new HostileCounts('Redis: session journal and broker');
 const encodeMp = (v: unknown) => msgpackEncode(v, { maxDepth: 1000 });
 const hostile = hostileValue(encodeMp);
-const acceptable = fc
-  .oneof(hostile, fc.jsonValue({ maxDepth: 30, depthSize: 'large', stringUnit: 'grapheme' }).map((v) => JSON.parse(JSON.stringify(v)) as unknown).map((v) => ({ value: v, written: v, stats: statsOf(v), label: 'generated JSON' }) as Hostile))
-  .filter((h) => h.written !== undefined && verdict(h.stats, 62, 10).ok);
+const acceptable = acceptableValue(encodeMp);
 
 let redis: RedisServer;
 const nodes: { running: RunningApp; close(): Promise<void> }[] = [];
 let honest: LifelineTestClient;
-let round = 0;
 const processErrors: unknown[] = [];
 const onProcessError = (error: unknown) => processErrors.push(error);
 
@@ -55,6 +52,7 @@ beforeAll(async () => {
   await startNode('b');
   honest = new LifelineTestClient(nodes[0]!.running.wsUrl('/echo'));
   await honest.connect();
+  beside = new HonestBeside([honest], counts, (what) => expect(processErrors.map((e) => String((e as Error)?.stack ?? e)), what).toEqual([]));
 });
 
 afterAll(async () => {
@@ -69,23 +67,10 @@ afterAll(async () => {
   process.off('unhandledRejection', onProcessError);
 });
 
-async function survived(what: string): Promise<void> {
-  expect(processErrors.map((e) => String((e as Error)?.stack ?? e)), what).toEqual([]);
-  const n = ++round;
-  honest.send({ honest: n });
-  await waitFor(() => (honest.messages.at(-1) as { honest?: number } | undefined)?.honest === n, `the honest echo ${n} after ${what}`, 20_000);
-  expect(honest.messages.map((m) => (m as { honest: number }).honest)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-  expect(honest.problems).toEqual([]);
-  counts.survivals++;
-}
+let beside: HonestBeside;
+const survived = (what: string) => beside.check(what);
 
 const url = (node: number) => nodes[node]!.running.wsUrl('/echo');
-
-function withTimeout<T>(p: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${what}`)), ms)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 async function journalCase(h: Hostile, format: Format): Promise<void> {
   counts.cases++;

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { App, DropInfo, Logger, LogFields } from '@lifeline/server';
-import { HostileCounts, hostileValue, statsOf, verdict, type Hostile } from '../../../test/support/hostile.js';
+import { acceptableValue, HonestBeside, HostileCounts, type Hostile } from '../../../test/support/hostile.js';
 import { HandConnection, same, type Format } from '../../../test/support/hostile-frames.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
@@ -19,10 +19,7 @@ import { waitFor } from '../../../test/support/wait.js';
 
 const counts = new HostileCounts('server sessions: replay, channels, presence, encode paths, listeners');
 const encodeMp = (v: unknown) => msgpackEncode(v, { maxDepth: 1000 });
-/** Values a peer may send (within the bounds): the catalogue's accepted ones, and wide generated JSON. */
-const acceptable = fc
-  .oneof(hostileValue(encodeMp), fc.jsonValue({ maxDepth: 30, depthSize: 'large', stringUnit: 'grapheme' }).map((v) => JSON.parse(JSON.stringify(v)) as unknown).map((v) => ({ value: v, written: v, stats: statsOf(v), label: 'generated JSON' }) as Hostile))
-  .filter((h) => h.written !== undefined && verdict(h.stats, 62, 10).ok);
+const acceptable = acceptableValue(encodeMp);
 
 const logged: { level: string; event: string; fields: LogFields }[] = [];
 const logger: Logger = { enabled: () => true, log: (level, event, fields) => void logged.push({ level, event, fields: fields ?? {} }) };
@@ -32,7 +29,7 @@ const drops: DropInfo[] = [];
 let running: RunningApp;
 let app: App;
 let honest: LifelineTestClient;
-let round = 0;
+let beside: HonestBeside;
 
 function deep(n: number): unknown {
   let v: unknown = 1;
@@ -114,6 +111,10 @@ beforeAll(async () => {
   app = running.app;
   honest = new LifelineTestClient(running.wsUrl('/echo'));
   await honest.connect();
+  beside = new HonestBeside([honest], counts, (what) => {
+    expect(processErrors, what).toEqual([]);
+    expect(app.state).toBe('running');
+  });
 });
 
 afterAll(async () => {
@@ -124,16 +125,7 @@ afterAll(async () => {
   process.off('unhandledRejection', onProcessError);
 });
 
-async function survived(what: string): Promise<void> {
-  expect(processErrors, what).toEqual([]);
-  expect(app.state).toBe('running');
-  const n = ++round;
-  honest.send({ honest: n });
-  await waitFor(() => (honest.messages.at(-1) as { honest?: number } | undefined)?.honest === n, `the honest echo ${n} after ${what}`, 20_000);
-  expect(honest.messages.map((m) => (m as { honest: number }).honest)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-  expect(honest.problems).toEqual([]);
-  counts.survivals++;
-}
+const survived = (what: string) => beside.check(what);
 
 async function connected(format: Format, path = '/echo', autoAck = true): Promise<HandConnection> {
   const conn = new HandConnection(running.wsUrl(path), format, autoAck);
