@@ -28,15 +28,29 @@ export class InvalidMessageError extends LifelineError {
  */
 export class Message {
   private decoded: string | undefined;
+  /** The payload's bytes; a Lifeline message makes them only when asked (lazyData). */
+  private bytes: Buffer | undefined;
 
   constructor(
     /** The payload as received. */
-    readonly data: Buffer,
+    data: Buffer,
     /** True for a binary frame, false for a text frame. */
     readonly binary: boolean,
     /** The bounds `json()` parses within: the app's `limits`. */
     private readonly limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
-  ) {}
+  ) {
+    this.bytes = data;
+  }
+
+  /** The payload as received (a `Buffer`). */
+  get data(): Buffer {
+    return (this.bytes ??= this.lazyData());
+  }
+
+  /** @internal The bytes of a message made without them (LifelineMessage). */
+  protected lazyData(): Buffer {
+    return Buffer.alloc(0);
+  }
 
   /** The payload as text (UTF-8). For a text frame `ws` has already checked the encoding. */
   get text(): string {
