@@ -136,7 +136,7 @@ export function failureSentence(wsUrl: string, diagnosis: Diagnosis): string {
       'a proxy or firewall between it and the server, or its cookies and Origin.'
     );
   }
-  return `Could not connect: ${diagnosis.text}.`;
+  return `Could not connect: ${diagnosis.text.replace(/[.\s]+$/, '')}.`;
 }
 
 /** The handshake succeeded but Lifeline mode did not start: the server does not speak it at this URL. */
