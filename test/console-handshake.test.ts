@@ -413,15 +413,23 @@ describe('the rest of the console', () => {
       await page.getByTestId('composer').fill(`message ${i}`);
       await page.getByTestId('composer').press('Control+Enter');
     }
-    const row = page.locator('.log-row[data-dir="in"]').filter({ hasText: 'message 6' });
-    await row.click();
-    const payload = page.getByTestId('payload');
-    await expect.poll(() => payload.textContent()).toBe('message 6');
     const inView = async (locator: ReturnType<Page['locator']>) => {
       const box = await locator.boundingBox();
       return box !== null && box.y >= 0 && box.y + Math.min(box.height, 20) <= phone.height;
     };
-    await expect.poll(() => inView(payload)).toBe(true);
+    // Reading the log, its top at the top of the screen: the panels are below, out of sight.
+    const row = page.locator('.log-row[data-dir="in"]').filter({ hasText: 'message 6' });
+    await row.waitFor();
+    await page.getByTestId('log').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    const panelTop = async () => (await page.getByTestId('message-panel').boundingBox())!.y;
+    expect(await inView(row)).toBe(true);
+    expect(await panelTop()).toBeGreaterThan(phone.height / 2);
+    await row.click();
+    const payload = page.getByTestId('payload');
+    await expect.poll(() => payload.textContent()).toBe('message 6');
+    // The page brought the message up: the panel at the top, the payload in sight.
+    await expect.poll(panelTop).toBeLessThan(120);
+    expect(await inView(payload)).toBe(true);
     await page.getByTestId('back-to-log').click();
     await expect.poll(() => inView(page.locator('.log-row.selected'))).toBe(true);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width); // still no sideways scrolling
