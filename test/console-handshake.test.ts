@@ -37,6 +37,9 @@ const BUILT = fileURLToPath(new URL('../apps/console/dist/index.html', import.me
 const RETRY_WITHIN_MS = { initial: 100, max: 200 };
 /** How long a stopped console must stay quiet: more than ten of its retry windows. */
 const QUIET_MS = 2500;
+/** Bounds for starting a server and for one test, on a machine that may be busy (seconds, not what it usually takes). */
+const START_MS = 60_000;
+const TEST_MS = 120_000;
 
 let browser: ChromiumSession | undefined;
 /** Serves the console (and its handshake check). */
@@ -49,11 +52,12 @@ const cleanup: (() => unknown)[] = [];
 beforeAll(async () => {
   if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run "npm run build" first (npm test does).`);
   ensurePythonWebsockets();
+  // Generous start-up bounds: three servers and a browser start at once on a busy machine.
   [browser, home, other, strict] = await Promise.all([
     launchChromium(),
-    spawnServe(),
-    spawnServe(['--log-level', 'info']),
-    spawnServe(['--log-level', 'info', '--allowed-origin', 'http://allowed.example']),
+    spawnServe([], START_MS),
+    spawnServe(['--log-level', 'info'], START_MS),
+    spawnServe(['--log-level', 'info', '--allowed-origin', 'http://allowed.example'], START_MS),
   ]);
 });
 
@@ -200,7 +204,7 @@ describe('the console names why a handshake failed, on any origin, and stops ret
         attempts: () => upgradesAt(other!, '/test'),
       },
     ]);
-  }, 90_000);
+  }, TEST_MS);
 
   test('a Lifeline app and bare servers on other ports: a subprotocol it does not speak, 401, 426; a 503 is retried', async () => {
     const lifeline: RunningApp = await startApp((app) => {
@@ -250,7 +254,7 @@ describe('the console names why a handshake failed, on any origin, and stops ret
     expect(await page.getByTestId('retry').count()).toBe(0); // still active: no Retry button
     await page.getByTestId('connect').click(); // Disconnect
     await page.getByTestId('status-text').filter({ hasText: /^closed|^not connected/ }).waitFor();
-  }, 90_000);
+  }, TEST_MS);
 
   test('python3-websockets: a refused subprotocol, a 404, and Lifeline mode offered to a plain server', async () => {
     const [chat, notFound, plain] = await Promise.all([
@@ -281,7 +285,7 @@ describe('the console names why a handshake failed, on any origin, and stops ret
         attempts: () => pythonUpgrades(plain),
       },
     ]);
-  }, 90_000);
+  }, TEST_MS);
 
   test('a tab in the background stops too', async () => {
     // A server that accepts, and then (told so) answers 404 to every upgrade.
@@ -315,7 +319,7 @@ describe('the console names why a handshake failed, on any origin, and stops ret
     await front.close();
     await page.bringToFront();
     await expect.poll(() => page.getByTestId('status-text').textContent()).toBe('closed');
-  }, 90_000);
+  }, TEST_MS);
 
   test('served by something other than lifeline serve, the console says the reason cannot be known from a browser', async () => {
     // A Lifeline app that serves the built console and nothing else: no handshake check.
@@ -331,7 +335,7 @@ describe('the console names why a handshake failed, on any origin, and stops ret
     const seen = upgradesAt(other!, '/nope');
     await waitFor(() => upgradesAt(other!, '/nope') >= seen + 2, 'further attempts', 20_000);
     await page.getByTestId('connect').click(); // Disconnect
-  }, 60_000);
+  }, TEST_MS);
 });
 
 describe('the rest of the console', () => {
@@ -358,7 +362,7 @@ describe('the rest of the console', () => {
     await page.getByTestId('composer').press('Control+Enter');
     await expect.poll(counts).toEqual({ in: 3, out: 3 });
     expect(pageErrors).toEqual([]);
-  });
+  }, TEST_MS);
 
   test('the server panel against a server without Lifeline stats says so once and stops asking, until Try again', async () => {
     const python = await startPythonServer(0, 'handshake_server.py', ['plain']);
@@ -378,13 +382,13 @@ describe('the rest of the console', () => {
     await page.getByTestId('server-retry').click();
     await waitFor(() => statsRequests() === 2, 'the request of "Try again"', 10_000);
     expect(pageErrors).toEqual([]);
-  });
+  }, TEST_MS);
 
   test('the server panel against a lifeline serve of another origin says why it shows no stats, once', async () => {
     const { page } = await visitOpen(other!.wsUrl('/echo'));
     await page.getByTestId('panel-server').click();
     await expect.poll(() => page.getByTestId('server-problem').textContent(), { timeout: 10_000 }).toMatch(/^Without an admin token this server shows its stats only to its own pages/);
-  });
+  }, TEST_MS);
 
   test('the composer empties after a send, ↑ brings the message back, and a message that was not sent stays', async () => {
     const { page } = await visitOpen(home!.wsUrl('/echo'));
@@ -404,7 +408,7 @@ describe('the rest of the console', () => {
     await composer.press('Control+Enter');
     expect(await composer.inputValue()).toBe('kept');
     expect(await page.getByTestId('composer-problem').textContent()).toMatch(/^Not sent: not connected/);
-  });
+  }, TEST_MS);
 
   test('on a phone, a tapped log row brings its message into view, and Back to the log returns', async () => {
     const phone = { width: 390, height: 844 };
@@ -434,7 +438,7 @@ describe('the rest of the console', () => {
     await expect.poll(() => inView(page.locator('.log-row.selected'))).toBe(true);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width); // still no sideways scrolling
     expect(pageErrors).toEqual([]);
-  });
+  }, TEST_MS);
 
   test('at 1280 px: chart labels are readable, code and the CI command keep their lines', async () => {
     const { page } = await visitOpen(home!.wsUrl('/echo'));
@@ -458,5 +462,5 @@ describe('the rest of the console', () => {
     await page.getByTestId('panel-code').click();
     const code = await lines('snippet');
     expect(code.drawn).toBe(code.written);
-  });
+  }, TEST_MS);
 });

@@ -262,7 +262,7 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     expect(pageErrors).toEqual([]);
     expectLocalOnly(requested);
     expect(requested.filter((url) => url.startsWith('ws:')).map((url) => new URL(url).pathname)).toEqual(expect.arrayContaining(['/test', '/results']));
-  });
+  }, 120_000); // a long scenario: two server starts, a kill, several reconnects; generous for a busy machine
 
   test('Lifeline mode across a TCP outage (server untouched): every message typed before, into and during it arrives exactly once, in order, on the same session', async () => {
     const { server, proxy, page, requested, pageErrors } = await visitThroughProxy();
