@@ -117,8 +117,6 @@ export class Connection {
   readonly live = shallowRef<Live>();
   /** Why the connection could not open, in words (cleared when it opens). */
   readonly failure = ref<string>();
-  /** A definitive refusal ended auto-reconnect: the same handshake would be refused again. */
-  readonly stopped = ref(false);
   /** The subprotocol the server selected on the current connection ('' for none). */
   readonly protocol = ref('');
   #client: LifelineClient | undefined;
@@ -163,7 +161,6 @@ export class Connection {
     const settings = { ...this.settings };
     const protocols = protocolList(settings.protocols);
     this.failure.value = undefined;
-    this.stopped.value = false;
     this.#openNow = false;
     this.#failedInARow = 0;
     this.#check = { running: false, at: 0 };
@@ -318,7 +315,6 @@ export class Connection {
       } finally {
         this.#closing = undefined;
       }
-      this.stopped.value = true;
     }
     const text = retrying ? `${why} ${STOPPED_SENTENCE}` : why;
     this.failure.value = text;

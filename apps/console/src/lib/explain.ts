@@ -84,8 +84,9 @@ async function askServer(wsUrl: string, protocols: readonly string[], timeoutMs:
     return { known: false, why: 'the server of this page did not answer a handshake check' };
   }
   if (response.status === 200) {
-    const report = (await response.json()) as { outcome: HandshakeOutcome };
-    return { known: true, outcome: report.outcome, ...describeHandshake(report.outcome, { url: wsUrl, offered: protocols }) };
+    const outcome = await response.json().then((report: { outcome?: HandshakeOutcome }) => report.outcome, () => undefined);
+    if (!outcome || typeof outcome.kind !== 'string') return { known: false, why: 'the server of this page answered the handshake check with something else than a report' };
+    return { known: true, outcome, ...describeHandshake(outcome, { url: wsUrl, offered: protocols }) };
   }
   switch (response.status) {
     case 404:
@@ -96,7 +97,7 @@ async function askServer(wsUrl: string, protocols: readonly string[], timeoutMs:
     case 429:
       return { known: false, why: 'the server of this page has made too many handshake checks in the last minute' };
     default: {
-      const text = (await response.text()).trim().slice(0, 300);
+      const text = (await response.text().catch(() => '')).trim().slice(0, 300);
       return { known: false, why: `the server of this page refused a handshake check (${response.status}${text ? `: ${text}` : ''})` };
     }
   }
