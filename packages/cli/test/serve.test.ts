@@ -39,7 +39,7 @@ describe('lifeline serve: the seed system out of the box', () => {
     expect(await res.text()).toBe('Hello World! server start!');
   });
 
-  it('/test sends 111111111, then each message as a JSON string and 111111111 again', async () => {
+  it('/test sends 111111111, then each message as a JSON string and 111111111 again, heartCheck too', async () => {
     proc = await spawnServe();
     const ws = new WebSocket(proc.wsUrl('/test'));
     const got = texts(ws);
@@ -48,8 +48,8 @@ describe('lifeline serve: the seed system out of the box', () => {
     ws.send(JSON.stringify(123)); // what the seed page sends on open
     ws.send('heartCheck'); // the seed page's heartbeat
     ws.send('say "hi"');
-    await waitFor(() => got.length === 6, 'replies');
-    expect(got).toEqual(['111111111', '"123"', '111111111', '"heartCheck"', '"say \\"hi\\""', '111111111']);
+    await waitFor(() => got.length === 7, 'replies');
+    expect(got).toEqual(['111111111', '"123"', '111111111', '"heartCheck"', '111111111', '"say \\"hi\\""', '111111111']);
     for (const message of got) expect(() => JSON.parse(message)).not.toThrow(); // the seed page's JSON.parse
     ws.close();
   });
