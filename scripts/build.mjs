@@ -16,7 +16,7 @@
  *   a hash of every source file) decides what to emit. Outputs changed or missing (someone
  *   deleted dist/): its .tsbuildinfo is deleted, so the project is built from scratch —
  *   `tsc -b` alone would call it up to date. Nothing changed anywhere: tsc is not started.
- * - apps/demo, apps/console: inputs are every file of the app but dist/ and node_modules/,
+ * - apps/* (the demo and the console): inputs are every file of the app but dist/ and node_modules/,
  *   the files outside it that its sources import by relative path (the console takes
  *   packages/cli/src/script.ts that way), the built output of the workspace packages it
  *   depends on, package-lock.json and this script; outputs are its dist/.
@@ -30,7 +30,6 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STAMPS = join(ROOT, '.build-stamps.json');
-const APPS = ['apps/demo', 'apps/console'];
 /** Files every step depends on besides its own. */
 const SHARED_INPUTS = ['package-lock.json', 'scripts/build.mjs'].map((file) => join(ROOT, file));
 
@@ -198,13 +197,14 @@ for (const project of projects) {
 writeStamps(stamps);
 
 // 2. The apps.
+const workspaces = readJson(join(ROOT, 'package.json')).workspaces;
 const manifests = new Map(
-  readJson(join(ROOT, 'package.json')).workspaces.map((path) => {
+  workspaces.map((path) => {
     const manifest = readJson(join(ROOT, path, 'package.json'));
     return [manifest.name, manifest];
   }),
 );
-for (const app of APPS) {
+for (const app of workspaces.filter((path) => path.startsWith('apps/'))) {
   const dir = join(ROOT, app);
   const own = filesUnder(dir, new Set(['dist', 'node_modules']));
   const dependencies = [...workspaceDependencies(readJson(join(dir, 'package.json')), manifests)].sort();

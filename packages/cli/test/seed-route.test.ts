@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import fc from 'fast-check';
-import { Receiver } from 'ws';
+import * as ws from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { clientFrame, rawWebSocket } from '../../../test/support/raw-http.js';
 import { spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
@@ -18,6 +18,14 @@ import { waitFor } from '../../../test/support/wait.js';
  * §8.1), and a lone surrogate has no UTF-8 form. A client that tries sends U+FFFD instead (the
  * WHATWG/Node encoders) or invalid UTF-8, which the server closes with 1007 — both shown below.
  */
+
+/** ws's frame parser (exported at runtime, not in @types/ws): reads the server's frames off the raw socket. */
+interface FrameReceiver {
+  write(chunk: Buffer): boolean;
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
+  on(event: 'conclude', listener: (code: number) => void): this;
+}
+const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean; maxPayload: number }) => FrameReceiver };
 
 const PYTHON = '/usr/bin/python3';
 const MARKER = '111111111';
@@ -85,8 +93,8 @@ async function openSeed(): Promise<SeedConnection> {
     },
     close: () => socket.destroy(),
   };
-  receiver.on('message', (data: Buffer, isBinary: boolean) => connection.frames.push({ opcode: isBinary ? BINARY : TEXT, bytes: data }));
-  receiver.on('conclude', (code: number) => (connection.closeCode = code));
+  receiver.on('message', (data, isBinary) => connection.frames.push({ opcode: isBinary ? BINARY : TEXT, bytes: data }));
+  receiver.on('conclude', (code) => (connection.closeCode = code));
   socket.on('data', (chunk) => receiver.write(chunk));
   return connection;
 }
@@ -177,7 +185,7 @@ describe('/test answers as the seed\'s Flask route did: json.dumps(message), the
       ...fc.sample(fc.string({ unit: fc.oneof(special, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 300 }), { numRuns: 600, seed: 14 }),
     ];
     // fast-check's "binary" unit yields whole code points only: no lone surrogates (see above).
-    expect(corpus.every((s) => s.isWellFormed())).toBe(true);
+    expect(corpus.filter((s) => /\p{Cs}/u.test(s))).toEqual([]);
     const got = await exchange(corpus, true);
     const expected = await seedAnswers(corpus);
     const mismatches = expected.flatMap((e, i) => (got[i] === e ? [] : [{ index: i, sent: corpus[Math.floor((i - 1) / 2)], got: got[i], python: e }]));
