@@ -9,7 +9,7 @@ const SCRIPT = '/usr/bin/script'; // util-linux: runs a command on a pseudo-term
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 20_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(file, args, { timeout: 60_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
   });
 }
 
@@ -29,7 +29,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-describe('lifeline serve --help', () => {
+describe('lifeline serve --help', { timeout: 120_000 }, () => {
   it('is wrapped to 80 columns when stdout is not a terminal', async () => {
     const lines = (await run(process.execPath, [CLI, 'serve', '--help'])).split('\n');
     expect(lines.length).toBeGreaterThan(40);

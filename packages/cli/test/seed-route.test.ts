@@ -153,7 +153,7 @@ const PROBES = [
   'é😀\u2028'.repeat(11_000), // long and all escapes: 77,000 bytes in, 264,000 out
 ];
 
-describe('/test answers as the seed\'s Flask route did: json.dumps(message), then 111111111', () => {
+describe('/test answers as the seed\'s Flask route did: json.dumps(message), then 111111111', { timeout: 120_000 }, () => {
   test('fixed probes: non-ASCII, astral, controls, DEL, U+2028/2029, BOM, long messages and heartCheck', async () => {
     const got = await exchange(PROBES, false);
     const expected = await seedAnswers(PROBES);

@@ -19,7 +19,7 @@ afterEach(async () => {
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -166,7 +166,7 @@ describe('lifeline command line', () => {
     const command = await runCli(['srve']);
     expect(command.code).toBe(2);
     expect(command.stderr).toContain('unknown command "srve"');
-  });
+  }, 120_000); // five processes, one after another: a loaded machine takes a while
 
   it('reads a JSON config file; flags override it; unknown keys are named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-config-'));
