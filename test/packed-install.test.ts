@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchChromium, type ChromiumSession } from './support/chromium.js';
+import { npmEnvironment } from './support/npm.js';
 
 /**
  * The packages as a user gets them from npm: every publishable workspace is packed with
@@ -33,16 +34,6 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) 
 const PUBLISHABLE = readJson<{ workspaces: string[] }>(join(ROOT, 'package.json'))
   .workspaces.map((dir) => ({ dir, manifest: readJson<Manifest>(join(ROOT, dir, 'package.json')) }))
   .filter((w) => w.manifest.private !== true);
-
-/**
- * The environment for the npm commands run here: without what `npm test` sets for its own
- * script (npm_config_local_prefix would point npm back at the repository), but with the
- * user's cache, registry, proxy and certificate settings.
- */
-function npmEnvironment(): NodeJS.ProcessEnv {
-  const keep = /^npm_config_(cache|userconfig|globalconfig|registry|cafile|strict_ssl|proxy|https_proxy|noproxy)$/i;
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !(/^npm_/i.test(key) || key === 'INIT_CWD') || keep.test(key)));
-}
 
 const children = new Set<ChildProcess>();
 
