@@ -4,7 +4,7 @@ import { addEchoRoute } from './routes/echo.js';
 import { addResultsRoute } from './routes/results.js';
 import { addSeedRoutes } from './routes/seed.js';
 import { readTls, type ServeConfig } from './serve-options.js';
-import { mountBuiltApp } from './static-app.js';
+import { BUILT_APPS, mountBuiltApp } from './static-app.js';
 
 /** The app that `lifeline serve` runs: the seed's routes, the echo endpoint, the demo page and its route, the console and the stats endpoint. */
 export function createServeApp(config: ServeConfig): App {
@@ -14,8 +14,7 @@ export function createServeApp(config: ServeConfig): App {
   addSeedRoutes(app);
   addEchoRoute(app);
   addResultsRoute(app);
-  mountBuiltApp(app, 'demo');
-  mountBuiltApp(app, 'console');
+  for (const name of BUILT_APPS) mountBuiltApp(app, name);
   app.statsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
   // For the console: why a WebSocket failed to open, which the browser will not say.
   app.handshakeCheckEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
