@@ -93,6 +93,7 @@ export const SERVE_ROUTES: readonly (readonly [string, string])[] = [
   ['GET /metrics', 'Prometheus metrics (same access rule as /api/stats)'],
   ['GET /healthz', 'liveness: 200 while the process serves'],
   ['GET /readyz', 'readiness: 503 with the reason while shutting down, full, or cut off from Redis'],
+  ['POST /api/handshake-check', 'why a WebSocket handshake failed, for the console (same access rule as /api/stats)'],
   ['POST /api/publish', 'publish to a channel from a backend (only with --api-key)'],
 ];
 
