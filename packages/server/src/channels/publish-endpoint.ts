@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isChannelName, isChannelPattern, LifelineError, parseJsonWithin, type DecodeLimits } from '@lifeline/protocol';
 import { bearerToken, sameSecret } from '../bearer.js';
+import { readBody, replyJson as reply } from '../http-json.js';
 import type { ChannelHub } from './hub.js';
 
 export interface PublishEndpointOptions {
@@ -60,30 +61,3 @@ export function publishHandler(hub: ChannelHub, apiKey: string, maxBody: number,
 }
 
 const REFUSED = new Set<string>(['LL_ENCODE_FAILED', 'LL_TOO_DEEP', 'LL_TOO_MANY_ITEMS', 'LL_KEY_TOO_LONG', 'LL_FORBIDDEN_KEY', 'LL_LONE_SURROGATE']);
-
-function reply(response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(status === 200 ? body : { error: body });
-  response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), ...headers });
-  response.end(payload);
-}
-
-/** The whole body, or `undefined` once it passes `max` bytes (the rest is not read). */
-function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        request.off('data', onData);
-        request.pause();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks)));
-    request.once('error', reject);
-  });
-}
