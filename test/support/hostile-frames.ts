@@ -137,7 +137,7 @@ export const SESSION_TEMPLATES: Template[] = [
   },
   {
     name: 'a pr from the client',
-    room: 63,
+    room: 64,
     extraItems: 6,
     frame: () => obj(['t', lit('pr')], ['ch', lit('a')], ['count', lit(1)], ['join', lit([])], ['leave', lit([])], ['x', SLOT]),
     accepted: () => ({ kind: 'close', code: 1008, reason: /pr: only the server/ }),
