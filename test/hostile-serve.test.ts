@@ -21,7 +21,7 @@ import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js
 import { waitFor } from './support/wait.js';
 
 const KEY = 'hostile-serve-key-0123456';
-const CASE_MS = 20_000;
+const CASE_MS = 60_000;
 const counts = new HostileCounts('lifeline serve: Lifeline frames, raw frames, POST /api/publish');
 const encodeMp = (v: unknown) => msgpackEncode(v, { maxDepth: 1000 });
 const hostile = hostileValue(encodeMp);
