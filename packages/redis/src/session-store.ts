@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LifelineError } from '@lifeline/protocol';
-import type { ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
+import type { ClaimRequest, ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
 import { gateFor, openConnections, positive, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
 import { type Gate, unavailable } from './gate.js';
 import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE_LUA } from './session-scripts.js';
@@ -58,7 +58,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   private readonly handoverTimeout: number;
   private readonly scripts: SessionScripts;
   private readonly gate: Gate;
-  private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved') => void)[] = [];
+  private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void)[] = [];
   private subscribed = false;
   private closed = false;
 
@@ -96,12 +96,11 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
         (error: Error) => this.report(error),
       );
     });
-    // `release <sid>` or `moved <sid>` (session-scripts.ts).
+    // `release <sid> <attach>` or `moved <sid>` (session-scripts.ts).
     this.subscriber.on('message', (_channel: string, message: string) => {
-      const space = message.indexOf(' ');
-      const kind = message.slice(0, space);
-      if (kind !== 'release' && kind !== 'moved') return;
-      for (const listener of this.claimedListeners) listener(message.slice(space + 1), kind);
+      const [kind, sid, attach] = message.split(' ');
+      if ((kind !== 'release' && kind !== 'moved') || sid === undefined) return;
+      for (const listener of this.claimedListeners) listener(sid, kind, attach === undefined ? undefined : Number(attach));
     });
   }
 
@@ -115,7 +114,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     return this.gate.pass(() => Promise.resolve());
   }
 
-  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved') => void): void {
+  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void {
     this.claimedListeners.push(listener);
   }
 
@@ -125,30 +124,63 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   }
 
   create(init: NewSessionInit): SessionJournal {
-    return new RedisJournal(this, init, 1);
+    return new RedisJournal(this, init, 1, 1);
   }
 
-  async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult> {
+  async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number, request: ClaimRequest): Promise<ClaimResult> {
     const [meta, frames, ended] = this.keys(sessionId);
-    // While the node that holds the session stores what it holds and releases it, ask again; past the timeout, take it.
-    const forceAt = Date.now() + this.handoverTimeout;
+    const holding = request.holding instanceof RedisJournal ? request.holding : undefined;
+    // Asking the owner to let go starts from the attach read first (the pin), and only for it:
+    // a step that reaches Redis late can never take the session from a connection attached since.
+    let pin = '';
+    let forceAt = Infinity;
     let reply: [Buffer, ...unknown[]];
     for (;;) {
+      if (request.abandoned?.() === true) return { outcome: 'abandoned' };
       const force = Date.now() >= forceAt ? '1' : '0';
       reply = await this.run('claim', sessionId, () =>
-        this.scripts.lifelineSessionClaimBuffer(meta, frames, ended, tokenDigest.toString('hex'), route, protocol, this.nodeId, ttlOf(ttl), this.nodeChannel(''), sessionId, force),
+        this.scripts.lifelineSessionClaimBuffer(
+          meta,
+          frames,
+          ended,
+          tokenDigest.toString('hex'),
+          route,
+          protocol,
+          this.nodeId,
+          ttlOf(ttl),
+          this.nodeChannel(''),
+          sessionId,
+          force,
+          request.rx,
+          pin,
+          holding === undefined ? '' : holding.generation,
+        ),
       );
-      if (reply[0].toString() !== 'wait') break;
+      const step = reply[0].toString();
+      if (step === 'pin') {
+        const attach = String(reply[1]);
+        // While the owner releases the session, ask again; past the hand-over timeout, take it.
+        if (attach !== pin) forceAt = Date.now() + this.handoverTimeout;
+        pin = attach;
+        continue;
+      }
+      if (step !== 'wait') break;
       await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
     }
     const outcome = reply[0].toString();
     if (outcome === 'reset') return { outcome, reason: (reply[1] as Buffer).toString() as 'unknown-session' | 'bad-token' | SessionEndReason };
     if (outcome === 'protocol') return { outcome, protocol: (reply[1] as Buffer).toString() };
-    const [, generation, rx, acked, stored] = reply as [Buffer, number, Buffer, Buffer, Buffer[]];
+    if (outcome === 'rx-low' || outcome === 'rx-high') return { outcome: 'rx', below: outcome === 'rx-low' };
+    if (outcome === 'lost') return { outcome };
+    if (outcome === 'kept') {
+      holding!.attach = Number(reply[1]);
+      return { outcome };
+    }
+    const [, generation, rx, acked, attach, stored] = reply as [Buffer, number, Buffer, Buffer, number, Buffer[]];
     return {
       outcome: 'claimed',
       snapshot: { rx: Number(rx.toString()), acked: Number(acked.toString()), frames: stored },
-      journal: new RedisJournal(this, { sessionId, tokenDigest, route, protocol, ttl }, Number(generation)),
+      journal: new RedisJournal(this, { sessionId, tokenDigest, route, protocol, ttl }, Number(generation), Number(attach)),
     };
   }
 
@@ -187,6 +219,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
       full ? init.tokenDigest.toString('hex') : '',
       full ? init.route : '',
       full ? init.protocol : '',
+      journal.attach,
       ...batch.frames,
     ];
     return this.run('append', init.sessionId, () => this.scripts.lifelineSessionAppend(meta, frames, ended, ...args)).then((result) => {
@@ -235,6 +268,8 @@ class RedisJournal implements SessionJournal {
     /** What a full append (re)creates the entry with; `ttl` is the session's resume window. */
     readonly init: NewSessionInit,
     readonly generation: number,
+    /** The attach this node's copy is on (raised by the store when it confirms a resume here). */
+    public attach: number,
   ) {}
 
   append(batch: JournalBatch, full: boolean): Promise<void> {

@@ -145,7 +145,7 @@ export class App implements SocketHost, LifelineAppHost {
     this.sessionStore = options.sessionStore;
     // A session whose client resumed on another node is handed over (or, if taken, ends
     // here at once) rather than waiting out its resume window.
-    this.sessionStore?.onClaimed((sessionId, kind) => this.sessionClaimed(sessionId, kind));
+    this.sessionStore?.onClaimed((sessionId, kind, attach) => this.sessionClaimed(sessionId, kind, attach));
     this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
@@ -727,11 +727,15 @@ export class App implements SocketHost, LifelineAppHost {
     return true;
   }
 
-  private sessionClaimed(sessionId: string, kind: 'release' | 'moved'): void {
+  private sessionClaimed(sessionId: string, kind: 'release' | 'moved', attach: number | undefined): void {
     const session = this.lifelineRoutes.map((route) => route.store.get(sessionId)).find((found) => found !== undefined);
     if (kind === 'moved') session?.movedAway();
-    else if (session !== undefined) void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
-    else {
+    else if (session !== undefined) {
+      // Meant for the connection this copy is on, and no resume of it being confirmed here (that
+      // resume is newer than the claim, which then finds the session on a later attach and asks again).
+      if (session.confirming > 0 || (attach !== undefined && session.journal?.attach !== attach)) return;
+      void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
+    } else {
       this.sessionStore!.releaseOrphan(sessionId).catch((error: unknown) => {
         this.logger.log('warn', 'session-release-failed', { sid: sessionId, error: (error as Error).message });
       });
