@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LifelineError } from '@lifeline/protocol';
 import type { ClaimRequest, ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
-import { gateFor, openConnections, positive, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
+import { gateFor, openConnections, positive, probeConnections, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
 import { type Gate, unavailable } from './gate.js';
 import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE_LUA } from './session-scripts.js';
 
@@ -10,7 +10,7 @@ import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE
 export interface RedisSessionStoreOptions extends RedisConnectionOptions {
   /** This process's name in the store. Default: random. */
   nodeId?: string;
-  /** How long a session that cannot store its progress keeps trying before it ends (close 1011), in ms. Default 10,000. */
+  /** How long a session that cannot store its progress keeps trying before it ends here (close 1011), in ms. Default 10,000. */
   unreachableTimeout?: number;
   /** How long an ended session is remembered, so that a late resume is told `expired` or `overflow`, in ms. Default 600,000. */
   rememberEnded?: number;
@@ -29,6 +29,9 @@ export const REDIS_SESSION_STORE_DEFAULTS = {
 
 /** Between two claim attempts while the owner releases the session, in ms. */
 const CLAIM_RETRY_MS = 5;
+/** An end that could not be stored is tried again: 50 ms, doubling to 1 s. */
+const END_RETRY_MIN_MS = 50;
+const END_RETRY_MAX_MS = 1_000;
 
 interface SessionScripts {
   lifelineSessionAppend(meta: string, frames: string, ended: string, ...args: (string | number | Uint8Array)[]): Promise<'ok' | 'moved' | 'lost'>;
@@ -59,12 +62,15 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   private readonly scripts: SessionScripts;
   private readonly gate: Gate;
   private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void)[] = [];
+  /** Ends not stored yet (Redis unreachable), by session: tried again until they are, or until the entry would have expired. */
+  private readonly pendingEnds = new Map<string, () => void>();
+  private readonly pingTimer: NodeJS.Timeout | undefined;
   private subscribed = false;
   private closed = false;
 
   constructor(options: RedisSessionStoreOptions = {}) {
     super();
-    const { prefix, queue, commands, subscriber } = openConnections(options);
+    const { prefix, commandTimeout, pingInterval, queue, commands, subscriber } = openConnections(options);
     this.prefix = prefix;
     this.nodeId = options.nodeId ?? randomBytes(9).toString('base64url');
     if (!/^[\w.:-]{1,64}$/.test(this.nodeId)) {
@@ -96,6 +102,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
         (error: Error) => this.report(error),
       );
     });
+    this.pingTimer = probeConnections([commands, subscriber], pingInterval, commandTimeout, () => this.closed, (error) => this.report(error));
     // `release <sid> <attach>` or `moved <sid>` (session-scripts.ts).
     this.subscriber.on('message', (_channel: string, message: string) => {
       const [kind, sid, attach] = message.split(' ');
@@ -119,6 +126,12 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   }
 
   async releaseOrphan(sessionId: string): Promise<void> {
+    // A session that ended here but whose end is not stored yet: store it now, so that the claim hears how it ended.
+    const endNow = this.pendingEnds.get(sessionId);
+    if (endNow !== undefined) {
+      endNow();
+      return;
+    }
     const [meta] = this.keys(sessionId);
     await this.run('release', sessionId, () => this.scripts.lifelineSessionRelease(meta, '', this.nodeId));
   }
@@ -199,6 +212,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.pingTimer);
     this.gate.close(unavailable('The Redis session store was closed.'));
     await Promise.all([quit(this.commands), quit(this.subscriber)]);
   }
@@ -234,10 +248,46 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     await this.run('release', journal.init.sessionId, () => this.scripts.lifelineSessionRelease(meta, journal.generation, this.nodeId));
   }
 
-  /** @internal */
-  async end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
-    const [meta, frames, ended] = this.keys(journal.init.sessionId);
-    await this.run('end', journal.init.sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded));
+  /**
+   * @internal Forgets the session and remembers why (`rememberEnded`). While Redis cannot be
+   * reached the end is tried again (50 ms doubling to 1 s), and at once when another node asks
+   * for the session, until it is stored or the entry would have expired anyway: otherwise a
+   * late resume elsewhere would find the session still there and continue it.
+   */
+  end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
+    const sessionId = journal.init.sessionId;
+    const [meta, frames, ended] = this.keys(sessionId);
+    const giveUpAt = Date.now() + ttlOf(journal.init.ttl);
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let running = false;
+      let delay = END_RETRY_MIN_MS;
+      const attempt = () => {
+        clearTimeout(timer);
+        if (running) return;
+        running = true;
+        this.run('end', sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded)).then(
+          () => {
+            this.pendingEnds.delete(sessionId);
+            resolve();
+          },
+          (error: LifelineError) => {
+            running = false;
+            this.report(new Error(`Session store end (${sessionId}) failed: ${error.message}`));
+            if (this.closed || Date.now() + delay >= giveUpAt) {
+              this.pendingEnds.delete(sessionId);
+              reject(error);
+              return;
+            }
+            timer = setTimeout(attempt, delay);
+            timer.unref();
+            delay = Math.min(END_RETRY_MAX_MS, delay * 2);
+          },
+        );
+      };
+      this.pendingEnds.set(sessionId, attempt);
+      attempt();
+    });
   }
 
   private run<T>(what: string, subject: string, operation: () => Promise<T>): Promise<T> {

@@ -8,70 +8,17 @@
  *    acknowledged, gets the same answer on the node that holds the session and on any other
  *    node, and never ends the session: the right resume still works afterwards.
  */
-import { createRedisSessionStore, type RedisSessionStore, type RedisSessionStoreOptions } from '@lifeline/redis';
-import type { Socket } from '@lifeline/server';
 import { describe, expect, test } from 'vitest';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
-import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
+import type { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { useRedisServer, type RedisServer } from '../../../test/support/redis.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
+import { detached, metaKey, sessionNodes, type SessionNode } from './session-nodes.js';
 
 let redis!: RedisServer;
 useRedisServer((server) => (redis = server));
 const cleanup = cleanupAfterEach();
-
-interface Node {
-  running: RunningApp;
-  store: RedisSessionStore;
-  url: string;
-  /** Every handler run on this node, in order. */
-  sockets: Socket[];
-  /** The names of the events this node logged, in order. */
-  events: string[];
-}
-
-async function startNode(nodeId: string, options: Partial<RedisSessionStoreOptions> = {}): Promise<Node> {
-  const store = createRedisSessionStore({ url: redis.url, nodeId, commandTimeout: 500, ...options });
-  const sockets: Socket[] = [];
-  const events: string[] = [];
-  const logger = { enabled: () => true, log: (_level: string, event: string) => void events.push(event) };
-  const running = await startApp(
-    (app) =>
-      app.ws('/s', { lifeline: { resumeWindow: 30_000 } }, (socket) => {
-        sockets.push(socket);
-        socket.on('message', (m) => socket.sendJson({ echo: m.json() }));
-      }),
-    { sessionStore: store, logger },
-  );
-  await store.ready();
-  cleanup(async () => {
-    redis.resume(); // a test that failed with Redis stopped must not leave it so
-    await running.stop();
-    await store.close();
-  });
-  return { running, store, url: running.wsUrl('/s'), sockets, events };
-}
-
-const metaKey = (sid: string) => `lifeline:session:{${sid}}`;
-
-/** A client on `node` with a session the store holds. */
-async function sessionOn(node: Node, options: { autoAck?: boolean } = {}): Promise<LifelineTestClient> {
-  const client = new LifelineTestClient(node.url, options);
-  cleanup(() => client.close());
-  await client.connect();
-  await waitFor(async () => (await redis.command('EXISTS', metaKey(client.sid!))) === ':1', 'the session stored');
-  return client;
-}
-
-/** A client that continues `from`'s session (same id, token, positions) on `node`, with `rx` if given. */
-function resumer(node: Node, from: LifelineTestClient, rx?: number): LifelineTestClient {
-  const client = new LifelineTestClient(node.url, { autoAck: false });
-  cleanup(() => client.close());
-  client.continueFrom(from);
-  if (rx !== undefined) client.rx = rx;
-  return client;
-}
+const { startNode, sessionOn, resumer } = sessionNodes(() => redis, cleanup);
 
 /** How a hello was answered: a welcome, or a close (with the error envelope's code, if one came). */
 async function answerTo(client: LifelineTestClient): Promise<{ welcome?: { resumed: boolean; reset?: string; sid: string }; closed?: number; error?: number }> {
@@ -84,7 +31,7 @@ async function answerTo(client: LifelineTestClient): Promise<{ welcome?: { resum
 }
 
 /** Resolves once everything Redis received on `node`'s connections so far has run, and what it published to `node` arrived there. */
-async function settled(node: Node, ...others: Node[]): Promise<void> {
+async function settled(node: SessionNode, ...others: SessionNode[]): Promise<void> {
   for (const other of others) await other.store.commands.ping();
   const marker = `test-marker ${Math.random()}`;
   const heard = new Promise<void>((resolve) => {
@@ -105,10 +52,10 @@ describe('a claim that timed out while Redis was stopped', () => {
     ['the session is taken at once (handoverTimeout 0)', { handoverTimeout: 0 }],
   ])('does not take the session from the client’s newer connection when Redis answers again: %s', { timeout: 30_000 }, async (_name, claimOptions) => {
     const a = await startNode('a');
-    const b = await startNode('b', claimOptions);
+    const b = await startNode('b', { store: claimOptions });
     const first = await sessionOn(a);
     first.drop();
-    await waitFor(() => (a.sockets[0] as Socket & { connected: boolean }).connected === false, 'node a saw the drop');
+    await waitFor(() => detached(a.sockets[0]!), 'node a saw the drop');
 
     redis.pause();
     // The client tries node b: its claim reaches a stopped Redis and times out.
@@ -141,7 +88,7 @@ describe('a claim that timed out while Redis was stopped', () => {
 
 describe('a resume with an rx the client cannot have', () => {
   /** A session on node a whose client received s = 1…5 and acknowledged 3, and has gone (a dropped connection). */
-  async function sessionAt5Acked3(a: Node, { ackStored }: { ackStored: boolean }): Promise<LifelineTestClient> {
+  async function sessionAt5Acked3(a: SessionNode, { ackStored }: { ackStored: boolean }): Promise<LifelineTestClient> {
     const client = await sessionOn(a, { autoAck: false });
     const onA = a.sockets[0]!;
     for (let i = 1; i <= 5; i++) onA.sendJson({ i });
@@ -151,7 +98,7 @@ describe('a resume with an rx the client cannot have', () => {
     // A store that must tell a resume below the acknowledged position from a good one has to know that position.
     if (ackStored) await waitFor(async () => (await redis.command('HGET', metaKey(client.sid!), 'a')) === '3', 'the store to hold the acknowledgement (a = 3)');
     client.drop();
-    await waitFor(() => (onA as Socket & { connected: boolean }).connected === false, 'node a saw the drop');
+    await waitFor(() => detached(onA), 'node a saw the drop');
     return client;
   }
 

@@ -334,7 +334,7 @@ export class App implements SocketHost, LifelineAppHost {
   /**
    * `GET /healthz` (liveness: 200 while the app serves, 503 once closed) and `GET /readyz`
    * (readiness: 503 with the reason while draining, at `maxConnections`, or while the broker
-   * is unavailable). Off unless called; `lifeline serve` calls it.
+   * or the shared session store is unavailable). Off unless called; `lifeline serve` calls it.
    */
   healthEndpoints(options: HealthEndpointsOptions = {}): this {
     const app = this;
@@ -347,6 +347,7 @@ export class App implements SocketHost, LifelineAppHost {
       },
       maxConnections: this.options.maxConnections,
       brokerAvailable: () => this.hub.broker.available?.() ?? true,
+      sessionStoreAvailable: () => this.sessionStore?.available?.() ?? true,
     });
     this.get(options.livePath ?? '/healthz', handlers.live);
     this.get(options.readyPath ?? '/readyz', handlers.ready);
