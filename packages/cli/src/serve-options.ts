@@ -95,6 +95,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.shutdown.retryWindow), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, retryWindow: v as number }; } }),
   spec({ flag: 'drain-timeout', key: 'drainTimeout', kind: 'int', value: 'MS', help: 'on shutdown, wait this long for buffered messages to reach clients',
     default: String(DEFAULTS.shutdown.drainTimeout), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, drainTimeout: v as number }; } }),
+  spec({ flag: 'hand-off-rate', key: 'handOffRate', kind: 'int', value: 'N', help: 'with --redis and other nodes up: resumes/s each other node takes on shutdown (spreads the hints of handed-off sessions)',
+    default: String(DEFAULTS.shutdown.handOffRate), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, handOffRate: v as number }; } }),
   // Prefer the environment variable: a flag's value shows in `ps` to every user of the machine.
   spec({ flag: 'admin-token', key: 'adminToken', kind: 'string', value: 'TOKEN', env: 'LIFELINE_ADMIN_TOKEN',
     help: 'require "Authorization: Bearer TOKEN" for GET /api/stats; without one it answers only on a loopback bind',

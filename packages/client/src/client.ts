@@ -613,7 +613,11 @@ export class LifelineClient<In = unknown, Out = unknown> {
             ? 0
             : backoffDelay(this.#failures + 1, b);
       this.#reauthed = action === 'reauth';
-      delay = Math.max(delay, hint ?? 0);
+      // After a link that stayed up, a server's hint replaces the client's own jitter: the
+      // server already spread its clients (a node handing its sessions to others says "now").
+      // Otherwise the hint is only a floor, so a server that keeps closing cannot pull the
+      // client into a tight loop.
+      delay = hint !== undefined && action === 'retry' && this.#failures === 0 ? hint : Math.max(delay, hint ?? 0);
       this.#wait(s, delay, info);
     }
     if (this.#state.status === 'closed') {

@@ -121,6 +121,12 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     return this.gate.pass(() => Promise.resolve());
   }
 
+  /** Nodes other than this one listening on their node channel (PUBSUB CHANNELS: on a Cluster, those of one shard). */
+  async otherNodes(): Promise<number> {
+    const channels = await this.run('node count', this.nodeId, () => this.commands.pubsub('CHANNELS', `${this.nodeChannel('')}*`) as Promise<string[]>);
+    return channels.filter((channel) => channel !== this.nodeChannel(this.nodeId)).length;
+  }
+
   onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void {
     this.claimedListeners.push(listener);
   }

@@ -613,10 +613,10 @@ export class App implements SocketHost, LifelineAppHost {
     for (const socket of this.connections) socket.close(options.code, hint());
     // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
     // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
-    const handOffs = this.lifelineRoutes.flatMap((route) =>
-      [...route.store.values()].map((session) =>
-        this.sessionStore ? session.handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
-      ),
+    const sessions = this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
+    const spread = await this.handOffSpread(sessions.length, options);
+    const handOffs = sessions.map((session) =>
+      this.sessionStore ? session.handOff(options.code, formatRetryHint(text, Math.random() * spread), options.drainTimeout) : session.close(options.code, hint()),
     );
     for (const link of this.links) if (link.session === null) link.closeWith(options.code, hint());
     await Promise.all(handOffs);
@@ -638,6 +638,26 @@ export class App implements SocketHost, LifelineAppHost {
     for (const server of [...this.attached.keys()]) this.detach(server);
     this.currentState = 'closed';
     this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
+  }
+
+  /**
+   * Over how many ms the clients of handed-off sessions are told to come back (PROTOCOL.md
+   * §1.4): with other nodes sharing the store, only as long as they need to take `sessions`
+   * resumes at `handOffRate` each; alone (or not knowing), the whole `retryWindow`.
+   */
+  private async handOffSpread(sessions: number, options: Required<ShutdownOptions>): Promise<number> {
+    const store = this.sessionStore;
+    if (store?.otherNodes === undefined || sessions === 0) return options.retryWindow;
+    let others = 0;
+    try {
+      others = await store.otherNodes();
+    } catch (error) {
+      this.logger.log('warn', 'shutdown-node-count-failed', { error: (error as Error).message });
+    }
+    if (others === 0) return options.retryWindow;
+    const spread = Math.min(options.retryWindow, Math.ceil((sessions * 1000) / (others * options.handOffRate)));
+    this.logger.log('info', 'shutdown-hand-off', { sessions, otherNodes: others, spreadMs: spread });
+    return spread;
   }
 
   private waitForConnections(timeoutMs: number): Promise<void> {

@@ -214,5 +214,10 @@ export interface SharedSessionStore {
   readonly unreachableTimeout?: number;
   /** Whether the store can serve now (readiness). */
   available?(): boolean;
+  /**
+   * How many other nodes share the store now: at shutdown, whether the sessions handed off
+   * can resume elsewhere at once, and how far their clients' comebacks must be spread.
+   */
+  otherNodes?(): Promise<number>;
   close(): Promise<void>;
 }
