@@ -2,9 +2,11 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-proxy.js';
+import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { readJsonLines } from './support/json-lines.js';
 import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The Python Lifeline client of examples/python (what the seed's users would run), driven by
@@ -25,9 +27,9 @@ interface Run {
 
 const children = new Set<ReturnType<typeof spawn>>();
 
-/** Runs python to completion; `json`: stdout is JSON lines (the driver), else plain text (the demo). */
-function runPython(args: string[], timeoutMs: number, json = true): Promise<Run> {
-  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' } });
+/** Runs python to completion; `json`: stdout is JSON lines (the driver), else plain text (the demo). `started` gets the child and its lines as they come. */
+function runPython(args: string[], timeoutMs: number, json = true, started?: (child: ReturnType<typeof spawn>, lines: unknown[]) => void): Promise<Run> {
+  const child = spawn(PYTHON, args, { stdio: [started ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' } });
   children.add(child);
   const lines: unknown[] = [];
   let stdout = '';
@@ -36,6 +38,7 @@ function runPython(args: string[], timeoutMs: number, json = true): Promise<Run>
   if (json) readJsonLines(child.stdout!, (line) => lines.push(line));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  started?.(child, lines);
   return new Promise((resolve) =>
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
@@ -110,5 +113,29 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
       after: { i: 3 },
       resets: ['bad-token'],
     });
+  });
+
+  test('a 4000 on its only connection (another connection took the session): it resumes, and nothing is lost', async () => {
+    let thief: LifelineTestClient | undefined;
+    const run = await runPython([DRIVER, 'replaced', server!.wsUrl('/echo')], 30_000, true, (child, lines) => {
+      void (async () => {
+        await waitFor(() => lines.length === 1, 'the session the driver printed');
+        const { sid, tok, rx } = lines[0] as { sid: string; tok: string; rx: number };
+        // Another connection resumes the session: the Python client's connection closes with 4000.
+        thief = new LifelineTestClient(server!.wsUrl('/echo'), { autoAck: false });
+        Object.assign(thief, { sid, tok, rx });
+        expect(await thief.connect()).toMatchObject({ resumed: true, sid });
+        // The Python client resumes in turn, and the newer connection, its own, wins.
+        expect(await thief.closed()).toEqual({ code: 4000, reason: 'replaced by a newer connection of the same session' });
+        child.stdin!.end('go\n');
+      })().catch((error: Error) => {
+        console.error(`[python 4000] ${error.message}`);
+        child.kill('SIGKILL');
+      });
+    });
+    thief?.close();
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.lines[1]).toEqual({ first: { i: 1 }, second: { i: 2 }, connections: 2, resumes: 1, resets: [] });
   });
 });

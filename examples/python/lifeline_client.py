@@ -15,7 +15,8 @@ What it does:
     the server missed, so nothing is lost, duplicated or reordered;
   * when the server cannot resume (`reset`: expired, unknown-session, bad-token,
     overflow), tells the caller: `on_reset(reason, unsent)` if given, else the next
-    `recv()` raises LifelineReset. Nothing is dropped silently.
+    `recv()` raises LifelineReset. Nothing is dropped silently;
+  * a close with 4000 (another connection was given the session) is resumed like a drop.
 
     client = LifelineClient("ws://127.0.0.1:5000/echo")
     await client.connect()
@@ -56,7 +57,7 @@ class LifelineReset(Exception):
 
 
 class LifelineClosed(Exception):
-    """The client was closed, or the server ended the session for good."""
+    """The client was closed."""
 
 
 class LifelineClient:
@@ -176,15 +177,17 @@ class LifelineClient:
                         self._first_welcome.set_exception(error)
                         return
                 finally:
+                    if self._live is ws and ws.close_code != 4000:
+                        backoff = 0.05  # this link carried the session: the backoff starts afresh
                     if self._live is ws:
                         self._live = None
-                        backoff = 0.05  # this link carried the session: the backoff starts afresh
                     if not ws.closed and ws.transport is not None:
                         ws.transport.abort()  # a dead link (silence) or a violation: do not wait for a closing handshake
                 code, reason = ws.close_code, ws.close_reason or ""
-                if code == 4000:  # another connection of this session replaced this one
-                    self._stop(LifelineClosed("replaced by a newer connection of the same session"))
-                    return
+                # 4000: another connection was given the session (PROTOCOL.md section 2.6). This
+                # was the only one, so resume as after any drop: the server that holds the session
+                # now answers (resumed, or a reset that reports what it lost). The backoff keeps
+                # growing, so two copies of one client cannot take it from each other in a loop.
                 match = re.search(r"retry-after=(\d+)", reason)
                 if match:  # a server restart or overload says when to come back, in ms
                     retry_after = int(match.group(1)) / 1000
@@ -324,10 +327,6 @@ class LifelineClient:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _stop(self, error):
-        self._closed = True
-        self._inbox.put_nowait(error)
 
 
 class ProtocolViolation(Exception):

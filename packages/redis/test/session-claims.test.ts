@@ -8,6 +8,8 @@
  *    acknowledged, gets the same answer on the node that holds the session and on any other
  *    node, and never ends the session: the right resume still works afterwards.
  */
+import { createClient } from '@lifeline/client';
+import { lifeline } from '@lifeline/client/lifeline';
 import { describe, expect, test } from 'vitest';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import type { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
@@ -83,6 +85,33 @@ describe('a claim that timed out while Redis was stopped', () => {
     expect(a.sockets[0]!.isOpen).toBe(true);
     expect(b.sockets).toHaveLength(0);
     expect(await redis.command('HGET', metaKey(first.sid!), 'n')).toBe('a');
+  });
+});
+
+describe('a 4000 on the client’s only connection', () => {
+  test('@lifeline/client resumes: every message is echoed once, in order, and nothing is reset', { timeout: 30_000 }, async () => {
+    const a = await startNode('a');
+    await startNode('b');
+    const client = createClient<{ i: number }, { echo: { i: number } }>(a.url, { reconnect: { initialDelay: 10, maxDelay: 100 }, mode: lifeline() });
+    cleanup(() => client.close());
+    const echoes: number[] = [];
+    const closes: number[] = [];
+    const resets: string[] = [];
+    client.on('message', (m) => echoes.push(m.data!.echo.i));
+    client.on('close', (info) => closes.push(info.code));
+    client.on('reset', (r) => resets.push(r.reason));
+    for (let i = 1; i <= 100; i++) client.send({ i });
+    await waitFor(() => echoes.length === 100, 'the first hundred echoes');
+    const sid = client.session!.id;
+    // What a claim from another node does: node a is asked to let go of the attach it is on.
+    const attach = await redis.command('HGET', metaKey(sid), 'c');
+    await redis.command('PUBLISH', 'lifeline:node:a', `release ${sid} ${attach}`);
+    await waitFor(() => closes.includes(4000), 'the 4000');
+    for (let i = 101; i <= 200; i++) client.send({ i });
+    await waitFor(() => echoes.length === 200, 'every echo');
+    expect(echoes).toEqual(Array.from({ length: 200 }, (_, k) => k + 1));
+    expect(resets).toEqual([]);
+    expect(client.session).toMatchObject({ id: sid, resumed: true });
   });
 });
 
