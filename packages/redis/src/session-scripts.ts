@@ -78,8 +78,9 @@ return 'ok'
 
 /**
  * Claim a session for this node, or confirm it to the node that holds it. In order:
- * - no entry: {'reset', why} ('expired' or 'overflow' if remembered, else 'unknown-session'),
- *   or {'lost'} for the holder (Redis lost it: the holder stores it again in full);
+ * - no entry: {'reset', why} if it ended ('expired' or 'overflow' if remembered, else
+ *   'unknown-session'); else {'lost'} for the holder (Redis lost it: the holder stores it
+ *   again in full), {'missing'} for anyone else;
  * - the token digest, route and subprotocol must match ({'reset', …} / {'protocol', p});
  * - the holder (ARGV 11 = its generation, and it is still the owner): {'kept', c}, `c` raised;
  * - the client's rx must lie within what the session acknowledged and stored: below the
@@ -98,7 +99,7 @@ return 'ok'
  * ARGV: 1 token digest, 2 route, 3 subprotocol, 4 this node, 5 ttl (ms), 6 node channel prefix,
  *       7 session id, 8 force ('1'/'0'), 9 client rx, 10 pinned attaches or '', 11 the
  *       holder's generation or ''
- * Returns {'reset', reason} | {'protocol', p} | {'lost'} | {'kept', c} | {'rx-low'} | {'rx-high'}
+ * Returns {'reset', reason} | {'missing'} | {'protocol', p} | {'lost'} | {'kept', c} | {'rx-low'} | {'rx-high'}
  *       | {'pin', c} | {'wait'} | {'claimed', generation, rx, acked, c, {frames…}}
  */
 export const SESSION_CLAIM_LUA = `
@@ -107,8 +108,9 @@ local m = redis.call('HMGET', meta, 'g', 'k', 'r', 'p', 'rx', 'a', 'n', 'l', 'c'
 if not m[1] then
   local why = redis.call('GET', ended)
   if why == 'expired' or why == 'overflow' then return {'reset', why} end
-  if ARGV[11] ~= '' and not why then return {'lost'} end
-  return {'reset', 'unknown-session'}
+  if why then return {'reset', 'unknown-session'} end
+  if ARGV[11] ~= '' then return {'lost'} end
+  return {'missing'}
 end
 if m[2] ~= ARGV[1] then return {'reset', 'bad-token'} end
 if m[3] ~= ARGV[2] then return {'reset', 'unknown-session'} end

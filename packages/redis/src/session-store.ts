@@ -29,6 +29,14 @@ export const REDIS_SESSION_STORE_DEFAULTS = {
 
 /** Between two claim attempts while the owner releases the session, in ms. */
 const CLAIM_RETRY_MS = 5;
+/**
+ * For this long after the commands connection came back, a claim that finds no entry waits
+ * (up to `handoverTimeout`, asking every 20 ms) for the node that holds the session to store
+ * it again: Redis may have restarted empty, and every node restores its sessions once its
+ * own connection is back, which may be a little later than this one's.
+ */
+const RECOVERY_MS = 10_000;
+const MISSING_RETRY_MS = 20;
 /** An end that could not be stored is tried again: 50 ms, doubling to 1 s. */
 const END_RETRY_MIN_MS = 50;
 const END_RETRY_MAX_MS = 1_000;
@@ -65,6 +73,10 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   /** Ends not stored yet (Redis unreachable), by session: tried again until they are, or until the entry would have expired. */
   private readonly pendingEnds = new Map<string, () => void>();
   private readonly pingTimer: NodeJS.Timeout | undefined;
+  private readonly reconnectListeners: (() => void)[] = [];
+  private connectedBefore = false;
+  /** When the commands connection last came back after a drop (0: never). */
+  private reconnectedAt = 0;
   private subscribed = false;
   private closed = false;
 
@@ -87,7 +99,14 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     this.commands.defineCommand('lifelineSessionRelease', { numberOfKeys: 1, lua: SESSION_RELEASE_LUA });
     this.scripts = this.commands as unknown as SessionScripts;
     this.gate = gateFor(commands, queue, 'Redis (session store)');
-    this.commands.on('ready', () => this.gate.open());
+    this.commands.on('ready', () => {
+      this.gate.open();
+      if (this.connectedBefore) {
+        this.reconnectedAt = Date.now();
+        for (const listener of this.reconnectListeners) listener();
+      }
+      this.connectedBefore = true;
+    });
     this.commands.on('error', (error: Error) => this.report(error));
     this.subscriber.on('error', (error: Error) => this.report(error));
     this.subscriber.on('close', () => {
@@ -127,6 +146,10 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     return channels.filter((channel) => channel !== this.nodeChannel(this.nodeId)).length;
   }
 
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
   onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void {
     this.claimedListeners.push(listener);
   }
@@ -153,6 +176,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     // a step that reaches Redis late can never take the session from a connection attached since.
     let pin = '';
     let forceAt = Infinity;
+    let missingSince = 0;
     let reply: [Buffer, ...unknown[]];
     for (;;) {
       if (request.abandoned?.() === true) return { outcome: 'abandoned' };
@@ -181,6 +205,13 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
         // While the owner releases the session, ask again; past the hand-over timeout, take it.
         if (attach !== pin) forceAt = Date.now() + this.handoverTimeout;
         pin = attach;
+        continue;
+      }
+      if (step === 'missing') {
+        const now = Date.now();
+        missingSince ||= now;
+        if (now - this.reconnectedAt > RECOVERY_MS || now - missingSince >= this.handoverTimeout) return { outcome: 'reset', reason: 'unknown-session' };
+        await new Promise((resolve) => setTimeout(resolve, MISSING_RETRY_MS));
         continue;
       }
       if (step !== 'wait') break;

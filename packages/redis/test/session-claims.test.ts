@@ -92,7 +92,7 @@ describe('a 4000 on the client’s only connection', () => {
   test('@lifeline/client resumes: every message is echoed once, in order, and nothing is reset', { timeout: 30_000 }, async () => {
     const a = await startNode('a');
     await startNode('b');
-    const client = createClient<{ i: number }, { echo: { i: number } }>(a.url, { reconnect: { initialDelay: 10, maxDelay: 100 }, mode: lifeline() });
+    const client = createClient<{ echo: { i: number } }, { i: number }>(a.url, { reconnect: { initialDelay: 10, maxDelay: 100 }, mode: lifeline() });
     cleanup(() => client.close());
     const echoes: number[] = [];
     const closes: number[] = [];

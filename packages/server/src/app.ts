@@ -146,6 +146,10 @@ export class App implements SocketHost, LifelineAppHost {
     // A session whose client resumed on another node is handed over (or, if taken, ends
     // here at once) rather than waiting out its resume window.
     this.sessionStore?.onClaimed((sessionId, kind, attach) => this.sessionClaimed(sessionId, kind, attach));
+    // Back after being unreachable: Redis may have restarted empty; every session here checks, and stores itself again if so.
+    this.sessionStore?.onReconnect?.(() => {
+      for (const route of this.lifelineRoutes) for (const session of route.store.values()) session.checkStored();
+    });
     this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);

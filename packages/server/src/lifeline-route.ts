@@ -120,13 +120,16 @@ export class LifelineRoute implements LinkHost, SessionOwner {
       link.fail(new EnvelopeError(1008, `hello: the session speaks ${session.protocol}; resume it with that subprotocol`));
       return;
     }
-    if (this.refuseRx(link, request, sid, session.rxOutOfRange(envelope.rx))) return;
     // With a shared store the store confirms this copy is still the session's, and orders this
-    // connection after every other that was given the session (PROTOCOL.md §2.7).
+    // connection after every other that was given the session (PROTOCOL.md §2.7). Until it has,
+    // only "below" is certain: a copy another node made stale knows less, never more, than the session.
     if (shared !== undefined && session.journal !== undefined) {
-      this.claim(shared, link, request, sid, envelope.tok, envelope.rx, session);
+      const where = session.rxOutOfRange(envelope.rx);
+      if (where === 'below') this.refuseRx(link, request, sid, where);
+      else this.claim(shared, link, request, sid, envelope.tok, envelope.rx, session);
       return;
     }
+    if (this.refuseRx(link, request, sid, session.rxOutOfRange(envelope.rx))) return;
     link.helloDone();
     this.resumeHere(session, link, request, envelope.tok, envelope.rx, false);
   }
@@ -192,6 +195,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
             this.startSession(link, request, { sessionId: sid, reason: this.store.endedBecause(sid) ?? 'unknown-session' });
             return;
           }
+          if (this.refuseRx(link, request, sid, held.rxOutOfRange(rx))) return;
           if (result.outcome === 'lost') {
             this.log('error', 'session-store-lost', held, { link: link.id });
             held.restate();

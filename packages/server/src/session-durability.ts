@@ -54,6 +54,8 @@ export class SessionDurability {
   private stopped = false;
   /** Another node claimed the session: no new appends; the one in flight still settles. */
   private releasing = false;
+  /** The next append goes out even with nothing new: it finds out whether the store still has the session. */
+  private checking = false;
 
   constructor(
     readonly journal: SessionJournal,
@@ -97,6 +99,17 @@ export class SessionDurability {
     this.retryTimer = undefined;
   }
 
+  /** The store may have lost the session (it was unreachable): an append goes out to find out, and restates it if so. */
+  check(): void {
+    this.checking = true;
+    // A retry waiting out its backoff goes now: the store is back.
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.schedule();
+  }
+
   /** The store lost the session (Redis restarted without its data): the next append restates all of it. */
   restate(): void {
     this.full = true;
@@ -126,7 +139,8 @@ export class SessionDurability {
     const lastSeq = host.lastSeq;
     const rx = this.acceptedRx;
     const acked = host.acked;
-    if (!this.full && lastSeq === this.storedSeq && rx === this.storedRx && acked === this.storedAcked) return;
+    if (!this.full && !this.checking && lastSeq === this.storedSeq && rx === this.storedRx && acked === this.storedAcked) return;
+    this.checking = false;
     const full = this.full;
     // A full append restates every unacknowledged envelope; a normal one adds the new ones.
     const from = full ? acked : this.storedSeq;

@@ -203,6 +203,12 @@ export interface SharedSessionStore {
    * when this node no longer holds it), or has taken it (`moved`).
    */
   onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void;
+  /**
+   * Called when the store was unreachable and answers again: it may have lost sessions
+   * (Redis restarted without its data), so each node checks its own at once and stores
+   * again in full those the store no longer has, before their clients resume elsewhere.
+   */
+  onReconnect?(listener: () => void): void;
   /** Lets another node take a session this node is still named owner of but no longer holds. */
   releaseOrphan(sessionId: string): Promise<void>;
   /** Keeps these sessions' entries from expiring for another `ttl` ms (called for idle sessions). */

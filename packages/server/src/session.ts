@@ -355,6 +355,11 @@ export class SessionSocket extends Socket {
     this.durable?.restate();
   }
 
+  /** @internal The shared store is back after being unreachable: find out at once whether it still has the session. */
+  checkStored(): void {
+    this.durable?.check();
+  }
+
   /** @internal The token the client presented matches this session's (constant time). */
   tokenMatches(token: string): boolean {
     return timingSafeEqual(secretDigest(token), this.tokenDigest);
