@@ -43,7 +43,7 @@ describe('a rolling restart of nodes that share sessions through Redis', () => {
     expect(result.resumedMs).toHaveLength(result.victims);
     // The hints are spread over what two nodes need for these sessions at the rate given, and use it.
     expect(result.hints).toHaveLength(result.victims);
-    expect(result.hints.at(-1)!).toBeLessThan(spread);
+    expect(result.hints.at(-1)!).toBeLessThanOrEqual(spread); // whole ms, rounded
     expect(result.hints.at(-1)!).toBeGreaterThanOrEqual(spread / 2);
     // Back within seconds, however busy the machine: the 10 s window would put the p99 near 9.9 s.
     expect(result.p99).toBeLessThan(3_000);

@@ -591,8 +591,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
       action = defaultCloseAction(code);
     }
     const hint = parseRetryHint(reason);
-    const info: CloseInfo = { code, reason, wasClean, action, at: now };
-    if (hint !== undefined) info.hint = hint;
+    const info: CloseInfo = { code, reason, wasClean, action, hint, at: now };
     if (action !== 'stop' && this.#failures >= b.maxAttempts) {
       info.action = 'stop';
       this.#set(
@@ -606,19 +605,18 @@ export class LifelineClient<In = unknown, Out = unknown> {
     } else if (action === 'stop') {
       this.#set(transition(s, 'closed', { lastClose: info }));
     } else {
-      let delay =
+      // After a link that stayed up (no failures), a server's hint replaces the client's own
+      // jitter: the server already spread its clients (a node handing its sessions to others
+      // says "now"). Otherwise the hint is only a floor under the backoff, so a server that
+      // keeps closing cannot pull the client into a tight loop.
+      const delay =
         action === 'retry-slow'
           ? Math.floor(b.maxDelay * (0.5 + Math.random() / 2))
-          : action === 'reauth' && !this.#reauthed
+          : (action === 'reauth' && !this.#reauthed) || (hint !== undefined && !this.#failures)
             ? 0
             : backoffDelay(this.#failures + 1, b);
       this.#reauthed = action === 'reauth';
-      // After a link that stayed up, a server's hint replaces the client's own jitter: the
-      // server already spread its clients (a node handing its sessions to others says "now").
-      // Otherwise the hint is only a floor, so a server that keeps closing cannot pull the
-      // client into a tight loop.
-      delay = hint !== undefined && action === 'retry' && this.#failures === 0 ? hint : Math.max(delay, hint ?? 0);
-      this.#wait(s, delay, info);
+      this.#wait(s, Math.max(delay, hint ?? 0), info);
     }
     if (this.#state.status === 'closed') {
       this.#listen(false);
