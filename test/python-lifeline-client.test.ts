@@ -5,6 +5,7 @@ import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-pro
 import { readJsonLines } from './support/json-lines.js';
 import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The Python Lifeline client of examples/python (what the seed's users would run), driven by
@@ -43,6 +44,23 @@ function runPython(args: string[], timeoutMs: number, json = true): Promise<Run>
       resolve({ code: code ?? signal ?? -1, lines, stdout, stderr });
     }),
   );
+}
+
+/** Runs python with a pipe to its stdin, for a driver that waits for the test between steps. */
+function startPython(args: string[]) {
+  const child = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' } });
+  children.add(child);
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  readJsonLines(child.stdout!, (line) => lines.push(line as Record<string, unknown>));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return { lines, exited, stderr: () => stderr, next: () => child.stdin!.write('go\n') };
 }
 
 let server: ServeProcess | undefined;
@@ -100,14 +118,49 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     expect(result.resumes).toBe(result.connections - 1);
   }, 120_000);
 
-  test('a resume the server refuses (wrong token) surfaces as a reset with the reason and the undelivered messages; the new session works', async () => {
+  test('a send into a link that went quiet probes it (PROTOCOL.md §2.5): a black hole is noticed within the probe timeout, and the session resumes', async () => {
+    const hole = await startChaosProxy({ targetPort: server!.port, seed: 1 });
+    hole.chaos = false;
+    try {
+      const run = startPython([DRIVER, 'probe', `ws://127.0.0.1:${hole.port}/echo`]);
+      await waitFor(() => run.lines.length === 1, 'the driver to be ready', 20_000);
+      hole.blackhole = true;
+      run.next();
+      // Without probes the client would wait hb (25 s) + its 20 s grace.
+      await waitFor(() => run.lines.length === 2, 'the dead link noticed', 15_000);
+      const noticed = run.lines[1] as { noticed_ms: number; probes: number };
+      expect(noticed.noticed_ms).toBeLessThan(6000);
+      expect(noticed.probes).toBeGreaterThanOrEqual(1);
+      hole.blackhole = false;
+      run.next();
+      expect(await run.exited, run.stderr()).toBe(0);
+      expect(run.stderr()).toBe('');
+      expect(run.lines[2]).toEqual({ echo: { i: 2 }, resumes: 1, resets: [] });
+    } finally {
+      await hole.close();
+    }
+  }, 60_000);
+
+  test('an error envelope answering the hello is a reply, not a violation: the client reports it and stops on the 1002 that follows', async () => {
+    const run = await runPython([DRIVER, 'refused', server!.wsUrl('/echo')], 30_000);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = run.lines[0] as { closed: string; error: { t: string; code: number; message: string }; connections: number };
+    expect(result.error).toMatchObject({ t: 'error', code: 1002, message: expect.stringMatching(/^hello\.tok/) });
+    expect(result.closed).toBe(`the server closed with 1002: ${result.error.message}`);
+    expect(result.connections).toBe(2); // no retry loop with the same refused hello
+  });
+
+  test('a resume the server refuses (wrong token) surfaces as a reset with the reason; a message never written to the old session goes out on the new one', async () => {
     const run = await runPython([DRIVER, 'reset', server!.wsUrl('/echo')], 30_000);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    // PROTOCOL.md §2.4: only what was written to the old session and never acknowledged is
+    // handed back; {"i": 2} was sent while no connection carried the session.
     expect(run.lines[0]).toEqual({
       first: { i: 1 },
-      reset: { reason: 'bad-token', unsent: [{ i: 2 }] },
-      after: { i: 3 },
+      reset: { reason: 'bad-token', unsent: [] },
+      after: [{ i: 2 }, { i: 3 }],
       resets: ['bad-token'],
     });
   });
