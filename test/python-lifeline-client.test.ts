@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-proxy.js';
 import { readJsonLines } from './support/json-lines.js';
-import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
+import { NO_RATE_LIMIT_ARGS, spawnServe, startApp, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
 import { waitFor } from './support/wait.js';
 
@@ -149,6 +149,28 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     expect(result.error).toMatchObject({ t: 'error', code: 1002, message: expect.stringMatching(/^hello\.tok/) });
     expect(result.closed).toBe(`the server closed with 1002: ${result.error.message}`);
     expect(result.connections).toBe(2); // no retry loop with the same refused hello
+  });
+
+  test('a request from the server is answered LL_NO_HANDLER, and publications of a subscription the server made are ignored, not a violation (PROTOCOL.md §2.1 R5, §3.3 R3)', async () => {
+    const codes: unknown[] = [];
+    const app = await startApp((a) =>
+      a.ws('/ask', { lifeline: true }, (socket) => {
+        socket.request('ask', { q: 1 }).catch((error: { remote?: { code: string } }) => codes.push(error.remote?.code));
+        // The publication is written before the first echo: the client met it before it finished.
+        const published = socket.subscribe('news').then(() => a.publish('news', { headline: 'ignored' }));
+        socket.on('message', (m) => void published.then(() => socket.send(m)));
+      }),
+    );
+    try {
+      const run = await runPython([DRIVER, 'echo', app.wsUrl('/ask'), '3'], 30_000);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.lines[0]).toMatchObject({ ids: [1, 2, 3], connections: 1, resets: [] });
+      await waitFor(() => codes.length === 1, "the client's answer to the request");
+      expect(codes).toEqual(['LL_NO_HANDLER']);
+    } finally {
+      await app.stop();
+    }
   });
 
   test('a resume the server refuses (wrong token) surfaces as a reset with the reason; a message never written to the old session goes out on the new one', async () => {

@@ -57,7 +57,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.maxPayload), apply: (c, v) => { c.app.maxPayload = v as number; } }),
   spec({ flag: 'max-connections', key: 'maxConnections', kind: 'int', value: 'N', help: 'open connections; the next upgrade gets 503',
     default: String(DEFAULTS.maxConnections), apply: (c, v) => { c.app.maxConnections = v as number; } }),
-  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request',
+  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request, and in Lifeline mode the hello after it',
     default: String(DEFAULTS.handshakeTimeout), apply: (c, v) => { c.app.handshakeTimeout = v as number; } }),
   spec({ flag: 'allowed-origin', key: 'allowedOrigins', kind: 'strings', value: 'ORIGIN',
     help: 'allow WebSockets only from this Origin (repeatable); others get 403', default: 'any origin',

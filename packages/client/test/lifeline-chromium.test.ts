@@ -22,19 +22,22 @@ const PAGE = `<!doctype html>
 <body><script>
 // ?ws=URL : one client in Lifeline mode, every event recorded in window.rec for the test to read.
 const q = new URLSearchParams(location.search);
-const rec = (window.rec = { states: [], closes: [], errors: [], vis: [], events: [] });
-const client = (window.client = Lifeline.createClient(q.get('ws'), { reconnect: { initialDelay: 50, maxDelay: 200 }, mode: Lifeline.lifeline() }));
+const rec = (window.rec = { states: [], closes: [], errors: [], heartbeats: [], vis: [], events: [] });
+// A short connect timeout: an attempt made while the network is a black hole never opens.
+const client = (window.client = Lifeline.createClient(q.get('ws'), { connectTimeout: 2000, reconnect: { initialDelay: 50, maxDelay: 200 }, mode: Lifeline.lifeline() }));
 client.on('state', (s) => rec.states.push({ status: s.status, at: Date.now() }));
 client.on('close', (c) => rec.closes.push(c));
 client.on('error', (e) => rec.errors.push({ code: e.code, at: Date.now() }));
+client.on('heartbeat', () => rec.heartbeats.push(Date.now()));
 document.addEventListener('visibilitychange', () => rec.vis.push({ state: document.visibilityState, at: Date.now() }));
-addEventListener('online', () => rec.events.push({ type: 'online', at: Date.now() }));
+for (const type of ['online', 'offline']) addEventListener(type, () => rec.events.push({ type, at: Date.now() }));
 </script></body></html>`;
 
 interface Rec {
   states: { status: string; at: number }[];
   closes: { code: number; reason: string; action: string; at: number }[];
   errors: { code: string; at: number }[];
+  heartbeats: number[];
   vis: { state: string; at: number }[];
   events: { type: string; at: number }[];
 }
@@ -85,7 +88,7 @@ async function expectResumed(page: CdpPage, id: string): Promise<void> {
   await waitFor(
     async () => (await page.evaluate<string>('client.state.status')) === 'open' && (await page.evaluate<boolean>('client.session.resumed')),
     'the page to resume its session',
-    10_000,
+    20_000,
   );
   expect(await page.evaluate<string>('client.session.id')).toBe(id);
 }
@@ -121,7 +124,9 @@ describe('headless Chromium, Lifeline mode', () => {
     // `online`. Between the two the link dies.
     await page.send('Network.enable');
     await page.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-    await waitFor(async () => (await page.evaluate<boolean>('navigator.onLine')) === false, 'navigator.onLine to be false');
+    const offline = await waitForRec(page, (r) => r.events.some((e) => e.type === 'offline'), 'the offline event');
+    const offlineAt = offline.events.find((e) => e.type === 'offline')!.at;
+    await waitForRec(page, (r) => r.heartbeats.some((at) => at >= offlineAt), 'the answer to the probe the offline event sent');
     proxy.blackhole = true;
     await page.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     let rec = await waitForRec(page, (r) => r.events.some((e) => e.type === 'online'), 'the online event');

@@ -21,7 +21,8 @@ const cleanup = { push: cleanupAfterEach() };
 const rig = () => startLifelineRig(cleanup.push);
 
 function connect(url: string, probe: { staleAfter?: number } = {}): LifelineClient {
-  const client = createClient(url, { reconnect: { initialDelay: 50, maxDelay: 200 }, mode: lifeline({ probe }) });
+  // A short connect timeout: an attempt made while the proxy is a black hole never opens.
+  const client = createClient(url, { connectTimeout: 2000, reconnect: { initialDelay: 50, maxDelay: 200 }, mode: lifeline({ probe }) });
   cleanup.push(() => client.close());
   return client;
 }
@@ -58,7 +59,7 @@ describe('client probes against a real server (PROTOCOL.md §2.5)', () => {
     expect(rec.closes[0]).toMatchObject({ code: 1006, reason: 'heartbeat timeout', action: 'retry' });
     expect(rec.errors.map((e) => e.code)).toContain('LL_HEARTBEAT_TIMEOUT');
     r.proxy.blackhole = false;
-    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 10_000);
+    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 20_000);
     expect(client.session!.id).toBe(id);
     await waitFor(() => r.received.get(id)?.length === 1, 'the message written into the hole, replayed once');
     expect(r.received.get(id)).toEqual(['into the hole']);
@@ -78,7 +79,7 @@ describe('client probes against a real server (PROTOCOL.md §2.5)', () => {
     expect(Date.now() - at).toBeLessThan(NOTICED_WITHIN_MS);
     expect(rec.errors.map((e) => e.code)).toContain('LL_HEARTBEAT_TIMEOUT');
     r.proxy.blackhole = false;
-    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 10_000);
+    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 20_000);
     await waitFor(() => r.received.get(id)?.length === 1, 'the message replayed once');
     expect(r.received.get(id)).toEqual(['into a stale link']);
   });
@@ -134,7 +135,7 @@ const LATENCY = 100;
 
 /**
  * A server that answers hello with a welcome (`probe` as given) and, like @lifeline/server at
- * the latest end of its bound (PROTOCOL.md §2.5 S3), pings hb + hb/4 after the last frame it
+ * the latest end of its bound (PROTOCOL.md §2.5 R1), pings hb + hb/4 after the last frame it
  * received, over a network with LATENCY each way. It answers the client's pings too.
  */
 function scriptedServer(socket: ScriptedSocket, probe: boolean, pinging: () => boolean): void {
