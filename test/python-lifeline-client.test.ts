@@ -101,7 +101,7 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     proxy = undefined;
     expect(run.stderr, `seed ${seed}`).toBe('');
     expect(run.code, `seed ${seed}`).toBe(0);
-    const result = run.lines[0] as { ids: number[]; connections: number; resumes: number; duplicates: number; resets: string[]; unacked: number; ms: number };
+    const result = run.lines[0] as { ids: number[]; connections: number; welcomes: number; resumes: number; duplicates: number; resets: string[]; unacked: number; ms: number };
     console.log(
       `[python chaos] seed ${seed}: ${N} echoed in ${result.ms} ms; proxy: ${stats.cuts} cuts (${stats.partialCuts} mid-chunk); ` +
         `client: ${result.connections} connections, ${result.resumes} resumes, ${result.duplicates} duplicates dropped`,
@@ -115,7 +115,9 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     // The connection really was cut, and the client resumed every time.
     expect(stats.cuts).toBeGreaterThanOrEqual(3);
     expect(result.resumes).toBeGreaterThanOrEqual(3);
-    expect(result.resumes).toBe(result.connections - 1);
+    // Every welcome after the first resumed the session (a connection cut before its welcome,
+    // likelier on a loaded machine, counts as a connection and not a welcome).
+    expect(result.resumes).toBe(result.welcomes - 1);
   }, 120_000);
 
   test('a send into a link that went quiet probes it (PROTOCOL.md §2.5): a black hole is noticed within the probe timeout, and the session resumes', async () => {

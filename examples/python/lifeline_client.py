@@ -94,7 +94,8 @@ class LifelineClient:
         self.outbox = []  # envelopes sent and not yet acknowledged, in order
         self.written = 0  # outbox envelopes up to this `s` were written to a connection (always a prefix)
         # Counters, for the curious (and for tests).
-        self.connections = 0
+        self.connections = 0  # WebSocket connections opened (some may be cut before their welcome)
+        self.welcomes = 0
         self.resumes = 0
         self.duplicates = 0
         self.resets = []
@@ -103,6 +104,7 @@ class LifelineClient:
         self.dead_links = 0  # links it declared dead (a probe unanswered, or silence)
         self._inbox = asyncio.Queue()
         self._live = None  # the connection that carries the session and has been replayed to
+        self._ws = None  # the newest connection, carrying the session or not yet
         self._lock = asyncio.Lock()  # one writer at a time, so envelopes leave in order
         self._received_since_ack = 0
         self._ack_timer = None
@@ -179,13 +181,20 @@ class LifelineClient:
                 await self._runner
             except asyncio.CancelledError:
                 pass
+        last = self._ws
+        if last is not None:
+            # Let the last connection's own tasks finish, so none is left pending at exit.
+            try:
+                await asyncio.wait_for(last.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
         self._cancel_ack_timer()
         self._inbox.put_nowait(LifelineClosed("the client is closed"))
 
     def abort_transport(self):
         """Drops the TCP connection at once, as a network failure would (for demos and tests)."""
-        if self._live is not None and self._live.transport is not None:
-            self._live.transport.abort()
+        if self._live is not None:
+            _drop(self._live)
 
     # ---- connection loop --------------------------------------------------------------
 
@@ -202,6 +211,7 @@ class LifelineClient:
                     return
             else:
                 self.connections += 1
+                self._ws = ws
                 try:
                     await self._carry(ws)
                 except (ConnectionClosed, asyncio.TimeoutError, ProtocolViolation, ServerRefused, ValueError, KeyError, TypeError) as error:
@@ -213,7 +223,9 @@ class LifelineClient:
                             await asyncio.wait_for(ws.wait_closed(), 2)
                         except asyncio.TimeoutError:
                             pass
-                    if not self._first_welcome.done():
+                    # The first connect reports what went wrong, except a connection cut before its
+                    # welcome: that one is retried like any other.
+                    if not self._first_welcome.done() and not isinstance(error, ConnectionClosed):
                         self._first_welcome.set_exception(error)
                         return
                 finally:
@@ -221,8 +233,9 @@ class LifelineClient:
                     if self._live is ws:
                         self._live = None
                         backoff = 0.05  # this link carried the session: the backoff starts afresh
-                    if not ws.closed and ws.transport is not None:
-                        ws.transport.abort()  # a dead link (silence) or a violation: do not wait for a closing handshake
+                    # A dead link (silence) or a violation: no closing handshake. Also when TCP already
+                    # closed: its reader may be stuck behind frames nobody will read now.
+                    _drop(ws)
                 code, reason = ws.close_code, ws.close_reason or ""
                 if code in REFUSED:  # a protocol error: the same hello would be refused again
                     self._stop(LifelineClosed(f"the server closed with {code}: {reason}"))
@@ -286,6 +299,7 @@ class LifelineClient:
             await self._receive(json.loads(frame), ws)
 
     def _take_welcome(self, welcome):
+        self.welcomes += 1
         asked_to_resume = self.sid is not None
         if welcome.get("resumed"):
             self.resumes += 1
@@ -392,8 +406,7 @@ class LifelineClient:
     def _probe_unanswered(self, ws):
         self._probe_timer = None
         self.dead_links += 1
-        if ws.transport is not None:
-            ws.transport.abort()  # recv() raises, and the run loop resumes on a new connection
+        _drop(ws)  # recv() raises, and the run loop resumes on a new connection
 
     def _cancel_probe(self):
         if self._probe_timer is not None:
@@ -419,7 +432,18 @@ class LifelineClient:
 
     def _stop(self, error):
         self._closed = True
+        if self._first_welcome is not None and not self._first_welcome.done():
+            self._first_welcome.set_exception(error)  # connect() is still waiting: it raises
         self._inbox.put_nowait(error)
+
+
+def _drop(ws):
+    """Ends a connection at once, without a closing handshake: its reader task stops (so no
+    task is left pending on a frame nobody reads) and the TCP connection is cut. Harmless on
+    a connection that is closed already."""
+    ws.fail_connection()
+    if ws.transport is not None:
+        ws.transport.abort()
 
 
 class ProtocolViolation(Exception):
