@@ -28,6 +28,7 @@ import { ChannelHub } from './channels/hub.js';
 import { MemoryBroker } from './channels/memory-broker.js';
 import type { ChannelOptions } from './channels/names.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
+import { HANDSHAKE_CHECK_DEFAULTS, handshakeCheckHandler, type HandshakeCheckOptions } from './handshake-check.js';
 import { healthHandlers, type HealthEndpointsOptions } from './health.js';
 import { createMetrics, type MetricsEndpointOptions, type MetricsEvents } from './metrics.js';
 import { addEnded, adminGate, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
@@ -262,6 +263,20 @@ export class App implements SocketHost, LifelineAppHost {
     this.http('OPTIONS', path, handlers.options);
     this.statsCollector ??= new StatsCollector(this.statsSource()); // the baseline of the first rate
     return this;
+  }
+
+  /**
+   * `POST /api/handshake-check` (or `options.path`): makes one WebSocket opening handshake
+   * for a page this server serves and reports what came back (status line, the headers that
+   * explain a refusal, the subprotocol selected, or the network error), which a browser
+   * cannot learn itself. Narrow by design (handshake-check.ts, docs/server.md): the admin
+   * endpoints' access rule, same-origin pages only, ws/wss URLs only, no body returned,
+   * bounded in time and size, `maxConcurrent` at a time and `perMinute` a minute. Off unless
+   * called; `lifeline serve` calls it for its console.
+   */
+  handshakeCheckEndpoint(options: HandshakeCheckOptions = {}): this {
+    const servers = this.attached;
+    return this.http('POST', options.path ?? HANDSHAKE_CHECK_DEFAULTS.path, handshakeCheckHandler(options, () => [...servers.keys()].map(bindAddressOf)));
   }
 
   /**

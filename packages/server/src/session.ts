@@ -384,12 +384,13 @@ export class SessionSocket extends Socket {
     this.newToken = null;
     const hb = this.owner.heartbeatInterval;
     const rx = this.inbound.delivered;
+    // `probe`: this server answers the client's pings (PROTOCOL.md §2.5).
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
@@ -440,6 +441,12 @@ export class SessionSocket extends Socket {
       }
       case 'a':
         this.acknowledged(envelope.a, 'a', link);
+        return;
+      case 'ping':
+        // The client's probe (PROTOCOL.md §2.5): answered at once, outside the numbered stream.
+        // A client that probes in a loop pays like any sender: Link.receive charged the
+        // rate limit, and a pong it does not read counts towards maxBufferedBytes.
+        link.sendEnvelope({ t: 'pong', ts: envelope.ts });
         return;
       case 'pong': {
         const rtt = Date.now() - envelope.ts;

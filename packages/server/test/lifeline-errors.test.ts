@@ -72,7 +72,7 @@ describe('Lifeline mode: malformed input and protocol errors (PROTOCOL.md §2.6)
     await expectClose(twice, 1008, /^hello:/);
 
     const serverOnly = await session();
-    serverOnly.sendEnvelope({ t: 'ping', ts: 1 });
+    serverOnly.sendEnvelope({ t: 'error', code: 1002, message: 'from a client' });
     await expectClose(serverOnly, 1008, /only the server sends/);
 
     const binary = await session();
