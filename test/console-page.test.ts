@@ -552,16 +552,17 @@ describe('the console against lifeline serve', () => {
     expect(rows.filter((r) => r.dir === 'in').map((r) => r.text)).toEqual(['one', 'two']);
     await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-gap.png') });
     // What reached the server. A browser lets a page close only with 1000 or 3000–4999:
-    // close(1002) throws there, and @lifeline/client closes with 1000 and the same reason
-    // instead, so the server is told. The console says what the browser refused.
+    // close(1002) throws there, and @lifeline/client closes with 4002 and the same reason
+    // instead (PROTOCOL.md §2.6: 1000 would end the session), so the server is told. The
+    // console says what the browser refused.
     await sleep(300);
     const refused = sys.filter((t) => t.startsWith('the browser refused close(1002): '));
     const stillOpen = [...gappy.clients].filter((c) => c.readyState === WebSocket.OPEN).length;
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatch(/The client closed with 1000 and the same reason instead\.$/);
+    expect(refused[0]).toMatch(/The client closed with 4002 and the same reason instead\.$/);
     expect(stillOpen).toBe(0);
     expect(closes).toHaveLength(1);
-    expect(closes[0]).toMatchObject({ code: 1000 });
+    expect(closes[0]).toMatchObject({ code: 4002 });
     console.log(`console sequence gap: events ${JSON.stringify(sys)}; the server saw ${stillOpen ? 'no close: the connection is still open' : JSON.stringify(closes)}`);
     expect(pageErrors).toEqual([]);
   });

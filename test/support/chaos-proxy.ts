@@ -66,6 +66,11 @@ export interface ChaosProxy {
    * without a FIN or RST (a pulled cable, a NAT that forgot the flow).
    */
   blackhole: boolean;
+  /**
+   * While true, bytes wait in the proxy in both directions (it stops reading), and nothing is
+   * closed: a link that stalls. Set false, they go on, in order, nothing lost.
+   */
+  stall: boolean;
   /** New connections go to this port on 127.0.0.1 from now on (a server restarted elsewhere). */
   targetPort: number;
   /** Stops listening and destroys every connection. */
@@ -90,6 +95,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const pairs = new Set<Pair>();
   let chaos = true;
   let blackhole = false;
+  let stall = false;
   let targetPort = options.targetPort;
 
   const kill = (pair: Pair) => {
@@ -150,6 +156,10 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
     const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false };
     pairs.add(pair);
+    if (stall) {
+      client.pause();
+      upstream.pause();
+    }
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
     upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk));
     // A half-close passes through (a closing handshake ends cleanly); an error or a full close ends the pair.
@@ -179,6 +189,18 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     },
     set blackhole(on: boolean) {
       blackhole = on;
+    },
+    get stall() {
+      return stall;
+    },
+    set stall(on: boolean) {
+      stall = on;
+      for (const pair of pairs) {
+        for (const socket of [pair.client, pair.server]) {
+          if (on) socket.pause();
+          else socket.resume();
+        }
+      }
     },
     get targetPort() {
       return targetPort;

@@ -3,6 +3,9 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ClientState, CloseInfo, DropInfo, LifelineClient, LifelineError, Message } from '@lifeline/client';
+import type { LifelineOptions, Socket } from '@lifeline/server';
+import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 /** Everything a client emitted, in order. */
@@ -116,6 +119,67 @@ export async function startHttp(handler: RequestListener): Promise<{ server: Htt
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The site a Chromium test loads: `page` at `/`, a plain other page at `/other` (a tab to put
+ * in front), and the bundled client as a script at `script.path`.
+ */
+export function startPageSite(page: string, script: { path: string; code: string }): ReturnType<typeof startHttp> {
+  return startHttp((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (path === script.path) {
+      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+      response.end(script.code);
+    } else if (path === '/' || path === '/other') {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(path === '/' ? page : '<!doctype html><title>other</title><p>another page');
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+}
+
+// ---- a Lifeline server behind a proxy the test controls -----------------------------------
+
+export interface LifelineRig {
+  app: RunningApp;
+  proxy: ChaosProxy;
+  /** Server-side sockets (sessions), in the order their handlers ran. */
+  sessions: Socket[];
+  /** What the server handlers received, per session id. */
+  received: Map<string, unknown[]>;
+  /** The route /s through the proxy. */
+  url: string;
+}
+
+/**
+ * A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing
+ * until told (cut, black-hole, point elsewhere). `schedule` stops both after the test.
+ */
+export async function startLifelineRig(
+  schedule: (stop: () => unknown) => void,
+  options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {},
+): Promise<LifelineRig> {
+  const sessions: Socket[] = [];
+  const received = new Map<string, unknown[]>();
+  const app = await startApp(
+    (a) =>
+      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
+        sessions.push(socket);
+        const log: unknown[] = [];
+        received.set(socket.sessionId!, log);
+        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
+        options.handler?.(socket);
+      }),
+    options.heartbeat ? { heartbeat: options.heartbeat } : {},
+  );
+  schedule(() => app.stop());
+  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
+  proxy.chaos = false;
+  schedule(() => proxy.close());
+  return { app, proxy, sessions, received, url: `ws://127.0.0.1:${proxy.port}/s` };
 }
 
 // ---- Debian's python3-websockets server -------------------------------------------------

@@ -13,6 +13,7 @@ export { LifelineMessage, type SessionSocket } from './session.js';
 export { RequestError } from '@lifeline/protocol';
 export {
   MemorySessionStore,
+  type ClaimRequest,
   type ClaimResult,
   type JournalBatch,
   type JournalFrame,
