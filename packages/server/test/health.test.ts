@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { readiness } from '../src/health.js';
+import { readiness } from '../src/app/admin/health.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 
 let running: RunningApp | undefined;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
-import { HeartbeatSweep, type SweepTarget } from '../src/heartbeat-sweep.js';
+import { HeartbeatSweep, type SweepTarget } from '../src/leaves/heartbeat-sweep.js';
 import { clientFrame, rawWebSocket } from '../../../test/support/raw-http.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RoutePattern, RouteTable } from '../src/router.js';
+import { RoutePattern, RouteTable } from '../src/leaves/router.js';
 
 describe('RoutePattern', () => {
   it('matches literal segments, ignoring a trailing slash', () => {

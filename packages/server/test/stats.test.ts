@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppStats } from '@lifeline/server';
-import { checkStatsAccess, isLoopbackBind } from '../src/stats.js';
+import { checkStatsAccess, isLoopbackBind } from '../src/app/admin/access.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';

@@ -27,21 +27,11 @@ import { encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
 import type { Broker, PresenceEntry, PresenceEvent, Publication, PublicationPayload } from './broker.js';
 import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
 import { PresenceChanges } from './presence-changes.js';
-import type { LogFields } from '../logger.js';
+import type { LogFields } from '../leaves/logger.js';
+import type { SharedFrame } from '../transport/transport.js';
 
 /** The wire form a subscriber needs. */
 export type WireFormat = 'raw' | 'json' | 'msgpack';
-
-/**
- * One publication's frame in one wire format, the same object for every subscriber of
- * that format. A connection that writes WebSocket frames itself may keep the framed bytes
- * in `wire`, so that the frame is also framed once and the same bytes go to every socket.
- */
-export interface SharedFrame {
-  readonly frame: string | Uint8Array;
-  readonly binary: boolean;
-  wire?: Uint8Array;
-}
 
 /** What the hub needs from a connection (a raw Socket or a Lifeline session). */
 export interface Subscriber {
@@ -54,7 +44,7 @@ export interface Subscriber {
   /**
    * Writes a frame now (coalesced with the turn's other writes). Does nothing while a
    * session has no connection. `shared`, when given, is the frame's object shared by all
-   * subscribers of this publication (see SharedFrame).
+   * subscribers of this publication (see SharedFrame: the transport may frame it once).
    */
   writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void;
   /** Calls `callback` once the connection has written out what it holds (or at once when it holds nothing). */

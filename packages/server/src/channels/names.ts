@@ -4,13 +4,16 @@
  * specific one wins (exact, then the nearest pattern, then `*`, then the defaults).
  */
 import { isChannelName, LifelineError, patternOf } from '@lifeline/protocol';
-import type { Socket } from '../socket.js';
 
 export type ChannelAction = 'subscribe' | 'publish' | 'presence';
 
 export type SlowSubscriberPolicy = 'close' | 'drop-oldest' | 'drop-newest' | 'coalesce';
 
-export interface ChannelOptions {
+/**
+ * Options of a channel. `S` is what `authorize` is given: the app's `ChannelOptions` is
+ * `ChannelOptionsFor<Socket>` (connection/socket.ts); the channel layer itself knows no socket.
+ */
+export interface ChannelOptionsFor<S> {
   /** Publications kept for recovery. Default `{ size: 100, ttl: 300000 }` (5 min); size 0 keeps none. */
   history?: { size?: number; ttl?: number };
   /**
@@ -26,7 +29,7 @@ export interface ChannelOptions {
    * Decides each client action; may be async. Default: subscribe allowed, presence allowed
    * where enabled, publish where `clientPublish`. Returning false answers `LL_FORBIDDEN`.
    */
-  authorize?: (socket: Socket, channel: string, action: ChannelAction) => boolean | Promise<boolean>;
+  authorize?(socket: S, channel: string, action: ChannelAction): boolean | Promise<boolean>;
   /** What to do with a subscriber that does not keep up (PROTOCOL.md §3.4). */
   slowSubscriber?: {
     /** Default `close` (1013; the client resumes and recovers from history). */
@@ -42,7 +45,7 @@ export interface ResolvedChannelOptions {
   history: { size: number; ttl: number };
   presence: { interval: number; maxListed: number } | false;
   clientPublish: boolean;
-  authorize: ((socket: Socket, channel: string, action: ChannelAction) => boolean | Promise<boolean>) | undefined;
+  authorize: ChannelOptionsFor<unknown>['authorize'];
   slowSubscriber: { policy: SlowSubscriberPolicy; bufferedBytes: number; maxQueued: number };
 }
 
@@ -61,7 +64,7 @@ function count(name: string, value: number | undefined, fallback: number, min: n
   return value;
 }
 
-export function resolveChannelOptions(options: ChannelOptions = {}): ResolvedChannelOptions {
+export function resolveChannelOptions(options: ChannelOptionsFor<unknown> = {}): ResolvedChannelOptions {
   const policy = options.slowSubscriber?.policy ?? CHANNEL_DEFAULTS.slowSubscriber.policy;
   if (!POLICIES.includes(policy)) {
     throw new LifelineError('LL_INVALID_OPTION', `Channel option slowSubscriber.policy is ${String(policy)}; expected one of ${POLICIES.join(', ')}.`);
@@ -96,7 +99,7 @@ export class ChannelOptionsTable {
   private readonly byPattern = new Map<string, ResolvedChannelOptions>();
   private readonly defaults = resolveChannelOptions();
 
-  set(pattern: string, options: ChannelOptions): void {
+  set(pattern: string, options: ChannelOptionsFor<unknown>): void {
     if (pattern !== '*' && !isChannelName(pattern)) {
       throw new LifelineError('LL_INVALID_OPTION', `app.channel("${pattern}"): not a channel name, a pattern like "prices:*", or "*" (PROTOCOL.md §3.1).`);
     }

@@ -1,15 +1,17 @@
+/**
+ * The connection a route handler holds, in either mode: what both share. A raw Socket
+ * (raw-socket.ts) carries it over one transport; a Lifeline session (lifeline/session.ts)
+ * over the links it resumes on. Neither is a variant of the other.
+ */
 import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
 import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, parseJsonWithin, type ChannelPosition, type DecodeLimits, type PresenceMember, type ResetReason } from '@lifeline/protocol';
-import type { ChannelHub, SharedFrame, Subscriber, WireFormat } from './channels/hub.js';
-import WebSocket from 'ws';
-import { authOf, type SocketAuth } from './auth.js';
-import { serverFrame } from './frame.js';
-import { Message } from './message.js';
-import type { SlowConsumerPolicy } from './options.js';
-import { isRateThrottled, OVER_BYTES, type InboundLimit, type RateState, type RateVerdict } from './rate-limit.js';
-import type { RouteParams } from './router.js';
-import type { SweepTarget } from './heartbeat-sweep.js';
+import type { ChannelHub, Subscriber, WireFormat } from '../channels/hub.js';
+import type { ChannelOptionsFor } from '../channels/names.js';
+import type { RouteParams } from '../leaves/router.js';
+import type { SharedFrame } from '../transport/transport.js';
+import { authOf, type SocketAuth } from './identity.js';
+import { MessageIterator, overHighWater, overUnpausableLimit, READ_HIGH_WATER_BYTES, READ_HIGH_WATER_COUNT, underLowWater } from './inbox.js';
+import type { Message } from './message.js';
 
 export type Sendable = string | Buffer | Uint8Array | ArrayBuffer | Message;
 
@@ -72,6 +74,12 @@ export interface RequestOptions {
   timeout?: number;
 }
 
+/** What to do with a socket whose unsent bytes pass `maxBufferedBytes`. */
+export type SlowConsumerPolicy = 'close' | 'drop';
+
+/** A channel's options (`app.channel()`); `authorize` is given the Socket asking. */
+export type ChannelOptions = ChannelOptionsFor<Socket>;
+
 /** What a socket needs from the app that owns it. */
 export interface SocketHost {
   readonly maxBufferedBytes: number;
@@ -95,21 +103,7 @@ export interface SocketInit {
   url: string;
   params: RouteParams;
   remoteAddress: string;
-  /** Exact text frames answered with `reply` and not delivered (an app-level heartbeat such as the seed's "heartCheck"). */
-  textHeartbeat: { message: Buffer; reply: string } | undefined;
-  /** The route's inbound rate limit; unset: none (and always for Lifeline sessions, whose links apply it). */
-  inboundLimit?: InboundLimit | undefined;
 }
-
-/** Pause reading from the peer when this much is waiting for a slow `for await` loop. */
-const READ_HIGH_WATER_BYTES = 1024 * 1024;
-const READ_HIGH_WATER_COUNT = 1024;
-
-const kSocket = Symbol('lifeline.socket');
-type Tagged<T> = T & { [kSocket]: Socket };
-
-const TEXT = { binary: false } as const;
-const BINARY = { binary: true } as const;
 
 /**
  * The connection handed to a route handler. Messages arrive as `message` events and
@@ -118,7 +112,7 @@ const BINARY = { binary: true } as const;
  * Messages that arrive before the handler listens are held until it does (or until the
  * handler returns without listening), so an `await` at the top of a handler loses nothing.
  */
-export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, Subscriber, RateState {
+export abstract class Socket extends EventEmitter<SocketEvents> implements Subscriber {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
   readonly route: string;
@@ -130,42 +124,27 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   readonly remoteAddress: string;
   readonly connectedAt = Date.now();
 
-  /** @internal */ lastSeen = this.connectedAt;
-  /** @internal */ heardAfter = this.connectedAt;
-  /** @internal */ lastBytesRead = 0;
-  /** @internal */ lastPing = 0;
-  /** @internal RateState: when each inbound bucket is full again (rate-limit.ts). */
-  rlMessagesAt = 0;
-  /** @internal */ rlBytesAt = 0;
-  protected messagesIn = 0;
-  protected messagesOut = 0;
-  protected dropped = 0;
+  /** @internal */ messagesIn = 0;
+  /** @internal */ messagesOut = 0;
+  /** @internal */ dropped = 0;
+  /** @internal Received messages the inbound rate limit discarded (raw mode). */
+  rateLimited = 0;
   private unread = 0;
-  private rateLimited = 0;
-  private readonly inboundLimit: InboundLimit | undefined;
 
+  /** Messages received before the handler listened; null once it did (or returned). */
   private held: Message[] | null = [];
   private heldBytes = 0;
   private iterator: MessageIterator | null = null;
-  private corked = false;
-  private backlogAtCork = 0;
-  protected pausedByIterator = false;
+  /** Reading is paused because the handler is behind (PauseReason.inbox). */
+  private readPaused = false;
   private closeInfo: { code: number; reason: string } | null = null;
-  /** Why the server itself ended the connection, when the peer could not tell us (no close frame read). */
-  private endedBy: { code: number; reason: string } | null = null;
-  private readonly textHeartbeat: SocketInit['textHeartbeat'];
   private queryCache: URLSearchParams | undefined;
   private presenceIdentity: { id?: string; info?: unknown } | undefined;
 
-  /** @internal Created by the app for each accepted upgrade. */
+  /** @internal Created by the app (raw) or a Lifeline route (session). */
   constructor(
-    /** The transport; a Lifeline session swaps it on every resume. */
-    protected ws: WebSocket,
-    protected raw: Duplex,
     protected readonly host: SocketHost,
     init: SocketInit,
-    /** False for a Lifeline session, whose transports route frames through their Link instead. */
-    listenToTransport = true,
   ) {
     super();
     this.id = init.id;
@@ -173,17 +152,6 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     this.url = init.url;
     this.params = init.params;
     this.remoteAddress = init.remoteAddress;
-    this.textHeartbeat = init.textHeartbeat;
-    this.inboundLimit = init.inboundLimit;
-    // Shared listener functions find their Socket through a tag, so an idle connection
-    // carries no closures of its own.
-    if (listenToTransport) {
-      (ws as Tagged<WebSocket>)[kSocket] = this;
-      this.lastBytesRead = this.bytesRead;
-      ws.on('message', onWsMessage);
-      ws.on('close', onWsClose);
-      ws.on('error', onWsError);
-    }
     (this as EventEmitter).on('newListener', onNewListener);
   }
 
@@ -193,18 +161,13 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   /** The negotiated subprotocol, or '' for none. */
-  get protocol(): string {
-    return this.ws.protocol;
-  }
+  abstract get protocol(): string;
 
-  get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
-  }
+  /** Raw mode: the connection is open. A Lifeline session: it has not ended (connected or not). */
+  abstract get isOpen(): boolean;
 
   /** Bytes accepted by send() but not yet handed to the operating system. */
-  get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
-  }
+  abstract get bufferedAmount(): number;
 
   /** Set once the connection has closed. */
   get closed(): { code: number; reason: string } | null {
@@ -216,9 +179,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   /** True when this socket is a Lifeline session (the client negotiated `lifeline.v1` or `lifeline.v1.msgpack`). */
-  get lifeline(): boolean {
-    return false;
-  }
+  abstract get lifeline(): boolean;
 
   /**
    * What the route's `auth.verify` returned for this connection's token (docs/server.md,
@@ -235,17 +196,16 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   /** Lifeline sessions: the session id the client resumes with. `undefined` in raw mode. */
-  get sessionId(): string | undefined {
-    return undefined;
-  }
+  abstract get sessionId(): string | undefined;
 
   /**
    * Lifeline sessions: set when this session replaced one the client asked to resume but
    * could not (PROTOCOL.md §2.4): the old id and why. The application should resynchronise.
    */
-  get resetFrom(): { readonly sessionId: string; readonly reason: ResetReason } | undefined {
-    return undefined;
-  }
+  abstract get resetFrom(): { readonly sessionId: string; readonly reason: ResetReason } | undefined;
+
+  /** Lifeline sessions: the last round trip measured by the heartbeat's ping/pong, in ms. */
+  abstract get rtt(): number | undefined;
 
   // ---- channels (PROTOCOL.md §3) ---------------------------------------------------------
 
@@ -316,177 +276,78 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     return p?.info === undefined ? { id } : { id, info: p.info };
   }
 
-  /** @internal Subscriber: raw clients get publications as plain messages. */
-  get format(): WireFormat {
-    return 'raw';
-  }
+  /** @internal Subscriber: the wire form publications take on this connection. */
+  abstract get format(): WireFormat;
 
-  /**
-   * @internal Subscriber: one frame, coalesced with the turn's other writes. A publication's
-   * frame (`shared`) is framed by the first subscriber that writes it, and every subscriber
-   * writes those same bytes straight to its TCP socket: per subscriber that is one buffered
-   * write, where `ws.send()` would frame the message again (header, options, and for a
-   * string its UTF-8 bytes) on every socket. Going around `ws`'s sender keeps the order of
-   * frames because the sender writes synchronously to the same socket: it only holds frames
-   * back while compressing (the app turns permessage-deflate off) or reading a Blob (which
-   * send() does not take).
-   */
-  writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.corkForTurn();
-    if (shared === undefined) this.ws.send(frame, binary ? BINARY : TEXT);
-    else this.raw.write((shared.wire ??= serverFrame(frame, binary)));
-    this.messagesOut++;
-  }
+  /** @internal Subscriber: one frame, coalesced with the turn's other writes (see SharedFrame). */
+  abstract writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void;
 
   /**
    * @internal Subscriber: bytes the connection still held when this event-loop turn began
    * writing, i.e. what the peer has not taken from earlier turns. What this turn wrote
    * does not count: a burst to a fast peer is not a slow peer.
    */
-  get backlog(): number {
-    return this.corked ? this.backlogAtCork : this.raw.writableLength;
-  }
-
-  /**
-   * Coalesces every frame sent in this turn of the event loop into one write: the syscall
-   * per message, not the framing, is what limits small-message throughput.
-   */
-  private corkForTurn(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.backlogAtCork = this.raw.writableLength;
-    this.raw.cork();
-    process.nextTick(uncork, this);
-  }
+  abstract get backlog(): number;
 
   /** @internal Subscriber */
-  whenDrained(callback: () => void): void {
-    whenWritten(this.raw, callback);
-  }
+  abstract whenDrained(callback: () => void): void;
 
-  /** @internal Subscriber */
-  closeSlow(reason: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1013, reason);
-  }
+  /** @internal Subscriber: the slow-subscriber policy `close` (1013). */
+  abstract closeSlow(reason: string): void;
 
-  /** @internal A server-side subscription: Lifeline sessions tell their client. */
-  protected subscribedByServer(_channel: string, _position: ChannelPosition, _presence: boolean): void {}
+  /** @internal A server-side subscription (a Lifeline client is told about it). */
+  protected abstract subscribedByServer(channel: string, position: ChannelPosition, presence: boolean): void;
 
   /** @internal */
-  protected unsubscribedByServer(_channel: string): void {}
+  protected abstract unsubscribedByServer(channel: string): void;
 
-  /** Lifeline sessions: the last round trip measured by the heartbeat's ping/pong, in ms. */
-  get rtt(): number | undefined {
-    return undefined;
-  }
+  // ---- requests, sending, closing ----------------------------------------------------------
 
   /**
    * Answers the client's requests named `name` (Lifeline mode). In raw mode there are no
    * requests, so this registers nothing; the same handler code serves both kinds of client.
    */
-  handle(_name: string, _handler: RequestHandler): this {
-    return this;
-  }
+  abstract handle(name: string, handler: RequestHandler): this;
 
   /** Sends a request to the client and resolves with its answer (Lifeline mode); rejects `LL_NOT_LIFELINE` in raw mode. */
-  request(_name: string, _data?: unknown, _options?: RequestOptions): Promise<unknown> {
-    return Promise.reject(new LifelineError('LL_NOT_LIFELINE', 'socket.request() needs a Lifeline-mode client; this one connected in raw mode.'));
-  }
+  abstract request(name: string, data?: unknown, options?: RequestOptions): Promise<unknown>;
 
   /**
    * Sends a message: strings as text frames, bytes as binary frames, a received Message as
    * it came. Returns false (and emits `drop`) when the message was not sent: the socket is
    * not open, or the slow-consumer policy dropped it.
    */
-  send(data: Sendable, options?: { binary?: boolean }): boolean {
-    let payload: string | Buffer | Uint8Array | ArrayBuffer;
-    let binary: boolean;
-    if (data instanceof Message) {
-      payload = data.data;
-      binary = options?.binary ?? data.binary;
-    } else {
-      payload = data;
-      binary = options?.binary ?? typeof data !== 'string';
-    }
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
-    if (this.ws.readyState !== WebSocket.OPEN) return this.drop('not-open', size);
-    if (this.ws.bufferedAmount + size > this.host.maxBufferedBytes) {
-      if (this.host.slowConsumer === 'close') {
-        this.ws.close(1013, `slow consumer: over ${this.host.maxBufferedBytes} bytes unsent`);
-      }
-      return this.drop('slow-consumer', size);
-    }
-    this.corkForTurn();
-    this.ws.send(payload, binary ? BINARY : TEXT);
-    this.messagesOut++;
-    return true;
-  }
+  abstract send(data: Sendable, options?: { binary?: boolean }): boolean;
 
   /**
-   * Sends `JSON.stringify(value)` as a text frame. A value JSON.stringify fails on (a BigInt,
-   * a cycle, nesting too deep for it) is not sent: false and a `drop` with reason `encode-failed`.
+   * Sends `JSON.stringify(value)` as a text frame (Lifeline mode: the value as the payload).
+   * A value the wire cannot carry (a BigInt, a cycle, nesting too deep) is not sent: false
+   * and a `drop` with reason `encode-failed`.
    */
-  sendJson(value: unknown): boolean {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (error) {
-      return this.drop('encode-failed', 0, new LifelineError('LL_ENCODE_FAILED', `sendJson(): ${(error as Error).message}`, { cause: error }));
-    }
-    if (text === undefined) {
-      throw new LifelineError('LL_INVALID_JSON', `sendJson() was given ${typeof value}, which has no JSON form.`);
-    }
-    return this.send(text);
-  }
+  abstract sendJson(value: unknown): boolean;
 
   /**
    * Starts the closing handshake. Messages already sent go out first. `code` must be 1000,
    * 1001, 1002, 1003, 1007-1014, or 3000-4999; `reason` at most 123 bytes of UTF-8.
    */
-  close(code = 1000, reason = ''): void {
-    checkCloseArguments(code, reason);
-    if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
-    this.ws.close(code, reason);
-  }
+  abstract close(code?: number, reason?: string): void;
 
   /** Drops the TCP connection at once, without a closing handshake (the peer sees 1006). */
-  terminate(): void {
-    this.ws.terminate();
-  }
+  abstract terminate(): void;
 
-  /** @internal */
-  ping(): void {
-    this.ws.ping();
-  }
+  /**
+   * @internal Closes the connection the client is on now: a raw socket closes; a Lifeline
+   * session's link closes and the session stays resumable (auth: a token expired).
+   */
+  abstract closeConnection(code: number, reason: string): void;
 
-  /** @internal */
-  terminateSilent(silentForMs: number): void {
-    this.endedBy = { code: 1006, reason: `heartbeat timeout: nothing received for ${silentForMs} ms` };
-    this.host.onHeartbeatTimeout(this, silentForMs);
-    this.ws.terminate();
-  }
-
-  /** @internal Read by the heartbeat sweep instead of stamping every inbound chunk. */
-  get bytesRead(): number {
-    return (this.raw as Duplex & { bytesRead?: number }).bytesRead ?? 0;
-  }
-
-  /** @internal Read by the stats endpoint (stats.ts), like bytesRead: the TCP socket's own counter. */
-  get bytesWritten(): number {
-    return (this.raw as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
-  }
-
-  /** @internal */
-  get readingPaused(): boolean {
-    return this.pausedByIterator;
-  }
+  // ---- receiving: held until the handler listens, then events and for-await --------------
 
   /** @internal Called by the app when the handler has returned or its promise settled. */
   handlerSettled(): void {
     if (this.held === null) return;
     // A listener added by the handler gets what was held (messages that arrived before the
-    // handler ran: auth.ts runs it after a first-message token); its release was only queued.
+    // handler ran: auth runs it after a first-message token); its release was only queued.
     if (this.listenerCount('message') > 0) return this.releaseHeld();
     this.unread += this.held.length;
     this.held = null;
@@ -505,45 +366,14 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     return iterator;
   }
 
-  /** @internal */
-  receive(data: Buffer, binary: boolean): void {
-    const limit = this.inboundLimit;
-    if (limit !== undefined) {
-      const verdict = limit.admit(this, data.length);
-      if (verdict !== 0) {
-        this.overRateLimit(limit, verdict, data.length);
-        return;
-      }
-    }
-    this.messagesIn++;
-    const heartbeat = this.textHeartbeat;
-    if (heartbeat && !binary && data.length === heartbeat.message.length && data.equals(heartbeat.message)) {
-      this.send(heartbeat.reply);
-      return;
-    }
-    this.accept(new Message(data, binary, this.host.limits));
-  }
-
-  /** A received message went over the inbound rate limit: close with 1008 naming the limit, or drop it, counted. */
-  private overRateLimit(limit: InboundLimit, verdict: RateVerdict, size: number): void {
-    // Once the server has decided to close, what the peer still sends is part of the same offence.
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (limit.action === 'close') {
-      const reason = limit.reasonFor(verdict);
-      this.endedBy = { code: 1008, reason };
-      this.ws.close(1008, reason);
-      return;
-    }
-    this.rateLimited++;
-    this.emitSafely('drop', { reason: 'rate-limit', size, limit: verdict === OVER_BYTES ? 'bytes' : 'messages' });
-  }
-
   /** @internal Holds a message until the handler listens, or delivers it (raw frames and Lifeline payloads alike). */
-  protected accept(message: Message): void {
-    if (this.held !== null) {
-      this.held.push(message);
+  accept(message: Message): void {
+    const held = this.held;
+    if (held !== null) {
+      held.push(message);
       this.heldBytes += message.data.length;
-      if (this.held.length >= READ_HIGH_WATER_COUNT || this.heldBytes >= READ_HIGH_WATER_BYTES) this.pauseReading();
+      if (overHighWater(held.length, this.heldBytes)) this.behind(held.length, this.heldBytes);
+      if (held.length === 1) (this as EventEmitter).emit(kHeld);
       return;
     }
     this.deliver(message);
@@ -555,8 +385,9 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 
   /**
-   * Emits to the application's listeners; one that throws does not unwind into `ws` or a
-   * timer (where it would end the process): the app logs it and closes this connection.
+   * Emits to the application's listeners; one that throws does not unwind into the
+   * transport or a timer (where it would end the process): the app logs it and closes this
+   * connection.
    */
   protected emitSafely<K extends keyof SocketEvents>(event: K, ...args: SocketEvents[K]): void {
     try {
@@ -566,11 +397,21 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     }
   }
 
-  /** @internal auth.ts (token in the first message): takes the oldest held message before the handler runs. */
+  /** @internal Auth (a token in the first message): takes the oldest held message before the handler runs. */
   takeHeld(): Message | undefined {
     const message = this.held?.shift();
     if (message !== undefined) this.heldBytes -= message.data.length;
     return message;
+  }
+
+  /** @internal Calls `listener` once a message is held while none was (auth: the first message). */
+  onHeld(listener: () => void): void {
+    (this as EventEmitter).on(kHeld, listener);
+  }
+
+  /** @internal */
+  offHeld(listener: () => void): void {
+    (this as EventEmitter).off(kHeld, listener);
   }
 
   /** @internal A listener or an iterator appeared: hand over what arrived before it. */
@@ -583,23 +424,36 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     this.updateReadPause();
   }
 
-  /** @internal */
+  /** @internal The handler's queue changed: pause reading when it is over the high-water mark, resume below half. */
   updateReadPause(): void {
     const it = this.iterator;
-    const over = it !== null && (it.queuedBytes >= READ_HIGH_WATER_BYTES || it.queuedCount >= READ_HIGH_WATER_COUNT);
-    if (over) this.pauseReading();
-    else if (this.pausedByIterator && (it === null || (it.queuedBytes < READ_HIGH_WATER_BYTES / 2 && it.queuedCount < READ_HIGH_WATER_COUNT / 2))) {
-      this.pausedByIterator = false;
-      this.lastSeen = Date.now();
-      // A Lifeline link over its rate limit resumes by itself once within it (link.ts).
-      if (!isRateThrottled(this.ws)) this.ws.resume();
+    if (it !== null && overHighWater(it.queuedCount, it.queuedBytes)) this.behind(it.queuedCount, it.queuedBytes);
+    else if (this.readPaused && (it === null || underLowWater(it.queuedCount, it.queuedBytes))) {
+      this.readPaused = false;
+      this.setReadPaused(false);
     }
   }
 
-  protected pauseReading(): void {
-    if (this.pausedByIterator) return;
-    this.pausedByIterator = true;
-    this.ws.pause();
+  /** The handler is behind by `count` messages, `bytes` bytes: stop reading, or, where reading cannot stop, close past the bound. */
+  private behind(count: number, bytes: number): void {
+    if (!this.readPaused) {
+      this.readPaused = true;
+      this.setReadPaused(true);
+    }
+    if (!this.readingCanPause && overUnpausableLimit(count, bytes)) {
+      this.closeConnection(1008, `handler behind: over ${READ_HIGH_WATER_COUNT * 4} messages or ${READ_HIGH_WATER_BYTES * 4} bytes unread`);
+    }
+  }
+
+  /** @internal Whether the connection's transport can stop reading (capability `pauseReading`). */
+  protected abstract get readingCanPause(): boolean;
+
+  /** @internal Pauses or resumes reading from the peer for the handler's queue (PauseReason.inbox). */
+  protected abstract setReadPaused(paused: boolean): void;
+
+  /** @internal Reading is paused because the handler is behind. */
+  get pausedForInbox(): boolean {
+    return this.readPaused;
   }
 
   /** @internal */
@@ -608,27 +462,12 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     this.updateReadPause();
   }
 
-  /** @internal */
-  flushWrites(): void {
-    this.corked = false;
-    this.raw.uncork();
-  }
-
-  /** @internal `ws` found a protocol error and has sent a close frame for it. */
-  failedWith(error: Error): void {
-    const code = closeCodeForWsError(error);
-    this.endedBy = { code, reason: error.message };
-    // A peer's protocol error must not crash the server: report it only to those who listen.
-    if (this.listenerCount('error') > 0) this.emitSafely('error', error);
-  }
-
   /**
    * @internal The connection is gone. `code` is the peer's close code, 1005 if its close
    * frame had none, 1006 if none was read; when the server ended the connection itself
    * (protocol error, heartbeat timeout) that code and reason are reported instead.
    */
   closedBy(code: number, reason: string): void {
-    if (this.endedBy && (code === 1006 || code === 1005)) ({ code, reason } = this.endedBy);
     // Held messages stay for a handler that starts listening after the close; they are
     // counted as unread if it never does.
     this.closeInfo = { code, reason };
@@ -644,64 +483,8 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
   }
 }
 
-/** A queue between `ws` and one `for await` loop, with backpressure on the peer. */
-class MessageIterator implements AsyncIterator<Message> {
-  private readonly queue: Message[] = [];
-  private waiting: ((result: IteratorResult<Message>) => void) | null = null;
-  private finished = false;
-  queuedBytes = 0;
-
-  constructor(private readonly socket: Socket) {}
-
-  get queuedCount(): number {
-    return this.queue.length;
-  }
-
-  push(message: Message): void {
-    if (this.finished) return;
-    if (this.waiting) {
-      const resolve = this.waiting;
-      this.waiting = null;
-      resolve({ value: message, done: false });
-      return;
-    }
-    this.queue.push(message);
-    this.queuedBytes += message.data.length;
-    this.socket.updateReadPause();
-  }
-
-  end(): void {
-    this.finished = true;
-    if (this.waiting && this.queue.length === 0) {
-      const resolve = this.waiting;
-      this.waiting = null;
-      resolve({ value: undefined, done: true });
-    }
-  }
-
-  next(): Promise<IteratorResult<Message>> {
-    const message = this.queue.shift();
-    if (message) {
-      this.queuedBytes -= message.data.length;
-      this.socket.updateReadPause();
-      return Promise.resolve({ value: message, done: false });
-    }
-    if (this.finished) {
-      this.socket.iteratorDone(this);
-      return Promise.resolve({ value: undefined, done: true });
-    }
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-
-  /** `break` out of the loop: stop iterating; the socket stays open and events go on. */
-  return(): Promise<IteratorResult<Message>> {
-    this.finished = true;
-    this.queue.length = 0;
-    this.queuedBytes = 0;
-    this.socket.iteratorDone(this);
-    return Promise.resolve({ value: undefined, done: true });
-  }
-}
+/** The event a Socket emits to itself when its first held message arrives (auth's first-message token). */
+const kHeld = Symbol('lifeline.held');
 
 /** @internal Throws unless `code` and `reason` can go in a close frame. */
 export function checkCloseArguments(code: number, reason: string): void {
@@ -713,59 +496,9 @@ export function checkCloseArguments(code: number, reason: string): void {
   }
 }
 
-function socketOf(ws: WebSocket): Socket {
-  return (ws as Tagged<WebSocket>)[kSocket];
-}
-
-function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  socketOf(this).receive(data, isBinary);
-}
-
-function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
-  socketOf(this).closedBy(code, reason.toString('utf8'));
-}
-
-function onWsError(this: WebSocket, error: Error): void {
-  socketOf(this).failedWith(error);
-}
-
-/** @internal The close code `ws` sends for each of its receive errors (RFC 6455 §7.4.1). */
-export function closeCodeForWsError(error: Error): number {
-  switch ((error as NodeJS.ErrnoException).code) {
-    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
-    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
-      return 1009;
-    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
-      return 1008;
-    case 'WS_ERR_INVALID_UTF8':
-      return 1007;
-    default:
-      return 1002;
-  }
-}
-
 function onNewListener(this: Socket, event: string | symbol): void {
   // Deliver held messages after the listener has actually been added.
   if (event === 'message') queueMicrotask(() => this.releaseHeld());
-}
-
-function uncork(socket: Socket): void {
-  socket.flushWrites();
-}
-
-/** Calls back once `raw` has handed what it holds to the kernel, or is gone; at once when it holds nothing. */
-export function whenWritten(raw: Duplex, callback: () => void): void {
-  if (raw.writableLength === 0 || raw.destroyed) {
-    queueMicrotask(callback);
-    return;
-  }
-  const done = () => {
-    raw.off('drain', done);
-    raw.off('close', done);
-    callback();
-  };
-  raw.on('drain', done);
-  raw.on('close', done);
 }
 
 function checkChannel(channel: string): string {

@@ -1,4 +1,4 @@
-/** Small JSON-over-HTTP helpers for the app's own endpoints (publish, handshake check). */
+/** Small HTTP helpers for the app's own answers: JSON, plain text, bounded bodies, a URL's path. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Answers `body` as JSON; an error status wraps it as `{ "error": body }`. */
@@ -27,4 +27,18 @@ export function readBody(request: IncomingMessage, max: number): Promise<Buffer 
     request.once('end', () => resolve(Buffer.concat(chunks)));
     request.once('error', reject);
   });
+}
+
+/** A plain-text answer. */
+export function sendText(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  const body = text + '\n';
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers });
+  response.end(body);
+}
+
+/** The path of a request URL, without its query. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }

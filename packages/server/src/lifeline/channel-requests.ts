@@ -4,9 +4,9 @@
  * for a subscription, the step that starts delivery once the response is written.
  */
 import { isChannelName, isChannelPattern, isEpoch, type ResponseError } from '@lifeline/protocol';
-import type { Socket } from '../socket.js';
-import type { ChannelHub, Subscriber } from './hub.js';
-import type { ChannelAction } from './names.js';
+import type { ChannelHub, Subscriber } from '../channels/hub.js';
+import type { ChannelAction } from '../channels/names.js';
+import type { Socket } from '../connection/socket.js';
 
 export type ChannelOutcome = { d: unknown } | { e: ResponseError };
 

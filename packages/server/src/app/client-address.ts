@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv4 } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { LifelineError } from '@lifeline/protocol';
+import type { PendingUpgrade } from '../transport/transport.js';
 
 /**
  * Who a connection comes from, for `maxConnectionsPerIp`, and how many connections each
@@ -31,12 +31,13 @@ export function resolveTrustProxy(value: boolean | number | undefined): number {
  * the client itself and prove nothing). Without the header, or without trust, it is the TCP
  * peer's address. A `clientAddress` function, when given, decides first.
  */
-export function clientAddressOf(request: IncomingMessage, trustProxy: number, custom: ClientAddressFunction | undefined): string {
+export function clientAddressOf(upgrade: PendingUpgrade, trustProxy: number, custom: ClientAddressFunction | undefined): string {
+  const request = upgrade.request;
   if (custom !== undefined) {
     const chosen = custom(request);
     if (typeof chosen === 'string' && chosen !== '') return chosen;
   }
-  const peer = request.socket.remoteAddress ?? 'unknown';
+  const peer = upgrade.peerAddress;
   if (trustProxy === 0) return peer;
   const header = request.headers['x-forwarded-for'];
   if (header === undefined) return peer;
@@ -84,20 +85,20 @@ export function addressKey(address: string): string {
 
 /**
  * Open connections per address key. A slot is taken when an upgrade passes the check and
- * given back when its TCP socket closes, whatever happens in between (upgraded or refused
- * later, raw or Lifeline, closed, terminated, cut off at shutdown), so the count cannot
- * leak. The close listener is one function for every socket; each socket's key is in a
- * WeakMap rather than on the socket, which would give every net.Socket that passes through
- * a second shape and slow Node's own stream code down for all of them.
+ * given back when its connection (Node: the TCP socket) closes, whatever happens in between
+ * (upgraded or refused later, raw or Lifeline, closed, terminated, cut off at shutdown), so
+ * the count cannot leak. The close listener is one function for every connection; each
+ * connection's key is in a WeakMap rather than on it, which would give every net.Socket
+ * that passes through a second shape and slow Node's own stream code down for all of them.
  */
 export class ConnectionsPerAddress {
   private readonly counts = new Map<string, number>();
-  private readonly keys = new WeakMap<Duplex, string>();
-  private readonly onClose: (this: Duplex) => void;
+  private readonly keys = new WeakMap<object, string>();
+  private readonly onClose: (this: object) => void;
 
   constructor(readonly max: number) {
     const { counts, keys } = this;
-    this.onClose = function (this: Duplex) {
+    this.onClose = function (this: object) {
       const key = keys.get(this);
       if (key === undefined) return;
       keys.delete(this);
@@ -107,16 +108,17 @@ export class ConnectionsPerAddress {
     };
   }
 
-  /** Takes a slot for `socket` under `key`; false (nothing taken) when the key is at `max`. */
-  tryTake(socket: Duplex, key: string): boolean {
-    if (this.keys.has(socket)) return true; // counted already
+  /** Takes a slot for the upgrade's connection under `key`; false (nothing taken) when the key is at `max`. */
+  tryTake(upgrade: PendingUpgrade, key: string): boolean {
+    const connection = upgrade.connection;
+    if (this.keys.has(connection)) return true; // counted already
     const n = this.counts.get(key) ?? 0;
     if (n >= this.max) return false;
-    // A socket already destroyed will not be upgraded; counting it could miss its close.
-    if (socket.destroyed) return true;
+    // A connection already gone will not be upgraded; counting it could miss its close.
+    if (upgrade.gone) return true;
     this.counts.set(key, n + 1);
-    this.keys.set(socket, key);
-    socket.on('close', this.onClose); // 'close' comes once; on() saves the wrapper once() would make per socket
+    this.keys.set(connection, key);
+    upgrade.onConnectionClose(this.onClose);
     return true;
   }
 

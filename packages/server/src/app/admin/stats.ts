@@ -1,28 +1,17 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { LifelineError } from '@lifeline/protocol';
-import { bearerToken, sameSecret } from './bearer.js';
-import type { ChannelHub, ChannelHubStats } from './channels/hub.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ChannelHub, ChannelHubStats } from '../../channels/hub.js';
+import { adminGate, fromForeignOrigin, refuse } from './access.js';
+import { addEnded, type ByteCounts, type Counted, type StatsCounts } from './totals.js';
 
 /**
  * `GET /api/stats`: what a Lifeline server is doing now (connections, sessions, message and
  * byte counts and rates, routes), for the console's server panel and for `curl`.
  *
  * Nothing here touches the message path: message counts are the per-socket counters the
- * sockets keep anyway (Socket.stats), byte counts are the TCP sockets' own counters, and
+ * sockets keep anyway (Socket.stats), byte counts are the transports' own counters, and
  * both are summed over the live connections only when someone asks, at most a few times a
  * second. Closed connections add their final counts to a running total once, at close.
  */
-
-/** Counts since the server started (or per second, in `rates`). */
-export interface StatsCounts {
-  messagesIn: number;
-  messagesOut: number;
-  /** Bytes on the wire (frames with their headers, the upgrade request and answer). */
-  bytesIn: number;
-  bytesOut: number;
-}
 
 export interface RouteStats {
   route: string;
@@ -54,26 +43,17 @@ export interface AppStats {
   fanOut: ChannelHubStats;
 }
 
-/** What a live raw socket, Lifeline session or Lifeline transport offers the collector. */
-interface Counted {
-  readonly stats: { messagesIn: number; messagesOut: number };
-}
-interface Transport {
-  readonly bytesRead: number;
-  readonly bytesWritten: number;
-}
-
 /** What the collector reads from the app. */
 export interface StatsSource {
   readonly createdAt: number;
   readonly connectionCount: number;
   readonly maxConnections: number;
   /** Open raw sockets: messages and bytes. */
-  readonly rawSockets: Iterable<Counted & Transport & { readonly route: string }>;
+  readonly rawSockets: Iterable<Counted & ByteCounts & { readonly route: string }>;
   /** Live sessions: messages (their bytes are counted on their transports). */
   readonly liveSessions: Iterable<Counted & { readonly route: string; readonly connected: boolean }>;
   /** Open Lifeline transports: bytes. */
-  readonly lifelineTransports: Iterable<Transport>;
+  readonly lifelineTransports: Iterable<ByteCounts>;
   readonly endedTotals: StatsCounts;
   readonly routeList: AppStats['routes'];
   readonly hub: ChannelHub;
@@ -90,25 +70,6 @@ const MIN_WINDOW_MS = 1000;
 
 interface Sample extends StatsCounts {
   at: number;
-}
-
-/** Reads a transport's TCP byte counters (0 for a stream that has none). */
-export function transportBytes(raw: Duplex): Transport {
-  const counted = raw as Duplex & { bytesRead?: number; bytesWritten?: number };
-  return { bytesRead: counted.bytesRead ?? 0, bytesWritten: counted.bytesWritten ?? 0 };
-}
-
-/** Adds a closed connection's final counts; called once per raw socket, session and transport. */
-export function addEnded(totals: StatsCounts, counted: Counted | undefined, transport: Transport | undefined): void {
-  if (counted) {
-    const { messagesIn, messagesOut } = counted.stats;
-    totals.messagesIn += messagesIn;
-    totals.messagesOut += messagesOut;
-  }
-  if (transport) {
-    totals.bytesIn += transport.bytesRead;
-    totals.bytesOut += transport.bytesWritten;
-  }
 }
 
 export class StatsCollector {
@@ -219,107 +180,6 @@ export interface StatsEndpointOptions {
    * a loopback address (127.0.0.0/8, ::1), and 403 otherwise.
    */
   token?: string;
-}
-
-/** The answer to one request: allowed, or refused with a status and a sentence. */
-export type StatsAccess = { ok: true; byToken: boolean } | { ok: false; status: 401 | 403; message: string };
-
-/**
- * Who may read the stats: a configured token is always required (behind a reverse proxy on
- * the same machine a loopback-bound server is reachable from anywhere, and only the
- * operator knows that); without one, only a server bound to loopback alone answers.
- * `bindAddresses` are the addresses of the servers the app is attached to; an app that
- * knows none (used only through middleware()) cannot tell, so it is treated as exposed.
- */
-export function checkStatsAccess(authorization: string | undefined, token: string | undefined, bindAddresses: readonly (string | null)[]): StatsAccess {
-  if (token !== undefined) {
-    const offered = bearerToken(authorization);
-    if (offered !== undefined && sameSecret(offered, token)) return { ok: true, byToken: true };
-    return {
-      ok: false,
-      status: 401,
-      message: offered === undefined ? 'This admin endpoint (stats, metrics, handshake check) needs "Authorization: Bearer <admin token>".' : 'The admin token does not match.',
-    };
-  }
-  if (bindAddresses.length > 0 && bindAddresses.every(isLoopbackBind)) return { ok: true, byToken: false };
-  return {
-    ok: false,
-    status: 403,
-    message:
-      'The admin endpoints (stats, metrics, handshake check) are off: this server is not bound to a loopback address only, and no admin token is set. ' +
-      'Set one (lifeline serve --admin-token, or the LIFELINE_ADMIN_TOKEN environment variable) and send it as "Authorization: Bearer <token>".',
-  };
-}
-
-/**
- * The access rule of the admin endpoints (`/api/stats`, `/metrics`, the handshake check) as
- * a gate: checks the token's form once, then for each request answers a refusal itself (401
- * with `WWW-Authenticate`, or 403, plus `headers`) and returns undefined, or returns the
- * granted access.
- */
-export function adminGate(
-  token: string | undefined,
-  bindAddresses: () => (string | null)[],
-): (request: IncomingMessage, response: ServerResponse, headers?: Record<string, string>) => (StatsAccess & { ok: true }) | undefined {
-  if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{8,}$/.test(token))) {
-    // The value itself is never repeated back: it may be a real secret with a typo.
-    throw new LifelineError('LL_INVALID_OPTION', 'The admin token (statsEndpoint.token; lifeline serve --admin-token) must be at least 8 printable ASCII characters without spaces: it travels in an Authorization header.');
-  }
-  return (request, response, headers = {}) => {
-    const access = checkStatsAccess(request.headers.authorization, token, bindAddresses());
-    if (access.ok) return access;
-    refuse(response, access.status, access.message, { ...headers, ...(access.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="lifeline"' } : {}) });
-    return undefined;
-  };
-}
-
-/** A plain-text refusal that is never cached. */
-export function refuse(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-  const body = message + '\n';
-  response.writeHead(status, {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-    ...headers,
-  });
-  response.end(body);
-}
-
-/**
- * The request comes from a page of another origin: its `Origin` header names another host
- * than its `Host` header. Requests without `Origin` (curl, scripts, same-origin GETs from a
- * browser) are not foreign.
- */
-export function fromForeignOrigin(request: IncomingMessage): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return false;
-  try {
-    return new URL(origin).host.toLowerCase() !== (request.headers.host ?? '').toLowerCase();
-  } catch {
-    return true; // "null" (a sandboxed page, a file) or garbage
-  }
-}
-
-/**
- * True for 127.0.0.0/8, ::1 and IPv4-mapped loopback, and for a Unix socket or Windows pipe
- * (a path: not reachable over the network). `null` (not listening) is false.
- */
-export function isLoopbackBind(address: string | null): boolean {
-  if (address === null) return false;
-  const kind = isIP(address);
-  if (kind === 0) return address.startsWith('/') || address.startsWith('\\\\');
-  if (kind === 4) return address.startsWith('127.');
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:')) return isLoopbackBind(lower.slice(7));
-  return lower === '::1' || lower === '0:0:0:0:0:0:0:1';
-}
-
-
-/** The address part of `server.address()`, or null when it is not listening. */
-export function bindAddressOf(server: Server): string | null {
-  const address = server.address();
-  if (address === null) return null;
-  return typeof address === 'string' ? address : address.address;
 }
 
 /** The handlers `app.statsEndpoint()` mounts: GET answers the stats, OPTIONS the CORS preflight. */

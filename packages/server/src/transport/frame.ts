@@ -1,9 +1,14 @@
+/** The size of an encoded message as the wire carries it: a string's UTF-8 bytes, or the bytes. */
+export function frameSize(frame: string | Uint8Array): number {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+}
+
 /**
  * One complete, unfragmented server-to-client WebSocket frame (RFC 6455 §5.2: FIN set,
  * no RSV bits, unmasked) holding `payload`: a string as text in UTF-8, bytes as binary.
  */
 export function serverFrame(payload: string | Uint8Array, binary: boolean): Buffer {
-  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  const length = frameSize(payload);
   const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + length);
   frame[0] = 0x80 | (binary ? 0x2 : 0x1);
@@ -21,3 +26,4 @@ export function serverFrame(payload: string | Uint8Array, binary: boolean): Buff
   else frame.set(payload, header);
   return frame;
 }
+

@@ -1,17 +1,14 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { OriginCheck } from './options.js';
-
 /**
- * Checks an upgrade request before `ws` sees it, so that every refusal is an HTTP answer
- * a person can read (curl, the console, a proxy log) instead of a bare 400. `ws` checks
- * the same things again; that is cheap and keeps it the one source of truth for RFC 6455.
+ * Checks an upgrade request before the transport sees it, so that every refusal is an HTTP
+ * answer a person can read (curl, the console, a proxy log) instead of a bare 400. The
+ * transport (`ws`) checks the same things again; that is cheap and keeps it the one source
+ * of truth for RFC 6455.
  */
-export interface Rejection {
-  status: number;
-  message: string;
-  headers?: Record<string, string>;
-}
+import type { IncomingMessage } from 'node:http';
+import type { Rejection } from '../transport/transport.js';
+
+/** `allowedOrigins`: exact origins (`scheme://host[:port]`), or a function deciding each. */
+export type OriginCheck = readonly string[] | ((origin: string | undefined, request: IncomingMessage) => boolean);
 
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -51,25 +48,4 @@ export function checkOrigin(check: OriginCheck | undefined, request: IncomingMes
     status: 403,
     message: `Origin ${JSON.stringify(origin ?? null)} is not allowed to open WebSockets here. Add it to allowedOrigins if it should be.`,
   };
-}
-
-/** Writes a complete HTTP/1.1 answer on a socket that has not been upgraded, then closes it. */
-export function writeRejection(socket: Duplex, rejection: Rejection): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = rejection.message + '\n';
-  const headers: Record<string, string> = {
-    Connection: 'close',
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(body)),
-    ...rejection.headers,
-  };
-  const head = Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join('');
-  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${body}`);
-  // Do not wait for a client that never reads its answer.
-  setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -183,19 +183,13 @@ export class InboundLimit {
     return wait > 0 ? Math.ceil(wait) : 0;
   }
 
+  /** The reason naming the limit a charged connection is over now (its bytes, else its messages). */
+  reasonOver(state: RateState): string {
+    return state.rlBytesAt - now() > this.byteWindow ? this.bytesReason : this.messagesReason;
+  }
+
   /** Which limit the reason of a close or a drop names. */
   reasonFor(verdict: RateVerdict): string {
     return verdict === OVER_BYTES ? this.bytesReason : this.messagesReason;
   }
 }
-
-/**
- * Marks a `ws` connection whose reading a Lifeline link stopped for its rate limit, so that
- * the Socket's own backpressure (a for-await loop catching up) does not resume it early.
- */
-export const kRateThrottled = Symbol('lifeline.rateThrottled');
-
-export function isRateThrottled(ws: object): boolean {
-  return (ws as { [kRateThrottled]?: boolean })[kRateThrottled] === true;
-}
-

@@ -1,16 +1,20 @@
+/** Every option of an app, its default (DEFAULTS) and its validation. */
 import { DEFAULT_DECODE_LIMITS, resolveDecodeLimits, type DecodeLimits } from '@lifeline/protocol';
-import { invalidOption, numberOption, positiveOption } from './option-checks.js';
-import type { IncomingMessage } from 'node:http';
-import type { Broker } from './channels/broker.js';
-import type { SharedSessionStore } from './session-store.js';
-import { createJsonLogger, isLogLevel, type Logger, type LogLevel } from './logger.js';
+import type { Broker } from '../channels/broker.js';
+import type { SlowConsumerPolicy } from '../connection/socket.js';
+import { createJsonLogger, isLogLevel, type Logger, type LogLevel } from '../leaves/logger.js';
+import { invalidOption, numberOption, positiveOption } from '../leaves/option-checks.js';
+import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from '../leaves/rate-limit.js';
+import { LIFELINE_DEFAULTS } from '../lifeline/options.js';
+import type { SharedSessionStore } from '../lifeline/session-store.js';
+import { AUTH_DEFAULTS } from './auth/options.js';
 import { resolveTrustProxy, type ClientAddressFunction } from './client-address.js';
-import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js';
+import type { OriginCheck } from './handshake.js';
 
-/** What to do with a socket whose unsent bytes pass `maxBufferedBytes`. */
-export type SlowConsumerPolicy = 'close' | 'drop';
+export type { OriginCheck } from './handshake.js';
+export type { SlowConsumerPolicy } from '../connection/socket.js';
+export type { LifelineFormat, LifelineOptions, ResolvedLifelineOptions } from '../lifeline/options.js';
 
-export type OriginCheck = readonly string[] | ((origin: string | undefined, request: IncomingMessage) => boolean);
 
 export interface HeartbeatOptions {
   /** Ping a connection after this long without an inbound frame, in ms. Default 25,000. 0 turns the heartbeat off. */
@@ -124,26 +128,9 @@ export const DEFAULTS = {
   /** Structural bounds on what peers send (`limits`): nesting depth, values in all, key length. */
   limits: DEFAULT_DECODE_LIMITS,
   /** Lifeline mode, per route (`app.ws(path, { lifeline: true }, handler)`). */
-  lifeline: {
-    /** How long a session waits for its client to come back after the connection dropped, in ms. */
-    resumeWindow: 120_000,
-    /** Bounds on the unacknowledged envelopes a session holds for replay; `maxAge` defaults to `resumeWindow`. */
-    replay: { maxMessages: 10_000, maxBytes: 8 * 1024 * 1024 },
-    /** Wire formats offered, in order of preference. */
-    formats: ['json', 'msgpack'],
-    /** Default timeout of `socket.request()`, in ms. */
-    requestTimeout: 30_000,
-  },
-  /** Authentication, per route (`app.ws(path, { auth: { verify } }, handler)`; auth.ts). */
-  auth: {
-    /** Where tokens are looked for, in order (plus `cookie` when `auth.cookie` is set). */
-    sources: ['header', 'protocol', 'query'],
-    queryParam: 'access_token',
-    /** How long `verify` may take, in ms. */
-    verifyTimeout: 5_000,
-    /** Source `message`: how long after the upgrade the token may take, in ms. */
-    firstMessageTimeout: 5_000,
-  },
+  lifeline: LIFELINE_DEFAULTS,
+  /** Authentication, per route (`app.ws(path, { auth: { verify } }, handler)`; app/auth). */
+  auth: AUTH_DEFAULTS,
 } as const;
 
 export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
@@ -224,52 +211,3 @@ function resolveClientAddress(value: ClientAddressFunction | undefined): ClientA
 
 const nonNegative = (name: string, value: number | undefined, fallback: number): number => numberOption(name, value, fallback, 0, 'a number ≥ 0');
 
-/** A Lifeline-mode wire format: `json` is subprotocol `lifeline.v1`, `msgpack` is `lifeline.v1.msgpack`. */
-export type LifelineFormat = 'json' | 'msgpack';
-
-/** `app.ws(path, { lifeline: true | LifelineOptions }, handler)`. Every field has a default (DEFAULTS.lifeline). */
-export interface LifelineOptions {
-  /** How long a session outlives a dropped connection, waiting to be resumed, in ms. Default 120,000 (2 min). */
-  resumeWindow?: number;
-  /** Bounds on the envelopes the session holds until the client acknowledges them. Over any bound, the session ends ('overflow'). */
-  replay?: {
-    /** Default 10,000 envelopes. */
-    maxMessages?: number;
-    /** Default 8 MiB of encoded frames. */
-    maxBytes?: number;
-    /** Oldest unacknowledged envelope, in ms. Default: `resumeWindow`. */
-    maxAge?: number;
-  };
-  /** Formats the route offers, in order of preference. Default `['json', 'msgpack']`. */
-  formats?: readonly LifelineFormat[];
-  /** Default timeout of `socket.request()`, in ms. Default 30,000. */
-  requestTimeout?: number;
-}
-
-export interface ResolvedLifelineOptions {
-  resumeWindow: number;
-  replay: { maxMessages: number; maxBytes: number; maxAge: number };
-  formats: readonly LifelineFormat[];
-  requestTimeout: number;
-}
-
-export function resolveLifelineOptions(path: string, value: true | LifelineOptions): ResolvedLifelineOptions {
-  const o = value === true ? {} : value;
-  if (typeof o !== 'object' || o === null) throw invalidOption(`${path}: lifeline`, o, 'true or an object of Lifeline options');
-  const d = DEFAULTS.lifeline;
-  const resumeWindow = positiveOption(`${path}: lifeline.resumeWindow`, o.resumeWindow, d.resumeWindow);
-  const formats = o.formats ?? d.formats;
-  if (!Array.isArray(formats) || formats.length === 0 || formats.some((f) => f !== 'json' && f !== 'msgpack') || new Set(formats).size !== formats.length) {
-    throw invalidOption(`${path}: lifeline.formats`, formats, 'a non-empty list of "json" and/or "msgpack"');
-  }
-  return {
-    resumeWindow,
-    replay: {
-      maxMessages: positiveOption(`${path}: lifeline.replay.maxMessages`, o.replay?.maxMessages, d.replay.maxMessages),
-      maxBytes: positiveOption(`${path}: lifeline.replay.maxBytes`, o.replay?.maxBytes, d.replay.maxBytes),
-      maxAge: positiveOption(`${path}: lifeline.replay.maxAge`, o.replay?.maxAge, resumeWindow),
-    },
-    formats,
-    requestTimeout: positiveOption(`${path}: lifeline.requestTimeout`, o.requestTimeout, d.requestTimeout),
-  };
-}

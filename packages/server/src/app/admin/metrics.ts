@@ -6,8 +6,8 @@
  * message path. Node's default metrics come along, event-loop lag included.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { ChannelHub } from './channels/hub.js';
-import type { StatsCounts } from './stats.js';
+import type { ChannelHub } from '../../channels/hub.js';
+import type { StatsCounts } from './totals.js';
 
 export interface MetricsEndpointOptions {
   /** Default `/metrics`. */

@@ -1,16 +1,20 @@
+/**
+ * The Lifeline side of one route: picks the codec for the negotiated subprotocol, waits for
+ * each connection's hello, and starts, resumes, resets or claims sessions (PROTOCOL.md
+ * §2.2, §2.4, §2.7).
+ */
 import type { IncomingMessage } from 'node:http';
-import { secretDigest } from './bearer.js';
-import type { Duplex } from 'node:stream';
-import { EnvelopeError, type DecodeLimits, type Envelope, type ResetReason, type WelcomeLimits } from '@lifeline/protocol';
-import type WebSocket from 'ws';
-import { codecsWithin, Link, type Codec, type LinkHost } from './link.js';
-import type { Logger, LogFields } from './logger.js';
+import { EnvelopeError, type DecodeLimits, type Envelope, type HelloEnvelope, type ResetReason, type ResponseError, type WelcomeLimits } from '@lifeline/protocol';
+import type { Socket, SocketHost } from '../connection/socket.js';
+import { secretDigest } from '../leaves/bearer.js';
+import type { Logger, LogFields } from '../leaves/logger.js';
+import type { RouteParams } from '../leaves/router.js';
+import type { Transport } from '../transport/transport.js';
+import { codecsWithin, type Codec } from './codec.js';
+import { Link, type LinkHost } from './link.js';
 import type { ResolvedLifelineOptions } from './options.js';
-import type { RouteParams } from './router.js';
 import { SessionSocket, type SessionOrigin, type SessionOwner } from './session.js';
 import { MemorySessionStore, type SessionEndReason, type SessionStore, type SharedSessionStore } from './session-store.js';
-import type { Socket, SocketHost } from './socket.js';
-import type { RouteAuth } from './auth.js';
 
 /** What a Lifeline route needs from its app. */
 export interface LifelineAppHost extends SocketHost {
@@ -28,10 +32,22 @@ export interface LifelineAppHost extends SocketHost {
   runWsHandler(handler: (socket: Socket, request: IncomingMessage) => unknown, socket: Socket, request: IncomingMessage): void;
 }
 
-/**
- * The Lifeline side of one route: picks the codec for the negotiated subprotocol, waits for
- * each connection's hello, and starts, resumes or resets sessions (PROTOCOL.md §2.2, §2.4).
- */
+/** The route's authentication, as Lifeline mode uses it (app/auth implements it). */
+export interface SessionAuth {
+  /** A new link: where the route takes a token in the hello, it must come within the deadline. */
+  linkOpened(link: Link): void;
+  /**
+   * True when the hello may go on now (its connection's token passed before the upgrade,
+   * or in this hello already). Otherwise it verifies `hello.auth`, then calls `again` to
+   * handle the hello once it passed, or fails the link with 1008.
+   */
+  helloPassed(link: Link, hello: HelloEnvelope, again: () => void): boolean;
+  /** A new or resumed session takes the token its connection was verified with (its identity and expiry replace the old ones). */
+  bindSession(session: SessionSocket, request: IncomingMessage): void;
+  /** `$auth` (PROTOCOL.md §4): verify the new token and replace the session's identity, or refuse. */
+  refresh(session: SessionSocket, data: unknown): Promise<{ d: unknown } | { e: ResponseError }>;
+}
+
 export class LifelineRoute implements LinkHost, SessionOwner {
   readonly store: SessionStore<SessionSocket> = new MemorySessionStore<SessionSocket>();
   /** Subprotocols, in the route's order of preference. */
@@ -39,8 +55,8 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   private readonly codecs: readonly Codec[];
   /** Links whose hello is being looked up in the shared store; anything else they send first is an error. */
   private readonly claiming = new WeakSet<Link>();
-  /** The route's authentication (auth.ts), set by the app; a hello goes on once its connection's token passed. */
-  auth: RouteAuth | undefined;
+  /** The route's authentication (app/auth), set by the app; a hello goes on once its connection's token passed. */
+  auth: SessionAuth | undefined;
 
   /** What the welcome announces (PROTOCOL.md §2.1 `max`): the route's maxPayload and the app's structural bounds. */
   readonly welcomeMax: WelcomeLimits;
@@ -82,10 +98,10 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   }
 
   /** Takes a connection that negotiated one of the Lifeline subprotocols; it must say hello first. */
-  accept(ws: WebSocket, raw: Duplex, codec: Codec, init: { id: string; url: string; params: RouteParams; remoteAddress: string; request: IncomingMessage }): Link {
-    const link = new Link(ws, raw, codec, this, init, this.app.handshakeTimeout);
+  accept(transport: Transport, codec: Codec, init: { id: string; url: string; params: RouteParams; remoteAddress: string; request: IncomingMessage }): Link {
+    const link = new Link(transport, codec, this, init, this.app.handshakeTimeout);
     this.app.linkOpened(link);
-    this.auth?.helloDeadline(link);
+    this.auth?.linkOpened(link);
     return link;
   }
 
@@ -174,14 +190,14 @@ export class LifelineRoute implements LinkHost, SessionOwner {
    */
   private claim(shared: SharedSessionStore, link: Link, request: IncomingMessage, sid: string, token: string, rx: number, held: SessionSocket | undefined): void {
     this.claiming.add(link);
-    if (held !== undefined) held.confirming++;
+    if (held !== undefined) held.shared!.confirming++;
     this.log('debug', 'session-claim', undefined, { sid, link: link.id, held: held !== undefined });
     const tokenDigest = secretDigest(token);
     const claimRequest = { rx, holding: held?.journal, abandoned: () => !link.isOpen };
     shared.claim(sid, tokenDigest, this.path, link.codec.protocol, this.options.resumeWindow, claimRequest).then(
       (result) => {
         this.claiming.delete(link);
-        if (held !== undefined) held.confirming--;
+        if (held !== undefined) held.shared!.confirming--;
         if (result.outcome === 'abandoned') return;
         if (!link.isOpen) {
           // Nobody waits for it here: a session taken for this link is let go at once, for the next claim.
@@ -235,7 +251,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
       },
       (error: unknown) => {
         this.claiming.delete(link);
-        if (held !== undefined) held.confirming--;
+        if (held !== undefined) held.shared!.confirming--;
         link.helloDone();
         this.log('error', 'session-claim-failed', undefined, { sid, link: link.id, error: (error as Error).message });
         // The session is still in the store: the client retries and resumes it then.
@@ -245,8 +261,8 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   }
 
   private newSession(link: Link, origin: SessionOrigin): SessionSocket {
-    const init = { id: link.id, route: this.path, url: link.url, params: link.params, remoteAddress: link.remoteAddress, textHeartbeat: undefined };
-    return new SessionSocket(link, this.app, init, this, origin);
+    const init = { id: link.id, route: this.path, url: link.url, params: link.params, remoteAddress: link.remoteAddress };
+    return new SessionSocket(link.codec, this.app, init, this, origin);
   }
 
   private startSession(link: Link, request: IncomingMessage, resetFrom: { sessionId: string; reason: ResetReason } | undefined): void {
@@ -288,6 +304,12 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   forget(session: SessionSocket, why?: SessionEndReason): void {
     // A copy replaced by a claim of the same session must not take the new one with it.
     if (this.store.get(session.sessionId) === session) this.store.delete(session.sessionId, why);
+  }
+
+  /** @internal SessionOwner: `$auth` */
+  refreshAuth(session: SessionSocket, data: unknown): Promise<{ d: unknown } | { e: ResponseError }> {
+    if (this.auth === undefined) return Promise.resolve({ e: { code: 'LL_NO_HANDLER', message: '$auth: this route has no authentication' } });
+    return this.auth.refresh(session, data);
   }
 
   /** @internal SessionOwner. Never logs the resume token. */

@@ -4,9 +4,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isChannelName, isChannelPattern, LifelineError, parseJsonWithin, type DecodeLimits } from '@lifeline/protocol';
-import { bearerToken, sameSecret } from '../bearer.js';
-import { readBody, replyJson as reply } from '../http-json.js';
-import type { ChannelHub } from './hub.js';
+import { bearerToken, sameSecret } from '../leaves/bearer.js';
+import { readBody, replyJson as reply } from '../leaves/http.js';
+import type { ChannelHub } from '../channels/hub.js';
 
 export interface PublishEndpointOptions {
   /** The key every request must present as `Authorization: Bearer <key>`. Required. */

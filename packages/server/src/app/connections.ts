@@ -1,0 +1,153 @@
+/**
+ * The app's open connections (raw sockets and Lifeline links; a session outlives its
+ * links), and what each connection needs from the app: its limits, the hub, the handler
+ * guard, and the accounting and logging when it ends (SocketHost, LifelineAppHost).
+ */
+import type { IncomingMessage } from 'node:http';
+import { MAX_HEARTBEAT_INTERVAL, type DecodeLimits } from '@lifeline/protocol';
+import type { ChannelHub } from '../channels/hub.js';
+import { RawSocket } from '../connection/raw-socket.js';
+import type { SlowConsumerPolicy, Socket, SocketHost } from '../connection/socket.js';
+import type { SweepTarget } from '../leaves/heartbeat-sweep.js';
+import type { Logger } from '../leaves/logger.js';
+import type { Link } from '../lifeline/link.js';
+import type { LifelineAppHost, LifelineRoute } from '../lifeline/route.js';
+import type { SessionSocket } from '../lifeline/session.js';
+import type { SharedSessionStore } from '../lifeline/session-store.js';
+import type { MetricsEvents } from './admin/metrics.js';
+import { addEnded, type StatsCounts } from './admin/totals.js';
+import { closeFor, runWsHandler, type WsHandler } from './handlers.js';
+import type { ResolvedOptions } from './options.js';
+
+export class Connections implements SocketHost, LifelineAppHost {
+  /** Open raw-mode connections (Lifeline sessions are in their routes' stores). */
+  readonly raw = new Set<RawSocket>();
+  /** Open connections in Lifeline mode (transports; a session outlives them). */
+  readonly links = new Set<Link>();
+  readonly lifelineRoutes: LifelineRoute[] = [];
+  /** Final counts of closed connections, added once at close (admin/totals.ts); live ones are summed when asked. */
+  readonly endedTotals: StatsCounts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  /** Set once /metrics is mounted. */
+  metricsEvents: MetricsEvents | undefined;
+  private nextId = 0;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    readonly hub: ChannelHub,
+    readonly sessionStore: SharedSessionStore | undefined,
+  ) {}
+
+  /** A new connection's id. */
+  newId(): string {
+    return (this.nextId++).toString(36);
+  }
+
+  /** Open WebSocket connections, raw and Lifeline. */
+  get count(): number {
+    return this.raw.size + this.links.size;
+  }
+
+  /** Live Lifeline sessions, connected or waiting to be resumed, on every route. */
+  get sessions(): SessionSocket[] {
+    return this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
+  }
+
+  /** What the heartbeat sweep walks: raw sockets and Lifeline links alike. */
+  get sweepTargets(): Iterable<SweepTarget> {
+    const { raw, links } = this;
+    return {
+      *[Symbol.iterator]() {
+        yield* raw;
+        yield* links;
+      },
+    };
+  }
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes;
+  }
+
+  get limits(): DecodeLimits {
+    return this.options.limits;
+  }
+
+  get slowConsumer(): SlowConsumerPolicy {
+    return this.options.slowConsumer;
+  }
+
+  get maxChannels(): number {
+    return this.options.maxChannels;
+  }
+
+  get handshakeTimeout(): number {
+    return this.options.handshakeTimeout;
+  }
+
+  /** `hb` of a welcome; with the heartbeat off, the largest value (no pings come). */
+  get heartbeatInterval(): number {
+    const hb = this.options.heartbeat;
+    return hb ? Math.min(hb.interval, MAX_HEARTBEAT_INTERVAL) : MAX_HEARTBEAT_INTERVAL;
+  }
+
+  runWsHandler(handler: WsHandler, socket: Socket, request: IncomingMessage): void {
+    runWsHandler(this.options.logger, handler, socket, request);
+  }
+
+  /**
+   * A listener threw. The process-level rule (docs/server.md): what an application
+   * callback throws never becomes an uncaught exception; it is logged and its connection
+   * closes (handlers.ts).
+   */
+  listenerFailed(socket: Socket, event: 'message' | 'close' | 'drop' | 'error', error: unknown): void {
+    closeFor(this.options.logger, socket, 'listener-error', error, event);
+  }
+
+  onSocketClose(socket: Socket, code: number, reason: string): void {
+    this.raw.delete(socket as RawSocket);
+    this.hub.removeSubscriber(socket);
+    this.metricsEvents?.closed(code);
+    // A session's bytes were counted on its transports (linkClosed).
+    addEnded(this.endedTotals, socket, socket instanceof RawSocket ? socket.transport : undefined);
+    const logger = this.options.logger;
+    if (logger.enabled('info')) {
+      const { messagesIn, messagesOut, dropped, rateLimited } = socket.stats;
+      logger.log('info', 'close', {
+        id: socket.id,
+        remote: socket.remoteAddress,
+        route: socket.route,
+        code,
+        reason: reason || undefined,
+        durationMs: Date.now() - socket.connectedAt,
+        messagesIn,
+        messagesOut,
+        dropped: dropped || undefined,
+        rateLimited: rateLimited || undefined,
+      });
+    }
+  }
+
+  onHeartbeatTimeout(socket: Socket, silentForMs: number): void {
+    this.options.logger.log('info', 'heartbeat-timeout', { id: socket.id, remote: socket.remoteAddress, silentForMs });
+  }
+
+  linkOpened(link: Link): void {
+    this.links.add(link);
+  }
+
+  linkClosed(link: Link): void {
+    this.links.delete(link);
+    addEnded(this.endedTotals, undefined, link.transport);
+  }
+
+  sessionResumed(): void {
+    this.metricsEvents?.resumed();
+  }
+
+  sessionReset(reason: string): void {
+    this.metricsEvents?.reset(reason);
+  }
+}

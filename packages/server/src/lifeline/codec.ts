@@ -1,0 +1,48 @@
+/** The two Lifeline wire formats (PROTOCOL.md §2): JSON text frames and MessagePack binary frames. */
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  LIFELINE_JSON_PROTOCOL,
+  LIFELINE_MSGPACK_PROTOCOL,
+  type DecodeLimits,
+  type Envelope,
+} from '@lifeline/protocol';
+import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
+import type { LifelineFormat } from './options.js';
+
+/** One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). */
+export type Frame = string | Uint8Array;
+
+/** A Lifeline wire format. */
+export interface Codec {
+  readonly format: LifelineFormat;
+  readonly protocol: string;
+  /** Frames are binary (MessagePack) rather than text (JSON). */
+  readonly binary: boolean;
+  encode(envelope: Envelope): Frame;
+  /** Throws EnvelopeError (1007/1002). */
+  decode(data: Buffer): Envelope;
+}
+
+/**
+ * The two wire formats, decoding within `limits` (docs/server.md "Limits"): a peer's
+ * envelope over a bound, or against a content rule, is an EnvelopeError 1007.
+ */
+export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec> {
+  return {
+    json: {
+      format: 'json',
+      protocol: LIFELINE_JSON_PROTOCOL,
+      binary: false,
+      encode: encodeEnvelope,
+      decode: (data) => decodeEnvelope(data.toString('utf8'), limits),
+    },
+    msgpack: {
+      format: 'msgpack',
+      protocol: LIFELINE_MSGPACK_PROTOCOL,
+      binary: true,
+      encode: encodeEnvelopeMsgpack,
+      decode: (data) => decodeEnvelopeMsgpack(data, limits),
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * The Transport on Node: `ws` for RFC 6455 (handshake, framing, masking, validation) over
+ * the TCP (or TLS) socket the HTTP server upgraded. It is `ws`'s own WebSocket object,
+ * subclassed (`WebSocketServer`'s `WebSocket` option), so the seam costs a connection no
+ * object of its own: the few fields it adds (the sink, the cork state, the pause reasons,
+ * the server's close report) replace what Socket and Link each kept before, and its
+ * listeners are shared functions that find the sink through `this`.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+import { serverFrame } from '../frame.js';
+import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
+
+const CAPABILITIES: TransportCapabilities = { pauseReading: true, framed: true, ping: true, refusalFirst: true };
+
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
+
+const kTransport = Symbol('lifeline.transport');
+/** The shared listeners below find their transport through `this` (`ws` calls them on the object itself). */
+type WsListener = (this: WebSocket, ...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** `ws`'s frame parser, which reports a message over maxPayload or text that is not UTF-8 (internal to `ws`, hence optional). */
+type Receiver = EventEmitter & { [kTransport]?: NodeWsTransport };
+
+export class NodeWsTransport extends WebSocket implements Transport {
+  /** @internal Where messages and the close go; set by open(). */
+  sink: TransportSink | undefined = undefined;
+  private corked = false;
+  private backlogAtCork = 0;
+  /** PauseReason bits that hold now. */
+  private pausedFor = 0;
+  /** Why the server itself ended the connection, reported when the peer could not tell (no close frame read). */
+  private endedBy: { code: number; reason: string } | null = null;
+  /** The upgraded TCP (or TLS) socket: `ws`'s own field, set before the handshake completes. */
+  declare private readonly _socket: Duplex;
+
+  get capabilities(): TransportCapabilities {
+    return CAPABILITIES;
+  }
+
+  get isOpen(): boolean {
+    return this.readyState === WebSocket.OPEN;
+  }
+
+  get backlog(): number {
+    return this.corked ? this.backlogAtCork : this._socket.writableLength;
+  }
+
+  get bytesRead(): number {
+    return (this._socket as Duplex & { bytesRead?: number }).bytesRead ?? 0;
+  }
+
+  get bytesWritten(): number {
+    return (this._socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
+  }
+
+  get readingPaused(): boolean {
+    return this.pausedFor !== 0;
+  }
+
+  open(sink: TransportSink): void {
+    this.sink = sink;
+    this.on('message', onMessage as WsListener);
+    this.on('close', onClose as WsListener);
+    this.on('error', onError as WsListener);
+    // `ws` closes at once, without a reason, when a frame breaks its rules (over maxPayload,
+    // not UTF-8): a sink that hears it first can say why (Lifeline: an error envelope).
+    if (sink.transportRefused !== undefined) {
+      const receiver = (this as unknown as { _receiver?: Receiver })._receiver;
+      if (receiver !== undefined && typeof receiver.prependListener === 'function') {
+        receiver[kTransport] = this;
+        receiver.prependListener('error', onReceiverError);
+      }
+    }
+  }
+
+  write(data: string | Uint8Array, binary: boolean): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    this.cork();
+    this.send(data, binary ? BINARY : TEXT);
+  }
+
+  /**
+   * The frame is framed by the first connection that writes it, and every connection writes
+   * those same bytes straight to its TCP socket: one buffered write each, where `ws.send()`
+   * would frame the message again (header, options, and for a string its UTF-8 bytes) on
+   * every socket. Going around `ws`'s sender keeps the order of frames because the sender
+   * writes synchronously to the same socket: it only holds frames back while compressing
+   * (the routes turn permessage-deflate off) or reading a Blob (which write() never passes).
+   */
+  writeShared(shared: SharedFrame): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    this.cork();
+    this._socket.write((shared.wire ??= serverFrame(shared.frame, shared.binary)));
+  }
+
+  writeFramed(bytes: Uint8Array): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    this.cork();
+    this._socket.write(bytes);
+  }
+
+  /**
+   * The first write of a turn corks the TCP socket and schedules the uncork at the end of
+   * the turn: every frame of the turn leaves in one writev, because the system call per
+   * message, not the framing, is what limits small-message throughput.
+   */
+  cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    const raw = this._socket;
+    this.backlogAtCork = raw.writableLength;
+    raw.cork();
+    process.nextTick(uncork, this);
+  }
+
+  /** @internal */
+  flushWrites(): void {
+    this.corked = false;
+    this._socket.uncork();
+  }
+
+  whenDrained(callback: () => void): void {
+    whenWritten(this._socket, callback);
+  }
+
+  pauseReading(reason: PauseReason): void {
+    if (this.pausedFor === 0) this.pause();
+    this.pausedFor |= reason;
+  }
+
+  resumeReading(reason: PauseReason): void {
+    if ((this.pausedFor & reason) === 0) return;
+    this.pausedFor &= ~reason;
+    if (this.pausedFor === 0) this.resume();
+  }
+
+  endedBecause(code: number, reason: string): void {
+    this.endedBy = { code, reason };
+  }
+
+  // close(), terminate() and ping() are ws's own.
+
+  /** @internal `ws` found a protocol error and has sent a close frame for it. */
+  failed(error: Error): void {
+    const code = closeCodeForWsError(error);
+    // A reason the sink gave first (a refused frame it explained) stands.
+    this.endedBy ??= { code, reason: error.message };
+    this.sink!.transportError(error, code);
+  }
+
+  /** @internal The connection is gone. */
+  closed(code: number, reason: string): void {
+    const endedBy = this.endedBy;
+    if (endedBy !== null && (code === 1006 || code === 1005)) ({ code, reason } = endedBy);
+    this.sink!.transportClosed(code, reason);
+  }
+
+  /** @internal `ws`'s frame parser refused what the peer sent and is about to close without a reason. */
+  refused(error: Error): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    this.sink!.transportRefused!(closeCodeForWsError(error), error);
+  }
+}
+
+/** The close code `ws` sends for each of its receive errors (RFC 6455 §7.4.1). */
+export function closeCodeForWsError(error: Error): number {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    default:
+      return 1002;
+  }
+}
+
+/** Calls back once `raw` has handed what it holds to the kernel, or is gone; soon when it holds nothing. */
+export function whenWritten(raw: Duplex, callback: () => void): void {
+  if (raw.writableLength === 0 || raw.destroyed) {
+    queueMicrotask(callback);
+    return;
+  }
+  const done = () => {
+    raw.off('drain', done);
+    raw.off('close', done);
+    callback();
+  };
+  raw.on('drain', done);
+  raw.on('close', done);
+}
+
+function onMessage(this: NodeWsTransport, data: Buffer, isBinary: boolean): void {
+  this.sink!.transportMessage(data, isBinary);
+}
+
+function onClose(this: NodeWsTransport, code: number, reason: Buffer): void {
+  this.closed(code, reason.toString('utf8'));
+}
+
+function onError(this: NodeWsTransport, error: Error): void {
+  this.failed(error);
+}
+
+function onReceiverError(this: Receiver, error: Error): void {
+  this[kTransport]?.refused(error);
+}
+
+function uncork(transport: NodeWsTransport): void {
+  transport.flushWrites();
+}
