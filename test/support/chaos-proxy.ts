@@ -63,9 +63,18 @@ export interface ChaosProxy {
   cutAll(): void;
   /**
    * While true, bytes in both directions vanish and nothing is closed: a link that died
-   * without a FIN or RST (a pulled cable, a NAT that forgot the flow).
+   * without a FIN or RST (a pulled cable, a NAT that forgot the flow). New connections
+   * made meanwhile vanish too; see {@link ChaosProxy.blackholeLinks} for a dead link that a
+   * reconnect gets past without the test having to lift anything.
    */
   blackhole: boolean;
+  /**
+   * The connections open now go silent (bytes vanish both ways, nothing is closed), as a
+   * NAT that forgot those flows; connections made afterwards are carried as usual. A client
+   * that notices the dead link and reconnects gets through whenever it does, so a test
+   * never races its reconnect.
+   */
+  blackholeLinks(): void;
   /** New connections go to this port on 127.0.0.1 from now on (a server restarted elsewhere). */
   targetPort: number;
   /** Stops listening and destroys every connection. */
@@ -79,6 +88,8 @@ interface Pair {
   /** Armed: the next chunk is forwarded in part, then the pair is cut. */
   cutOnNextChunk: boolean;
   dead: boolean;
+  /** Blackholed by blackholeLinks(): bytes vanish, nothing is closed. */
+  silent: boolean;
 }
 
 export async function startChaosProxy(options: ChaosProxyOptions): Promise<ChaosProxy> {
@@ -121,7 +132,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   };
 
   const forward = (pair: Pair, to: net.Socket, chunk: Buffer) => {
-    if (pair.dead || blackhole) return;
+    if (pair.dead || blackhole || pair.silent) return;
     if (pair.cutOnNextChunk) {
       if (chunk.length > 1) {
         to.write(chunk.subarray(0, 1 + Math.floor(random() * (chunk.length - 1))));
@@ -148,7 +159,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const server = net.createServer({ noDelay: true }, (client) => {
     stats.connections++;
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
-    const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false };
+    const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false, silent: false };
     pairs.add(pair);
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
     upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk));
@@ -192,6 +203,9 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     },
     cutAll() {
       for (const pair of [...pairs]) cut(pair);
+    },
+    blackholeLinks() {
+      for (const pair of pairs) pair.silent = true;
     },
     close() {
       for (const pair of [...pairs]) kill(pair);

@@ -10,3 +10,15 @@ export async function waitFor<T>(condition: () => T | Promise<T>, what: string, 
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Resolves once every timer this process set to fire within `ms` from now has fired, however
+ * late a loaded machine runs them: Node runs timers in order of expiry, and this one expires
+ * after all of them. The window of a negative check that the product itself bounds ("no
+ * reconnect after a stop": its retry timer would be due within `reconnect.maxDelay`): pass
+ * the configured bound, then check what the product's timer would have changed at once
+ * (its state), not what a peer would see later.
+ */
+export function afterTimersWithin(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms + 1));
+}

@@ -42,8 +42,8 @@ export interface BareServerOptions {
   echo?: boolean;
   /** Called for each connection after the server's own bookkeeping. */
   onConnection?: (ws: WebSocket) => void;
-  /** Don't answer the client's close frame for this long (a slow peer). */
-  closeDelayMs?: number;
+  /** Don't answer the client's close frame until {@link BareServer.releaseCloses} (a slow peer). */
+  holdCloses?: boolean;
 }
 
 /**
@@ -58,8 +58,18 @@ export class BareServer {
   maxLive = 0;
   connections = 0;
   received: string[] = [];
+  private held: (() => void)[] | undefined;
 
-  constructor(private readonly options: BareServerOptions = {}) {}
+  constructor(private readonly options: BareServerOptions = {}) {
+    if (options.holdCloses) this.held = [];
+  }
+
+  /** Answers every close frame held so far, and from now on at once. */
+  releaseCloses(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const answer of held) answer();
+  }
 
   async start(port = this.port): Promise<this> {
     const wss = new WebSocketServer({ port, host: '127.0.0.1', clientTracking: false });
@@ -76,12 +86,15 @@ export class BareServer {
         if (!isBinary) this.received.push(data.toString());
         if (this.options.echo !== false) ws.send(data, { binary: isBinary });
       });
-      if (this.options.closeDelayMs) {
+      if (this.options.holdCloses) {
         // Hold the closing handshake: ws answers a close frame by calling close() on the
-        // socket, so the answer (and the TCP close) comes this much later; meanwhile the
+        // socket, so the answer (and the TCP close) waits for releaseCloses(); meanwhile the
         // server still sees the socket as open and keeps sending to it.
         const original = ws.close.bind(ws);
-        ws.close = ((code?: number, reason?: string) => void setTimeout(() => original(code, reason), this.options.closeDelayMs)) as typeof ws.close;
+        ws.close = ((code?: number, reason?: string) => {
+          if (this.held) this.held.push(() => original(code, reason));
+          else original(code, reason);
+        }) as typeof ws.close;
       }
       this.options.onConnection?.(ws);
     });
