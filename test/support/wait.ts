@@ -1,3 +1,5 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 /** Polls `condition` until it is truthy or `timeoutMs` passes (then throws with `what`). */
 export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -21,4 +23,21 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  */
 export function afterTimersWithin(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms + 1));
+}
+
+/**
+ * Watches how late this process runs its timers, from now until `stop()`, which returns the
+ * worst delay in ms. For a time bound the product documents (a member gone within TTL × 4/3
+ * plus an interval): on a loaded machine each timer on the way can run this late, so the
+ * assertion adds it per timer hop instead of guessing a slack.
+ */
+export function timerLateness(): { stop(): number } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  return {
+    stop() {
+      histogram.disable();
+      return histogram.max / 1e6;
+    },
+  };
 }
