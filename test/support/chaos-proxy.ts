@@ -51,6 +51,8 @@ export interface ChaosStats {
   partialCuts: number;
   /** Bytes forwarded, both directions. */
   bytes: number;
+  /** Chunks from the server that vanished in a blackhole (what a test waits for to know the server wrote into it). */
+  blackholedFromServer: number;
 }
 
 export interface ChaosProxy {
@@ -97,7 +99,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const minLife = options.minLifeMs ?? 50;
   const maxLife = options.maxLifeMs ?? 500;
   const partialRate = options.partialChunkRate ?? 0.5;
-  const stats: ChaosStats = { connections: 0, cuts: 0, partialCuts: 0, bytes: 0 };
+  const stats: ChaosStats = { connections: 0, cuts: 0, partialCuts: 0, bytes: 0, blackholedFromServer: 0 };
   const pairs = new Set<Pair>();
   let chaos = true;
   let blackhole = false;
@@ -132,7 +134,11 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   };
 
   const forward = (pair: Pair, to: net.Socket, chunk: Buffer) => {
-    if (pair.dead || blackhole || pair.silent) return;
+    if (pair.dead) return;
+    if (blackhole || pair.silent) {
+      if (to === pair.client) stats.blackholedFromServer++;
+      return;
+    }
     if (pair.cutOnNextChunk) {
       if (chunk.length > 1) {
         to.write(chunk.subarray(0, 1 + Math.floor(random() * (chunk.length - 1))));
