@@ -439,7 +439,8 @@ describe('the console against lifeline serve', () => {
     // Every message any WebSocket of the page receives, counted as it arrives (network events
     // run in a hidden tab): the test's clock for how long the tab stays hidden.
     await page.addInitScript(() => {
-      const g = globalThis as unknown as { received: number; WebSocket: typeof WebSocket };
+      type BrowserSocket = new (url: string | URL, protocols?: string | string[]) => EventTarget;
+      const g = globalThis as unknown as { received: number; WebSocket: BrowserSocket };
       g.received = 0;
       const Real = g.WebSocket;
       g.WebSocket = class extends Real {
