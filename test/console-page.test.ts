@@ -1,16 +1,14 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startChaosProxy } from './support/chaos-proxy.js';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, launchChromium, type ChromiumSession } from './support/chromium.js';
+import { ARTIFACTS, launchChromium, launchHideableChromium, type ChromiumSession } from './support/chromium.js';
 import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
-import { sleep, waitFor } from './support/wait.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The WebSocket test console (apps/console, issue 6) as a person gets it: built by
@@ -151,69 +149,6 @@ function msOfDay(time: string): number {
   return Math.round(((h * 60 + m) * 60 + s) * 1000);
 }
 
-/**
- * A Chromium whose pages can really be hidden. A page Playwright launches stays `visible`
- * whatever happens to its tab: Playwright turns on focus emulation for every page, and a
- * page with focus emulation counts as on screen (checked with Chromium 156; see also
- * packages/client/test/cdp.ts). So this starts Debian's Chromium with a DevTools port and
- * attaches with `connectOverCDP(…, { noDefaults: true })`, which leaves that emulation off:
- * a second tab in front then hides the first as a person's background tab is hidden
- * (`document.visibilityState` is `hidden`, no animation frames, timers once a second).
- */
-async function launchHideableChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'lifeline-console-hidden-'));
-  // Its own process group, so that stopping it stops its helper processes too: they write
-  // into the profile until they exit, and the profile is deleted after that.
-  const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
-    stdio: 'ignore',
-    detached: true,
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // the group is gone already
-    }
-  };
-  const stop = async () => {
-    const killer = setTimeout(() => signalGroup('SIGKILL'), 5000);
-    signalGroup('SIGTERM');
-    await exited;
-    clearTimeout(killer);
-    // Helpers may outlive the main process by a moment.
-    await sleep(200);
-    signalGroup('SIGKILL');
-    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
-  };
-  try {
-    // Chromium writes the port it chose, and the browser's DevTools path, into the profile.
-    const activePort = join(profile, 'DevToolsActivePort');
-    const [port, path] = await waitFor(
-      () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Chromium exited (${child.exitCode ?? child.signalCode}) before it listened`);
-        const lines = existsSync(activePort) ? readFileSync(activePort, 'utf8').split('\n') : [];
-        return /^\/devtools\/browser\/[\w-]+$/.test(lines[1] ?? '') ? lines : undefined;
-      },
-      'Chromium to write DevToolsActivePort',
-      20_000,
-      50,
-    );
-    const endpoint = `ws://127.0.0.1:${port}${path}`;
-    const attached = await chromium.connectOverCDP(endpoint, { noDefaults: true });
-    return {
-      context: attached.contexts()[0]!,
-      async close() {
-        await attached.close(); // disconnects; the process is this test's to end
-        await stop();
-      },
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
-
 describe('the console against lifeline serve', () => {
   test('connects to /echo and shows text, JSON and binary in the log, each in its own view', async () => {
     const { page, pageErrors } = await visit();
@@ -346,9 +281,11 @@ describe('the console against lifeline serve', () => {
     await page.keyboard.press('t'); // a new tab, and the file read into its log
     await page.getByText('Export / import').click();
     await page.getByTestId('import').setInputFiles(file);
-    await expect.poll(() => page.getByText(/^Imported \d+ entries from console-export\.ndjson\.$/).count()).toBe(1);
-    await expect.poll(async () => number(await page.getByTestId('count-in').innerText())).toBe(1); // drawn on the next frame
-    expect(await page.locator('.log-row[data-dir="in"] .c-preview').innerText()).toBe('typed, not clicked');
+    await expect.poll(() => page.getByText(/^Imported \d+ entries from console-export\.ndjson, marked “imported”: shown in the log, not counted/).count()).toBe(1);
+    // Shown, marked, and not counted as this tab's traffic (test/console-handshake.test.ts checks the counters in depth).
+    await expect.poll(() => page.locator('.log-row[data-dir="in"] .c-preview').innerText()).toBe('importedtyped, not clicked'); // drawn on the next frame
+    expect(await page.getByTestId('count-imported').innerText()).toMatch(/imported ↓ 1 ↑ 1, not counted/);
+    expect(number(await page.getByTestId('count-in').innerText())).toBe(0);
     expect(pageErrors).toEqual([]);
   });
 
@@ -358,13 +295,15 @@ describe('the console against lifeline serve', () => {
     await page.getByTestId('reconnect').uncheck();
     await connect(page, `ws://127.0.0.1:${port}/echo`);
     const failure = page.getByTestId('failure');
-    await expect.poll(() => failure.innerText(), { timeout: 10_000 }).toMatch(new RegExp(`^Could not connect: nothing answered at 127\\.0\\.0\\.1:${port}\\. The connection was refused`));
+    // Said by this page's server, which made the same handshake (the browser says only 1006).
+    await expect.poll(() => failure.innerText(), { timeout: 10_000 }).toBe(`Could not connect: connection refused: nothing listens on 127.0.0.1:${port}.`);
     await expect.poll(() => page.getByTestId('status-text').innerText()).toBe('closed');
-    expect(await page.locator('.log-row.level-error').first().innerText()).toMatch(/closed 1006: closed without a close frame: the network dropped or the server crashed/);
+    expect(await page.locator('.log-row.level-warn').first().innerText()).toMatch(/could not open ws:\/\/127\.0\.0\.1:\d+\/echo: a browser reports every failed handshake as 1006 and hides why/);
     await page.screenshot({ path: join(ARTIFACTS, 'console-refused.png') });
 
     await connect(page, serve!.wsUrl('/no-such-route'));
-    await expect.poll(() => failure.innerText(), { timeout: 10_000 }).toMatch(/^Could not connect: the server has no WebSocket at this path\. It says: Nothing at \/no-such-route\..*\/echo/);
+    // Same origin: the server's own words too (a Lifeline server's 404 lists its WebSocket routes).
+    await expect.poll(() => failure.innerText(), { timeout: 10_000 }).toMatch(/^Could not connect: 404 Not Found: there is no WebSocket at this path\. It says: Nothing at \/no-such-route\..*\/echo/);
   });
 
   test('the server panel shows a second client arriving', async () => {
@@ -631,16 +570,17 @@ describe('the console against lifeline serve', () => {
     expect(rows.filter((r) => r.dir === 'in').map((r) => r.text)).toEqual(['one', 'two']);
     await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-gap.png') });
     // What reached the server. A browser lets a page close only with 1000 or 3000–4999:
-    // close(1002) throws there, and @lifeline/client closes with 1000 and the same reason
-    // instead, so the server is told. The console says what the browser refused.
+    // close(1002) throws there, and @lifeline/client closes with 4002 and the same reason
+    // instead (PROTOCOL.md §2.6: 1000 would end the session), so the server is told. The
+    // console says what the browser refused.
     await waitFor(() => closes.length >= 1, 'the server to see the close', 10_000);
     const refused = sys.filter((t) => t.startsWith('the browser refused close(1002): '));
     const stillOpen = [...gappy.clients].filter((c) => c.readyState === WebSocket.OPEN).length;
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatch(/The client closed with 1000 and the same reason instead\.$/);
+    expect(refused[0]).toMatch(/The client closed with 4002 and the same reason instead\.$/);
     expect(stillOpen).toBe(0);
     expect(closes).toHaveLength(1);
-    expect(closes[0]).toMatchObject({ code: 1000 });
+    expect(closes[0]).toMatchObject({ code: 4002 });
     console.log(`console sequence gap: events ${JSON.stringify(sys)}; the server saw ${stillOpen ? 'no close: the connection is still open' : JSON.stringify(closes)}`);
     expect(pageErrors).toEqual([]);
   });

@@ -206,8 +206,20 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     first.signal('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     for (const id of ['raw', 'lifeline'] as const) {
-      const seen = await waitForCountdown(page, id, 2);
+      const seen = await waitForCountdown(page, id, 3); // attempts 1 and 2 of this outage failed against the dead server
       expect(seen.headline).toMatch(/^reconnecting — attempt \d+ in \d+ s$/);
+      // No round trip is shown for a link that is not there (both had one while open).
+      expect(await text(panel(page, id).locator('[data-testid="rtt"]'))).toBe('—');
+      // "Retry now" stays on the headline's row.
+      const [headline, retry] = await Promise.all([panel(page, id).getByTestId('headline').boundingBox(), panel(page, id).getByTestId('retry-now').boundingBox()]);
+      expect(retry!.y).toBeLessThan(headline!.y + headline!.height);
+      expect(retry!.y + retry!.height).toBeGreaterThan(headline!.y);
+      // The log says what 1006 means, once for the drop, and the failed attempts since are one line.
+      const lines = await logOf(page, id);
+      expect(lines.filter((l) => l.startsWith('connection closed: 1006 — closed without a close frame: the network dropped or the server crashed'))).toHaveLength(1);
+      const failed = lines.filter((l) => /^attempts? \d+/.test(l));
+      expect(failed, lines.join('\n')).toHaveLength(1);
+      expect(failed[0]).toMatch(/^attempts 1–\d+ failed \(1006: no answer: the server is down, restarting or unreachable\); attempt \d+ in [\d.]+ s$/);
     }
     expect(await text(panel(page, 'lifeline').locator('[data-testid="last-close"]'))).toBe('1006 (not clean)');
 
@@ -228,7 +240,8 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     const reset = panel(page, 'lifeline').locator('[data-testid="reset"]');
     await reset.waitFor({ timeout: 5000 });
     expect(await reset.getAttribute('data-reason')).toBe('unknown-session');
-    expect(await text(reset)).toContain('0 written to the old one were never confirmed');
+    expect(await text(reset)).toContain('everything written to the old one had been confirmed.');
+    expect(await text(reset)).not.toMatch(/\b0 /);
     const secondSession = await sessionIdOf(page);
     expect(secondSession).not.toBe(firstSession);
     // ...and the messages queued during the outage arrive there, each once, in order.
@@ -249,7 +262,7 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     expect(pageErrors).toEqual([]);
     expectLocalOnly(requested);
     expect(requested.filter((url) => url.startsWith('ws:')).map((url) => new URL(url).pathname)).toEqual(expect.arrayContaining(['/test', '/results']));
-  });
+  }, 120_000); // a long scenario: two server starts, a kill, several reconnects; generous for a busy machine
 
   test('Lifeline mode across a TCP outage (server untouched): every message typed before, into and during it arrives exactly once, in order, on the same session', async () => {
     const { server, proxy, page, requested, pageErrors } = await visitThroughProxy();
@@ -334,7 +347,7 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     const reset = panel(page, 'lifeline').locator('[data-testid="reset"]');
     await reset.waitFor({ timeout: 20_000 });
     expect(await reset.getAttribute('data-reason')).toBe('unknown-session');
-    expect(await text(reset)).toContain('2 written to the old one were never confirmed');
+    expect(await text(reset)).toContain('2 messages written to the old one were never confirmed.');
     expect(await sentRows(page)).toEqual([
       { seq: 1, state: 'echoed', echoes: 1 },
       { seq: 2, state: 'unconfirmed', echoes: 0 },

@@ -144,21 +144,27 @@ describe('python3-websockets client against lifeline serve', () => {
       { recv: 2 },
       { send_b64: binary.toString('base64') },
       { recv: 2 },
+      // heartCheck is a message like any other: "heartCheck", then 111111111. A frame more
+      // or less would shift the answer to "end".
       { send: 'heartCheck' },
-      { recv: 1 },
-      // heartCheck gets its one reply and no "111111111" after it.
-      { quiet_ms: 400 },
+      { recv: 2 },
+      { send: 'end' },
+      { recv: 2 },
     ]);
-    expect(result.received.map((r) => r.kind)).toEqual(Array(8).fill('text'));
+    expect(result.received.map((r) => r.kind)).toEqual(Array(11).fill('text'));
+    // Python's json.dumps, as the seed's Flask route answered: every non-ASCII character escaped.
     expect(result.received.map((r) => r.text)).toEqual([
       '111111111',
       '"123"',
       '111111111',
-      JSON.stringify('héllo "wörld" \\ ✓'),
+      '"h\\u00e9llo \\"w\\u00f6rld\\" \\\\ \\u2713"',
       '111111111',
       JSON.stringify(binary.toString('base64')),
       '111111111',
       '"heartCheck"',
+      '111111111',
+      '"end"',
+      '111111111',
     ]);
     expect(result.unexpected).toEqual([]);
     // Python's json module and JavaScript's JSON.parse both accept every reply.
@@ -175,6 +181,9 @@ describe('python3-websockets client against lifeline serve', () => {
       binary.toString('base64'),
       111111111,
       'heartCheck',
+      111111111,
+      'end',
+      111111111,
     ]);
     expect(result.closed_early).toBe(false);
     expect(result.close.code).toBe(1000);

@@ -77,6 +77,11 @@ export interface ChaosProxy {
    * never races its reconnect.
    */
   blackholeLinks(): void;
+  /**
+   * While true, bytes wait in the proxy in both directions (it stops reading), and nothing is
+   * closed: a link that stalls. Set false, they go on, in order, nothing lost.
+   */
+  stall: boolean;
   /** New connections go to this port on 127.0.0.1 from now on (a server restarted elsewhere). */
   targetPort: number;
   /** Stops listening and destroys every connection. */
@@ -103,6 +108,7 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const pairs = new Set<Pair>();
   let chaos = true;
   let blackhole = false;
+  let stall = false;
   let targetPort = options.targetPort;
 
   const kill = (pair: Pair) => {
@@ -167,6 +173,10 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
     const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false, silent: false };
     pairs.add(pair);
+    if (stall) {
+      client.pause();
+      upstream.pause();
+    }
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
     upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk));
     // A half-close passes through (a closing handshake ends cleanly); an error or a full close ends the pair.
@@ -196,6 +206,18 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     },
     set blackhole(on: boolean) {
       blackhole = on;
+    },
+    get stall() {
+      return stall;
+    },
+    set stall(on: boolean) {
+      stall = on;
+      for (const pair of pairs) {
+        for (const socket of [pair.client, pair.server]) {
+          if (on) socket.pause();
+          else socket.resume();
+        }
+      }
     },
     get targetPort() {
       return targetPort;

@@ -1,8 +1,9 @@
 /**
  * What PROTOCOL.md says a Lifeline server does with one frame from a client whose session
  * has just been welcomed (the server has sent nothing numbered yet, and expects `s` = 1), written
- * out from §2.1 (envelopes and fields), §2.3 (sequence and acknowledgement), §2.6 (close
- * codes) and §3.1–3.2 (channel names, `p` and `pr`), for the fuzz tests' expected outcome.
+ * out from §2.1 (envelopes and fields), §2.3 (sequence and acknowledgement), §2.5 (a
+ * revision-2 server answers a client's `ping`), §2.6 (close codes) and §3.1–3.2 (channel
+ * names, `p` and `pr`), for the fuzz tests' expected outcome.
  *
  * Deliberately independent of the codecs under test (`@lifeline/protocol`'s decoders and
  * validators): JSON is read with `JSON.parse`, MessagePack with the `@msgpack/msgpack`
@@ -129,6 +130,7 @@ const RULES: Record<EnvelopeType, (o: Record<string, unknown>, mode: 'json' | 'm
   },
   welcome: (o) => {
     if (!base64url(o.sid, 128) || !base64url(o.tok, 128) || !ack(o.rx) || typeof o.resumed !== 'boolean' || !integer(o.hb, 1, MAX_ID)) return false;
+    if (o.probe !== undefined && typeof o.probe !== 'boolean') return false;
     if (o.reset === undefined) return true;
     return o.resumed === false && isObject(o.reset) && ['expired', 'unknown-session', 'bad-token', 'overflow'].includes(o.reset.reason as string);
   },
@@ -159,11 +161,12 @@ function afterWelcome(o: Record<string, unknown>, t: EnvelopeType): Verdict {
   switch (t) {
     case 'hello': // "a second hello"
     case 'welcome': // "an envelope only the other side sends"
-    case 'ping':
     case 'error':
     case 'p':
     case 'pr':
       return { close: 1008 };
+    case 'ping': // §2.5 R4: a revision-2 server (welcome.probe) answers it with a pong
+      return { open: true };
     case 'a':
       // "an a above the last s sent": nothing was sent, so only 0.
       return (o.a as number) > 0 ? { close: 1002 } : { open: true };

@@ -90,9 +90,13 @@ export function rawWebSocket(port: number, path: string, headers: Record<string,
         reject(new Error(`handshake refused: ${head}`));
         return;
       }
+      // Frames that came with the 101 go back into the stream, which stays paused until
+      // the caller (resumed by this promise) has had its turn to add a 'data' listener.
+      socket.pause();
       const rest = data.subarray(end + 4);
-      resolve(socket);
       if (rest.length) socket.unshift(rest);
+      resolve(socket);
+      setImmediate(() => socket.resume());
     };
     socket.on('data', onData);
     socket.once('error', reject);

@@ -102,4 +102,20 @@ describe('MessageLog', () => {
     expect([...copy.entries()].map(toRecord)).toEqual([...log.entries()].map(toRecord));
     expect(fromRecord('{"dir":"in","at":5}')).toBe('a message needs "text" or "base64"');
   });
+
+  it('an import is shown, not counted: live totals stay, imported ones are apart, and no rule or chart sees it', () => {
+    const log = new MessageLog();
+    const seen: string[] = [];
+    log.onEntry = (entry) => seen.push(entry.text ?? '');
+    log.add({ dir: 'out', text: 'a' });
+    log.add({ dir: 'in', text: 'a' });
+    const file = log.toNdjson().join('');
+    log.importNdjson(file);
+    expect(log.length).toBe(4);
+    expect(log.totals).toMatchObject({ in: 1, out: 1, inBytes: 1, outBytes: 1, importedIn: 1, importedOut: 1 });
+    expect(seen).toEqual(['a', 'a']);
+    expect([...log.entries()].map((e) => e.imported ?? false)).toEqual([false, false, true, true]);
+    log.clear();
+    expect(log.totals).toMatchObject({ in: 0, out: 0, importedIn: 0, importedOut: 0 });
+  });
 });

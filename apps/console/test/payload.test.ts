@@ -4,7 +4,7 @@ import { jsonContains, compileMatch } from '../src/lib/match';
 import { formatGap, hexDump, jsonErrorOffset, parseBase64, parseHex, parseJson, toBase64, toHex, utf8Length } from '../src/lib/payload';
 import { clientSnippet, vueSnippet } from '../src/lib/snippet';
 import { defaultSettings } from '../src/lib/connection';
-import { closeSentence, describeClose, explainFailure } from '../src/lib/explain';
+import { closeSentence, describeClose, failureSentence, notLifelineSentence } from '../src/lib/explain';
 
 describe('payloads', () => {
   it('reads hex as people write it, and says what is wrong', () => {
@@ -67,11 +67,33 @@ describe('explanations and snippets', () => {
     expect(closeSentence(4321)).toMatch(/application’s own code/);
     expect(describeClose({ code: 1009, reason: '', wasClean: true, action: 'stop', at: 0 }, true)).toMatch(/not reconnecting: the same messages would fail again/);
     expect(describeClose({ code: 1012, reason: 'server restart; retry-after=2500', wasClean: true, action: 'retry', hint: 2500, at: 0 }, true)).toMatch(/reconnecting after the server’s hint of 2\.5 s/);
-    expect(explainFailure('ws://127.0.0.1:9/x', [], { kind: 'unreachable' })).toMatch(/^Could not connect: nothing answered at 127\.0\.0\.1:9\./);
-    expect(explainFailure('ws://h/x', ['chat'], { kind: 'http', status: 426, body: '' })).toMatch(/probably the subprotocol \(offered chat\)/);
+  });
+
+  it('says why a handshake failed, and whether retrying can help, from the handshake check', () => {
+    const url = 'ws://127.0.0.1:9/x';
+    expect(failureSentence(url, { known: true, text: '404 Not Found: there is no WebSocket at this path', definitive: true })).toBe(
+      'Could not connect: 404 Not Found: there is no WebSocket at this path.',
+    );
+    expect(failureSentence(url, { known: true, text: 'connection refused: nothing listens on 127.0.0.1:9', definitive: false })).toBe(
+      'Could not connect: connection refused: nothing listens on 127.0.0.1:9.',
+    );
+    // The server accepts what the browser could not: the cause is on the browser's side.
+    expect(failureSentence(url, { known: true, text: 'the server accepts this handshake', definitive: false, outcome: { kind: 'accepted', protocol: '' } })).toMatch(
+      /^Could not connect from this browser, yet the server accepts the same handshake.*certificate/,
+    );
+    // No Lifeline server behind the page: say honestly that a browser cannot know.
+    expect(failureSentence(url, { known: false, why: 'this page is not served by a Lifeline server that could make the same handshake and tell (lifeline serve does)' })).toBe(
+      'Could not connect. Browsers do not say why a WebSocket handshake failed, and this page is not served by a Lifeline server that could make the same handshake and tell (lifeline serve does). ' +
+        `lifeline connect ${url} prints the server's answer.`,
+    );
+    expect(notLifelineSentence('ws://127.0.0.1:9/test', 'lifeline.v1', 'envelope: must be an object')).toMatch(
+      /^Could not connect: the server at 127\.0\.0\.1:9 accepted the handshake with subprotocol lifeline\.v1 but does not speak Lifeline mode there \(envelope: must be an object\)\. Turn Lifeline mode off/,
+    );
   });
 
   it('copies the connection as code', () => {
+    expect(clientSnippet({ ...defaultSettings(), url: 'ws://h/x', reconnectInitialDelay: 100, reconnectMaxDelay: 400 })).toContain('reconnect: { initialDelay: 100, maxDelay: 400 },');
+    expect(clientSnippet({ ...defaultSettings(), url: 'ws://h/x' })).toContain('createClient("ws://h/x")'); // the client's own backoff needs no option
     const settings = { ...defaultSettings(), url: 'ws://127.0.0.1:5000/echo', protocols: 'chat.v2', heartbeat: true, reconnect: false };
     expect(clientSnippet(settings)).toContain(`createClient("ws://127.0.0.1:5000/echo", {
   protocols: "chat.v2",

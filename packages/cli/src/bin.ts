@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
 import { connectCommand } from './connect.js';
-import { MAIN_HELP, serveHelp } from './help.js';
+import { mainHelp, serveHelp } from './help.js';
 import { serve } from './serve.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 
@@ -11,7 +11,7 @@ import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(MAIN_HELP);
+    process.stdout.write(mainHelp());
     return;
   }
   if (command === '-v' || command === '--version') {

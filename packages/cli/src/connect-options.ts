@@ -1,5 +1,5 @@
 import { LifelineError } from '@lifeline/server';
-import { optionTable } from './help.js';
+import { helpWidth, optionTable, wrap } from './help.js';
 
 /**
  * `lifeline connect` options: one table drives the parser and `--help`, so the two cannot
@@ -203,29 +203,30 @@ function header(raw: string, where: string): [string, string] {
   return [name, raw.slice(colon + 1).trim()];
 }
 
-export function connectHelp(): string {
+export function connectHelp(width = helpWidth()): string {
   const rows: [string, string][] = CONNECT_OPTIONS.map((o) => {
     const names = (o.short ? `-${o.short}, ` : '    ') + `--${o.flag}` + (o.value ? ` ${o.value}` : '');
     return [names, `${o.help} (default: ${o.default})`];
   });
   rows.push(['-h, --help', 'show this help']);
-  const exits = EXIT_HELP.map(([code, text]) => `  ${code}  ${text}`).join('\n');
+  const about = wrap(
+    'A terminal WebSocket client on @lifeline/client. In a terminal: a prompt with history; incoming lines are printed above it as "HH:MM:SS.mmm < text", sent ones as "> text". ' +
+      'With stdin piped: each line is one message; after the end of input it listens --wait seconds and closes. ' +
+      'Output that is not a terminal holds the incoming messages only, one a line (binary as "binary N bytes: hex"), for scripts:',
+    width,
+  ).join('\n');
   return `Usage: lifeline connect <url> [options]
 
-A terminal WebSocket client on @lifeline/client. In a terminal: a prompt with history;
-incoming lines are printed above it as "HH:MM:SS.mmm < text", sent ones as "> text".
-With stdin piped: each line is one message; after the end of input it listens --wait
-seconds and closes. Output that is not a terminal holds the incoming messages only, one
-a line (binary as "binary N bytes: hex"), for scripts:
+${about}
   lifeline connect ws://127.0.0.1:5000/echo --send '{"a":1}' --wait 1 | jq .a
 
 Options:
-${optionTable(rows)}
+${optionTable(rows, width)}
 
 At the prompt:
-${optionTable(PROMPT_COMMANDS)}
+${optionTable(PROMPT_COMMANDS, width)}
 
 Exit status:
-${exits}
+${optionTable(EXIT_HELP.map(([code, text]) => [String(code), text] as const), width)}
 `;
 }

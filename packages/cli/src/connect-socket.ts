@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketConstructor } from '@lifeline/client';
+import { refusalHeaders, type RefusalHeaders } from '@lifeline/protocol';
 import WebSocket from 'ws';
 
 /** The server's HTTP answer to an upgrade it refused. */
 export interface HandshakeFailure {
   status: number;
   statusText: string;
+  /** The headers that explain a refusal (Retry-After, WWW-Authenticate, Location, Sec-WebSocket-Version). */
+  headers: RefusalHeaders;
   /** The start of the body (servers explain refusals there: lifeline serve lists its routes). */
   body: string;
 }
@@ -21,6 +24,8 @@ export interface SocketTap {
   current: WebSocket | undefined;
   /** Why the latest attempt's upgrade was refused, if it was. */
   refused: HandshakeFailure | undefined;
+  /** The latest attempt got 101 Switching Protocols, with this subprotocol ('' for none): a later failure is not the network's. */
+  upgraded?: { protocol: string } | undefined;
   /** A pong arrived (the answer to `/ping`, or to the heartbeat's ping). */
   onPong?: () => void;
 }
@@ -38,6 +43,11 @@ export function tappedWebSocket(headers: Record<string, string>, tap: SocketTap)
       super(url, protocols, { headers });
       tap.current = this;
       tap.refused = undefined;
+      tap.upgraded = undefined;
+      this.on('upgrade', (response: IncomingMessage) => {
+        const protocol = response.headers['sec-websocket-protocol'];
+        tap.upgraded = { protocol: typeof protocol === 'string' ? protocol : '' };
+      });
       this.on('pong', () => tap.onPong?.());
       // With a listener here ws leaves the refused request to us: read what the server
       // said, then end the attempt, which the client sees as a failed connect.
@@ -48,7 +58,7 @@ export function tappedWebSocket(headers: Record<string, string>, tap: SocketTap)
           clearTimeout(timer);
           if (this.readyState !== WebSocket.CONNECTING) return;
           const text = Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_BODY));
-          tap.refused = { status: response.statusCode ?? 0, statusText: response.statusMessage ?? '', body: text.trim() };
+          tap.refused = { status: response.statusCode ?? 0, statusText: response.statusMessage ?? '', headers: refusalHeaders((name) => response.headers[name]), body: text.trim() };
           this.terminate();
         };
         const timer = setTimeout(done, BODY_WAIT_MS);

@@ -3,7 +3,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { createClient, defaultCloseAction, LifelineError, toWebSocketUrl, type CloseInfo, type LifelineClient, type ResetInfo, type SessionInfo } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
 import { msgpackFormat } from '@lifeline/client/msgpack';
-import { describeCloseCode, LIFELINE_JSON_PROTOCOL, LIFELINE_MSGPACK_PROTOCOL } from '@lifeline/protocol';
+import { describeCloseCode, describeHandshake, LIFELINE_JSON_PROTOCOL, LIFELINE_MSGPACK_PROTOCOL } from '@lifeline/protocol';
 import { connectHelp, EXIT, parseConnectArgs, PROMPT_COMMANDS, type ConnectConfig } from './connect-options.js';
 import { optionTable } from './help.js';
 import { Display, parseHex, type Incoming } from './connect-output.js';
@@ -192,43 +192,28 @@ class Connection {
     return format ? [format === 'msgpack' ? LIFELINE_MSGPACK_PROTOCOL : LIFELINE_JSON_PROTOCOL] : this.#config.subprotocols;
   }
 
-  /** The refusal in words: the server's HTTP answer, or what the network said. */
+  /** The refusal in words: the server's HTTP answer, or what the network said (describeHandshake, shared with the console). */
   #connectFailure(): string {
+    const context = { url: this.#client.url, offered: this.#offered() };
     const refused = this.#tap.refused;
-    if (refused) {
-      const body = refused.body.replace(/\s*\n\s*/g, ' ');
-      return `${refused.status} ${refused.statusText}${body ? `: ${body}` : ''}`;
-    }
+    if (refused) return describeHandshake({ kind: 'refused', ...refused }, context).text;
     const error = this.#lastError;
     if (!error) return 'the connection closed before it opened';
-    if (error.code === 'LL_CONNECT_TIMEOUT') return `no answer within ${this.#config.connectTimeout} ms (--connect-timeout)`;
+    if (error.code === 'LL_CONNECT_TIMEOUT') return `${describeHandshake({ kind: 'timeout', ms: this.#config.connectTimeout }, context).text} (--connect-timeout)`;
     if (error.code !== 'LL_SOCKET_ERROR') {
       // The socket opened but the greeting went wrong: in Lifeline mode, a raw server that
       // accepted the subprotocol without speaking it.
       return this.#config.lifeline ? `the server does not speak Lifeline mode here: ${error.message}` : error.message;
     }
     const cause = error.cause as NodeJS.ErrnoException | undefined;
-    const { host, hostname } = new URL(this.#client.url);
-    switch (cause?.code) {
-      case 'ECONNREFUSED':
-        return `connection refused: nothing listens on ${host}`;
-      case 'ENOTFOUND':
-      case 'EAI_AGAIN':
-        return `host ${hostname} not found (DNS)`;
-      case 'ETIMEDOUT':
-        return `connecting to ${host} timed out`;
-      case 'ECONNRESET':
-        return `${host} reset the connection during the handshake`;
-      case 'EHOSTUNREACH':
-      case 'ENETUNREACH':
-        return `${host} is unreachable`;
-    }
     const message = (cause?.message ?? error.message).replace(/^WebSocket error on \S+: /, '');
-    if (/subprotocol/i.test(message) && this.#offered().length) {
+    const upgraded = this.#tap.upgraded;
+    if (upgraded) {
+      // 101, and then the client dropped it: the subprotocol, or a broken handshake.
       const lifelineHint = this.#config.lifeline ? '; is this a Lifeline route? (without --lifeline any WebSocket server works)' : '';
-      return `${message} (offered: ${this.#offered().join(', ')})${lifelineHint}`;
+      return describeHandshake({ kind: 'accepted', protocol: upgraded.protocol, problem: message }, context).text + lifelineHint;
     }
-    return message;
+    return describeHandshake({ kind: 'network', code: cause?.code ?? '', message }, context).text;
   }
 
   #exitStatus(): number {

@@ -3,4 +3,4 @@ export { defaultServeConfig, resolveServeConfig, SERVE_OPTIONS, type ServeConfig
 export { addEchoRoute } from './routes/echo.js';
 export { addSeedRoutes, SEED_MARKER } from './routes/seed.js';
 export { addResultsRoute, type ResultsRouteOptions } from './routes/results.js';
-export { builtAppDir, mountBuiltApp, serveStaticApp, type StaticAppOptions } from './static-app.js';
+export { BUILT_APPS, builtAppDir, mountBuiltApp, serveStaticApp, type StaticAppOptions } from './static-app.js';

@@ -10,7 +10,7 @@ export interface ServeConfig {
   port: number;
   logLevel: LogLevel;
   app: AppOptions;
-  /** Bearer token for `GET /api/stats` (stats.ts in @lifeline/server); unset: loopback binds only. Never printed or logged. */
+  /** Bearer token for `GET /api/stats`, `GET /metrics` and `POST /api/handshake-check` (@lifeline/server); unset: loopback binds only. Never printed or logged. */
   adminToken?: string;
   /** Redis for channels and Lifeline sessions shared across processes (@lifeline/redis); unset: in memory. May hold a password: never printed or logged. */
   redisUrl?: string;
@@ -57,7 +57,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.maxPayload), apply: (c, v) => { c.app.maxPayload = v as number; } }),
   spec({ flag: 'max-connections', key: 'maxConnections', kind: 'int', value: 'N', help: 'open connections; the next upgrade gets 503',
     default: String(DEFAULTS.maxConnections), apply: (c, v) => { c.app.maxConnections = v as number; } }),
-  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request',
+  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request, and in Lifeline mode the hello after it',
     default: String(DEFAULTS.handshakeTimeout), apply: (c, v) => { c.app.handshakeTimeout = v as number; } }),
   spec({ flag: 'allowed-origin', key: 'allowedOrigins', kind: 'strings', value: 'ORIGIN',
     help: 'allow WebSockets only from this Origin (repeatable); others get 403', default: 'any origin',
@@ -95,9 +95,11 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.shutdown.retryWindow), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, retryWindow: v as number }; } }),
   spec({ flag: 'drain-timeout', key: 'drainTimeout', kind: 'int', value: 'MS', help: 'on shutdown, wait this long for buffered messages to reach clients',
     default: String(DEFAULTS.shutdown.drainTimeout), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, drainTimeout: v as number }; } }),
+  spec({ flag: 'hand-off-rate', key: 'handOffRate', kind: 'int', value: 'N', help: 'with --redis and other nodes up: resumes/s each other node takes on shutdown (spreads the hints of handed-off sessions)',
+    default: String(DEFAULTS.shutdown.handOffRate), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, handOffRate: v as number }; } }),
   // Prefer the environment variable: a flag's value shows in `ps` to every user of the machine.
   spec({ flag: 'admin-token', key: 'adminToken', kind: 'string', value: 'TOKEN', env: 'LIFELINE_ADMIN_TOKEN',
-    help: 'require "Authorization: Bearer TOKEN" for GET /api/stats; without one it answers only on a loopback bind',
+    help: 'require "Authorization: Bearer TOKEN" for /api/stats, /metrics and /api/handshake-check; without one they answer only on a loopback bind',
     default: 'none; env LIFELINE_ADMIN_TOKEN', apply: (c, v) => { c.adminToken = v as string; } }),
   // Also from the environment: a URL with a password shows in `ps` as a flag.
   spec({ flag: 'redis', key: 'redis', kind: 'string', value: 'URL', env: 'LIFELINE_REDIS_URL',

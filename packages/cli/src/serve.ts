@@ -4,7 +4,7 @@ import { addEchoRoute } from './routes/echo.js';
 import { addResultsRoute } from './routes/results.js';
 import { addSeedRoutes } from './routes/seed.js';
 import { readTls, type ServeConfig } from './serve-options.js';
-import { mountBuiltApp } from './static-app.js';
+import { BUILT_APPS, mountBuiltApp } from './static-app.js';
 
 /** The app that `lifeline serve` runs: the seed's routes, the echo endpoint, the demo page and its route, the console and the stats endpoint. */
 export function createServeApp(config: ServeConfig): App {
@@ -14,9 +14,10 @@ export function createServeApp(config: ServeConfig): App {
   addSeedRoutes(app);
   addEchoRoute(app);
   addResultsRoute(app);
-  mountBuiltApp(app, 'demo');
-  mountBuiltApp(app, 'console');
+  for (const name of BUILT_APPS) mountBuiltApp(app, name);
   app.statsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
+  // For the console: why a WebSocket failed to open, which the browser will not say.
+  app.handshakeCheckEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
   app.healthEndpoints();
   app.metricsEndpoint(config.adminToken === undefined ? {} : { token: config.adminToken });
   if (config.apiKey !== undefined) app.publishEndpoint({ apiKey: config.apiKey });
@@ -44,6 +45,7 @@ export async function serve(config: ServeConfig): Promise<App> {
       `  console     ${http}://${base}/console/   (a WebSocket test console for this or any server)\n` +
       (config.redisUrl === undefined ? '' : `  redis       channels and Lifeline sessions shared through Redis with every lifeline process using it\n`) +
       `  stats       ${http}://${base}/api/stats  (${config.adminToken === undefined ? 'loopback binds only without --admin-token' : 'needs the admin token'})\n` +
+      `  handshake   POST ${http}://${base}/api/handshake-check  (the console's own pages; same access rule as stats)\n` +
       (config.apiKey === undefined ? '' : `  publish     POST ${http}://${base}/api/publish  (channels; needs the API key)\n`),
   );
   let stopping = false;

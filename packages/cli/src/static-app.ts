@@ -5,7 +5,7 @@
  *
  * Deliberately small: GET and HEAD of files that exist, nothing listed, nothing written.
  */
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, readFileSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
@@ -56,22 +56,39 @@ const REVALIDATE = 'no-cache';
 
 const underAssets = (relativePath: string) => relativePath.startsWith('assets/');
 
+/** The apps of this repository that `lifeline serve` serves, each at `/<name>/`, and the `lifeline` package ships. */
+export const BUILT_APPS = ['demo', 'console'] as const;
+
 /**
- * The directory of a built app of this repository: `apps/<name>/dist` (Vite's default
- * `outDir`). The one place that knows where built apps live, relative to this package's
- * code (`packages/cli/src` or `packages/cli/dist`: both are two levels below the root's
- * `packages/`).
+ * The directory of a built app (holds its `index.html`). The one place that knows where
+ * built apps live, relative to this package's code (`src/` or `dist/`):
+ * - in this repository, `apps/<name>/dist`, where Vite writes it (found as the sibling
+ *   `apps/<name>` whose package.json is `@lifeline/<name>`);
+ * - in the installed `lifeline` package, `pages/<name>`, copied there when the package is
+ *   packed (packages/cli/scripts/pack-pages.mjs).
  */
 export function builtAppDir(name: string): string {
-  return fileURLToPath(new URL(`../../../apps/${name}/dist`, import.meta.url));
+  return isRepositoryApp(name) ? fileURLToPath(repositoryApp(name, 'dist')) : fileURLToPath(new URL(`../pages/${name}`, import.meta.url));
 }
 
-/** `serveStaticApp` for `apps/<name>` of this repository at `/<name>/`, with the command that builds it. */
+const repositoryApp = (name: string, file: string) => new URL(`../../../apps/${name}/${file}`, import.meta.url);
+
+function isRepositoryApp(name: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(repositoryApp(name, 'package.json'), 'utf8')) as { name?: unknown }).name === `@lifeline/${name}`;
+  } catch {
+    return false;
+  }
+}
+
+/** `serveStaticApp` for a built app at `/<name>/` (see `builtAppDir`), with what to do when it is not built. */
 export function mountBuiltApp(app: App, name: string): void {
   serveStaticApp(app, {
     prefix: `/${name}`,
     dir: builtAppDir(name),
-    buildHint: `npm run build (at the repository root; or just this app: npm run build -w apps/${name})`,
+    buildHint: isRepositoryApp(name)
+      ? `npm run build (at the repository root; or just this app: npm run build -w apps/${name})`
+      : `install the lifeline package again: it was packed without its pages (its prepack script copies them)`,
   });
 }
 

@@ -20,7 +20,7 @@ afterEach(async () => {
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -40,7 +40,7 @@ describe('lifeline serve: the seed system out of the box', () => {
     expect(await res.text()).toBe('Hello World! server start!');
   });
 
-  it('/test sends 111111111, then each message as a JSON string and 111111111 again', async () => {
+  it('/test sends 111111111, then each message as a JSON string and 111111111 again, heartCheck too', async () => {
     proc = await spawnServe();
     const ws = new WebSocket(proc.wsUrl('/test'));
     const got = texts(ws);
@@ -49,8 +49,8 @@ describe('lifeline serve: the seed system out of the box', () => {
     ws.send(JSON.stringify(123)); // what the seed page sends on open
     ws.send('heartCheck'); // the seed page's heartbeat
     ws.send('say "hi"');
-    await waitFor(() => got.length === 6, 'replies');
-    expect(got).toEqual(['111111111', '"123"', '111111111', '"heartCheck"', '"say \\"hi\\""', '111111111']);
+    await waitFor(() => got.length === 7, 'replies');
+    expect(got).toEqual(['111111111', '"123"', '111111111', '"heartCheck"', '111111111', '"say \\"hi\\""', '111111111']);
     for (const message of got) expect(() => JSON.parse(message)).not.toThrow(); // the seed page's JSON.parse
     ws.close();
   });
@@ -157,9 +157,10 @@ describe('lifeline command line', () => {
   it('--help documents every serve option with its default', async () => {
     const { code, stdout } = await runCli(['serve', '--help']);
     expect(code).toBe(0);
+    const flat = stdout.replace(/\s+/g, ' '); // the help is wrapped to the terminal (help.test.ts)
     for (const option of SERVE_OPTIONS) {
-      expect(stdout).toContain(`--${option.flag}`);
-      expect(stdout).toContain(`(default: ${option.default})`);
+      expect(flat).toContain(`--${option.flag}`);
+      expect(flat).toContain(`(default: ${option.default.replace(/\s+/g, ' ')})`);
     }
     expect((await runCli(['--help'])).stdout).toContain('serve');
   });
@@ -180,7 +181,7 @@ describe('lifeline command line', () => {
     const command = await runCli(['srve']);
     expect(command.code).toBe(2);
     expect(command.stderr).toContain('unknown command "srve"');
-  });
+  }, 120_000); // five processes, one after another: a loaded machine takes a while
 
   it('reads a JSON config file; flags override it; unknown keys are named', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-config-'));

@@ -193,7 +193,8 @@ export class LifelineClient<In = unknown, Out = unknown> {
   #connectTimeout: number;
   #backoff: BackoffOptions & { maxAttempts: number; stableAfter: number };
   #policy: NonNullable<ClientOptions['closePolicy']>;
-  #hb: (HeartbeatOptions & { interval: number; timeout: number }) | undefined;
+  /** `wait`: how long a probe may go unanswered on this connection (`timeout`, or what the mode says). */
+  #hb: (HeartbeatOptions & { interval: number; timeout: number; wait: number }) | undefined;
   #outbox: Required<OutboxOptions>;
   #browser: boolean;
   #mode: Mode | undefined;
@@ -209,6 +210,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #beatTimer: ReturnType<typeof setTimeout> | undefined;
   #beatDue = 0;
+  /** When the outstanding probe was sent (0: none). */
   #probeAt = 0;
   #lastIn: number | undefined;
   #rtt: number | undefined;
@@ -246,7 +248,8 @@ export class LifelineClient<In = unknown, Out = unknown> {
       if (!mode && hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
         throw fail('LL_INVALID_OPTION', 'heartbeat.message is required: this WebSocket cannot send protocol pings.');
       }
-      this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout: option('heartbeat.timeout', hb.timeout, 10_000) };
+      const timeout = option('heartbeat.timeout', hb.timeout, 10_000);
+      this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout, wait: timeout };
     }
     this.#mode = mode?.create(this.#modeHost(), this);
     const o = options.outbox ?? {};
@@ -355,6 +358,18 @@ export class LifelineClient<In = unknown, Out = unknown> {
     const s = this.#state;
     if (s.status === 'closed') this.#failures = 0;
     if (s.status !== 'connecting' && s.status !== 'open') this.#connect();
+    return this;
+  }
+
+  /**
+   * Checks the link now, as the browser's `online` event and a tab becoming visible do; call
+   * it where those events do not exist (Node, a network-change callback, an app back from the
+   * background). While `open`, probes the link: in Lifeline mode, against a server that
+   * answers probes, a dead link is noticed within the probe timeout (2 s); in raw mode the
+   * heartbeat's probe goes out. While waiting to reconnect, tries now.
+   */
+  check(): this {
+    this.#onEvent({ type: 'online' });
     return this;
   }
 
@@ -478,7 +493,11 @@ export class LifelineClient<In = unknown, Out = unknown> {
         this.#abandon(code, reason);
         this.#lost(code, reason, false, error);
       },
-      liveness: (interval) => this.#hb && (this.#hb.interval = interval),
+      liveness: (interval, wait) => {
+        const hb = this.#hb;
+        if (hb) (hb.interval = interval), (hb.wait = wait || hb.timeout);
+      },
+      probe: () => this.#probe(),
     };
   }
 
@@ -591,8 +610,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
       action = defaultCloseAction(code);
     }
     const hint = parseRetryHint(reason);
-    const info: CloseInfo = { code, reason, wasClean, action, at: now };
-    if (hint !== undefined) info.hint = hint;
+    const info: CloseInfo = { code, reason, wasClean, action, hint, at: now };
     if (action !== 'stop' && this.#failures >= b.maxAttempts) {
       info.action = 'stop';
       this.#set(
@@ -606,15 +624,18 @@ export class LifelineClient<In = unknown, Out = unknown> {
     } else if (action === 'stop') {
       this.#set(transition(s, 'closed', { lastClose: info }));
     } else {
-      let delay =
+      // After a link that stayed up (no failures), a server's hint replaces the client's own
+      // jitter: the server already spread its clients (a node handing its sessions to others
+      // says "now"). Otherwise the hint is only a floor under the backoff, so a server that
+      // keeps closing cannot pull the client into a tight loop.
+      const delay =
         action === 'retry-slow'
           ? Math.floor(b.maxDelay * (0.5 + Math.random() / 2))
-          : action === 'reauth' && !this.#reauthed
+          : (action === 'reauth' && !this.#reauthed) || (hint !== undefined && !this.#failures)
             ? 0
             : backoffDelay(this.#failures + 1, b);
       this.#reauthed = action === 'reauth';
-      delay = Math.max(delay, hint ?? 0);
-      this.#wait(s, delay, info);
+      this.#wait(s, Math.max(delay, hint ?? 0), info);
     }
     if (this.#state.status === 'closed') {
       this.#listen(false);
@@ -653,10 +674,12 @@ export class LifelineClient<In = unknown, Out = unknown> {
       if (dead && ws.terminate) ws.terminate();
       else if (ws.readyState < 2) ws.close(code, reason);
     } catch {
-      // A browser refuses codes other than 1000 and 3000-4999 (a protocol error's 1002):
-      // close anyway, with the reason, rather than leave the connection open.
+      // A browser refuses codes other than 1000 and 3000-4999: a protocol error's 1002, 1007
+      // or 1008 goes out as 4002, 4007 or 4008 (PROTOCOL.md §2.6), with the reason. Never
+      // 1000, which would end a Lifeline session the server still holds. (The codes 4000-4999
+      // this client uses never throw, and keep their value.)
       try {
-        ws.close(1000, reason);
+        ws.close(4000 + (code % 1000), reason);
       } catch {
         // already closing
       }
@@ -693,38 +716,44 @@ export class LifelineClient<In = unknown, Out = unknown> {
   #beat = (): void => {
     const hb = this.#hb!;
     const now = Date.now();
-    const late = now - this.#beatDue > Math.min(LATE_MS, hb.timeout / 2);
+    const wait = hb.wait;
+    const late = now - this.#beatDue > Math.min(LATE_MS, wait / 2);
     if (this.#probeAt) {
-      if (late) return this.#probe();
-      if (now - this.#probeAt >= hb.timeout) {
-        return this.#lost(
-          1006,
-          'heartbeat timeout',
-          false,
-          fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${hb.timeout} ms of a heartbeat probe; reconnecting.`),
-        );
+      if (late) return this.#probe(true);
+      if (now - this.#probeAt >= wait) {
+        return this.#lost(1006, 'heartbeat timeout', false, fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${wait} ms of a heartbeat probe; reconnecting.`));
       }
-      return this.#schedule(this.#probeAt + hb.timeout);
+      return this.#schedule(this.#probeAt + wait);
     }
-    if (now - this.#lastIn! >= hb.interval) this.#probe();
+    if (now - this.#lastIn! >= hb.interval) this.#probe(true);
     else this.#schedule(this.#lastIn! + hb.interval);
   };
 
-  #probe(): void {
+  /**
+   * Probes the link and arms the deadline for an answer (any inbound frame). `fresh`: the
+   * timer's probe, sent even while one is outstanding; an event's (online, visible, a send
+   * into a stale link) leaves an outstanding probe to its deadline.
+   */
+  #probe(fresh?: boolean): void {
     const ws = this.#ws;
     const hb = this.#hb;
-    if (!hb || !ws || this.#state.status !== 'open') return;
+    if (!hb || !ws || this.#state.status !== 'open' || (this.#probeAt && !fresh)) return;
     const m = hb.message;
-    this.#probeAt = Date.now();
-    this.#schedule(this.#probeAt + hb.timeout);
-    // Lifeline mode has no client probe: the server pings every `hb` ms; this only starts the timeout.
-    if (this.#mode) return;
-    try {
-      if (m === undefined) ws.ping!();
-      else ws.send(typeof m === 'function' ? m() : m);
-    } catch {
-      // the close event follows
+    if (this.#mode) {
+      // Lifeline mode: a `ping` the server answers at once, if its welcome said it does
+      // (PROTOCOL.md §2.5). Else only the server's own pings can answer: the timer waits
+      // `timeout` past `hb` for them, and an event has nothing to send.
+      if (!this.#mode.probe() && !fresh) return;
+    } else {
+      try {
+        if (m === undefined) ws.ping!();
+        else ws.send(typeof m === 'function' ? m() : m);
+      } catch {
+        // the close event follows
+      }
     }
+    this.#probeAt = Date.now();
+    this.#schedule(this.#probeAt + hb.wait);
   }
 
   // ---- browser events ------------------------------------------------------------------
@@ -755,8 +784,9 @@ export class LifelineClient<In = unknown, Out = unknown> {
       if (s.status === 'open') this.#probe();
       else if (s.status === 'reconnecting' && s.waitingFor === 'timer') this.#wait(s, 0);
     } else if (type !== 'visibilitychange' || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'visible') {
-      // online, pageshow, tab visible again: try now rather than at the end of the backoff.
-      if (s.status === 'open' && type === 'visibilitychange') this.#probe();
+      // online, pageshow, tab visible again: probe an open link (not on pageshow: it just
+      // connected), or try now rather than at the end of the backoff.
+      if (s.status === 'open' && type !== 'pageshow') this.#probe();
       if (s.status === 'reconnecting' && (s.waitingFor !== 'pageshow' || event.persisted) && !this.#offline()) this.#connect();
     }
   };

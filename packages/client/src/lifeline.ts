@@ -19,6 +19,7 @@ import {
   LIFELINE_JSON_PROTOCOL,
   LifelineError,
   MAX_REQUEST_ID,
+  MAX_HEARTBEAT_INTERVAL,
   MAX_REQUEST_NAME_LENGTH,
   ReplayBuffer,
   RequestError,
@@ -75,21 +76,47 @@ export interface LifelineModeOptions {
    * reconnecting with `client.request('$auth', { token })`.
    */
   token?: () => string | Promise<string>;
+  /**
+   * Probes (PROTOCOL.md §2.5), against a server whose welcome says it answers them: the
+   * client sends `ping` on `online`, when the page becomes visible, on `client.check()`,
+   * on a send into a link that received nothing for `staleAfter`, and when the server's own
+   * ping is a second overdue; the link is dead when nothing answers within `timeout` (or
+   * three round trips, if longer). `false`: never probe; a dead link is then noticed only
+   * after the welcome's `hb` plus `heartbeat.timeout`. Off with `heartbeat: false` too.
+   */
+  probe?: { timeout?: number; staleAfter?: number } | false;
+}
+
+/**
+ * Against a server that answers probes, the client probes by timer only this long after
+ * the server's own ping fell due (a round trip, a busy machine): an idle healthy link then
+ * costs the pongs it always did and nothing more.
+ */
+const PROBE_GRACE_MS = 1000;
+
+interface ProbeSettings {
+  timeout: number;
+  staleAfter: number;
 }
 
 /** Lifeline mode, for `createClient(url, { mode: lifeline(options) })`. */
 export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
-  const bound = (name: string, value: number | undefined, fallback: number) => {
+  const bound = (name: string, value: number | undefined, fallback: number, min = 1) => {
     if (value === undefined) return fallback;
-    if (!(value >= 1)) throw new LifelineError('LL_INVALID_OPTION', `lifeline(): ${name} is ${String(value)}; expected a number ≥ 1.`);
+    if (!(value >= min)) throw new LifelineError('LL_INVALID_OPTION', `lifeline(): ${name} is ${String(value)}; expected a number ≥ ${min}.`);
     return value;
   };
+  const probe = options.probe;
   const settings: Settings = {
     format: options.format ?? jsonFormat,
     maxMessages: bound('replay.maxMessages', options.replay?.maxMessages, 10_000),
     maxBytes: bound('replay.maxBytes', options.replay?.maxBytes, 8 * 1024 * 1024),
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
     token: options.token,
+    probe: probe !== false && {
+      timeout: bound('probe.timeout', probe?.timeout, 2000),
+      staleAfter: bound('probe.staleAfter', probe?.staleAfter, 5000, 0),
+    },
   };
   return {
     create(host, client) {
@@ -107,6 +134,7 @@ interface Settings {
   maxBytes: number;
   requestTimeout: number;
   token: (() => string | Promise<string>) | undefined;
+  probe: ProbeSettings | false;
 }
 
 type Body = { d: unknown } | { b: Uint8Array };
@@ -147,6 +175,11 @@ class LifelineSession implements Mode, ChannelHost {
   #ws: WebSocketLike | undefined;
   /** The transport carries the session: the welcome arrived on it. */
   #welcomed = false;
+  /** Its server answers probes (`welcome.probe`, PROTOCOL.md §2.5). */
+  #probes = false;
+  /** When the last frame arrived (a send into a link silent for `staleAfter` probes it), and the last round trip measured. */
+  #lastIn = 0;
+  #rtt = 0;
   #sid: string | undefined;
   #tok: string | undefined;
   /** Bumped on every new session (a reset): answers to an older session's requests are not sent. */
@@ -202,7 +235,7 @@ class LifelineSession implements Mode, ChannelHost {
 
   attach(ws: WebSocketLike): void {
     this.#ws = ws;
-    this.#welcomed = false;
+    this.#welcomed = this.#probes = false;
     const token = this.#settings.token;
     if (!token) return this.#hello(ws);
     // A fresh token for every connection; the connect timeout covers the wait.
@@ -222,9 +255,13 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
+  probe(): boolean {
+    return this.#probes && this.#send({ t: 'ping', ts: Date.now() });
+  }
+
   detach(): void {
     this.#ws = undefined;
-    this.#welcomed = false;
+    this.#welcomed = this.#probes = false;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#channels?.detached();
@@ -249,8 +286,11 @@ class LifelineSession implements Mode, ChannelHost {
     if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
     const s = replay.lastSeq + 1;
     const frame = this.#encodeSequenced(item, s);
-    replay.push(s, item, byteLength(frame), Date.now());
+    const now = Date.now();
+    replay.push(s, item, byteLength(frame), now);
     ws.send(frame);
+    // Written into a link that received nothing for a while: is it still there? (PROTOCOL.md §2.5)
+    if (this.#probes && now - this.#lastIn >= (this.#settings.probe as ProbeSettings).staleAfter) this.#host.probe();
     // (A request that timed out while it waited in the outbox is gone from the map.)
     const request = item.envelope.t === 'q' ? this.#requests.get(item.envelope.id) : undefined;
     if (request) request.written = true;
@@ -258,6 +298,7 @@ class LifelineSession implements Mode, ChannelHost {
   }
 
   receive(data: unknown): void {
+    this.#lastIn = Date.now();
     const binary = typeof data !== 'string';
     if (binary !== this.#format.binary) {
       return this.#fail(new EnvelopeError(1008, this.#format.binary ? 'text frame in MessagePack mode' : 'binary frame in JSON mode'));
@@ -274,7 +315,7 @@ class LifelineSession implements Mode, ChannelHost {
       this.#host.emit('error', new LifelineError('LL_INVALID_ENVELOPE', `The server refused what this client sent (close ${envelope.code}): ${envelope.message}`));
       return;
     }
-    if (envelope.t === 'hello' || envelope.t === 'pong') return this.#fail(new EnvelopeError(1008, `${envelope.t}: only the client sends this envelope`));
+    if (envelope.t === 'hello') return this.#fail(new EnvelopeError(1008, 'hello: only the client sends this envelope'));
     if (!this.#welcomed) {
       if (envelope.t !== 'welcome') return this.#fail(new EnvelopeError(1008, `${envelope.t}: before welcome`));
       return this.#welcome(envelope);
@@ -287,8 +328,12 @@ class LifelineSession implements Mode, ChannelHost {
         return;
       case 'ping':
         this.#send({ t: 'pong', ts: envelope.ts });
-        if (envelope.rtt !== undefined) this.#host.emit('heartbeat', envelope.rtt);
+        if (envelope.rtt !== undefined) this.#host.emit('heartbeat', (this.#rtt = envelope.rtt));
         return;
+      case 'pong':
+        // The answer to this client's probe (PROTOCOL.md §2.5), with the clock it sent: the
+        // core already counted it as life; the round trip is measured here.
+        return this.#host.emit('heartbeat', (this.#rtt = Math.max(0, this.#lastIn - envelope.ts)));
       // Channel traffic is not numbered (PROTOCOL.md §3.2): the channels order it by offset.
       case 'p':
         return this.#channels?.publication(envelope);
@@ -334,7 +379,15 @@ class LifelineSession implements Mode, ChannelHost {
     this.#tok = welcome.tok;
     this.#welcomed = true;
     this.session = { id: welcome.sid, resumed: welcome.resumed };
-    this.#host.liveness(welcome.hb);
+    // The server pings a link silent for hb + max(hb/4, 25 ms) at the latest (PROTOCOL.md
+    // §2.5): against a server that answers probes, the client probes only once that ping is
+    // a second overdue, so the server's pings alone keep an idle healthy link fresh.
+    // A probe gets the probe timeout, or three round trips on a slow link.
+    const hb = welcome.hb;
+    const probe = welcome.probe === true && this.#settings.probe;
+    this.#probes = !!probe;
+    if (probe) this.#host.liveness(Math.min(hb + Math.max(hb / 4, 25) + PROBE_GRACE_MS, MAX_HEARTBEAT_INTERVAL), Math.max(probe.timeout, 3 * this.#rtt));
+    else this.#host.liveness(hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
     for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#ws!.send(this.#encodeSequenced(item, s));
     // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
@@ -461,9 +514,11 @@ class LifelineSession implements Mode, ChannelHost {
     return frame;
   }
 
-  #send(envelope: Envelope): void {
+  #send(envelope: Envelope): boolean {
     const ws = this.#ws;
-    if (ws !== undefined && ws.readyState === 1) ws.send(this.#format.encode(envelope));
+    if (ws === undefined || ws.readyState !== 1) return false;
+    ws.send(this.#format.encode(envelope));
+    return true;
   }
 
   #scheduleAck(): void {

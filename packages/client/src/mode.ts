@@ -29,8 +29,14 @@ export interface ModeHost {
   flush(): void;
   /** The peer broke the protocol: close the transport with `code` and follow the close policy. */
   fail(code: number, reason: string, error: LifelineError): void;
-  /** Consider the link dead after `interval` ms of silence plus the heartbeat timeout. */
-  liveness(interval: number): void;
+  /**
+   * Probe a link silent for `interval` ms (the mode's `probe()`; when it cannot, the wait
+   * is for the server's own ping), and declare it dead when nothing answers within `wait`
+   * ms (default: the heartbeat timeout).
+   */
+  liveness(interval: number, wait?: number): void;
+  /** Probe the link now, unless a probe is outstanding: something was written into a link silent for a while. */
+  probe(): void;
 }
 
 export interface SessionInfo {
@@ -71,6 +77,8 @@ export interface Mode {
   receive(data: unknown): void;
   /** Write an outbox item now; false when there is no room (it stays queued). Throws LL_ENCODE_FAILED. */
   write(item: unknown): boolean;
+  /** Sends a probe the server answers at once (PROTOCOL.md §2.5); false when it cannot (no welcome yet, or a server that answers none). */
+  probe(): boolean;
   /** The transport is gone; the session waits for the next one. */
   detach(): void;
   /**

@@ -1,12 +1,12 @@
 import { expect, test } from 'vitest';
 import { measureBundleSize, measureChannelsBundleSize, measureLifelineBundleSize } from '../scripts/bundle-size.mjs';
 
-/** The client alone in a browser bundle: under 5 KiB minified + gzipped, with every feature. */
+/** The client alone in a browser bundle: under 5.1 KiB minified + gzipped, with every feature (5 KiB until client probes, PROTOCOL.md §2.5). */
 
-test('browser bundle: under 5 KiB min+gz, and no ws or Node built-ins in it', async () => {
+test('browser bundle: under 5.1 KiB min+gz, and no ws or Node built-ins in it', async () => {
   const { bytes, gzipBytes, inputs, code } = await measureBundleSize();
   console.log(`@lifeline/client browser bundle: ${bytes} B minified, ${gzipBytes} B min+gz`);
-  expect(gzipBytes).toBeLessThan(5 * 1024);
+  expect(gzipBytes).toBeLessThan(5.1 * 1024);
   expect(inputs.filter((i) => /node_modules|websocket-node|node:/.test(i))).toEqual([]);
   expect(code).not.toMatch(/require\(|from\s*["']ws["']|node:/);
   // The features are in it (not tree-shaken away): backoff, policy, heartbeat, outbox, codecs.
@@ -27,7 +27,7 @@ test('Lifeline mode is not in the raw bundle, and comes with its own entry point
     expect(withMode.code).toContain(marker);
   }
   // Still smaller than socket.io-client (13.1 KiB bundled the same way, see npm run bench).
-  expect(withMode.gzipBytes).toBeLessThan(12 * 1024);
+  expect(withMode.gzipBytes).toBeLessThan(12.25 * 1024);
 });
 
 test('with channels too: the figure README.md and docs/client.md give (14.0 KiB min+gz) holds, under 14.5 KiB', async () => {

@@ -6,7 +6,7 @@ import { buildBrowserScript } from '../../../test/support/browser-bundle.js';
 import { spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { launchCdpChromium, type CdpBrowser, type CdpPage } from './cdp.js';
-import { startHttp } from './helpers.js';
+import { startPageSite } from './helpers.js';
 
 /**
  * @lifeline/client's browser bundle (esbuild of the package's browser entry, as an app's
@@ -61,7 +61,7 @@ interface Rec {
 }
 
 let browser: CdpBrowser | undefined;
-let site: Awaited<ReturnType<typeof startHttp>> | undefined;
+let site: Awaited<ReturnType<typeof startPageSite>> | undefined;
 let bundleBytes = 0;
 const serves = new Set<ServeProcess>();
 const relays = new Set<Relay>();
@@ -72,19 +72,7 @@ beforeAll(async () => {
   bundleBytes = code.length;
   // The browser entry must not reach ws or anything of Node's.
   expect(bundle.inputs.filter((input) => /node_modules\/ws\/|websocket-node/.test(input))).toEqual([]);
-  site = await startHttp((request, response) => {
-    const path = new URL(request.url ?? '/', 'http://x').pathname;
-    if (path === '/lifeline-client.js') {
-      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
-      response.end(code);
-    } else if (path === '/' || path === '/other') {
-      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      response.end(path === '/' ? PAGE : '<!doctype html><title>other</title><p>another page');
-    } else {
-      response.writeHead(404);
-      response.end();
-    }
-  });
+  site = await startPageSite(PAGE, { path: '/lifeline-client.js', code });
   browser = await launchCdpChromium();
 });
 

@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ClientState, CloseInfo, DropInfo, LifelineClient, LifelineError, Message } from '@lifeline/client';
-import { ensureDebianPackage, pythonModulePresent } from '../../../test/support/system-packages.js';
+import type { LifelineOptions, Socket } from '@lifeline/server';
+import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
-import { readJsonLines } from '../../../test/support/json-lines.js';
 
 /** Everything a client emitted, in order. */
 export interface Recording<In = unknown, Out = unknown> {
@@ -135,55 +134,75 @@ export async function startHttp(handler: RequestListener): Promise<{ server: Htt
   };
 }
 
+/**
+ * The site a Chromium test loads: `page` at `/`, a plain other page at `/other` (a tab to put
+ * in front), and the bundled client as a script at `script.path`.
+ */
+export function startPageSite(page: string, script: { path: string; code: string }): ReturnType<typeof startHttp> {
+  return startHttp((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (path === script.path) {
+      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+      response.end(script.code);
+    } else if (path === '/' || path === '/other') {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(path === '/' ? page : '<!doctype html><title>other</title><p>another page');
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+}
+
+// ---- a Lifeline server behind a proxy the test controls -----------------------------------
+
+export interface LifelineRig {
+  app: RunningApp;
+  proxy: ChaosProxy;
+  /** Server-side sockets (sessions), in the order their handlers ran. */
+  sessions: Socket[];
+  /** What the server handlers received, per session id. */
+  received: Map<string, unknown[]>;
+  /** Sessions whose handler heard the close (the session ended on the server), with the code. */
+  ended: Map<string, number>;
+  /** The server's log events (`session-resume`, …), in order. */
+  events: string[];
+  /** The route /s through the proxy. */
+  url: string;
+}
+
+/**
+ * A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing
+ * until told (cut, black-hole, point elsewhere). `schedule` stops both after the test.
+ */
+export async function startLifelineRig(
+  schedule: (stop: () => unknown) => void,
+  options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {},
+): Promise<LifelineRig> {
+  const sessions: Socket[] = [];
+  const received = new Map<string, unknown[]>();
+  const ended = new Map<string, number>();
+  const events: string[] = [];
+  const logger = { enabled: () => true, log: (_level: string, event: string) => void events.push(event) };
+  const app = await startApp(
+    (a) =>
+      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
+        sessions.push(socket);
+        const log: unknown[] = [];
+        received.set(socket.sessionId!, log);
+        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
+        socket.on('close', (code) => ended.set(socket.sessionId!, code));
+        options.handler?.(socket);
+      }),
+    { logger, ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}) },
+  );
+  schedule(() => app.stop());
+  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
+  proxy.chaos = false;
+  schedule(() => proxy.close());
+  return { app, proxy, sessions, received, ended, events, url: `ws://127.0.0.1:${proxy.port}/s` };
+}
+
 // ---- Debian's python3-websockets server -------------------------------------------------
 
-export const PYTHON = '/usr/bin/python3';
-const PY_SERVER = fileURLToPath(new URL('../../../test/fixtures/python/ws_server.py', import.meta.url));
-
-export interface PythonServer {
-  child: ChildProcess;
-  port: number;
-  events: { event: string; id?: number; code?: number; text?: string }[];
-  exited: Promise<number | string>;
-  url(path?: string): string;
-}
-
-export function ensurePythonWebsockets(): void {
-  ensureDebianPackage('python3-websockets', pythonModulePresent(PYTHON, 'websockets'));
-}
-
-/** Starts test/fixtures/python/ws_server.py (PORT 0: any free port) and waits until it listens. */
-export async function startPythonServer(port = 0): Promise<PythonServer> {
-  const child = spawn(PYTHON, [PY_SERVER, String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-  });
-  const server: PythonServer = {
-    child,
-    port,
-    events: [],
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
-    url: (path = '/') => `ws://127.0.0.1:${server.port}${path}`,
-  };
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  readJsonLines(child.stdout!, (event) => server.events.push(event));
-  let exited = false;
-  void server.exited.then(() => (exited = true));
-  const listening = await waitFor(
-    () => {
-      if (exited) throw new Error(`python server exited before listening: ${stderr}`);
-      return server.events.find((e) => e.event === 'listening') as { port: number } | undefined;
-    },
-    'the python server to listen',
-    10_000,
-  );
-  server.port = listening.port;
-  return server;
-}
-
-export async function stopPython(server: PythonServer | undefined): Promise<void> {
-  if (!server) return;
-  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-  await server.exited;
-}
+export { ensurePythonWebsockets, PYTHON, startPythonServer, stopPython, type PythonServer } from '../../../test/support/python-server.js';

@@ -2,59 +2,21 @@
  * @lifeline/client in Lifeline mode against a real @lifeline/server, through a TCP proxy
  * that the tests cut, black-hole or point at a restarted server.
  */
-import { createApp, type LifelineOptions, type Socket } from '@lifeline/server';
+import type { Socket } from '@lifeline/server';
 import { createClient, LifelineError, type ClientOptions, type LifelineClient, type ResetInfo } from '@lifeline/client';
 import { lifeline, RequestError, type LifelineModeOptions } from '@lifeline/client/lifeline';
 import { msgpackFormat } from '@lifeline/client/msgpack';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { startApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
-import { record, waitForStatus } from './helpers.js';
+import { record, startLifelineRig, waitForStatus, type LifelineRig } from './helpers.js';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
 const cleanup = { push: cleanupAfterEach() };
 
-interface Rig {
-  app: RunningApp;
-  proxy: ChaosProxy;
-  /** Server-side sockets (sessions), in the order their handlers ran. */
-  sessions: Socket[];
-  /** What the server handlers received, per session id. */
-  received: Map<string, unknown[]>;
-  /** Sessions whose handler heard the close (the session ended on the server), with the code. */
-  ended: Map<string, number>;
-  /** The server's log events (`session-resume`, …), in order. */
-  events: string[];
-  url: string;
-}
-
 /** A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing until told. */
-async function rig(options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {}): Promise<Rig> {
-  const sessions: Socket[] = [];
-  const received = new Map<string, unknown[]>();
-  const ended = new Map<string, number>();
-  const events: string[] = [];
-  const logger = { enabled: () => true, log: (_level: string, event: string) => void events.push(event) };
-  const app = await startApp(
-    (a) =>
-      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
-        sessions.push(socket);
-        const log: unknown[] = [];
-        received.set(socket.sessionId!, log);
-        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
-        socket.on('close', (code) => ended.set(socket.sessionId!, code));
-        options.handler?.(socket);
-      }),
-    { logger, ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}) },
-  );
-  cleanup.push(() => app.stop());
-  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
-  proxy.chaos = false;
-  cleanup.push(() => proxy.close());
-  return { app, proxy, sessions, received, ended, events, url: `ws://127.0.0.1:${proxy.port}/s` };
-}
+const rig = (options?: Parameters<typeof startLifelineRig>[1]): Promise<LifelineRig> => startLifelineRig(cleanup.push, options);
 
 /**
  * Resolves once the server has acknowledged everything `client` sent before the call: the
@@ -298,9 +260,11 @@ describe('Lifeline mode in @lifeline/client', () => {
     await expect(pending).rejects.toMatchObject({ code: 'LL_SESSION_RESET' });
   });
 
-  it('a dead link (no FIN, nothing arrives) is noticed from the server’s pings, and the session resumes', async () => {
-    const r = await rig({ heartbeat: { interval: 200, timeout: 2000 } });
-    const client = connect(r.url, { heartbeat: { timeout: 300 } });
+  it('a dead link (no FIN, nothing arrives) is noticed when the server’s pings stop coming: the client probes, nothing answers, and the session resumes', async () => {
+    // The server would cut the link after 10 s of silence; the client's probe (PROTOCOL.md
+    // §2.5) notices it first: its timer fires once a ping is a second overdue (200 + 50 + 1000 ms).
+    const r = await rig({ heartbeat: { interval: 200, timeout: 10_000 } });
+    const client = connect(r.url, { lifeline: { probe: { timeout: 300 } } });
     const rec = record(client);
     await waitForStatus(client, 'open');
     await waitFor(() => rec.heartbeats.length > 0, 'a ping carrying the server’s RTT', 5000);

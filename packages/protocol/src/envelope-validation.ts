@@ -177,18 +177,22 @@ function readWelcome(o: Record<string, unknown>): WelcomeEnvelope {
   if (typeof hb !== 'number' || !Number.isInteger(hb) || hb < 1 || hb > MAX_HEARTBEAT_INTERVAL) {
     return fail('welcome.hb: must be an integer from 1 to 2^31-1 (ms)');
   }
+  // PROTOCOL.md §2.5: true when the server answers the client's `ping`; false and absent mean the same.
+  const probe = o.probe;
+  if (probe !== undefined && typeof probe !== 'boolean') return fail('welcome.probe: must be a boolean');
+  const probes = probe === true ? { probe } : {};
   if (resumed) {
     if (o.reset !== undefined) return fail('welcome.reset: only allowed with resumed: false');
-    return { t: 'welcome', sid, tok, rx, resumed, hb };
+    return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes };
   }
-  if (o.reset === undefined) return { t: 'welcome', sid, tok, rx, resumed, hb };
+  if (o.reset === undefined) return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes };
   const reset = o.reset;
   if (typeof reset !== 'object' || reset === null || Array.isArray(reset)) return fail('welcome.reset: must be an object {reason}');
   const reason = (reset as Record<string, unknown>).reason;
   if (!RESET_REASONS.includes(reason as ResetReason)) {
     return fail('welcome.reset.reason: must be expired, unknown-session, bad-token or overflow');
   }
-  return { t: 'welcome', sid, tok, rx, resumed, hb, reset: { reason: reason as ResetReason } };
+  return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes, reset: { reason: reason as ResetReason } };
 }
 
 function readPublication(o: Record<string, unknown>, binary: BinaryField): PublicationEnvelope {

@@ -81,8 +81,10 @@ interface WelcomeFields {
   readonly tok: string;
   /** The last sequence number the server received from the client. */
   readonly rx: number;
-  /** The interval, in ms, at which the server sends `ping`. */
+  /** The server's heartbeat interval, in ms: it pings a link silent for about this long (PROTOCOL.md §2.5). */
   readonly hb: number;
+  /** The server answers the client's `ping` with a `pong` at once (PROTOCOL.md §2.5); absent means it does not. */
+  readonly probe?: boolean;
 }
 
 /** Server → client: the session this connection carries. A `reset` only comes with `resumed: false`. */
@@ -114,14 +116,18 @@ export interface AckEnvelope {
   readonly a: number;
 }
 
-/** Server → client: liveness probe, with the server's clock and the last round trip it measured. */
+/**
+ * A liveness probe (PROTOCOL.md §2.5): from the server, with its clock and the last round trip
+ * it measured; from a client (to a server whose welcome said `probe: true`), with the
+ * client's clock, answered at once.
+ */
 export interface PingEnvelope {
   readonly t: 'ping';
   readonly ts: number;
   readonly rtt?: number;
 }
 
-/** Client → server: the answer to a `ping`, echoing its `ts`. */
+/** The answer to a `ping`, from the other side, echoing its `ts` (numerically equal). */
 export interface PongEnvelope {
   readonly t: 'pong';
   readonly ts: number;

@@ -1,6 +1,7 @@
 export { CloseCode, describeCloseCode, isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from './close-codes.js';
 export { formatRetryHint, parseRetryHint } from './retry-hint.js';
 export { LifelineError, RequestError, type LifelineErrorCode } from './errors.js';
+export { describeHandshake, refusalHeaders, MAX_REPORTED_HEADER, type HandshakeContext, type HandshakeOutcome, type HandshakeVerdict, type RefusalHeaders } from './handshake.js';
 export { backoffDelay, backoffWindow, type BackoffOptions } from './backoff.js';
 export { defaultCloseAction, type CloseAction } from './close-policy.js';
 export {

@@ -99,6 +99,8 @@ describe('sessions shared through Redis', () => {
     console.log(`[session-store] seed ${seed}`);
     const proxy = await startChaosProxy({ targetPort: nodes[0]!.running.port, seed, minLifeMs: 100, maxLifeMs: 400 });
     cleanup(() => proxy.close());
+    // Cuts start once the session exists: a first connection cut before its welcome would start a second one.
+    proxy.chaos = false;
     // Each new connection goes to the next node: every reconnect is a move.
     let next = 0;
     const rotate = setInterval(() => {
@@ -117,6 +119,8 @@ describe('sessions shared through Redis', () => {
     const echoes: number[] = [];
     client.on('reset', (r) => resets.push(r.reason));
     client.on('message', (m) => echoes.push(m.data!.i));
+    await waitFor(() => client.state.status === 'open', 'the session open');
+    proxy.chaos = true;
     const n = 8_000;
     for (let i = 1; i <= n; i++) {
       client.send({ i });

@@ -28,6 +28,7 @@ import { ChannelHub } from './channels/hub.js';
 import { MemoryBroker } from './channels/memory-broker.js';
 import type { ChannelOptions } from './channels/names.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './channels/publish-endpoint.js';
+import { HANDSHAKE_CHECK_DEFAULTS, handshakeCheckHandler, type HandshakeCheckOptions } from './handshake-check.js';
 import { healthHandlers, type HealthEndpointsOptions } from './health.js';
 import { createMetrics, type MetricsEndpointOptions, type MetricsEvents } from './metrics.js';
 import { addEnded, adminGate, bindAddressOf, StatsCollector, statsHandlers, transportBytes, type AppStats, type StatsCounts, type StatsEndpointOptions, type StatsSource } from './stats.js';
@@ -145,7 +146,11 @@ export class App implements SocketHost, LifelineAppHost {
     this.sessionStore = options.sessionStore;
     // A session whose client resumed on another node is handed over (or, if taken, ends
     // here at once) rather than waiting out its resume window.
-    this.sessionStore?.onClaimed((sessionId, kind) => this.sessionClaimed(sessionId, kind));
+    this.sessionStore?.onClaimed((sessionId, kind, attach) => this.sessionClaimed(sessionId, kind, attach));
+    // Back after being unreachable: Redis may have restarted empty; every session here checks, and stores itself again if so.
+    this.sessionStore?.onReconnect?.(() => {
+      for (const route of this.lifelineRoutes) for (const session of route.store.values()) session.checkStored();
+    });
     this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
@@ -261,6 +266,20 @@ export class App implements SocketHost, LifelineAppHost {
   }
 
   /**
+   * `POST /api/handshake-check` (or `options.path`): makes one WebSocket opening handshake
+   * for a page this server serves and reports what came back (status line, the headers that
+   * explain a refusal, the subprotocol selected, or the network error), which a browser
+   * cannot learn itself. Narrow by design (handshake-check.ts, docs/server.md): the admin
+   * endpoints' access rule, same-origin pages only, ws/wss URLs only, no body returned,
+   * bounded in time and size, `maxConcurrent` at a time and `perMinute` a minute. Off unless
+   * called; `lifeline serve` calls it for its console.
+   */
+  handshakeCheckEndpoint(options: HandshakeCheckOptions = {}): this {
+    const servers = this.attached;
+    return this.http('POST', options.path ?? HANDSHAKE_CHECK_DEFAULTS.path, handshakeCheckHandler(options, () => [...servers.keys()].map(bindAddressOf)));
+  }
+
+  /**
    * `GET /metrics` (or `options.path`) in the Prometheus text format: connections by route
    * and mode, sessions, messages and bytes, closes by code, resumes and resets, replay-buffer
    * depth, channel fan-out and slow-subscriber actions, and Node's own metrics (event-loop
@@ -334,7 +353,7 @@ export class App implements SocketHost, LifelineAppHost {
   /**
    * `GET /healthz` (liveness: 200 while the app serves, 503 once closed) and `GET /readyz`
    * (readiness: 503 with the reason while draining, at `maxConnections`, or while the broker
-   * is unavailable). Off unless called; `lifeline serve` calls it.
+   * or the shared session store is unavailable). Off unless called; `lifeline serve` calls it.
    */
   healthEndpoints(options: HealthEndpointsOptions = {}): this {
     const app = this;
@@ -347,6 +366,7 @@ export class App implements SocketHost, LifelineAppHost {
       },
       maxConnections: this.options.maxConnections,
       brokerAvailable: () => this.hub.broker.available?.() ?? true,
+      sessionStoreAvailable: () => this.sessionStore?.available?.() ?? true,
     });
     this.get(options.livePath ?? '/healthz', handlers.live);
     this.get(options.readyPath ?? '/readyz', handlers.ready);
@@ -612,10 +632,10 @@ export class App implements SocketHost, LifelineAppHost {
     for (const socket of this.connections) socket.close(options.code, hint());
     // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
     // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
-    const handOffs = this.lifelineRoutes.flatMap((route) =>
-      [...route.store.values()].map((session) =>
-        this.sessionStore ? session.handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
-      ),
+    const sessions = this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
+    const spread = await this.handOffSpread(sessions.length, options);
+    const handOffs = sessions.map((session) =>
+      this.sessionStore ? session.handOff(options.code, formatRetryHint(text, Math.random() * spread), options.drainTimeout) : session.close(options.code, hint()),
     );
     for (const link of this.links) if (link.session === null) link.closeWith(options.code, hint());
     await Promise.all(handOffs);
@@ -637,6 +657,26 @@ export class App implements SocketHost, LifelineAppHost {
     for (const server of [...this.attached.keys()]) this.detach(server);
     this.currentState = 'closed';
     this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
+  }
+
+  /**
+   * Over how many ms the clients of handed-off sessions are told to come back (PROTOCOL.md
+   * §1.4): with other nodes sharing the store, only as long as they need to take `sessions`
+   * resumes at `handOffRate` each; alone (or not knowing), the whole `retryWindow`.
+   */
+  private async handOffSpread(sessions: number, options: Required<ShutdownOptions>): Promise<number> {
+    const store = this.sessionStore;
+    if (store?.otherNodes === undefined || sessions === 0) return options.retryWindow;
+    let others = 0;
+    try {
+      others = await store.otherNodes();
+    } catch (error) {
+      this.logger.log('warn', 'shutdown-node-count-failed', { error: (error as Error).message });
+    }
+    if (others === 0) return options.retryWindow;
+    const spread = Math.min(options.retryWindow, Math.ceil((sessions * 1000) / (others * options.handOffRate)));
+    this.logger.log('info', 'shutdown-hand-off', { sessions, otherNodes: others, spreadMs: spread });
+    return spread;
   }
 
   private waitForConnections(timeoutMs: number): Promise<void> {
@@ -727,11 +767,15 @@ export class App implements SocketHost, LifelineAppHost {
     return true;
   }
 
-  private sessionClaimed(sessionId: string, kind: 'release' | 'moved'): void {
+  private sessionClaimed(sessionId: string, kind: 'release' | 'moved', attach: number | undefined): void {
     const session = this.lifelineRoutes.map((route) => route.store.get(sessionId)).find((found) => found !== undefined);
     if (kind === 'moved') session?.movedAway();
-    else if (session !== undefined) void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
-    else {
+    else if (session !== undefined) {
+      // Meant for the connection this copy is on, and no resume of it being confirmed here (that
+      // resume is newer than the claim, which then finds the session on a later attach and asks again).
+      if (session.confirming > 0 || (attach !== undefined && session.journal?.attach !== attach)) return;
+      void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
+    } else {
       this.sessionStore!.releaseOrphan(sessionId).catch((error: unknown) => {
         this.logger.log('warn', 'session-release-failed', { sid: sessionId, error: (error as Error).message });
       });

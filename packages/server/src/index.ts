@@ -13,6 +13,7 @@ export { LifelineMessage, type SessionSocket } from './session.js';
 export { RequestError } from '@lifeline/protocol';
 export {
   MemorySessionStore,
+  type ClaimRequest,
   type ClaimResult,
   type JournalBatch,
   type JournalFrame,
@@ -42,4 +43,5 @@ export { CHANNEL_DEFAULTS, type ChannelAction, type ChannelOptions, type SlowSub
 export { isChannelName, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 export { DEFAULT_PUBLISH_PATH, type PublishEndpointOptions } from './channels/publish-endpoint.js';
 export type { HealthEndpointsOptions } from './health.js';
+export { checkHandshake, HANDSHAKE_CHECK_DEFAULTS, type HandshakeCheckOptions, type HandshakeReport } from './handshake-check.js';
 export type { MetricsEndpointOptions } from './metrics.js';

@@ -25,6 +25,13 @@ export interface ShutdownOptions {
   retryWindow?: number;
   /** How long to wait for buffered messages to reach clients before cutting them off, in ms. Default 10,000. */
   drainTimeout?: number;
+  /**
+   * With a shared session store and other nodes up: the resumes per second each other node is
+   * expected to take. Sessions handed off to them are told to come back within
+   * `sessions / (other nodes × handOffRate)` s (at most `retryWindow`) instead of `retryWindow`:
+   * they can resume at once, spread only as much as the other nodes need. Default 500.
+   */
+  handOffRate?: number;
 }
 
 export interface AppOptions {
@@ -98,7 +105,7 @@ export const DEFAULTS = {
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumer: 'close',
   heartbeat: { interval: 25_000, timeout: 45_000 },
-  shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000 },
+  shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000, handOffRate: 500 },
   logLevel: 'warn',
   maxChannels: 100,
   /** Inbound, per connection; bursts default to `burstSeconds` of the rate (the byte burst to at least maxPayload). */
@@ -133,6 +140,7 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     code: options.shutdown?.code ?? DEFAULTS.shutdown.code,
     retryWindow: nonNegative('shutdown.retryWindow', options.shutdown?.retryWindow, DEFAULTS.shutdown.retryWindow),
     drainTimeout: nonNegative('shutdown.drainTimeout', options.shutdown?.drainTimeout, DEFAULTS.shutdown.drainTimeout),
+    handOffRate: positiveOption('shutdown.handOffRate', options.shutdown?.handOffRate, DEFAULTS.shutdown.handOffRate, 'a number of resumes per second > 0'),
   };
   if (shutdown.code !== 1001 && shutdown.code !== 1012) {
     throw invalidOption('shutdown.code', shutdown.code, '1012 (service restart) or 1001 (going away)');

@@ -112,6 +112,8 @@ export class SessionSocket extends Socket {
   private publicationsWaiting: { afterSeq: number; frame: string | Uint8Array; shared: SharedFrame | undefined }[] | undefined;
   /** With a shared store: another node asked for the session and this node is letting go. */
   private handingOver = false;
+  /** @internal With a shared store: resumes of this session here that the store is confirming (lifeline-route.ts). */
+  confirming = 0;
   /** This session began on another node; this handler run continues it (PROTOCOL.md §2.7). */
   readonly moved: boolean;
   private link: Link | null = null;
@@ -331,6 +333,33 @@ export class SessionSocket extends Socket {
     this.request('$unsubscribed', { ch: channel }).catch(() => {});
   }
 
+  /** @internal With a shared store: the journal of this copy, while it is the session's. */
+  get journal(): SessionJournal | undefined {
+    return this.ended ? undefined : this.durable?.journal;
+  }
+
+  /**
+   * @internal Where a resume's `rx` stands (PROTOCOL.md §2.4): `below` what the client
+   * acknowledged (no correct client sends that), `above` the last envelope the client can
+   * have seen (with a shared store, the last one stored: nothing unstored is shown), or
+   * within (undefined).
+   */
+  rxOutOfRange(rx: number): 'below' | 'above' | undefined {
+    if (rx < this.replay.acked) return 'below';
+    if (rx > (this.durable?.storedSeq ?? this.replay.lastSeq)) return 'above';
+    return undefined;
+  }
+
+  /** @internal The shared store lost the session (Redis restarted empty): the next write stores all of it again. */
+  restate(): void {
+    this.durable?.restate();
+  }
+
+  /** @internal The shared store is back after being unreachable: find out at once whether it still has the session. */
+  checkStored(): void {
+    this.durable?.check();
+  }
+
   /** @internal The token the client presented matches this session's (constant time). */
   tokenMatches(token: string): boolean {
     return timingSafeEqual(secretDigest(token), this.tokenDigest);
@@ -355,12 +384,13 @@ export class SessionSocket extends Socket {
     this.newToken = null;
     const hb = this.owner.heartbeatInterval;
     const rx = this.inbound.delivered;
+    // `probe`: this server answers the client's pings (PROTOCOL.md §2.5).
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
@@ -384,11 +414,12 @@ export class SessionSocket extends Socket {
    * `failed` (the link was closed for a protocol error).
    */
   resume(link: Link, token: string, rx: number): { outcome: 'resumed'; replayed: number } | { outcome: 'overflow' | 'failed' } {
-    if (rx < this.replay.acked || rx > this.replay.lastSeq) {
-      link.fail(new EnvelopeError(1002, 'hello.rx: below what the client acknowledged or above the last s the server sent'));
+    if (this.rxOutOfRange(rx) !== undefined) {
+      // The route checked before (rxOutOfRange); a copy claimed from the store may know less.
+      link.fail(new EnvelopeError(1002, 'hello.rx: outside what the session acknowledged and sent'));
       return { outcome: 'failed' };
     }
-    this.replay.ack(rx);
+    if (this.replay.ack(rx) > 0) this.durable?.schedule();
     const over = this.replay.exceeded(this.owner.options.replay, Date.now());
     if (over !== undefined) {
       this.overflow(over);
@@ -410,6 +441,12 @@ export class SessionSocket extends Socket {
       }
       case 'a':
         this.acknowledged(envelope.a, 'a', link);
+        return;
+      case 'ping':
+        // The client's probe (PROTOCOL.md §2.5): answered at once, outside the numbered stream.
+        // A client that probes in a loop pays like any sender: Link.receive charged the
+        // rate limit, and a pong it does not read counts towards maxBufferedBytes.
+        link.sendEnvelope({ t: 'pong', ts: envelope.ts });
         return;
       case 'pong': {
         const rtt = Date.now() - envelope.ts;
@@ -496,10 +533,31 @@ export class SessionSocket extends Socket {
   /** @internal The session ends here for good: what was sent but never stored is reported as dropped, not lost silently. */
   endMoved(): void {
     if (this.ended) return;
-    const unstored = this.replay.lastSeq - (this.durable?.storedSeq ?? this.replay.lastSeq);
+    const unstored = this.endStored(4000, 'session moved to another node');
     this.owner.log('info', 'session-moved', this, { unstored: unstored || undefined });
-    this.end(4000, 'session moved to another node', undefined, 4000, true);
+  }
+
+  /** Ends the copy here, leaving the session in the store; what was never stored is reported as `drop` (`moved`). Returns how many. */
+  private endStored(code: number, reason: string): number {
+    const unstored = this.replay.lastSeq - (this.durable?.storedSeq ?? this.replay.lastSeq);
+    this.end(code, reason, undefined, code, true);
     for (let i = 0; i < unstored; i++) this.drop('moved', 0);
+    return unstored;
+  }
+
+  /** Waits until the store holds everything accepted (at most `timeout` ms), then stops writing and releases the session. False if it ended meanwhile. */
+  private async storeAndRelease(timeout: number): Promise<boolean> {
+    const durable = this.durable!;
+    await durable.whenIdle(timeout);
+    if (this.ended) return false;
+    durable.stop();
+    try {
+      await durable.journal.release();
+    } catch (error) {
+      // A claim then asks this node (which no longer holds it), or takes it after its hand-over timeout.
+      this.owner.log('error', 'session-release-failed', this, { error: (error as Error).message });
+    }
+    return true;
   }
 
   /**
@@ -508,13 +566,12 @@ export class SessionSocket extends Socket {
    * stays in the store, so that its client resumes it on another node.
    */
   async handOff(code: number, reason: string, timeout: number): Promise<void> {
-    const durable = this.durable;
-    if (durable === undefined || this.ended) {
+    if (this.durable === undefined || this.ended) {
       this.close(code, reason);
       return;
     }
-    await durable.whenIdle(timeout);
-    this.end(code, reason, undefined, code, true);
+    // Released, so that the node its client reaches next takes it at once, without asking this one.
+    if (await this.storeAndRelease(timeout)) this.endStored(code, reason);
   }
 
   /**
@@ -524,20 +581,10 @@ export class SessionSocket extends Socket {
    * that are reported as `drop` with reason `moved`.
    */
   async handOver(timeout: number): Promise<void> {
-    const durable = this.durable;
-    if (durable === undefined || this.ended || this.handingOver) return;
+    if (this.durable === undefined || this.ended || this.handingOver) return;
     this.handingOver = true;
     this.link?.closeWith(4000, 'session moved to another node');
-    await durable.whenIdle(timeout);
-    if (this.ended) return;
-    durable.stop();
-    try {
-      await durable.journal.release();
-    } catch (error) {
-      // The claim takes the session anyway once its hand-over timeout passes.
-      this.owner.log('error', 'session-release-failed', this, { error: (error as Error).message });
-    }
-    this.endMoved();
+    if (await this.storeAndRelease(timeout)) this.endMoved();
   }
 
   /** What the journal writer sees of this session (session-durability.ts). */
@@ -648,7 +695,8 @@ export class SessionSocket extends Socket {
       link.fail(new EnvelopeError(1002, `${t}.a: above the last s the server sent`));
       return false;
     }
-    this.replay.ack(a);
+    // With a shared store the acknowledgement is stored too, so that every node refuses a resume below it.
+    if (this.replay.ack(a) > 0) this.durable?.schedule();
     return true;
   }
 

@@ -238,7 +238,7 @@ export function checkStatsAccess(authorization: string | undefined, token: strin
     return {
       ok: false,
       status: 401,
-      message: offered === undefined ? 'The stats endpoint needs "Authorization: Bearer <admin token>".' : 'The admin token does not match.',
+      message: offered === undefined ? 'This admin endpoint (stats, metrics, handshake check) needs "Authorization: Bearer <admin token>".' : 'The admin token does not match.',
     };
   }
   if (bindAddresses.length > 0 && bindAddresses.every(isLoopbackBind)) return { ok: true, byToken: false };
@@ -246,37 +246,58 @@ export function checkStatsAccess(authorization: string | undefined, token: strin
     ok: false,
     status: 403,
     message:
-      'The stats endpoint is off: this server is not bound to a loopback address only, and no admin token is set. ' +
+      'The admin endpoints (stats, metrics, handshake check) are off: this server is not bound to a loopback address only, and no admin token is set. ' +
       'Set one (lifeline serve --admin-token, or the LIFELINE_ADMIN_TOKEN environment variable) and send it as "Authorization: Bearer <token>".',
   };
 }
 
 /**
- * The access rule of the admin endpoints (`/api/stats`, `/metrics`) as a gate: checks the
- * token's form once, then for each request answers a refusal itself (401 with
- * `WWW-Authenticate`, or 403) and returns undefined, or returns the granted access.
+ * The access rule of the admin endpoints (`/api/stats`, `/metrics`, the handshake check) as
+ * a gate: checks the token's form once, then for each request answers a refusal itself (401
+ * with `WWW-Authenticate`, or 403, plus `headers`) and returns undefined, or returns the
+ * granted access.
  */
 export function adminGate(
   token: string | undefined,
   bindAddresses: () => (string | null)[],
-): (request: IncomingMessage, response: ServerResponse) => (StatsAccess & { ok: true }) | undefined {
+): (request: IncomingMessage, response: ServerResponse, headers?: Record<string, string>) => (StatsAccess & { ok: true }) | undefined {
   if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{8,}$/.test(token))) {
     // The value itself is never repeated back: it may be a real secret with a typo.
     throw new LifelineError('LL_INVALID_OPTION', 'The admin token (statsEndpoint.token; lifeline serve --admin-token) must be at least 8 printable ASCII characters without spaces: it travels in an Authorization header.');
   }
-  return (request, response) => {
+  return (request, response, headers = {}) => {
     const access = checkStatsAccess(request.headers.authorization, token, bindAddresses());
     if (access.ok) return access;
-    const body = access.message + '\n';
-    response.writeHead(access.status, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-store',
-      ...(access.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="lifeline"' } : {}),
-    });
-    response.end(body);
+    refuse(response, access.status, access.message, { ...headers, ...(access.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="lifeline"' } : {}) });
     return undefined;
   };
+}
+
+/** A plain-text refusal that is never cached. */
+export function refuse(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = message + '\n';
+  response.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  response.end(body);
+}
+
+/**
+ * The request comes from a page of another origin: its `Origin` header names another host
+ * than its `Host` header. Requests without `Origin` (curl, scripts, same-origin GETs from a
+ * browser) are not foreign.
+ */
+export function fromForeignOrigin(request: IncomingMessage): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host.toLowerCase() !== (request.headers.host ?? '').toLowerCase();
+  } catch {
+    return true; // "null" (a sandboxed page, a file) or garbage
+  }
 }
 
 /**
@@ -311,14 +332,25 @@ export function statsHandlers(
   const noStore = { 'Cache-Control': 'no-store' };
   return {
     get(request, response) {
-      const access = admitted(request, response);
-      if (!access) return;
-      const body = JSON.stringify(snapshot());
-      // Cross-origin pages (a console served by another server) may read the stats only with
-      // the token; a loopback server's open answer stays same-origin.
+      // A page of another origin may read what a refusal says (that a token is needed, and
+      // how), never the stats themselves without the token: so the console tells "a Lifeline
+      // server that refuses" from "no Lifeline server here".
       const origin = request.headers.origin;
-      const cors = access.byToken && origin ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' } : {};
-      response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...noStore, ...cors });
+      const cors: Record<string, string> = origin ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' } : {};
+      const access = admitted(request, response, cors);
+      if (!access) return;
+      if (!access.byToken && fromForeignOrigin(request)) {
+        refuse(
+          response,
+          403,
+          'Without an admin token this server shows its stats only to its own pages and to clients that send no Origin. ' +
+            'To read them from a page of another origin, start it with an admin token (lifeline serve --admin-token, or LIFELINE_ADMIN_TOKEN) and send it as "Authorization: Bearer <token>".',
+          cors,
+        );
+        return;
+      }
+      const body = JSON.stringify(snapshot());
+      response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...noStore, ...(access.byToken ? cors : {}) });
       response.end(body);
     },
     options(request, response) {

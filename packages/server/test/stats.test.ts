@@ -193,11 +193,26 @@ describe('GET /api/stats', () => {
     expect(((await ok.json()) as AppStats).routes.ws.length).toBe(2);
   });
 
-  it('without a token, a loopback server answers only its own origin (no CORS)', async () => {
+  it('without a token, a loopback server shows its stats only to its own origin; a page of another origin reads why not', async () => {
     running = await echoApp();
-    const res = await fetch(running.httpUrl('/api/stats'), { headers: { Origin: 'http://evil.example' } });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const own = await fetch(running.httpUrl('/api/stats'), { headers: { Origin: `http://127.0.0.1:${running.port}` } });
+    expect(own.status).toBe(200);
+    expect(own.headers.get('access-control-allow-origin')).toBeNull();
+    const foreign = await fetch(running.httpUrl('/api/stats'), { headers: { Origin: 'http://evil.example' } });
+    expect(foreign.status).toBe(403);
+    // The refusal, not the stats, is readable by that page: it can tell a Lifeline server that refuses from no server at all.
+    expect(foreign.headers.get('access-control-allow-origin')).toBe('http://evil.example');
+    const text = await foreign.text();
+    expect(text).toMatch(/only to its own pages .* admin token/);
+    expect(text).not.toMatch(/connections/);
+  });
+
+  it('with a token, a refusal is readable by a page of another origin (so it can ask for the token)', async () => {
+    running = await echoApp({ token: TOKEN });
+    const res = await fetch(running.httpUrl('/api/stats'), { headers: { Origin: 'http://127.0.0.1:1' } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:1');
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
   it('without a token, an app that cannot tell its bind address (middleware only) answers 403', async () => {

@@ -8,12 +8,13 @@
  * mode the log shows the application's messages (the client's events) and the envelope
  * watch adds what the session did underneath.
  */
-import { createClient, type ClientOptions, type LifelineClient } from '@lifeline/client';
+import { createClient, type ClientOptions, type CloseInfo, type LifelineClient, type ReconnectOptions } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
+import { LIFELINE_JSON_PROTOCOL as LIFELINE_PROTOCOL } from '@lifeline/protocol';
 import { useLifeline, type UseLifelineReturn } from '@lifeline/vue';
 import { effectScope, reactive, ref, shallowRef, type EffectScope } from 'vue';
 import { EnvelopeWatch } from './envelope-watch';
-import { describeClose, explainFailure, probe } from './explain';
+import { describeClose, diagnose, failureSentence, notLifelineSentence, STOPPED_SENTENCE } from './explain';
 import { DEFAULT_LIMITS, MessageLog, now, type EntryInit, type LogEntry } from './message-log';
 import { Metrics } from './metrics';
 import { toHex } from './payload';
@@ -27,6 +28,10 @@ export interface ConnectionSettings {
   lifeline: boolean;
   /** Reconnect with the client's backoff when the link is lost. */
   reconnect: boolean;
+  /** The window of the first retry, ms (the client's `reconnect.initialDelay`; it doubles per failure). */
+  reconnectInitialDelay: number;
+  /** The largest window between retries, ms (`reconnect.maxDelay`). */
+  reconnectMaxDelay: number;
   /** A heartbeat probe when the link is silent (raw mode: the message below; Lifeline mode: the server's pings). */
   heartbeat: boolean;
   heartbeatMessage: string;
@@ -42,11 +47,31 @@ export function defaultSettings(): ConnectionSettings {
     protocols: '',
     lifeline: false,
     reconnect: true,
+    reconnectInitialDelay: RECONNECT_DEFAULTS.initialDelay,
+    reconnectMaxDelay: RECONNECT_DEFAULTS.maxDelay,
     heartbeat: false,
     heartbeatMessage: 'ping',
     heartbeatReply: 'ping',
     heartbeatInterval: 10_000,
   };
+}
+
+/** @lifeline/client's own backoff defaults (docs/client.md): the form starts at them, and the code snippet leaves them out. */
+export const RECONNECT_DEFAULTS = { initialDelay: 1000, maxDelay: 30_000 } as const;
+
+/**
+ * After a failed attempt the handshake is checked again only this long after the last check
+ * of the same run of failures: a server coming back is seen by the next attempt anyway, and
+ * one check per attempt would be a request a second at short backoffs.
+ */
+const RECHECK_MS = 10_000;
+
+/** The backoff settings that differ from the client's defaults. */
+export function reconnectOptions(settings: ConnectionSettings): ReconnectOptions {
+  const options: ReconnectOptions = {};
+  if (settings.reconnectInitialDelay !== RECONNECT_DEFAULTS.initialDelay) options.initialDelay = settings.reconnectInitialDelay;
+  if (settings.reconnectMaxDelay !== RECONNECT_DEFAULTS.maxDelay) options.maxDelay = settings.reconnectMaxDelay;
+  return options;
 }
 
 export function protocolList(protocols: string): string[] {
@@ -62,7 +87,7 @@ type Live = UseLifelineReturn<unknown, unknown>;
 export function clientOptions(settings: ConnectionSettings): ClientOptions {
   const protocols = protocolList(settings.protocols);
   const options: ClientOptions = {
-    reconnect: settings.reconnect ? {} : false,
+    reconnect: settings.reconnect ? reconnectOptions(settings) : false,
   };
   if (settings.lifeline) {
     options.mode = lifeline();
@@ -90,7 +115,7 @@ export class Connection {
   readonly metrics = new Metrics();
   /** The current client's state, as refs; undefined before the first Connect. */
   readonly live = shallowRef<Live>();
-  /** Why the first attempt of the last Connect failed, in words. */
+  /** Why the connection could not open, in words (cleared when it opens). */
   readonly failure = ref<string>();
   /** The subprotocol the server selected on the current connection ('' for none). */
   readonly protocol = ref('');
@@ -98,7 +123,16 @@ export class Connection {
   #scope: EffectScope | undefined;
   /** Settings the current client was made with (the form may have changed since). */
   #active: ConnectionSettings | undefined;
-  #opened = false;
+  /** The current attempt reached the client's `open` (in Lifeline mode: the session's welcome). */
+  #openNow = false;
+  /** We close the client ourselves: on Disconnect (its close is logged), or after a definitive refusal (already said). */
+  #closing: 'disconnect' | 'refused' | undefined;
+  /** Attempts that failed before opening, since the last open. */
+  #failedInARow = 0;
+  /** The handshake check of the current run of failures. */
+  #check: { running: boolean; at: number; text?: string } = { running: false, at: 0 };
+  /** The client's latest error (Lifeline mode: why the session did not start). */
+  #lastError: string | undefined;
   /** Tag of the send in progress, for the tapped frame it produces. */
   #sending: string | undefined;
   readonly #unsubscribe: (() => void)[] = [];
@@ -127,17 +161,25 @@ export class Connection {
     const settings = { ...this.settings };
     const protocols = protocolList(settings.protocols);
     this.failure.value = undefined;
-    this.#opened = false;
+    this.#openNow = false;
+    this.#failedInARow = 0;
+    this.#check = { running: false, at: 0 };
+    this.#lastError = undefined;
+    /** What the browser's socket of the current attempt did: the handshake may succeed while the client's open does not follow. */
+    const attempt = { socketOpen: false, protocol: '' };
     const watch = settings.lifeline ? new EnvelopeWatch((e) => this.log.add({ dir: 'sys', text: e.text, level: e.level, tag: 'lifeline' })) : undefined;
     const WebSocket = tappedWebSocket({
+      attempt: () => Object.assign(attempt, { socketOpen: false, protocol: '' }),
+      open: (protocol) => Object.assign(attempt, { socketOpen: true, protocol }),
       frame: (direction, data) => (watch ? watch.inspect(direction, data) : this.#wire(direction, data, settings)),
       // In Lifeline mode the client closes with 1002, 1007 or 1008 when the server breaks the
       // protocol; a browser lets a page close only with 1000 or 3000–4999, and throws, and
-      // @lifeline/client then closes with 1000 and the same reason.
+      // @lifeline/client then closes with 4002, 4007 or 4008 and the same reason (PROTOCOL.md
+      // §2.6: 1000 would end the session).
       closeRefused: (code, error) =>
         this.log.add({
           dir: 'sys',
-          text: `the browser refused close(${String(code)}): ${(error as Error).message} The client closed with 1000 and the same reason instead.`,
+          text: `the browser refused close(${String(code)}): ${(error as Error).message} The client closed with ${code === undefined ? 'its browser code' : 4000 + (code % 1000)} and the same reason instead.`,
           level: 'warn',
         }),
     });
@@ -158,17 +200,24 @@ export class Connection {
     this.log.add({ dir: 'sys', text: `connecting to ${client.url} (offering ${offered})` });
     this.#unsubscribe.push(
       client.on('open', (info) => {
-        this.#opened = true;
+        this.#openNow = true;
+        this.#failedInARow = 0;
+        this.#check = { running: false, at: 0 };
         this.failure.value = undefined;
         this.protocol.value = info.protocol;
         const session = info.session ? `; session ${info.session.id}${info.session.resumed ? ' resumed' : ''}` : '';
         this.log.add({ dir: 'sys', text: `connected to ${info.url}${info.protocol ? ` with subprotocol ${info.protocol}` : ' (no subprotocol)'}${info.attempt > 1 ? ` after ${info.attempt} attempts` : ''}${session}` });
       }),
       client.on('close', (info) => {
-        this.log.add({ dir: 'sys', text: describeClose(info, settings.reconnect), level: info.code === 1000 ? 'info' : info.action === 'stop' ? 'error' : 'warn' });
-        if (!this.#opened && this.failure.value === undefined) void this.#explain(client, settings.url, protocols);
+        const wasOpen = this.#openNow;
+        this.#openNow = false;
+        if (this.#closing === 'refused') return;
+        if (wasOpen || this.#closing) this.#logClose(info, settings);
+        else this.#failedAttempt(client, info, settings, protocols, attempt);
       }),
-      client.on('state', (state) => {
+      client.on('state', (state, previous) => {
+        // After an attempt that never opened, the failed-attempt line says when the next one is.
+        if (state.status === 'reconnecting' && state.nextAttemptAt !== undefined && !this.#openNow && previous.status === 'connecting') return;
         if (state.status === 'reconnecting' && state.nextAttemptAt !== undefined) {
           const seconds = Math.max(0, (state.nextAttemptAt - Date.now()) / 1000).toFixed(1);
           this.log.add({ dir: 'sys', text: `reconnecting in ${seconds} s (attempt ${state.attempt})` });
@@ -180,7 +229,10 @@ export class Connection {
       }),
       client.on('error', (error) => {
         // A socket error is always followed by a close, which explains more; say the rest.
-        if (error.code !== 'LL_SOCKET_ERROR') this.log.add({ dir: 'sys', text: error.message, level: 'warn' });
+        if (error.code !== 'LL_SOCKET_ERROR') {
+          this.#lastError = error.message;
+          this.log.add({ dir: 'sys', text: error.message, level: 'warn' });
+        }
       }),
       client.on('drop', (drop) => this.log.add({ dir: 'sys', text: `not sent (${drop.reason}): ${preview(drop.data)}`, level: 'warn' })),
       client.on('heartbeat', (rtt) => this.metrics.addRtt(rtt, 'heartbeat')),
@@ -206,11 +258,66 @@ export class Connection {
     }
   }
 
-  /** Why the first attempt failed: browsers say nothing, so ask the address over HTTP. */
-  async #explain(client: LifelineClient, url: string, protocols: string[]): Promise<void> {
-    const result = await probe(client.url || url);
-    if (client !== this.#client || this.#opened) return;
-    const text = explainFailure(client.url || url, protocols, result);
+  #logClose(info: CloseInfo, settings: ConnectionSettings): void {
+    this.log.add({ dir: 'sys', text: describeClose(info, settings.reconnect), level: info.code === 1000 ? 'info' : info.action === 'stop' ? 'error' : 'warn' });
+  }
+
+  /**
+   * An attempt ended before it opened. The handshake succeeded and Lifeline mode did not
+   * start: the server does not speak it there, which will not change. Otherwise the browser
+   * says only 1006, so this page's server is asked to make the same handshake (at most once
+   * per RECHECK_MS of a run of failures); a definitive refusal stops auto-reconnect.
+   */
+  #failedAttempt(client: LifelineClient, info: CloseInfo, settings: ConnectionSettings, protocols: string[], attempt: { socketOpen: boolean; protocol: string }): void {
+    const url = client.url || settings.url;
+    if (attempt.socketOpen) {
+      this.#logClose(info, settings);
+      if (settings.lifeline) this.#refused(client, notLifelineSentence(url, attempt.protocol, this.#lastError));
+      return;
+    }
+    this.#failedInARow++;
+    const check = this.#check;
+    const recheck = !check.running && Date.now() - check.at >= RECHECK_MS;
+    const known = check.text ? `: ${check.text}` : '';
+    const state = client.state;
+    const next = state.status === 'reconnecting' && state.nextAttemptAt !== undefined ? `; attempt ${state.attempt} in ${Math.max(0, (state.nextAttemptAt - Date.now()) / 1000).toFixed(1)} s` : '';
+    this.log.add({
+      dir: 'sys',
+      level: 'warn',
+      text:
+        this.#failedInARow === 1
+          ? `could not open ${url}: a browser reports every failed handshake as 1006 and hides why${recheck ? '; asking this page’s server to make the same handshake' : ''}${next}`
+          : `attempt ${state.attempt - (next ? 1 : 0)} could not open either${known}${next}`,
+    });
+    if (recheck) void this.#diagnose(client, url, settings.lifeline ? [LIFELINE_PROTOCOL] : protocols);
+  }
+
+  async #diagnose(client: LifelineClient, url: string, protocols: string[]): Promise<void> {
+    const check = this.#check;
+    check.running = true;
+    check.at = Date.now();
+    const diagnosis = await diagnose(url, protocols);
+    check.running = false;
+    if (client !== this.#client || this.#openNow) return;
+    const text = failureSentence(url, diagnosis);
+    check.text = diagnosis.known ? diagnosis.text : undefined;
+    if (diagnosis.known && diagnosis.definitive) return this.#refused(client, text);
+    this.failure.value = text;
+    this.log.add({ dir: 'sys', text, level: 'warn' });
+  }
+
+  /** Stops auto-reconnect, since the same handshake would fail the same way, and says why (once, in the log and above it). */
+  #refused(client: LifelineClient, why: string): void {
+    const retrying = client.state.status !== 'closed';
+    if (retrying) {
+      this.#closing = 'refused';
+      try {
+        client.close();
+      } finally {
+        this.#closing = undefined;
+      }
+    }
+    const text = retrying ? `${why} ${STOPPED_SENTENCE}` : why;
     this.failure.value = text;
     this.log.add({ dir: 'sys', text, level: 'error' });
   }
@@ -221,7 +328,12 @@ export class Connection {
     if (!client) return;
     // A live link logs its own close (1000, "closed on purpose"); a client between attempts has none.
     const waiting = client.state.status === 'reconnecting';
-    client.close();
+    this.#closing = 'disconnect';
+    try {
+      client.close();
+    } finally {
+      this.#closing = undefined;
+    }
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#scope?.stop();
     this.#scope = undefined;

@@ -1,9 +1,16 @@
 /**
- * Close codes and connection failures in words a person can act on. The sentences are
- * `describeCloseCode`'s (@lifeline/protocol), shared with the server and `lifeline connect`.
+ * Close codes and failed handshakes in words a person can act on. The sentences are
+ * `describeCloseCode`'s and `describeHandshake`'s (@lifeline/protocol), shared with the
+ * server and `lifeline connect`, so the console and the terminal say the same thing.
+ *
+ * A browser does not say why a WebSocket failed to open: every failure is a bare 1006, and
+ * a page cannot read another origin's HTTP answers. So when a handshake fails, the console
+ * asks the server that served it (`POST /api/handshake-check`, lifeline serve) to make the
+ * same handshake and report what came back.
  */
 import type { CloseInfo } from '@lifeline/client';
-import { describeCloseCode } from '@lifeline/protocol';
+import { describeCloseCode, describeHandshake, type HandshakeOutcome } from '@lifeline/protocol';
+import { adminToken } from './storage';
 
 /** `1006 closed without a close frame: the network dropped or the server crashed`. */
 export const closeSentence = describeCloseCode;
@@ -30,75 +37,119 @@ export function describeClose(info: CloseInfo, reconnect: boolean): string {
   return `closed ${info.code}: ${closeSentence(info.code)}.${reason} — ${nextStep(info, reconnect)}`;
 }
 
-/** What an HTTP request to the WebSocket's address said, to explain a failed handshake. */
-export type Probe =
-  | { kind: 'unreachable' }
-  /** Another origin: the browser lets us see that it answered, not what. */
-  | { kind: 'answered' }
-  | { kind: 'http'; status: number; body: string };
-
 /** The http(s):// twin of a ws(s):// URL. */
 export function httpTwin(wsUrl: string): string {
   return wsUrl.replace(/^ws(s?):/i, 'http$1:');
 }
 
+/** Why a handshake failed, as far as can be known. */
+export type Diagnosis =
+  /** This page's server made the handshake: the answer in words, and whether retrying can help. */
+  | { known: true; text: string; definitive: boolean; outcome?: HandshakeOutcome }
+  /** Nobody could ask: why not. */
+  | { known: false; why: string };
+
+/** Where this page's server answers handshake checks (beside /console/, wherever the server mounts it). */
+export function handshakeCheckUrl(): string {
+  return new URL('../api/handshake-check', document.baseURI).href;
+}
+
 /**
- * Browsers hide why a WebSocket could not open (refused? 404? TLS?), for privacy. A plain
- * HTTP request to the same address tells some of it apart: no answer at all, or a server
- * that answers (and, on this page's own origin, what it answers: Lifeline's 404 lists the
- * routes, its 426 confirms the path is a WebSocket route).
+ * Asks this page's server to make the handshake the browser could not, and says what it
+ * found. Same-origin targets are also read directly: a Lifeline server's 404 lists its routes.
  */
-export async function probe(wsUrl: string, timeoutMs = 3000): Promise<Probe> {
-  const url = httpTwin(wsUrl);
-  let sameOrigin = false;
-  try {
-    sameOrigin = new URL(url).origin === location.origin;
-  } catch {
-    return { kind: 'unreachable' };
+export async function diagnose(wsUrl: string, protocols: readonly string[], timeoutMs = 8000): Promise<Diagnosis> {
+  const checked = await askServer(wsUrl, protocols, timeoutMs);
+  if (!checked.known) return checked;
+  const outcome = checked.outcome;
+  if (outcome?.kind === 'refused' && outcome.status === 404 && sameOrigin(wsUrl)) {
+    const words = await plainAnswer(wsUrl, timeoutMs);
+    if (words) return { ...checked, text: `${checked.text}. It says: ${words}` };
   }
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  return checked;
+}
+
+async function askServer(wsUrl: string, protocols: readonly string[], timeoutMs: number): Promise<Diagnosis> {
+  const token = adminToken(location.origin);
+  let response: Response;
   try {
-    const response = await fetch(url, { mode: sameOrigin ? 'same-origin' : 'no-cors', cache: 'no-store', signal: abort.signal, redirect: 'manual' });
-    if (!sameOrigin || response.type === 'opaque' || response.type === 'opaqueredirect') return { kind: 'answered' };
-    return { kind: 'http', status: response.status, body: (await response.text()).trim().slice(0, 400) };
+    response = await fetch(handshakeCheckUrl(), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ url: wsUrl, protocols }),
+      cache: 'no-store',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch {
-    return { kind: 'unreachable' };
-  } finally {
-    clearTimeout(timer);
+    return { known: false, why: 'the server of this page did not answer a handshake check' };
+  }
+  if (response.status === 200) {
+    const outcome = await response.json().then((report: { outcome?: HandshakeOutcome }) => report.outcome, () => undefined);
+    if (!outcome || typeof outcome.kind !== 'string') return { known: false, why: 'the server of this page answered the handshake check with something else than a report' };
+    return { known: true, outcome, ...describeHandshake(outcome, { url: wsUrl, offered: protocols }) };
+  }
+  switch (response.status) {
+    case 404:
+    case 405:
+      return { known: false, why: 'this page is not served by a Lifeline server that could make the same handshake and tell (lifeline serve does)' };
+    case 401:
+      return { known: false, why: `the server of this page checks handshakes only with its admin token: enter it in the Server panel for ${location.origin}` };
+    case 429:
+      return { known: false, why: 'the server of this page has made too many handshake checks in the last minute' };
+    default: {
+      const text = (await response.text().catch(() => '')).trim().slice(0, 300);
+      return { known: false, why: `the server of this page refused a handshake check (${response.status}${text ? `: ${text}` : ''})` };
+    }
   }
 }
 
-/** Why the first connection could not open, from a probe. */
-export function explainFailure(wsUrl: string, protocols: readonly string[], result: Probe): string {
+function sameOrigin(wsUrl: string): boolean {
+  try {
+    return new URL(httpTwin(wsUrl)).origin === location.origin;
+  } catch {
+    return false;
+  }
+}
+
+/** What this page's own server says at a path over plain HTTP (Lifeline's 404 names its WebSocket routes). */
+async function plainAnswer(wsUrl: string, timeoutMs: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(httpTwin(wsUrl), { mode: 'same-origin', cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+    if (response.status !== 404) return undefined;
+    return (await response.text()).trim().replace(/\s+/g, ' ').slice(0, 400) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a handshake that failed was told, said by the console when it stops retrying it. */
+export const STOPPED_SENTENCE = 'Auto-reconnect stopped: the same handshake would be refused again. Retry once the server or the settings have changed.';
+
+/** The sentence under the status line for a diagnosis of `wsUrl`. */
+export function failureSentence(wsUrl: string, diagnosis: Diagnosis): string {
+  if (!diagnosis.known) {
+    return `Could not connect. Browsers do not say why a WebSocket handshake failed, and ${diagnosis.why}. lifeline connect ${wsUrl} prints the server's answer.`;
+  }
+  if (diagnosis.outcome?.kind === 'accepted' && !diagnosis.definitive) {
+    return (
+      `Could not connect from this browser, yet the server accepts the same handshake when this page's server makes it. ` +
+      'What only the browser has is in the way: a certificate it does not trust (wss://: open the https:// address once), ' +
+      'a proxy or firewall between it and the server, or its cookies and Origin.'
+    );
+  }
+  return `Could not connect: ${diagnosis.text.replace(/[.\s]+$/, '')}.`;
+}
+
+/** The handshake succeeded but Lifeline mode did not start: the server does not speak it at this URL. */
+export function notLifelineSentence(wsUrl: string, protocol: string, error: string | undefined): string {
   let host = wsUrl;
   try {
     host = new URL(wsUrl).host;
   } catch {
     // keep the URL as typed
   }
-  switch (result.kind) {
-    case 'unreachable':
-      return (
-        `Could not connect: nothing answered at ${host}. The connection was refused (no server on that port), ` +
-        `the host name did not resolve, a firewall dropped it, or TLS failed (wss://). Browsers do not say which; ` +
-        `lifeline connect ${wsUrl} does.`
-      );
-    case 'answered':
-      return (
-        `Could not connect: the server at ${host} answers HTTP but refused the WebSocket handshake ` +
-        `(no WebSocket at this path, this page’s origin not allowed, ${protocols.length ? `none of the subprotocols ${protocols.join(', ')} accepted, ` : ''}` +
-        `authentication needed, or full). Browsers hide its answer; lifeline connect ${wsUrl} prints it.`
-      );
-    case 'http':
-      if (result.status === 404) return `Could not connect: the server has no WebSocket at this path. It says: ${result.body}`;
-      if (result.status === 426) {
-        return (
-          'Could not connect: the path is a WebSocket route, but the server refused this handshake: ' +
-          (protocols.length ? `probably the subprotocol (offered ${protocols.join(', ')}), ` : '') +
-          'the page’s origin, or a full server. Its log or lifeline connect says which.'
-        );
-      }
-      return `Could not connect: the server refused the WebSocket handshake; a plain request there answers ${result.status}${result.body ? `: ${result.body}` : ''}.`;
-  }
+  return (
+    `Could not connect: the server at ${host} accepted the handshake${protocol ? ` with subprotocol ${protocol}` : ''} but does not speak Lifeline mode there` +
+    `${error ? ` (${error})` : ''}. Turn Lifeline mode off to talk to it as a plain WebSocket server.`
+  );
 }

@@ -31,14 +31,17 @@ export interface LogEntry {
   readonly bytes?: Uint8Array;
   /** Events only. */
   readonly level?: Level;
-  /** Where it came from when not typed: `heartbeat`, `auto-reply`, `periodic`, `burst`, `lifeline`, `imported`. */
+  /** Where it came from when not typed: `heartbeat`, `auto-reply`, `periodic`, `burst`, `lifeline`. */
   readonly tag?: string;
+  /** Read from a file (Import), not seen on this connection: shown, never counted as traffic or fed to rules and charts. */
+  readonly imported?: true;
 }
 
-export type EntryInit =
+export type EntryInit = (
   | { dir: 'in' | 'out'; text: string; tag?: string; at?: number; kind?: 'text' | 'json' }
   | { dir: 'in' | 'out'; bytes: Uint8Array; tag?: string; at?: number }
-  | { dir: 'sys'; text: string; level?: Level; tag?: string; at?: number };
+  | { dir: 'sys'; text: string; level?: Level; tag?: string; at?: number }
+) & { imported?: true };
 
 export interface LogFilter {
   in: boolean;
@@ -65,19 +68,27 @@ export const DEFAULT_LIMITS: LogLimits = { maxEntries: 10_000, maxBytes: 64 * 10
 /** Wall-clock ms with sub-ms precision, monotonic within a page. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
+const ZERO_TOTALS = { in: 0, out: 0, inBytes: 0, outBytes: 0, importedIn: 0, importedOut: 0, evicted: 0 };
+
 export class MessageLog {
   #ring: RingBuffer<LogEntry>;
   #maxBytes: number;
   #bytes = 0;
   #nextSeq = 0;
   #lastMessageAt: number | undefined;
+  /** The same for imported messages: their gaps are the file's own. */
+  #lastImportedAt: number | undefined;
   /** Seqs of the entries that pass the filter, ascending; entries before `#viewStart` were evicted. */
   #view: number[] = [];
   #viewStart = 0;
   #test: (entry: LogEntry) => boolean = () => true;
   #filtered = false;
-  /** Since the log was made or cleared: every message, including those evicted since. */
-  readonly totals = { in: 0, out: 0, inBytes: 0, outBytes: 0, evicted: 0 };
+  /**
+   * Since the log was made or cleared: every message of this connection, including those
+   * evicted since (`in`, `out` and their bytes), and, apart, the messages read from files
+   * (`importedIn`, `importedOut`): an import shows old traffic, it is not new traffic.
+   */
+  readonly totals = { ...ZERO_TOTALS };
   /** Called after every change; the component batches repaints. */
   onChange: (() => void) | undefined;
   /** Called for every new entry (charts, echo matching, rules). */
@@ -107,12 +118,16 @@ export class MessageLog {
 
   add(init: EntryInit): LogEntry {
     const at = init.at ?? now();
+    const imported = init.imported;
     let entry: LogEntry;
     if (init.dir === 'sys') {
       entry = { seq: this.#nextSeq++, at, gap: undefined, dir: 'sys', kind: 'event', size: 0, text: init.text, level: init.level ?? 'info', tag: init.tag };
+      if (imported) (entry as { imported?: true }).imported = true;
     } else {
-      const gap = this.#lastMessageAt === undefined ? undefined : Math.max(0, at - this.#lastMessageAt);
-      this.#lastMessageAt = at;
+      const last = imported ? this.#lastImportedAt : this.#lastMessageAt;
+      const gap = last === undefined ? undefined : Math.max(0, at - last);
+      if (imported) this.#lastImportedAt = at;
+      else this.#lastMessageAt = at;
       if ('bytes' in init) {
         entry = { seq: this.#nextSeq++, at, gap, dir: init.dir, kind: 'binary', size: init.bytes.byteLength, bytes: init.bytes, tag: init.tag };
       } else {
@@ -120,7 +135,11 @@ export class MessageLog {
         entry = { seq: this.#nextSeq++, at, gap, dir: init.dir, kind, size: utf8Length(init.text), text: init.text, tag: init.tag };
       }
       const totals = this.totals;
-      if (init.dir === 'in') {
+      if (imported) {
+        (entry as { imported?: true }).imported = true; // set only here: live entries keep one shape
+        if (init.dir === 'in') totals.importedIn++;
+        else totals.importedOut++;
+      } else if (init.dir === 'in') {
         totals.in++;
         totals.inBytes += entry.size;
       } else {
@@ -129,7 +148,8 @@ export class MessageLog {
       }
     }
     this.#append(entry);
-    this.onEntry?.(entry);
+    // Imported entries are history: no rule answers them, no chart counts them.
+    if (!imported) this.onEntry?.(entry);
     this.onChange?.();
     return entry;
   }
@@ -209,8 +229,8 @@ export class MessageLog {
     this.#bytes = 0;
     this.#view = [];
     this.#viewStart = 0;
-    this.#lastMessageAt = undefined;
-    Object.assign(this.totals, { in: 0, out: 0, inBytes: 0, outBytes: 0, evicted: 0 });
+    this.#lastMessageAt = this.#lastImportedAt = undefined;
+    Object.assign(this.totals, ZERO_TOTALS);
     this.onChange?.();
   }
 
@@ -246,7 +266,7 @@ export class MessageLog {
         if (errors.length < 20) errors.push(`line ${i + 1}: ${init}`);
         continue;
       }
-      this.add(init);
+      this.add({ ...init, imported: true });
       imported++;
     }
     return { imported, errors };

@@ -2,7 +2,7 @@
  * "Copy as code": the tab's settings as the few lines that make the same connection in an
  * application, with `@lifeline/client` or with `useLifeline` from `@lifeline/vue`.
  */
-import { protocolList, type ConnectionSettings } from './connection';
+import { protocolList, reconnectOptions, type ConnectionSettings } from './connection';
 
 /** The options object literal, only what differs from the client's defaults. */
 function optionLines(settings: ConnectionSettings, indent: string): string[] {
@@ -20,6 +20,10 @@ function optionLines(settings: ConnectionSettings, indent: string): string[] {
     }
   }
   if (!settings.reconnect) lines.push('reconnect: false,                      // stay closed when the link is lost');
+  else {
+    const backoff = Object.entries(reconnectOptions(settings)).map(([key, value]) => `${key}: ${value}`);
+    if (backoff.length) lines.push(`reconnect: { ${backoff.join(', ')} },`);
+  }
   return lines.map((line) => indent + line);
 }
 

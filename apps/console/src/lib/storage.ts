@@ -56,6 +56,8 @@ function asSettings(value: unknown): ConnectionSettings | undefined {
     protocols: pick('protocols'),
     lifeline: pick('lifeline'),
     reconnect: pick('reconnect'),
+    reconnectInitialDelay: pick('reconnectInitialDelay'),
+    reconnectMaxDelay: pick('reconnectMaxDelay'),
     heartbeat: pick('heartbeat'),
     heartbeatMessage: pick('heartbeatMessage'),
     heartbeatReply: pick('heartbeatReply'),
@@ -116,3 +118,24 @@ export const preferences = {
     save(`pref:${key}`, value);
   },
 };
+
+/**
+ * A server's admin token (for its /api/stats and handshake check), kept for this browser tab
+ * only (sessionStorage), by the server's origin: an admin token should not outlive the session.
+ */
+export function adminToken(origin: string): string {
+  try {
+    return sessionStorage.getItem(`${PREFIX}token:${origin}`) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function setAdminToken(origin: string, token: string): void {
+  try {
+    if (token) sessionStorage.setItem(`${PREFIX}token:${origin}`, token);
+    else sessionStorage.removeItem(`${PREFIX}token:${origin}`);
+  } catch {
+    // storage disabled: the token lasts as long as the panel
+  }
+}

@@ -19,7 +19,8 @@ export interface Tab {
   /** Virtual clients of the chaos scenarios (made on first use). */
   readonly chaos: ChaosLab;
   title: string;
-  draft: { mode: DraftMode; text: string; repeat: number };
+  /** `previous`: the last text sent from the composer (↑ in the empty box brings it back). */
+  draft: { mode: DraftMode; text: string; repeat: number; previous: string };
   filter: LogFilter;
   /** Follow new messages at the bottom of the log. */
   follow: boolean;
@@ -43,7 +44,7 @@ export function addTab(settings: Partial<ConnectionSettings> = {}, title?: strin
     automation: markRaw(new Automation(connection)),
     chaos: markRaw(new ChaosLab()),
     title: title ?? titleOf(connection.settings.url),
-    draft: { mode: 'text' as DraftMode, text: '', repeat: 1 },
+    draft: { mode: 'text' as DraftMode, text: '', repeat: 1, previous: '' },
     filter: { ...ALL },
     follow: true,
     selected: undefined as number | undefined,

@@ -21,6 +21,8 @@ export interface Tap {
   frame?(direction: 'in' | 'out', data: string | ArrayBuffer): void;
   /** A connection attempt begins (the constructor ran). */
   attempt?(): void;
+  /** The handshake succeeded (the browser's socket opened), with the subprotocol the server chose. */
+  open?(protocol: string): void;
   /**
    * The browser refused `close(code)` and threw (a page may close only with 1000 or
    * 3000–4999): the connection is still open and the server was not told. The error is
@@ -85,7 +87,10 @@ export function tappedWebSocket(
       this.#ws = ws;
       sockets.add(this);
       ws.binaryType = 'arraybuffer';
-      ws.onopen = (event) => this.#later(() => !this.#ended && this.onopen?.(event));
+      ws.onopen = (event) => {
+        tap.open?.(ws.protocol);
+        this.#later(() => !this.#ended && this.onopen?.(event));
+      };
       ws.onmessage = (event: MessageEvent) => {
         if (this.#ended) return;
         tap.frame?.('in', event.data as string | ArrayBuffer);

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isChannelName, isChannelPattern, LifelineError } from '@lifeline/protocol';
 import { bearerToken, sameSecret } from '../bearer.js';
+import { readBody, replyJson as reply } from '../http-json.js';
 import type { ChannelHub } from './hub.js';
 
 export interface PublishEndpointOptions {
@@ -54,31 +55,4 @@ export function publishHandler(hub: ChannelHub, apiKey: string, maxBody: number)
       reply(response, 500, { code: 'LL_INTERNAL', message: 'The publication failed.' });
     }
   };
-}
-
-function reply(response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(status === 200 ? body : { error: body });
-  response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), ...headers });
-  response.end(payload);
-}
-
-/** The whole body, or `undefined` once it passes `max` bytes (the rest is not read). */
-function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        request.off('data', onData);
-        request.pause();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks)));
-    request.once('error', reject);
-  });
 }
