@@ -106,10 +106,12 @@ test(`${N} clients after a server restart spread their retries over the backoff 
   // Every client drew its first retry from the first window, [0, initialDelay).
   expect(Math.max(...delays)).toBeLessThan(WINDOW_MS);
   expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
-  // And kept to it: no retry before its time (late ones are the machine's doing). A timer may
-  // run a millisecond before Date.now() says it is due (libuv counts on its own clock).
+  // And kept to it: no retry before its time (late ones are the machine's doing). Node starts
+  // a timer from the event loop's cached clock, which a long turn (a thousand closes at
+  // once on a loaded machine) leaves behind Date.now() by as much as it delays timers: so a
+  // retry may come that much before nextAttemptAt, and no more.
   const earliest = Math.min(...retryAt.map((t, i) => t - (lostAt[i]! + delays[i]!)));
-  expect(earliest, 'the earliest retry, in ms after its planned time').toBeGreaterThanOrEqual(-2);
+  expect(earliest, `the earliest retry, in ms after its planned time (timers ran up to ${Math.round(late)} ms late)`).toBeGreaterThanOrEqual(-(late + 2));
   expect(Math.max(...buckets) / N).toBeLessThanOrEqual(MAX_BUCKET_SHARE);
   // Every bucket is used (uniform, not bunched at one end): at least mean − 5σ.
   for (const count of buckets) expect(count / N).toBeGreaterThanOrEqual(2 * p - MAX_BUCKET_SHARE);
