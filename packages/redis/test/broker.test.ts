@@ -312,6 +312,8 @@ describe('while Redis is unreachable', () => {
       await sleep(2);
     }
     await waitFor(() => a.received.at(-1)?.offset === 40, 'all forty');
+    // Each channel reports its catch-up when its own read is done; 'quiet' may finish after 'feed' delivered all.
+    await waitFor(() => catchUps.some((c) => c.channel === 'quiet'), "the quiet channel's catch-up");
     expect(offsets(a.received)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(a.received.map((p) => p.data)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const feed = catchUps.find((c) => c.channel === 'feed');
