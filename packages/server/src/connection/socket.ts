@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, parseJsonWithin, type ChannelPosition, type DecodeLimits, type PresenceMember, type ResetReason } from '@lifeline/protocol';
-import type { ChannelHub, Subscriber, WireFormat } from '../channels/hub.js';
+import type { ChannelHub, WireFormat } from '../channels/hub.js';
 import type { ChannelOptionsFor } from '../channels/names.js';
 import type { RouteParams } from '../leaves/router.js';
 import type { SharedFrame } from '../transport/transport.js';
@@ -112,7 +112,9 @@ export interface SocketInit {
  * Messages that arrive before the handler listens are held until it does (or until the
  * handler returns without listening), so an `await` at the top of a handler loses nothing.
  */
-export abstract class Socket extends EventEmitter<SocketEvents> implements Subscriber {
+// A channel Subscriber (hub.subscribe checks it), not declared with `implements`: the Subscriber members are
+// internal, and the public .d.ts leaves them out (stripInternal).
+export abstract class Socket extends EventEmitter<SocketEvents> {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
   readonly route: string;

@@ -6,12 +6,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { EnvelopeError, type Envelope } from '@lifeline/protocol';
-import type { SweepTarget } from '../leaves/heartbeat-sweep.js';
-import type { InboundLimit, RateState } from '../leaves/rate-limit.js';
+import type { InboundLimit } from '../leaves/rate-limit.js';
 import type { RouteParams } from '../leaves/router.js';
 import { overBuffered, SLOW_CONSUMER_CLOSE, slowConsumerReason } from '../transport/backpressure.js';
 import { frameSize } from '../transport/frame.js';
-import { PauseReason, type SharedFrame, type Transport, type TransportSink } from '../transport/transport.js';
+import { PauseReason, type SharedFrame, type Transport } from '../transport/transport.js';
 import type { Codec, Frame } from './codec.js';
 
 /** The session a link carries, as the link sees it. */
@@ -49,7 +48,9 @@ export interface LinkInit {
   request: IncomingMessage;
 }
 
-export class Link implements TransportSink, SweepTarget, RateState {
+// Its transport's sink, a heartbeat SweepTarget and a RateState: checked where it is handed to them, not with
+// `implements`, which would name interfaces whose members the public .d.ts leaves out (stripInternal).
+export class Link {
   /** The session this link carries; null before the hello, and after the link was replaced. */
   session: LinkSession | null = null;
   readonly id: string;

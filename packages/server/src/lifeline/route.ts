@@ -11,9 +11,9 @@ import type { Logger, LogFields } from '../leaves/logger.js';
 import type { RouteParams } from '../leaves/router.js';
 import type { Transport } from '../transport/transport.js';
 import { codecsWithin, type Codec } from './codec.js';
-import { Link, type LinkHost } from './link.js';
+import { Link } from './link.js';
 import type { ResolvedLifelineOptions } from './options.js';
-import { SessionSocket, type SessionOrigin, type SessionOwner } from './session.js';
+import { SessionSocket, type SessionOrigin } from './session.js';
 import { MemorySessionStore, type SessionEndReason, type SessionStore, type SharedSessionStore } from './session-store.js';
 
 /** What a Lifeline route needs from its app. */
@@ -48,7 +48,9 @@ export interface SessionAuth {
   refresh(session: SessionSocket, data: unknown): Promise<{ d: unknown } | { e: ResponseError }>;
 }
 
-export class LifelineRoute implements LinkHost, SessionOwner {
+// A LinkHost for its links and the SessionOwner of its sessions: checked where it is handed to them, not with
+// `implements`, which would name interfaces whose members the public .d.ts leaves out (stripInternal).
+export class LifelineRoute {
   readonly store: SessionStore<SessionSocket> = new MemorySessionStore<SessionSocket>();
   /** Subprotocols, in the route's order of preference. */
   readonly protocols: readonly string[];

@@ -35,11 +35,11 @@ import { frameSize } from '../transport/frame.js';
 import { PauseReason, type SharedFrame } from '../transport/transport.js';
 import { answerChannelRequest } from './channel-requests.js';
 import type { Codec, Frame } from './codec.js';
-import type { Link, LinkSession } from './link.js';
+import type { Link } from './link.js';
 import { LifelineMessage, toBuffer } from './message.js';
 import type { ResolvedLifelineOptions } from './options.js';
-import { sessionClosed, SessionRequests, type RequestParty } from './requests.js';
-import { SharedSession, type SharedParty } from './shared-session.js';
+import { sessionClosed, SessionRequests } from './requests.js';
+import { SharedSession } from './shared-session.js';
 import type { SessionEndReason, SessionJournal, SessionSnapshot, SharedSessionStore } from './session-store.js';
 
 /** What a session needs from the route that owns it. */
@@ -78,7 +78,10 @@ export type SessionOrigin =
  * It ends on `close()`, when the resume window passes (1006 `session expired`), or when
  * the replay buffer goes over its bounds (1013 `replay overflow`).
  */
-export class SessionSocket extends Socket implements LinkSession, RequestParty, SharedParty {
+// The LinkSession of its links, the RequestParty of its requests and the SharedParty of its shared copy: checked
+// where it is handed to them, not with `implements`, which would name interfaces whose members the public .d.ts
+// leaves out (stripInternal).
+export class SessionSocket extends Socket {
   /** @internal */ readonly codec: Codec;
   private readonly sid: string;
   /** @internal SHA-256 of the resume token. */
