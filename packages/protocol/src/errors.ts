@@ -23,6 +23,10 @@ export type LifelineErrorCode =
   | 'LL_NOT_LIFELINE'
   | 'LL_SESSION_RESET'
   | 'LL_REQUEST_NOT_SENT'
+  // answered in a response envelope's `e` (PROTOCOL.md §5), never thrown by the side that answers
+  | 'LL_NO_HANDLER'
+  | 'LL_HANDLER_ERROR'
+  | 'LL_UNAUTHORIZED'
   // sessions shared between nodes (a session store)
   | 'LL_SESSION_MOVED'
   | 'LL_SESSION_LOST'
@@ -48,7 +52,10 @@ export type LifelineErrorCode =
   | 'LL_KEY_TOO_LONG'
   | 'LL_FORBIDDEN_KEY'
   | 'LL_LONE_SURROGATE'
-  | 'LL_INVALID_TRANSITION';
+  | 'LL_INVALID_TRANSITION'
+  // the server's HTTP answers (POST /api/publish, the handshake check): the body's `code`
+  | 'LL_RATE_LIMITED'
+  | 'LL_INTERNAL';
 
 export class LifelineError extends Error {
   override readonly name: string = 'LifelineError';
