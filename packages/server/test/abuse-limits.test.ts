@@ -7,20 +7,17 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createApp, DEFAULTS, type AppOptions, type DropInfo, type Socket } from '@lifeline/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { rawHttp, upgradeRequest } from '../../../test/support/raw-http.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { sleep, timerLateness, waitFor } from '../../../test/support/wait.js';
-import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
-const cleanup = cleanupAfterEach();
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 /** An app whose `/e` echoes raw messages and whose `/l` (Lifeline mode) echoes payloads; server-side sockets are recorded. */
 async function start(options: AppOptions): Promise<{ app: RunningApp; sockets: Socket[]; closes: { code: number; reason: string }[] }> {

@@ -10,13 +10,13 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AuthOptions, Logger, LogFields, Socket } from '@lifeline/server';
-import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { clientFrame, rawHttp, rawWebSocket, upgradeRequest } from '../../../test/support/raw-http.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { afterTimersWithin, sleep, waitFor } from '../../../test/support/wait.js';
 
-const cleanup = cleanupAfterEach();
+const { startApp, cleanup } = serverTestRig();
 
 /** Distinctive token strings, so that a log line holding one is easy to find. */
 const ALICE = 'tok-alice-5be1c0ffee';
@@ -91,7 +91,6 @@ async function rig(routeAuth: Partial<AuthOptions> = {}, appOptions: { allowedOr
     },
     { logger, heartbeat: false, ...appOptions },
   );
-  cleanup(() => running.stop());
   return { running, logs, seen, verified, sockets };
 }
 
@@ -476,7 +475,6 @@ describe('auth: refresh and expiry', () => {
 
   it('$auth on a route without auth is LL_NO_HANDLER', async () => {
     const running = await startApp((app) => app.ws('/plain', { lifeline: true }, () => {}));
-    cleanup(() => running.stop());
     const client = new LifelineTestClient(running.wsUrl('/plain'));
     cleanup(() => client.ws?.terminate());
     await client.connect();

@@ -5,20 +5,16 @@
  */
 import { connect, type Socket as TcpSocket } from 'node:net';
 import type { Socket } from '@lifeline/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
-import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
-const running: RunningApp[] = [];
-const cleanup = { push: cleanupAfterEach() };
-afterEach(async () => {
-  for (const app of running.splice(0)) await app.stop();
-});
+const { startApp, cleanup } = serverTestRig();
 
-async function start(setup: (app: RunningApp['app']) => void = () => {}, options = {}): Promise<{ app: RunningApp['app']; url: (path: string) => string; sockets: Socket[] }> {
+async function start(setup: (app: RunningApp['app']) => void = () => {}, options = {}): Promise<{ app: RunningApp['app']; port: number; url: (path: string) => string; sockets: Socket[] }> {
   const sockets: Socket[] = [];
   const running_ = await startApp((a) => {
     a.ws('/s', { lifeline: true }, (socket) => void sockets.push(socket));
@@ -28,13 +24,12 @@ async function start(setup: (app: RunningApp['app']) => void = () => {}, options
     });
     setup(a);
   }, options);
-  running.push(running_);
-  return { app: running_.app, url: running_.wsUrl, sockets };
+  return { app: running_.app, port: running_.port, url: running_.wsUrl, sockets };
 }
 
 async function lifelineClient(url: string): Promise<LifelineTestClient> {
   const c = new LifelineTestClient(url);
-  cleanup.push(() => c.close());
+  cleanup(() => c.close());
   await c.connect();
   return c;
 }
@@ -47,7 +42,7 @@ describe('channels', () => {
     const raw = new WebSocket(url('/raw/news'));
     const rawGot: (string | Buffer)[] = [];
     raw.on('message', (data: Buffer, binary) => rawGot.push(binary ? data : data.toString()));
-    cleanup.push(() => raw.close());
+    cleanup(() => raw.close());
     const a = await lifelineClient(url('/s'));
     const b = await lifelineClient(url('/s'));
     for (const c of [a, b]) expect(await c.request('$subscribe', { ch: 'news' })).toEqual({ ch: 'news', ep: expect.any(String), o: 0 });
@@ -71,7 +66,7 @@ describe('channels', () => {
     const raw = new WebSocket(url('/raw/frames'));
     const got: { data: string | Buffer; binary: boolean }[] = [];
     raw.on('message', (data: Buffer, binary) => got.push({ data: binary ? data : data.toString(), binary }));
-    cleanup.push(() => raw.close());
+    cleanup(() => raw.close());
     await waitFor(() => app.hub.subscriberCounts().some((c) => c.channel === 'frames'), 'subscribed');
     const texts = [0, 1, 125, 126, 127, 65535, 65536, 200_000].map((n) => 'x'.repeat(n));
     const sent: unknown[] = [...texts, 'ünïcödé ✓ 😀', new Uint8Array([0, 255, 128]), { a: [1, 'b'] }];
@@ -185,7 +180,7 @@ describe('channels', () => {
     const joiners: LifelineTestClient[] = [];
     for (let i = 0; i < 7; i++) {
       const j = new LifelineTestClient(url('/s'));
-      cleanup.push(() => j.close());
+      cleanup(() => j.close());
       await j.connect();
       joiners.push(j);
     }
@@ -230,7 +225,7 @@ describe('channels', () => {
     const joiners: LifelineTestClient[] = [];
     for (let i = 0; i < 5; i++) {
       const j = new LifelineTestClient(url('/s'));
-      cleanup.push(() => j.close());
+      cleanup(() => j.close());
       await j.connect();
       joiners.push(j);
     }
@@ -264,7 +259,7 @@ describe('channels', () => {
     async function stalledSubscriber(app: RunningApp['app'], port: number, channel: string): Promise<TcpSocket> {
       const before = app.hub.subscriberCounts().find((c) => c.channel === channel)?.subscribers ?? 0;
       const tcp = connect(port, '127.0.0.1');
-      cleanup.push(() => tcp.destroy());
+      cleanup(() => tcp.destroy());
       tcp.write(
         `GET /raw/${channel} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
@@ -283,20 +278,19 @@ describe('channels', () => {
     }
 
     /** A subscriber that reads everything, next to one that stalls; returns how many the fast one got. */
-    async function fastAndStalled(app: RunningApp['app'], channel: string): Promise<() => number> {
-      const port = running[0]!.port;
+    async function fastAndStalled(app: RunningApp['app'], port: number, channel: string): Promise<() => number> {
       const fast = new WebSocket(`ws://127.0.0.1:${port}/raw/${channel}`);
       let got = 0;
       fast.on('message', () => got++);
-      cleanup.push(() => fast.close());
+      cleanup(() => fast.close());
       await new Promise((r) => fast.once('open', r));
       await stalledSubscriber(app, port, channel);
       return () => got;
     }
 
     it('close (default): the slow one is closed with 1013, the fast one gets everything', async () => {
-      const { app, sockets } = await start((a) => a.channel('firehose', { slowSubscriber: { policy: 'close', maxQueued: 50, bufferedBytes: 64 * 1024 } }));
-      const fastGot = await fastAndStalled(app, 'firehose');
+      const { app, port, sockets } = await start((a) => a.channel('firehose', { slowSubscriber: { policy: 'close', maxQueued: 50, bufferedBytes: 64 * 1024 } }));
+      const fastGot = await fastAndStalled(app, port, 'firehose');
       for (let i = 0; i < 400; i++) await publishInItsOwnTurn(app, 'firehose', big);
       await waitFor(() => app.hub.stats.closedSlow === 1, 'the slow subscriber closed', 10_000);
       await waitFor(() => fastGot() === 400, 'the fast one got all 400', 10_000);
@@ -308,8 +302,8 @@ describe('channels', () => {
       ['drop-oldest', 'droppedOldest'],
       ['drop-newest', 'droppedNewest'],
     ] as const)('%s: drops are counted, the connection stays, the fast one is unaffected', async (policy, counter) => {
-      const { app } = await start((a) => a.channel('firehose', { slowSubscriber: { policy, maxQueued: 20, bufferedBytes: 64 * 1024 } }));
-      const fastGot = await fastAndStalled(app, 'firehose');
+      const { app, port } = await start((a) => a.channel('firehose', { slowSubscriber: { policy, maxQueued: 20, bufferedBytes: 64 * 1024 } }));
+      const fastGot = await fastAndStalled(app, port, 'firehose');
       for (let i = 0; i < 300; i++) await publishInItsOwnTurn(app, 'firehose', big);
       await waitFor(() => fastGot() === 300, 'the fast one got all 300', 10_000);
       expect(app.hub.stats[counter]).toBeGreaterThan(0);
@@ -318,8 +312,7 @@ describe('channels', () => {
     });
 
     it('coalesce: only the latest publication per key waits', async () => {
-      const { app } = await start((a) => a.channel('ticker', { slowSubscriber: { policy: 'coalesce', maxQueued: 1000, bufferedBytes: 64 * 1024 } }));
-      const port = running[0]!.port;
+      const { app, port } = await start((a) => a.channel('ticker', { slowSubscriber: { policy: 'coalesce', maxQueued: 1000, bufferedBytes: 64 * 1024 } }));
       await stalledSubscriber(app, port, 'ticker');
       for (let i = 0; i < 200; i++) await publishInItsOwnTurn(app, 'ticker', big, `sym${i % 4}`);
       await waitFor(() => app.hub.stats.coalesced > 100, 'most of the 200 coalesced');

@@ -1,12 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { HandshakeOutcome } from '@lifeline/protocol';
 import type { HandshakeReport } from '@lifeline/server';
-import { startApp, closedPort, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import { closedPort, type RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
+
+const { startApp, cleanup } = serverTestRig();
 
 /**
  * `app.handshakeCheckEndpoint()`: one real handshake per request, against real servers on
@@ -15,15 +18,9 @@ import { waitFor } from '../../../test/support/wait.js';
  */
 
 const TOKEN = 'correct-horse-battery-staple';
-const stops: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
 
 async function checker(options: Parameters<RunningApp['app']['handshakeCheckEndpoint']>[0] = {}): Promise<RunningApp> {
-  const running = await startApp((app) => app.handshakeCheckEndpoint(options));
-  stops.push(() => running.stop());
-  return running;
+  return startApp((app) => app.handshakeCheckEndpoint(options));
 }
 
 /** The target: a Lifeline app with a WebSocket route of each kind. */
@@ -37,7 +34,6 @@ async function target(): Promise<RunningApp> {
     },
     { allowedOrigins: (origin) => origin !== 'http://127.0.0.1:1' },
   );
-  stops.push(() => running.stop());
   return running;
 }
 
@@ -69,7 +65,7 @@ async function outcome(running: RunningApp, body: Ask, headers: Record<string, s
 async function listen<T extends Server | TcpServer>(server: T): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  stops.push(
+  cleanup(
     () =>
       new Promise<void>((resolve) => {
         (server as Server).closeAllConnections?.();
@@ -118,7 +114,7 @@ describe('what the handshake check reports', () => {
     await once(bare, 'listening');
     const closes: number[] = [];
     bare.on('connection', (ws) => ws.on('close', (code) => closes.push(code)));
-    stops.push(() => new Promise((resolve) => bare.close(resolve)));
+    cleanup(() => new Promise((resolve) => bare.close(resolve)));
     const barePort = (bare.address() as AddressInfo).port;
     expect(await outcome(check, { url: `ws://127.0.0.1:${barePort}/`, protocols: ['lifeline.v1'] })).toMatchObject({ kind: 'accepted', protocol: '' });
     // Accepted connections are closed at once, with 1000.
@@ -151,7 +147,7 @@ describe('what the handshake check reports', () => {
     const held: TcpSocket[] = [];
     const silent = createTcpServer((socket) => held.push(socket));
     const silentPort = await listen(silent);
-    stops.push(() => held.forEach((s) => s.destroy()));
+    cleanup(() => held.forEach((s) => s.destroy()));
     expect(await outcome(check, { url: `ws://127.0.0.1:${silentPort}/` })).toEqual({ kind: 'timeout', ms: 300 });
 
     const chatty = createTcpServer((socket) => socket.once('data', () => socket.end(`HTTP/1.1 404 Not Found\r\nX-Filler: ${'a'.repeat(20_000)}\r\n\r\n`)));
@@ -213,7 +209,7 @@ describe('who may ask, and what', () => {
     const held: TcpSocket[] = [];
     const silent = createTcpServer((socket) => held.push(socket));
     const silentPort = await listen(silent);
-    stops.push(() => held.forEach((s) => s.destroy()));
+    cleanup(() => held.forEach((s) => s.destroy()));
     const check = await checker({ perMinute: 3, maxConcurrent: 1, timeoutMs: 2000 });
     // One check hangs on a server that never answers; a second one at the same time is refused.
     const hanging = ask(check, { url: `ws://127.0.0.1:${silentPort}/` });

@@ -1,15 +1,14 @@
 /** GET /healthz and GET /readyz: what an orchestrator or a load balancer asks. */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { readiness } from '../src/app/admin/health.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
+
+const { startApp } = serverTestRig();
 
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 describe('health endpoints', () => {
   it('live and ready while running; not ready at maxConnections, with the reason', async () => {

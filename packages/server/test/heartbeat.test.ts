@@ -1,16 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { HeartbeatSweep, type SweepTarget } from '../src/leaves/heartbeat-sweep.js';
 import { clientFrame, rawWebSocket } from '../../../test/support/raw-http.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { afterTimersWithin, sleep, timerLateness, waitFor } from '../../../test/support/wait.js';
 
+const { startApp } = serverTestRig();
+
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 /**
  * The sweep's side of a connection (what Socket and Link implement): a byte counter and the

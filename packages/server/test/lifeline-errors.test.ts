@@ -1,21 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Socket } from '@lifeline/server';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await running?.stop();
-  running = undefined;
-});
 
 async function session(format: 'json' | 'msgpack' = 'json', hello = true): Promise<LifelineTestClient> {
-  running ??= await startApp((app) => app.ws('/s', { lifeline: true }, (socket) => socket.on('message', (m) => socket.send(m))), { handshakeTimeout: 300 });
+  if (running === undefined) {
+    running = await startApp((app) => app.ws('/s', { lifeline: true }, (socket) => socket.on('message', (m) => socket.send(m))), { handshakeTimeout: 300 });
+    cleanup(() => (running = undefined)); // the next test starts its own app
+  }
   const c = new LifelineTestClient(running.wsUrl('/s'), { format });
-  clients.push(c);
+  cleanup(() => c.close());
   await c.connect({ hello });
   return c;
 }
@@ -94,11 +94,11 @@ describe('Lifeline mode: malformed input and protocol errors (PROTOCOL.md §2.6)
     const { sid, tok } = c;
     c.drop();
     const wrong = new LifelineTestClient(running!.wsUrl('/s'));
-    clients.push(wrong);
+    cleanup(() => wrong.close());
     Object.assign(wrong, { sid, tok, rx: 5 });
     expect(await wrong.connect()).toMatchObject({ resumed: false, reset: { reason: 'unknown-session' }, sid: expect.not.stringMatching(`^${sid}$`) });
     const right = new LifelineTestClient(running!.wsUrl('/s'));
-    clients.push(right);
+    cleanup(() => right.close());
     Object.assign(right, { sid, tok, rx: 1 });
     expect(await right.connect()).toMatchObject({ resumed: true, sid });
   });
@@ -116,12 +116,12 @@ describe('Lifeline mode: malformed input and protocol errors (PROTOCOL.md §2.6)
     const { sid, tok } = c;
     c.drop();
     const wrong = new LifelineTestClient(running!.wsUrl('/s'));
-    clients.push(wrong);
+    cleanup(() => wrong.close());
     Object.assign(wrong, { sid, tok, rx: 1 });
     await expect(wrong.connect()).rejects.toThrow(/closed before welcome: 1002/);
     expect(wrong.errors.at(-1)).toMatchObject({ t: 'error', code: 1002, message: 'hello.rx: below what the client acknowledged' });
     const right = new LifelineTestClient(running!.wsUrl('/s'));
-    clients.push(right);
+    cleanup(() => right.close());
     Object.assign(right, { sid, tok, rx: 3 });
     expect(await right.connect()).toMatchObject({ resumed: true, sid });
   });
@@ -137,7 +137,7 @@ describe('Lifeline mode: malformed input and protocol errors (PROTOCOL.md §2.6)
       }),
     );
     const c = new LifelineTestClient(running.wsUrl('/d'), { autoAck: false });
-    clients.push(c);
+    cleanup(() => c.close());
     await c.connect();
     c.sendEnvelope({ t: 'm', s: 1, d: 'first' });
     c.sendEnvelope({ t: 'm', s: 1, d: 'first again' });

@@ -6,18 +6,17 @@
  */
 import type { AppOptions } from '@lifeline/server';
 import { describe, expect, it } from 'vitest';
-import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
-const schedule = cleanupAfterEach();
+const { startApp, cleanup: schedule } = serverTestRig();
 let running: RunningApp;
 
 /** An echo route at /s, stopped after the test. */
 async function serve(options: AppOptions = {}): Promise<void> {
   running = await startApp((app) => app.ws('/s', { lifeline: true }, (socket) => socket.on('message', (m) => socket.send(m))), options);
-  schedule(() => running.stop());
 }
 
 function client(options?: ConstructorParameters<typeof LifelineTestClient>[1]): LifelineTestClient {

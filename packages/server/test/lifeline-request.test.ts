@@ -1,21 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LifelineError } from '@lifeline/protocol';
 import { RequestError, type Socket } from '@lifeline/server';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await running?.stop();
-  running = undefined;
-});
 
 function client(path: string): LifelineTestClient {
   const c = new LifelineTestClient(running!.wsUrl(path));
-  clients.push(c);
+  cleanup(() => c.close());
   return c;
 }
 

@@ -1,19 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Socket } from '@lifeline/server';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
-let running: RunningApp[] = [];
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const r of running.splice(0)) await r.stop();
-});
+const { startApp, cleanup } = serverTestRig();
 
 function client(app: RunningApp, path: string): LifelineTestClient {
   const c = new LifelineTestClient(app.wsUrl(path));
-  clients.push(c);
+  cleanup(() => c.close());
   return c;
 }
 
@@ -40,7 +36,6 @@ describe('Lifeline mode: resume', () => {
         loopEnded = true;
       }),
     );
-    running.push(app);
     const c = client(app, '/s');
     await c.connect();
     let sent = 0;
@@ -83,7 +78,6 @@ describe('Lifeline mode: resume', () => {
         loopsEnded++;
       }),
     );
-    running.push(app);
     const c = client(app, '/s');
     const first = await c.connect();
     c.send('before');
@@ -105,7 +99,6 @@ describe('Lifeline mode: resume', () => {
   it('a wrong token gets a new session with reset "bad-token" and leaves the real session alone', async () => {
     const sessions: Socket[] = [];
     const app = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => void sessions.push(socket)));
-    running.push(app);
     const owner = client(app, '/s');
     const real = await owner.connect();
     const thief = client(app, '/s');
@@ -124,12 +117,10 @@ describe('Lifeline mode: resume', () => {
 
   it('after a server restart (in-memory store) a resume gets reset "unknown-session"', async () => {
     const first = await startApp((a) => a.ws('/s', { lifeline: true }, () => {}));
-    running.push(first);
     const c = client(first, '/s');
     const old = await c.connect();
     await first.stop();
     const second = await startApp((a) => a.ws('/s', { lifeline: true }, () => {}));
-    running.push(second);
     const again = client(second, '/s');
     Object.assign(again, { sid: c.sid, tok: c.tok, rx: c.rx });
     const welcome = await again.connect();
@@ -147,7 +138,6 @@ describe('Lifeline mode: resume', () => {
         socket.on('close', (code, reason) => closes.push([code, reason]));
       }),
     );
-    running.push(app);
     const c = client(app, '/s');
     const first = await c.connect();
     c.drop();
@@ -164,7 +154,6 @@ describe('Lifeline mode: resume', () => {
   it('a newer resume of the same session replaces the older transport, which is closed with 4000', async () => {
     const sessions: Socket[] = [];
     const app = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => void sessions.push(socket)));
-    running.push(app);
     const a = client(app, '/s');
     await a.connect();
     const b = client(app, '/s');
@@ -181,7 +170,6 @@ describe('Lifeline mode: resume', () => {
   it('a client close with 1000 ends the session at once; any other code leaves it resumable', async () => {
     const closes: [number, string][] = [];
     const app = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => socket.on('close', (code, reason) => closes.push([code, reason]))));
-    running.push(app);
     const paused = client(app, '/s');
     await paused.connect();
     paused.ws!.close(4001, 'page hidden');

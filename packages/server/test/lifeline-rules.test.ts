@@ -8,12 +8,12 @@
  */
 import type { Socket } from '@lifeline/server';
 import { describe, expect, it } from 'vitest';
-import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
-const schedule = cleanupAfterEach();
+const { startApp, cleanup: schedule } = serverTestRig();
 
 /** An echo route at /s that records its sessions' closes. */
 async function serve(): Promise<{ running: RunningApp; closes: Map<string, [number, string]> }> {
@@ -24,7 +24,6 @@ async function serve(): Promise<{ running: RunningApp; closes: Map<string, [numb
       socket.on('close', (code, reason) => closes.set(socket.sessionId!, [code, reason]));
     }),
   );
-  schedule(() => running.stop());
   return { running, closes };
 }
 

@@ -1,23 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import type { Envelope } from '@lifeline/protocol';
 import type { Socket } from '@lifeline/server';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { afterTimersWithin, waitFor } from '../../../test/support/wait.js';
 
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await running?.stop();
-  running = undefined;
-});
 
 function client(path: string, options?: ConstructorParameters<typeof LifelineTestClient>[1]): LifelineTestClient {
   const c = new LifelineTestClient(running!.wsUrl(path), options);
-  clients.push(c);
+  cleanup(() => c.close());
   return c;
 }
 

@@ -1,17 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { Socket } from '@lifeline/server';
 import { clientFrame, rawHttp, rawWebSocket, upgradeRequest } from '../../../test/support/raw-http.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { timerLateness, waitFor } from '../../../test/support/wait.js';
 
+const { startApp } = serverTestRig();
+
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 const closeOf = async (ws: WebSocket) => {
   const [code, reason] = (await once(ws, 'close')) as [number, Buffer];

@@ -1,18 +1,15 @@
 /** GET /metrics: Prometheus text from what the app keeps, read at scrape time. */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await running?.stop();
-  running = undefined;
-});
 
 /** The value of one sample line (`name{labels} value`), or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -38,7 +35,7 @@ describe('GET /metrics', () => {
     raw.send('hi');
     await once(raw, 'message');
     const session = new LifelineTestClient(running.wsUrl('/echo'));
-    clients.push(session);
+    cleanup(() => session.close());
     await session.connect();
     await session.request('$subscribe', { ch: 'news' });
     await running.app.publish('news', 1);
@@ -62,7 +59,7 @@ describe('GET /metrics', () => {
     await waitFor(async () => sample((await scrape(running!)).text, 'lifeline_sessions{state="waiting"}') === 1, 'the session waits');
     await session.connect();
     const thief = new LifelineTestClient(running.wsUrl('/echo'));
-    clients.push(thief);
+    cleanup(() => thief.close());
     thief.sid = session.sid;
     thief.tok = 'A'.repeat(43);
     await thief.connect();

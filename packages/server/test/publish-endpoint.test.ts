@@ -5,33 +5,29 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
+
+const { startApp, cleanup } = serverTestRig();
 
 const KEY = 'test-key-0123456789abcdef';
 const PUBLISH_PY = fileURLToPath(new URL('../../../examples/python/publish.py', import.meta.url));
 
-const running: RunningApp[] = [];
-const clients: LifelineTestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const app of running.splice(0)) await app.stop();
-});
 
 async function start(): Promise<RunningApp> {
   const app = await startApp((a) => {
     a.ws('/s', { lifeline: true }, () => {});
     a.publishEndpoint({ apiKey: KEY });
   }, { maxPayload: 4096 });
-  running.push(app);
   return app;
 }
 
 async function subscriber(app: RunningApp, channel: string): Promise<LifelineTestClient> {
   const c = new LifelineTestClient(app.wsUrl('/s'));
-  clients.push(c);
+  cleanup(() => c.close());
   await c.connect();
   await c.request('$subscribe', { ch: channel });
   return c;

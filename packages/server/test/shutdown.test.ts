@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { parseRetryHint } from '@lifeline/protocol';
@@ -6,14 +6,13 @@ import { createApp, type Socket } from '@lifeline/server';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rawHttp, rawWebSocket, upgradeRequest } from '../../../test/support/raw-http.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
+const { startApp } = serverTestRig();
+
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 describe('graceful shutdown', () => {
   it('delivers every queued message before the 1012 close frame', async () => {

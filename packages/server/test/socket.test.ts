@@ -1,15 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import type { Message, Socket } from '@lifeline/server';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
+const { startApp } = serverTestRig();
+
 let running: RunningApp | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-});
 
 function collect(ws: WebSocket): { data: string | Buffer; binary: boolean }[] {
   const got: { data: string | Buffer; binary: boolean }[] = [];

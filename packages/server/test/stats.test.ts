@@ -1,23 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppStats } from '@lifeline/server';
 import { checkStatsAccess, isLoopbackBind } from '../src/app/admin/access.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { serverTestRig } from '../../../test/support/rig.js';
+import type { RunningApp } from '../../../test/support/servers.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
+const { startApp, cleanup } = serverTestRig();
+
 let running: RunningApp | undefined;
-let plain: Server | undefined;
-afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-  await new Promise<void>((resolve) => (plain ? plain.close(() => resolve()) : resolve()));
-  plain?.closeAllConnections();
-  plain = undefined;
-});
 
 const TOKEN = 'correct-horse-battery-staple';
 
@@ -218,10 +213,14 @@ describe('GET /api/stats', () => {
   it('without a token, an app that cannot tell its bind address (middleware only) answers 403', async () => {
     const app = createApp({ logger: 'silent' });
     app.statsEndpoint();
-    plain = createServer((req, res) => {
+    const plain: Server = createServer((req, res) => {
       if (!app.handleRequest(req, res)) res.end('not the app');
     });
-    await new Promise<void>((resolve) => plain!.listen(0, '127.0.0.1', resolve));
+    cleanup(async () => {
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+      plain.closeAllConnections();
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
     const res = await fetch(`http://127.0.0.1:${(plain.address() as AddressInfo).port}/api/stats`);
     expect(res.status).toBe(403);
     expect(await res.text()).toMatch(/not bound to a loopback address only, and no admin token is set/);

@@ -1,0 +1,24 @@
+import type { App, AppOptions } from '@lifeline/server';
+import { cleanupAfterEach } from './cleanup.js';
+import { startApp, type RunningApp } from './servers.js';
+
+/**
+ * A server test file's setup and teardown in one place (call it once, at the top of the
+ * file): `startApp` as in servers.ts, whose app stops after the test that started it, and
+ * `cleanup` to schedule anything else (a client, a proxy, a plain server). After each test
+ * everything runs newest first: clients close before the app they talk to stops.
+ */
+export function serverTestRig(): {
+  startApp: (setup: (app: App) => void, options?: AppOptions) => Promise<RunningApp>;
+  cleanup: (stop: () => unknown) => void;
+} {
+  const cleanup = cleanupAfterEach();
+  return {
+    cleanup,
+    async startApp(setup, options) {
+      const running = await startApp(setup, options);
+      cleanup(() => running.stop());
+      return running;
+    },
+  };
+}
