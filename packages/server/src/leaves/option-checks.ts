@@ -1,7 +1,7 @@
 import { LifelineError } from '@lifeline/protocol';
 
 /**
- * Option validation shared by options.ts, auth.ts and rate-limit.ts: every bad value
+ * Option validation shared by app/options.ts, app/auth/options.ts and rate-limit.ts: every bad value
  * throws LL_INVALID_OPTION with a sentence naming the option, the value and what it expects.
  */
 
