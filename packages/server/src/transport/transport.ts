@@ -39,9 +39,10 @@ export interface TransportCapabilities {
    */
   readonly framed: boolean;
   /**
-   * `ping()` sends a protocol ping whose pong moves `bytesRead`. Without it (Deno) the
-   * heartbeat sweep neither pings nor times out raw connections on this transport; the
-   * runtime's own idle timeout does. Lifeline links ping with envelopes everywhere.
+   * `ping()` sends a protocol ping whose pong moves `bytesRead`: the heartbeat sweep's
+   * pings of raw connections. A transport without it (Deno) would leave raw connections'
+   * liveness to the runtime's own idle timeout; that fallback is not written yet (the only
+   * transport, Node's, has it). Lifeline links ping with envelopes everywhere.
    */
   readonly ping: boolean;
   /**
