@@ -1,15 +1,16 @@
 /**
  * The app: its routes (WebSocket and HTTP), publishing, listen/attach, the admin endpoints'
- * wiring and graceful shutdown. The jobs themselves live beside it: the upgrade path
- * (upgrade.ts), the open connections and what they need from the app (connections.ts),
- * HTTP routing (http-routes.ts), shared sessions (shared-sessions.ts), the admin endpoints
- * (admin/), authentication (auth/).
+ * wiring and the order of a graceful shutdown. The jobs themselves live beside it: the
+ * upgrade path (upgrade.ts), the open connections and what they need from the app
+ * (connections.ts), draining them at shutdown (shutdown.ts), HTTP routing
+ * (http-routes.ts), shared sessions (shared-sessions.ts), the admin endpoints (admin/),
+ * authentication (auth/).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatRetryHint, LifelineError, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
+import { LifelineError, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 import type { PublicationPayload } from '../channels/broker.js';
 import { ChannelHub } from '../channels/hub.js';
 import { MemoryBroker } from '../channels/memory-broker.js';
@@ -20,7 +21,6 @@ import { pathOf } from '../leaves/http.js';
 import type { Logger } from '../leaves/logger.js';
 import { InboundLimit } from '../leaves/rate-limit.js';
 import { RouteTable } from '../leaves/router.js';
-import type { SessionSocket } from '../lifeline/session.js';
 import type { SharedSessionStore } from '../lifeline/session-store.js';
 import { NodeUpgrade, nodeRuntime } from '../transport/node/upgrade.js';
 import { adminGate, bindAddressOf } from './admin/access.js';
@@ -35,6 +35,7 @@ import { answerWsPathOverHttp, HttpRoutes, notFound, type HttpMethod } from './h
 import { resolveOptions, type AppOptions, type ResolvedOptions, type ShutdownOptions } from './options.js';
 import { DEFAULT_PUBLISH_PATH, publishHandler, type PublishEndpointOptions } from './publish-endpoint.js';
 import { SharedSessions } from './shared-sessions.js';
+import { drainConnections } from './shutdown.js';
 import { Upgrades } from './upgrade.js';
 import { createWsRoute, type WsRoute, type WsRouteDefaults, type WsRouteOptions } from './ws-route.js';
 
@@ -215,31 +216,8 @@ export class App {
     const { registry, events } = createMetrics({
       hub: this.hub,
       totals: () => collector.totals(),
-      connections: () => {
-        const counts = new Map<string, { route: string; mode: 'raw' | 'lifeline'; count: number }>();
-        const add = (route: string, mode: 'raw' | 'lifeline') => {
-          const key = `${mode} ${route}`;
-          const entry = counts.get(key) ?? { route, mode, count: 0 };
-          entry.count++;
-          counts.set(key, entry);
-        };
-        for (const socket of conns.raw) add(socket.route, 'raw');
-        for (const session of conns.sessions) if (session.connected) add(session.route, 'lifeline');
-        return [...counts.values()];
-      },
-      sessions: () => {
-        let connected = 0;
-        let waiting = 0;
-        let replayMessages = 0;
-        let replayBytes = 0;
-        for (const session of conns.sessions) {
-          if (session.connected) connected++;
-          else waiting++;
-          replayMessages += session.replay.count;
-          replayBytes += session.replay.bytes;
-        }
-        return { connected, waiting, replayMessages, replayBytes };
-      },
+      connections: () => conns.countsByRouteAndMode(),
+      sessions: () => conns.sessionCounts(),
     });
     conns.metricsEvents = events;
     const admitted = adminGate(options.token, () => this.bindAddresses());
@@ -464,30 +442,10 @@ export class App {
 
   private async runShutdown(options: Required<ShutdownOptions>): Promise<void> {
     this.currentState = 'draining';
-    const conns = this.conns;
     const started = Date.now();
-    this.logger.log('info', 'shutdown', { connections: conns.count, code: options.code });
+    this.logger.log('info', 'shutdown', { connections: this.conns.count, code: options.code });
     const ownClosed = this.ownServer ? closeServer(this.ownServer) : Promise.resolve();
-    const text = options.code === 1012 ? 'server restart' : 'server going away';
-    const hint = () => formatRetryHint(text, Math.random() * options.retryWindow);
-    for (const socket of conns.raw) socket.close(options.code, hint());
-    // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
-    // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
-    const sessions: SessionSocket[] = conns.sessions;
-    const spread = await this.handOffSpread(sessions.length, options);
-    const handOffs = sessions.map((session) =>
-      this.sessionStore ? session.handOff(options.code, formatRetryHint(text, Math.random() * spread), options.drainTimeout) : session.close(options.code, hint()),
-    );
-    for (const link of conns.links) if (link.session === null) link.closeWith(options.code, hint());
-    await Promise.all(handOffs);
-    await this.waitForConnections(options.drainTimeout);
-    const cutOff = conns.count;
-    if (cutOff > 0) {
-      this.logger.log('warn', 'shutdown-cut-off', { connections: cutOff, drainTimeout: options.drainTimeout });
-      for (const socket of conns.raw) socket.terminate();
-      for (const link of conns.links) link.terminate();
-      await this.waitForConnections(1000); // their close events follow the destroyed sockets
-    }
+    await drainConnections(this.conns, this.sessionStore, this.logger, options);
     this.sweep?.stop();
     this.shared?.stop();
     this.statsCollector?.stop();
@@ -498,39 +456,6 @@ export class App {
     for (const server of [...this.attached.keys()]) this.detach(server);
     this.currentState = 'closed';
     this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
-  }
-
-  /**
-   * Over how many ms the clients of handed-off sessions are told to come back (PROTOCOL.md
-   * §1.4): with other nodes sharing the store, only as long as they need to take `sessions`
-   * resumes at `handOffRate` each; alone (or not knowing), the whole `retryWindow`.
-   */
-  private async handOffSpread(sessions: number, options: Required<ShutdownOptions>): Promise<number> {
-    const store = this.sessionStore;
-    if (store?.otherNodes === undefined || sessions === 0) return options.retryWindow;
-    let others = 0;
-    try {
-      others = await store.otherNodes();
-    } catch (error) {
-      this.logger.log('warn', 'shutdown-node-count-failed', { error: (error as Error).message });
-    }
-    if (others === 0) return options.retryWindow;
-    const spread = Math.min(options.retryWindow, Math.ceil((sessions * 1000) / (others * options.handOffRate)));
-    this.logger.log('info', 'shutdown-hand-off', { sessions, otherNodes: others, spreadMs: spread });
-    return spread;
-  }
-
-  private waitForConnections(timeoutMs: number): Promise<void> {
-    if (this.conns.count === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const check = setInterval(() => this.conns.count === 0 && done(), 20);
-      function done() {
-        clearTimeout(timer);
-        clearInterval(check);
-        resolve();
-      }
-    });
   }
 
   /**

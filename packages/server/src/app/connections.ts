@@ -63,6 +63,35 @@ export class Connections implements SocketHost, LifelineAppHost {
     };
   }
 
+  /** Open connections by route and mode (/metrics): raw sockets, and sessions a connection carries. */
+  countsByRouteAndMode(): { route: string; mode: 'raw' | 'lifeline'; count: number }[] {
+    const counts = new Map<string, { route: string; mode: 'raw' | 'lifeline'; count: number }>();
+    const add = (route: string, mode: 'raw' | 'lifeline') => {
+      const key = `${mode} ${route}`;
+      const entry = counts.get(key) ?? { route, mode, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    };
+    for (const socket of this.raw) add(socket.route, 'raw');
+    for (const session of this.sessions) if (session.connected) add(session.route, 'lifeline');
+    return [...counts.values()];
+  }
+
+  /** Sessions connected and waiting, and what their replay buffers hold (/metrics). */
+  sessionCounts(): { connected: number; waiting: number; replayMessages: number; replayBytes: number } {
+    let connected = 0;
+    let waiting = 0;
+    let replayMessages = 0;
+    let replayBytes = 0;
+    for (const session of this.sessions) {
+      if (session.connected) connected++;
+      else waiting++;
+      replayMessages += session.replay.count;
+      replayBytes += session.replay.bytes;
+    }
+    return { connected, waiting, replayMessages, replayBytes };
+  }
+
   get logger(): Logger {
     return this.options.logger;
   }
