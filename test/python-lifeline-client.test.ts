@@ -209,4 +209,16 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     expect(run.stderr()).toBe('');
     expect(run.lines[1]).toEqual({ first: { i: 1 }, second: { i: 2 }, connections: 2, resumes: 1, resets: [] });
   }, 60_000);
+
+  test('welcome.max: send() refuses what the server would close the connection for, before numbering it; the session carries on', async () => {
+    const run = await runPython([DRIVER, 'refuse', server!.wsUrl('/echo')], 30_000);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.lines[0]).toEqual({
+      max: { size: 1048576, depth: 64, items: 10000, key: 1024 },
+      refused: ['LL_TOO_LARGE', 'LL_TOO_DEEP', 'LL_FORBIDDEN_KEY', 'LL_LONE_SURROGATE'],
+      seq: 0, // none of them took a number
+      after: { small: true },
+    });
+  });
 });

@@ -27,6 +27,10 @@ What it does:
     handlers), and ignores channel publications (`p`, `pr`): it subscribes to nothing;
   * stops, with LifelineClosed, when the server closes for a protocol error (1002, 1007,
     1008, ...): the same hello would be refused again.
+  * refuses, in `send()`, a message the server said it would not accept (`welcome.max`:
+    size, nesting depth, items, key length; and no `__proto__` key or lone surrogate):
+    it raises LifelineRefused and the message gets no number. Numbered and sent, it would
+    make the server close the connection (1009/1007) and be resent after every resume.
 
     client = LifelineClient("ws://127.0.0.1:5000/echo")
     await client.connect()
@@ -74,6 +78,21 @@ class LifelineClosed(Exception):
     """The client was closed, or the server closed for a protocol error (the same hello would be refused again)."""
 
 
+class LifelineRefused(ValueError):
+    """`send()` refused a message the server would not accept; it was not sent nor numbered.
+
+    `code` is LL_TOO_LARGE (bytes over welcome.max.size), LL_TOO_DEEP, LL_TOO_MANY_ITEMS,
+    LL_KEY_TOO_LONG, LL_FORBIDDEN_KEY (a `__proto__` key) or LL_LONE_SURROGATE.
+    """
+
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+MAX_SEQ = 2**53 - 1
+
+
 class LifelineClient:
     def __init__(self, url, *, on_reset=None, heartbeat_grace=20.0, probe_timeout=2.0, stale_after=5.0,
                  open_timeout=5.0, max_backoff=2.0):
@@ -90,6 +109,7 @@ class LifelineClient:
         self.sid = None
         self.tok = None  # the resume token: whoever holds it can resume the session, so never log it
         self.hb = 25_000  # ms, from the welcome
+        self.max = None  # what the server accepts ({"size", "depth", "items", "key"}), from the welcome
         self.rx = 0  # last sequence number received from the server and delivered
         self.seq = 0  # last sequence number this client used
         self.outbox = []  # envelopes sent and not yet acknowledged, in order
@@ -129,12 +149,13 @@ class LifelineClient:
         """Sends one message: a JSON value as `d`, or bytes as `b`. Queued while disconnected."""
         if self._closed:
             raise LifelineClosed("the client is closed")
-        self.seq += 1
-        envelope = {"t": "m", "s": self.seq}
+        envelope = {"t": "m", "s": self.seq + 1}
         if isinstance(data, (bytes, bytearray)):
             envelope["b"] = base64.b64encode(bytes(data)).decode("ascii")
         else:
             envelope["d"] = data
+        self._check(envelope)
+        self.seq += 1
         self.outbox.append(envelope)
         ws = self._live
         await self._write(envelope, ws)
@@ -196,6 +217,18 @@ class LifelineClient:
         """Drops the TCP connection at once, as a network failure would (for demos and tests)."""
         if self._live is not None:
             _drop(self._live)
+
+    def _check(self, envelope):
+        """Raises LifelineRefused for what the server would refuse (PROTOCOL.md 2.1, welcome.max)."""
+        if "d" in envelope:
+            problem = _value_problem(envelope["d"], self.max)
+            if problem is not None:
+                raise LifelineRefused(*problem)
+        if self.max is not None:
+            # As written: with the largest acknowledgement it could carry, so never too small.
+            size = len(json.dumps({**envelope, "a": MAX_SEQ}).encode("utf-8"))
+            if size > self.max["size"]:
+                raise LifelineRefused("LL_TOO_LARGE", f"the message is {size} bytes; the server accepts {self.max['size']}")
 
     # ---- connection loop --------------------------------------------------------------
 
@@ -328,6 +361,7 @@ class LifelineClient:
         self.sid = welcome["sid"]
         self.tok = welcome["tok"]
         self.hb = welcome.get("hb", self.hb)
+        self.max = welcome.get("max", self.max)
 
     # ---- receiving --------------------------------------------------------------------
 
@@ -451,6 +485,43 @@ def _drop(ws):
 
 class ProtocolViolation(Exception):
     """The server broke the protocol (a sequence gap, an unknown envelope)."""
+
+
+def _value_problem(value, limits):
+    """(code, message) for a JSON value the server would refuse, or None. Walks the value
+    once, without recursion; the bounds (`limits`, welcome.max) apply once they are known,
+    the content rules (no `__proto__` key, no lone surrogate) always."""
+    depth_limit = limits["depth"] if limits else None
+    items_limit = limits["items"] if limits else None
+    key_limit = limits["key"] if limits else None
+    items = 3  # the envelope's own fields count too
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return ("LL_LONE_SURROGATE", "a string has a lone surrogate")
+        elif isinstance(v, (list, tuple, dict)):
+            depth += 1
+            if depth_limit is not None and depth > depth_limit:
+                return ("LL_TOO_DEEP", f"the message nests deeper than {depth_limit} levels")
+            items += len(v)
+            if items_limit is not None and items > items_limit:
+                return ("LL_TOO_MANY_ITEMS", f"the message holds more than {items_limit} items")
+            if isinstance(v, dict):
+                for key, item in v.items():
+                    key = str(key)
+                    if key == "__proto__":
+                        return ("LL_FORBIDDEN_KEY", "a key __proto__ is not allowed")
+                    if key_limit is not None and len(key.encode("utf-16-le", "surrogatepass")) // 2 > key_limit:
+                        return ("LL_KEY_TOO_LONG", f"a key is over {key_limit} characters")
+                    stack.append((key, depth))
+                    stack.append((item, depth))
+            else:
+                stack.extend((item, depth) for item in v)
+    return None
 
 
 class ServerRefused(Exception):

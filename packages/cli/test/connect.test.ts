@@ -431,3 +431,21 @@ describe('lifeline connect --lifeline', () => {
     expect(screen()).not.toContain('session reset');
   });
 });
+
+describe('a hostile server', () => {
+  it('a Lifeline message nested 20,000 deep is shown as not printable, and the messages after it still print', async () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const bare = await startBare((ws) => {
+      ws.once('message', () => {
+        ws.send(JSON.stringify({ t: 'welcome', sid: 's1', tok: 't1', rx: 0, resumed: false, hb: 25_000 }));
+        ws.send(`{"t":"m","s":1,"d":${deep}}`);
+        ws.send(JSON.stringify({ t: 'm', s: 2, d: 'after' }));
+      });
+    }, { handleProtocols: (offered) => (offered.has('lifeline.v1') ? 'lifeline.v1' : false) });
+    const { code, stdout, stderr } = await runConnect([bare.url, '--lifeline', '--wait', '1']);
+    expect(stderr).not.toMatch(/RangeError|uncaught/i);
+    expect(stdout).toContain('(a value that cannot be shown as JSON: Maximum call stack size exceeded)');
+    expect(stdout).toContain('after');
+    expect(code).toBe(0);
+  });
+});

@@ -98,14 +98,20 @@ export type Message<T = unknown> = {
   receivedAt: number;
 } & ({ data: T; error?: undefined } | { data: undefined; error: LifelineError });
 
-export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open';
+export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open' | 'too-large';
 
 export interface DropInfo<Out = unknown> {
   /** The value passed to send(). */
   data: Out;
-  /** `overflow`: the outbox was full; `expired`: its ttl passed; `closed`: the client closed; `not-open`: sent with `queue: false`. */
+  /**
+   * `overflow`: the outbox was full; `expired`: its ttl passed; `closed`: the client closed;
+   * `not-open`: sent with `queue: false`; `too-large` (Lifeline mode): over what the server
+   * said it accepts (`welcome.max`), so never numbered nor sent — `error` says which bound.
+   */
   reason: DropReason;
   queuedAt: number;
+  /** `too-large` only: `LL_TOO_LARGE` (bytes) or the bound's code (`LL_TOO_DEEP`, `LL_TOO_MANY_ITEMS`, `LL_KEY_TOO_LONG`). */
+  error?: LifelineError;
 }
 
 export interface OpenInfo {
@@ -422,7 +428,9 @@ export class LifelineClient<In = unknown, Out = unknown> {
   /** Writes now if open and nothing waits, else queues within the outbox's bounds. */
   #submit(value: Out, frame: unknown, options: SendOptions, dropped?: Queued<Out>['dropped']): boolean {
     const ws = this.#ws;
-    if (this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length && this.#write(ws, frame)) return true;
+    // -1: the mode refused it (and reported that): not sent, not queued.
+    const written = this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length && this.#write(ws, frame);
+    if (written) return written === true;
     const now = Date.now();
     // Only what waits is measured: in Lifeline mode that takes an encode, which also checks the value.
     const size = this.#mode ? this.#mode.size(frame) : byteLength(frame as Frame);
@@ -453,8 +461,8 @@ export class LifelineClient<In = unknown, Out = unknown> {
     return false;
   }
 
-  /** One frame or item on the wire; false when the mode has no room for it now. */
-  #write(ws: WebSocketLike, frame: unknown): boolean {
+  /** One frame or item on the wire; false when the mode has no room for it now; -1 when the mode refused it (and reported that). */
+  #write(ws: WebSocketLike, frame: unknown): boolean | -1 {
     return this.#mode ? this.#mode.write(frame) : (ws.send(frame as Frame), true);
   }
 

@@ -16,6 +16,7 @@ import {
   encodeEnvelope,
   EnvelopeError,
   InboundSequence,
+  jsonProblem,
   LIFELINE_JSON_PROTOCOL,
   LifelineError,
   MAX_REQUEST_ID,
@@ -23,6 +24,8 @@ import {
   MAX_REQUEST_NAME_LENGTH,
   ReplayBuffer,
   RequestError,
+  type BoundsProblem,
+  type DecodeLimits,
   type Envelope,
   type ResponseError,
   type SequencedEnvelope,
@@ -43,6 +46,12 @@ export interface EnvelopeFormat {
   encode(envelope: Envelope): Frame;
   /** Throws EnvelopeError (1007 / 1002). */
   decode(frame: string | Uint8Array): Envelope;
+  /**
+   * What in an encoded frame breaks `limits` (the server's `welcome.max`), so that the client
+   * refuses it before numbering it; `undefined` when nothing does. Optional: without it only
+   * the size is checked.
+   */
+  problem?(frame: Frame, limits: DecodeLimits): BoundsProblem | undefined;
 }
 
 /** `lifeline.v1`: one JSON envelope per text frame. */
@@ -51,6 +60,8 @@ export const jsonFormat: EnvelopeFormat = {
   binary: false,
   encode: encodeEnvelope,
   decode: (frame) => decodeEnvelope(frame as string),
+  // The server's own check, over the same text: they agree exactly.
+  problem: (frame, limits) => jsonProblem(frame as string, limits, 1),
 };
 
 export interface LifelineModeOptions {
@@ -197,6 +208,9 @@ class LifelineSession implements Mode, ChannelHost {
    * ended), so that channels attached later still learn about them.
    */
   #madeByServer = new Map<unknown, unknown>();
+  /** What the server accepts (`welcome.max`); unknown until a welcome says. */
+  #maxSize: number | undefined;
+  #limits: DecodeLimits | undefined;
 
   constructor(host: ModeHost, settings: Settings) {
     this.#host = host;
@@ -278,16 +292,26 @@ class LifelineSession implements Mode, ChannelHost {
     this.#sid = this.#tok = this.session = undefined;
   }
 
-  write(item: Item): boolean {
+  write(item: Item): boolean | -1 {
     const ws = this.#ws;
     if (!this.#welcomed || ws === undefined || ws.readyState !== 1) return false;
     if (item.epoch !== undefined && item.epoch !== this.#epoch) return true; // an answer to a request of a session that is gone
     const replay = this.#replay;
     if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
     const s = replay.lastSeq + 1;
-    const frame = this.#encodeSequenced(item, s);
+    const { frame, acked } = this.#encodeSequenced(item, s);
+    const size = byteLength(frame);
+    // Over what the server accepts: numbered and sent, it would close the connection, and
+    // be resent after every resume (PROTOCOL.md §2.6). Refused here, it never gets a number
+    // (and the acknowledgement it would have carried stays pending).
+    const refused = this.#refusal(frame, size);
+    if (refused !== undefined) {
+      this.#refused(item, refused);
+      return -1;
+    }
+    if (acked) this.#inbound.takeAck();
     const now = Date.now();
-    replay.push(s, item, byteLength(frame), now);
+    replay.push(s, item, size, now);
     ws.send(frame);
     // Written into a link that received nothing for a while: is it still there? (PROTOCOL.md §2.5)
     if (this.#probes && now - this.#lastIn >= (this.#settings.probe as ProbeSettings).staleAfter) this.#host.probe();
@@ -378,6 +402,9 @@ class LifelineSession implements Mode, ChannelHost {
     this.#sid = welcome.sid;
     this.#tok = welcome.tok;
     this.#welcomed = true;
+    const max = welcome.max;
+    this.#maxSize = max?.size;
+    this.#limits = max === undefined ? undefined : { maxDepth: max.depth, maxItems: max.items, maxKeyLength: max.key };
     this.session = { id: welcome.sid, resumed: welcome.resumed };
     // The server pings a link silent for hb + max(hb/4, 25 ms) at the latest (PROTOCOL.md
     // §2.5): against a server that answers probes, the client probes only once that ping is
@@ -389,7 +416,11 @@ class LifelineSession implements Mode, ChannelHost {
     if (probe) this.#host.liveness(Math.min(hb + Math.max(hb / 4, 25) + PROBE_GRACE_MS, MAX_HEARTBEAT_INTERVAL), Math.max(probe.timeout, 3 * this.#rtt));
     else this.#host.liveness(hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
-    for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#ws!.send(this.#encodeSequenced(item, s));
+    for (const [s, item] of replay.entriesAfter(welcome.rx)) {
+      const { frame, acked } = this.#encodeSequenced(item, s);
+      if (acked) this.#inbound.takeAck();
+      this.#ws!.send(frame);
+    }
     // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
     // written into the dead link is not replayed, and a new session has no subscriptions.
     // Before `ready`, so that these queue and go out with the outbox, ahead of what `open`
@@ -505,13 +536,36 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
-  #encodeSequenced(item: Item, s: number): Frame {
+  /** The frame for `item` as number `s`, and whether it carries the pending acknowledgement (the caller takes it once the frame goes out). */
+  #encodeSequenced(item: Item, s: number): { frame: Frame; acked: boolean } {
     const inbound = this.#inbound;
     // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
     const a = inbound.pending > 0 ? inbound.delivered : undefined;
     const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
-    if (a !== undefined) inbound.takeAck();
-    return frame;
+    return { frame, acked: a !== undefined };
+  }
+
+  /**
+   * An item the server would refuse, never numbered: a message is a `drop` event, a request
+   * fails with the error, an answer becomes an error answer (the server hears why, not silence).
+   */
+  #refused(item: Item, error: LifelineError): void {
+    const e = item.envelope;
+    if (e.t === 'm') this.#host.emit('drop', { data: item.value, reason: 'too-large', queuedAt: Date.now(), error });
+    else if (e.t === 'q') this.#requests.get(e.id)?.done(error);
+    else if (!('e' in e)) this.#host.submit({ envelope: { t: 'r', id: e.id, e: { code: error.code, message: 'the answer is over what the server accepts' } }, epoch: item.epoch } satisfies Item, () => {});
+  }
+
+  /** Why the server would refuse `frame` of `size` bytes (over `welcome.max`), or undefined. */
+  #refusal(frame: Frame, size: number): LifelineError | undefined {
+    const max = this.#maxSize;
+    if (max === undefined) return undefined;
+    if (size > max) return tooLarge(size, max);
+    const limits = this.#limits!;
+    // A frame of n bytes cannot nest, hold items or a key beyond n: small ones need no look.
+    if (size <= Math.min(limits.maxDepth + 1, limits.maxItems, limits.maxKeyLength)) return undefined;
+    const problem = this.#format.problem?.(frame, limits);
+    return problem && new LifelineError(problem.code, `over welcome.max: the message ${problem.reason}`);
   }
 
   #send(envelope: Envelope): boolean {
@@ -562,6 +616,10 @@ class LifelineSession implements Mode, ChannelHost {
     this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     return id;
   }
+}
+
+function tooLarge(size: number, max: number): LifelineError {
+  return new LifelineError('LL_TOO_LARGE', `over welcome.max: the message is ${size} bytes, the server takes ${max}`);
 }
 
 export type { ResetInfo, ResetReason, SessionInfo } from './mode.js';

@@ -75,6 +75,22 @@ export interface ResumeHello {
 /** `sid`, `tok` and `rx` come together or not at all. */
 export type HelloEnvelope = NewSessionHello | ResumeHello;
 
+/**
+ * What the server accepts (PROTOCOL.md §2.1, `welcome.max`): the largest message in bytes,
+ * and the structural bounds of a message's values. A client refuses to send more
+ * (`LL_TOO_LARGE`) instead of numbering something the server would close the connection for.
+ */
+export interface WelcomeLimits {
+  /** Bytes of one message (a frame's payload), at most. */
+  readonly size: number;
+  /** Levels of arrays and objects inside the envelope's fields, at most. */
+  readonly depth: number;
+  /** Values inside arrays and objects in one message (the envelope's own fields included), at most. */
+  readonly items: number;
+  /** Characters of one object key, at most. */
+  readonly key: number;
+}
+
 interface WelcomeFields {
   readonly t: 'welcome';
   readonly sid: string;
@@ -85,6 +101,8 @@ interface WelcomeFields {
   readonly hb: number;
   /** The server answers the client's `ping` with a `pong` at once (PROTOCOL.md §2.5); absent means it does not. */
   readonly probe?: boolean;
+  /** What the server accepts; absent from a server that does not say (then nothing is known). */
+  readonly max?: WelcomeLimits;
 }
 
 /** Server → client: the session this connection carries. A `reset` only comes with `resumed: false`. */

@@ -271,7 +271,9 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
       full ? init.route : '',
       full ? init.protocol : '',
       journal.attach,
-      ...batch.frames,
+      // ioredis sends a Buffer as bytes but a plain Uint8Array (what the MessagePack encoder
+      // returns) through String(): "132,161,…". A view, not a copy.
+      ...batch.frames.map((frame) => (typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength))),
     ];
     return this.run('append', init.sessionId, () => this.scripts.lifelineSessionAppend(meta, frames, ended, ...args)).then((result) => {
       if (result === 'moved') throw new LifelineError('LL_SESSION_MOVED', `Session ${init.sessionId} is now held by another node.`);

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
+import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type DecodeLimits, type PresenceMember } from '@lifeline/protocol';
 import { WebSocketServer } from 'ws';
 import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
 import { isAuthProtocol, RouteAuth, type AuthOptions } from './auth.js';
@@ -19,6 +19,7 @@ import {
   type ShutdownOptions,
 } from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
+import { InvalidMessageError } from './message.js';
 import { Socket, type SocketHost } from './socket.js';
 import { addressKey, clientAddressOf, ConnectionsPerAddress } from './client-address.js';
 import { InboundLimit } from './rate-limit.js';
@@ -151,7 +152,10 @@ export class App implements SocketHost, LifelineAppHost {
     this.sessionStore?.onReconnect?.(() => {
       for (const route of this.lifelineRoutes) for (const session of route.store.values()) session.checkStored();
     });
-    this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
+    this.hub = new ChannelHub(options.broker ?? new MemoryBroker(), {
+      limits: this.options.limits,
+      report: (event, fields) => this.logger.log('error', event, fields),
+    });
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
     if (rateLimit) this.inboundLimit = new InboundLimit(rateLimit);
@@ -201,7 +205,7 @@ export class App implements SocketHost, LifelineAppHost {
    * language can push to subscribers with one HTTP call. Bodies over `maxPayload` get 413.
    */
   publishEndpoint(options: PublishEndpointOptions): this {
-    return this.http('POST', options.path ?? DEFAULT_PUBLISH_PATH, publishHandler(this.hub, options.apiKey, this.options.maxPayload));
+    return this.http('POST', options.path ?? DEFAULT_PUBLISH_PATH, publishHandler(this.hub, options.apiKey, this.options.maxPayload, this.options.limits));
   }
 
   /** @internal */
@@ -415,6 +419,11 @@ export class App implements SocketHost, LifelineAppHost {
     return this.options.maxBufferedBytes;
   }
 
+  /** @internal SocketHost: the structural bounds on what peers send. */
+  get limits(): DecodeLimits {
+    return this.options.limits;
+  }
+
   get slowConsumer(): ResolvedOptions['slowConsumer'] {
     return this.options.slowConsumer;
   }
@@ -436,7 +445,7 @@ export class App implements SocketHost, LifelineAppHost {
     const maxPayload = options.maxPayload ?? this.options.maxPayload;
     if (!(maxPayload > 0)) throw new LifelineError('LL_INVALID_OPTION', `Route "${path}": maxPayload must be a positive number of bytes.`);
     const protocols = options.protocols;
-    const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler) : undefined;
+    const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler, maxPayload, this.options.limits) : undefined;
     const auth = options.auth === undefined ? undefined : new RouteAuth(path, options.auth, () => this.logger);
     if (lifeline) lifeline.auth = auth;
     const lifelineProtocols = lifeline?.protocols;
@@ -888,8 +897,27 @@ export class App implements SocketHost, LifelineAppHost {
 
   private handlerFailed(socket: Socket, error: unknown): void {
     socket.handlerSettled();
-    this.logger.log('error', 'handler-error', { id: socket.id, route: socket.route, error: describeError(error) });
-    if (socket.isOpen) socket.close(1011, 'internal error');
+    this.closeFor(socket, 'handler-error', error);
+  }
+
+  /**
+   * @internal SocketHost: a listener threw. The process-level rule (docs/server.md): what an
+   * application callback throws never becomes an uncaught exception; it is logged and its
+   * connection closes — 1007 with the reason when `Message.json()` refused the peer's data,
+   * else 1011 `internal error`.
+   */
+  listenerFailed(socket: Socket, event: 'message' | 'close' | 'drop' | 'error', error: unknown): void {
+    this.closeFor(socket, 'listener-error', error, event);
+  }
+
+  private closeFor(socket: Socket, what: 'handler-error' | 'listener-error', error: unknown, event?: string): void {
+    const peerData = error instanceof InvalidMessageError;
+    if (peerData) {
+      if (this.logger.enabled('info')) this.logger.log('info', what, { id: socket.id, route: socket.route, event, code: 1007, reason: error.reason });
+    } else {
+      this.logger.log('error', what, { id: socket.id, route: socket.route, event, sid: socket.sessionId, error: describeError(error) });
+    }
+    if (socket.isOpen) socket.close(peerData ? 1007 : 1011, peerData ? error.reason : 'internal error');
   }
 
   private runHttpHandler(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, params: RouteParams): void {

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { secretDigest } from './bearer.js';
 import type { Duplex } from 'node:stream';
-import { EnvelopeError, type Envelope, type ResetReason } from '@lifeline/protocol';
+import { EnvelopeError, type DecodeLimits, type Envelope, type ResetReason, type WelcomeLimits } from '@lifeline/protocol';
 import type WebSocket from 'ws';
-import { CODECS, Link, type Codec, type LinkHost } from './link.js';
+import { codecsWithin, Link, type Codec, type LinkHost } from './link.js';
 import type { Logger, LogFields } from './logger.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import type { RouteParams } from './router.js';
@@ -42,14 +42,22 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   /** The route's authentication (auth.ts), set by the app; a hello goes on once its connection's token passed. */
   auth: RouteAuth | undefined;
 
+  /** What the welcome announces (PROTOCOL.md §2.1 `max`): the route's maxPayload and the app's structural bounds. */
+  readonly welcomeMax: WelcomeLimits;
+
   constructor(
     readonly path: string,
     readonly options: ResolvedLifelineOptions,
     private readonly app: LifelineAppHost,
     private readonly handler: (socket: Socket, request: IncomingMessage) => unknown,
+    /** The route's maxPayload, in bytes. */
+    readonly maxPayload: number,
+    limits: DecodeLimits,
   ) {
-    this.codecs = options.formats.map((format) => CODECS[format]);
+    const codecs = codecsWithin(limits);
+    this.codecs = options.formats.map((format) => codecs[format]);
     this.protocols = this.codecs.map((codec) => codec.protocol);
+    this.welcomeMax = { size: maxPayload, depth: limits.maxDepth, items: limits.maxItems, key: limits.maxKeyLength };
   }
 
   get maxBufferedBytes(): number {
@@ -270,9 +278,9 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   }
 
   /** @internal LinkHost */
-  onLinkProtocolError(link: Link, error: EnvelopeError): void {
+  onLinkProtocolError(link: Link, code: number, reason: string): void {
     if (this.app.logger.enabled('info')) {
-      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code: error.closeCode, reason: error.reason });
+      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code, reason });
     }
   }
 

@@ -15,6 +15,7 @@ import {
   type ResponseError,
   type SequencedEnvelope,
   type ChannelPosition,
+  type WelcomeLimits,
 } from '@lifeline/protocol';
 import type { SharedFrame, WireFormat } from './channels/hub.js';
 import { serverFrame } from './frame.js';
@@ -43,6 +44,8 @@ export interface SessionOwner {
   readonly options: ResolvedLifelineOptions;
   /** `hb` of the welcome: the heartbeat interval, in ms. */
   readonly heartbeatInterval: number;
+  /** `max` of the welcome: what the route accepts (PROTOCOL.md §2.1). */
+  readonly welcomeMax: WelcomeLimits;
   /** Channels one connection may subscribe to. */
   readonly maxChannels: number;
   /** Removes the session from the store (remembering `why`, if given). */
@@ -52,19 +55,35 @@ export interface SessionOwner {
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
-/** A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d` itself when it is a string. */
+/**
+ * A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d`
+ * itself when it is a string. For a `d` payload, `data` (its JSON, as bytes) is made only
+ * when something reads it: an echo (`socket.send(msg)`) or a handler that only reads `json()`
+ * never pays for serialising the value again.
+ */
 export class LifelineMessage extends Message {
   constructor(
     /** The payload `d` (undefined for a binary `b` payload). */
     readonly value: unknown,
-    data: Buffer,
+    /** The bytes of a `b` payload; undefined for `d`, whose JSON is made on demand. */
+    data: Buffer | undefined,
     binary: boolean,
   ) {
-    super(data, binary);
+    super(data as Buffer, binary);
+  }
+
+  override get text(): string {
+    return !this.binary && typeof this.value === 'string' ? this.value : super.text;
   }
 
   override json<T = unknown>(): T {
     return this.binary ? super.json<T>() : (this.value as T);
+  }
+
+  /** @internal */
+  protected override lazyData(): Buffer {
+    const d = this.value;
+    return Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null'));
   }
 }
 
@@ -218,7 +237,15 @@ export class SessionSocket extends Socket {
 
   private sendPayload(payload: Payload): boolean {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
-    if (!this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope)) return false;
+    let sent: boolean;
+    try {
+      sent = this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope);
+    } catch (error) {
+      // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
+      // nothing was numbered; the application hears why.
+      return this.drop('encode-failed', sizeOf(payload), error as Error);
+    }
+    if (!sent) return false;
     this.messagesOut++;
     return true;
   }
@@ -383,14 +410,15 @@ export class SessionSocket extends Socket {
     const tok = resume?.token ?? this.newToken!;
     this.newToken = null;
     const hb = this.owner.heartbeatInterval;
+    const max = this.owner.welcomeMax;
     const rx = this.inbound.delivered;
     // `probe`: this server answers the client's pings (PROTOCOL.md §2.5).
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true, max }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
@@ -772,7 +800,12 @@ export class SessionSocket extends Socket {
   private answer(q: RequestEnvelope): void {
     if (q.n.charCodeAt(0) === 36 /* $ */) {
       // `$auth`: a fresh access token for the session (auth.ts, PROTOCOL.md §4).
-      if (q.n === '$auth') void answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then((outcome) => this.respond(q.id, outcome));
+      if (q.n === '$auth') {
+        answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then(
+          (outcome) => this.respond(q.id, outcome, q.n),
+          (error: unknown) => this.respondError(q, error),
+        );
+      }
       else this.answerChannelRequest(q);
       return;
     }
@@ -800,7 +833,7 @@ export class SessionSocket extends Socket {
     const context = { hub: this.host.hub, socket: this, maxChannels: this.owner.maxChannels };
     answerChannelRequest(context, q.n, q.b !== undefined ? undefined : q.d).then(
       ({ outcome, start }) => {
-        this.respond(q.id, outcome);
+        this.respond(q.id, outcome, q.n);
         // The missed publications follow the answer on the wire, then live ones.
         start?.();
       },
@@ -810,12 +843,7 @@ export class SessionSocket extends Socket {
 
   private respondValue(q: RequestEnvelope, value: unknown): void {
     const outcome = value instanceof Uint8Array ? { b: value } : value instanceof ArrayBuffer ? { b: new Uint8Array(value) } : { d: value === undefined ? null : value };
-    try {
-      this.respond(q.id, outcome);
-    } catch (error) {
-      this.owner.log('error', 'request-handler-result', this, { name: q.n, error: (error as Error).message });
-      this.respond(q.id, { e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
-    }
+    this.respond(q.id, outcome, q.n);
   }
 
   private respondError(q: RequestEnvelope, error: unknown): void {
@@ -828,9 +856,16 @@ export class SessionSocket extends Socket {
     this.respond(q.id, { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
   }
 
-  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }): void {
+  /** Answers request `id`; an answer that cannot be encoded becomes `LL_ENCODE_FAILED` (logged), never a throw. */
+  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }, name?: string): void {
     if (this.ended) return;
-    this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...outcome }) as ResponseEnvelope);
+    const answer = (o: typeof outcome) => this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...o }) as ResponseEnvelope);
+    try {
+      answer(outcome);
+    } catch (error) {
+      this.owner.log('error', 'request-handler-result', this, { name, error: (error as Error).message });
+      answer({ e: { code: 'LL_ENCODE_FAILED', message: 'the answer cannot be encoded' } });
+    }
   }
 
   private settle(r: ResponseEnvelope): void {
@@ -880,7 +915,7 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 function textMessage(d: unknown): LifelineMessage {
-  return new LifelineMessage(d, Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null')), false);
+  return new LifelineMessage(d, undefined, false);
 }
 
 /** The payload of what send() was given: strings and JSON values as `d`, bytes as `b`. */
