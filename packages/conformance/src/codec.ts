@@ -80,6 +80,12 @@ export function mpMap(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): Ui
   return concat([Uint8Array.of(0x80 | pairs.length), ...pairs.flatMap(([k, v]) => [k, v])]);
 }
 
+/** One MessagePack array from already-encoded values (fixarray, or array 16). */
+export function mpArray(values: readonly Uint8Array[]): Uint8Array {
+  const header = values.length < 16 ? Uint8Array.of(0x90 | values.length) : Uint8Array.of(0xdc, values.length >> 8, values.length & 0xff);
+  return concat([header, ...values]);
+}
+
 /** A value encoded the ordinary way. */
 export const mp = (value: unknown): Uint8Array => msgpackEncode(value, { useBigInt64: true });
 

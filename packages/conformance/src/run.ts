@@ -68,6 +68,10 @@ export async function runConformance(urls: readonly string[], options: Conforman
     if (def.multi && urls.length < 2) return done('N/A', 'needs two or more URLs of one deployment (§2.7)');
     if (codec === 'msgpack' && !info.msgpack) return done('N/A', info.msgpackNote);
     const violations: string[] = [];
+    // The first violation ends the check at once: it has failed, whatever it was waiting for.
+    let violated: (error: Failure) => void = () => {};
+    const firstViolation = new Promise<never>((_, reject) => (violated = reject));
+    firstViolation.catch(() => {});
     const peers: Peer[] = [];
     const ctx: CheckContext = {
       url: urls[0]!,
@@ -77,7 +81,10 @@ export async function runConformance(urls: readonly string[], options: Conforman
       options,
       headers: options.headers,
       t,
-      violation: (text) => void violations.push(text),
+      violation: (text) => {
+        violations.push(text);
+        violated(new Failure(text));
+      },
       connect: async (o = {}) => {
         const peer = await Peer.connect(ctx, o.url ?? urls[0]!, o.codec ?? codec, o);
         peers.push(peer);
@@ -96,11 +103,11 @@ export async function runConformance(urls: readonly string[], options: Conforman
     };
     let outcome: CheckResult;
     try {
-      const reason = await withDeadline(def.run(ctx), t(120_000) + (def.rule.startsWith('§2.5 R1') || def.rule.startsWith('§2.5 R2') ? 3 * info.hb : 0));
+      const reason = await withDeadline(Promise.race([def.run(ctx), firstViolation]), t(120_000) + (def.rule.startsWith('§2.5 R1') || def.rule.startsWith('§2.5 R2') ? 3 * info.hb : 0));
       outcome = violations.length ? done('FAIL', violations.slice(0, 3).join('; ')) : done('PASS', reason || 'as specified');
     } catch (error) {
       if (error instanceof NotApplicable) outcome = violations.length ? done('FAIL', violations.slice(0, 3).join('; ')) : done('N/A', error.message);
-      else if (error instanceof Failure) outcome = done('FAIL', [error.message, ...violations.slice(0, 2)].join('; '));
+      else if (error instanceof Failure) outcome = done('FAIL', [...new Set([error.message, ...violations.slice(0, 2)])].join('; '));
       else outcome = done('FAIL', `the check itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     } finally {
       for (const peer of peers) if (!peer.closed) peer.end();

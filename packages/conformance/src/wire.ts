@@ -21,6 +21,9 @@ export const isName = (v: unknown): v is string => typeof v === 'string' && v.le
 /** §3.1: 1–255 characters of `A–Z a–z 0–9 _ - : . @ / = +`. */
 export const isChannelName = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9_\-:.@/=+]{1,255}$/.test(v);
 
+/** §2.1 `welcome.max`: what the server accepts from the client. */
+export const MAX_BOUNDS = ['size', 'depth', 'items', 'key'] as const;
+
 export const RESET_REASONS = ['expired', 'unknown-session', 'bad-token', 'overflow'] as const;
 
 const has = (env: Envelope, field: string) => Object.prototype.hasOwnProperty.call(env, field);
@@ -72,6 +75,13 @@ export function serverEnvelopeProblem(codec: Codec, env: Envelope): string | und
       if (typeof env['resumed'] !== 'boolean') return 'welcome.resumed: must be a boolean (§2.1)';
       if (!isInt(env['hb'], 1, MAX_ID)) return 'welcome.hb: must be an integer from 1 to 2^31-1 (§2.1)';
       if (has(env, 'probe') && typeof env['probe'] !== 'boolean') return 'welcome.probe: must be a boolean (§2.1)';
+      if (has(env, 'max')) {
+        const max = env['max'] as Record<string, unknown> | null;
+        if (max === null || typeof max !== 'object' || Array.isArray(max)) return 'welcome.max: must be an object (§2.1)';
+        for (const bound of MAX_BOUNDS) {
+          if (!isInt(max[bound], 1, MAX_SAFE)) return `welcome.max.${bound}: must be an integer from 1 to 2^53-1 (§2.1)`;
+        }
+      }
       if (has(env, 'reset')) {
         if (env['resumed'] !== false) return 'welcome.reset: present only with resumed: false (§2.1)';
         const reset = env['reset'] as { reason?: unknown } | null;

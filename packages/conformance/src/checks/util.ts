@@ -32,7 +32,7 @@ export async function rejected(
   ctx: CheckContext,
   frame: RawFrame | ((peer: Peer) => void),
   code: number,
-  options: { phase?: 'before' | 'after'; envelope?: 'required' | 'optional'; what?: string } = {},
+  options: { phase?: 'before' | 'after'; what?: string } = {},
 ): Promise<string> {
   const peer = options.phase === 'before' ? await ctx.connect() : await ctx.open();
   if (typeof frame === 'function') frame(peer);
