@@ -125,7 +125,7 @@ export function conformanceHelp(width = helpWidth()): string {
   rows.push(['-h, --help', 'show this help']);
   const about = [
     'Checks a server that claims lifeline.v1 against PROTOCOL.md, rule by rule, with a client of its own written from the text: the handshake and its refusals, every envelope rule and its close code, acks and replay, resume and its resets, requests, probes, channels when offered, size limits and hostile input. Several URLs are nodes of one deployment (§2.7): the kit resumes sessions across them and checks that the same bad resume gets the same answer on each.',
-    'The route must echo: every m comes back as an m with the same d (or b), and a request named "echo" is answered with its d. Optional: a request "ask" with d {n, d} makes the server ask the client n with d (docs/conformance.md). One line per check: PASS, FAIL or N/A, the rule (§2.3 R2), what it checks and why.',
+    'The route must echo: every m comes back as an m with the same d (or b), and a request named "echo" is answered with its d. Optional: a request "ask" with d {n, d} makes the server ask the client n with d (docs/conformance.md). One line per check: PASS, FAIL or N/A, the rule (§2.3 R2), what it checks and why. For example:',
   ]
     .map((text) => wrap(text, width).join('\n'))
     .join('\n\n');

@@ -48,6 +48,7 @@ export const NA_NO_ASK = [
   "a client's error answer (LL_NO_HANDLER",
   'server requests in flight at once have distinct ids',
   'a server request in flight across a drop is replayed',
+  'a server request of a session that was reset never reaches the new session',
 ];
 
 export const NA_NO_RESUME_WINDOW = 'reset expired: a resume after the resume window passed';

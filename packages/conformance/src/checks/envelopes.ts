@@ -5,6 +5,7 @@
 import { concat, mp, mpExt, mpFloat64, mpMap, mpUint64, type Envelope } from '../codec.js';
 import type { CheckDef } from '../context.js';
 import { fail } from '../outcome.js';
+import { asCloseReason } from '../wire.js';
 import { rejected, unique, type RawFrame } from './util.js';
 
 interface Case {
@@ -145,5 +146,22 @@ export const QUOTING_CHECK: CheckDef = {
     const message = await rejected(ctx, { json: JSON.stringify(M({ s: marker })), msgpack: mp(M({ s: marker })) }, 1002);
     if (message.includes('CONFORMANCE-MARKER')) fail(`the message quotes the bad value: ${message}`);
     return message;
+  },
+};
+
+/** §2.6 R1, on its own line (every other error close checks it too, as a violation). */
+export const ERROR_MATCHES_CLOSE_CHECK: CheckDef = {
+  rule: '§2.6 R1',
+  title: "an error envelope's code is the close code, its message the close reason",
+  codecs: 'both',
+  async run(ctx) {
+    const peer = await ctx.open();
+    peer.send({ t: 'm', s: 2, d: 'gap' });
+    const item = await peer.waitFor('the error envelope', (i) => i.kind === 'env' && i.env['t'] === 'error');
+    const env = (item as { env: Envelope }).env;
+    const closed = await peer.link.waitClosed(ctx.t(10_000), 'the close after the error');
+    if (closed.code !== env['code']) fail(`error code ${String(env['code'])}, close code ${closed.code}`);
+    if (closed.reason !== asCloseReason(String(env['message']))) fail(`error message ${JSON.stringify(env['message'])}, close reason ${JSON.stringify(closed.reason)}`);
+    return `${closed.code} ${JSON.stringify(closed.reason)} both times`;
   },
 };

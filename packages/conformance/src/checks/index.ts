@@ -1,7 +1,7 @@
 import type { CheckDef } from '../context.js';
 import { CHANNEL_CHECKS } from './channels.js';
 import { DELIVERY_CHECKS } from './delivery.js';
-import { ENVELOPE_CHECKS, QUOTING_CHECK } from './envelopes.js';
+import { ENVELOPE_CHECKS, ERROR_MATCHES_CLOSE_CHECK, QUOTING_CHECK } from './envelopes.js';
 import { HANDSHAKE_CHECKS } from './handshake.js';
 import { LIMIT_CHECKS } from './limits.js';
 import { LIVENESS_CHECKS } from './liveness.js';
@@ -16,6 +16,7 @@ export const ALL_CHECKS: readonly CheckDef[] = [
   ...SESSION_CHECKS,
   ...ENVELOPE_CHECKS,
   QUOTING_CHECK,
+  ERROR_MATCHES_CLOSE_CHECK,
   ...DELIVERY_CHECKS,
   ...RESUME_CHECKS,
   ...REQUEST_CHECKS,

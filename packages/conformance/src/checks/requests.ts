@@ -115,4 +115,27 @@ export const REQUEST_CHECKS: CheckDef[] = [
       return `q id ${String(q['id'])} replayed, answered once`;
     },
   },
+  {
+    rule: '§2.4 R9',
+    title: "a server request of a session that was reset never reaches the new session",
+    async run(ctx) {
+      await needAsk(ctx);
+      const peer = await ctx.open({ autoAnswer: false, autoAck: false });
+      peer.request('ask', { d: { n: 'echo', d: unique('asked of the old session') } });
+      const q = await serverRequest(peer);
+      // End the old session (1000), then ask to resume it: a new session, with a reset.
+      peer.link.close(1000, 'done');
+      await peer.link.waitClosed(ctx.t(10_000), 'the closing handshake');
+      const next = await ctx.connect({ autoAnswer: false });
+      await next.resume(peer.session.clone());
+      if (next.welcome!['resumed'] !== false) fail(`expected a reset, got ${JSON.stringify(next.welcome)}`);
+      const d = unique('first of the new session');
+      next.sendM({ d });
+      // The new session's first numbered envelope must be this echo, numbered 1: no old request replayed.
+      const first = await next.waitFor('the first numbered envelope of the new session', (i) => i.kind === 'env' && ['m', 'q', 'r'].includes(i.env['t'] as string));
+      const env = (first as { env: Envelope }).env;
+      if (env['t'] !== 'm' || env['s'] !== 1 || env['d'] !== d) fail(`the new session began with ${describe(first)} (the old request had id ${String(q['id'])})`);
+      return `the old request (id ${String(q['id'])}) stayed with the old session`;
+    },
+  },
 ];

@@ -47,6 +47,21 @@ export const SESSION_CHECKS: CheckDef[] = [
     },
   },
   {
+    rule: '§2.2 R2',
+    title: 'the answer to a hello is one welcome, and nothing comes before it',
+    codecs: 'both',
+    async run(ctx) {
+      const peer = await ctx.connect();
+      peer.send({ t: 'hello', v: 1 });
+      const first = await peer.next('the answer to the hello', { skip: new Set() });
+      if (first.kind !== 'env' || first.env['t'] !== 'welcome') fail(`the first thing the server sent was ${describe(first)}`);
+      await stillEchoes(peer, 'after the welcome');
+      const welcomes = peer.items.filter((i) => i.kind === 'env' && i.env['t'] === 'welcome').length;
+      if (welcomes !== 1) fail(`${welcomes} welcomes`);
+      return 'welcome first, exactly one';
+    },
+  },
+  {
     rule: '§2.2 R4',
     title: 'no hello: an error envelope with 1008, then close 1008, within the hello timeout; nothing before it (R2)',
     async run(ctx) {
