@@ -127,14 +127,15 @@ describe('examples/python/lifeline_client.py against lifeline serve', () => {
     try {
       const run = startPython([DRIVER, 'probe', `ws://127.0.0.1:${hole.port}/echo`]);
       await waitFor(() => run.lines.length === 1, 'the driver to be ready', 20_000);
-      hole.blackhole = true;
+      // The link dies silently; a reconnect gets through whenever the client makes it.
+      hole.blackholeLinks();
       run.next();
       // Without probes the client would wait hb (25 s) + its 20 s grace.
-      await waitFor(() => run.lines.length === 2, 'the dead link noticed', 15_000);
+      await waitFor(() => run.lines.length === 2, 'the dead link noticed', 30_000);
       const noticed = run.lines[1] as { noticed_ms: number; probes: number };
-      expect(noticed.noticed_ms).toBeLessThan(6000);
+      // Seconds on a loaded machine, not the 45 s of waiting out hb and the grace.
+      expect(noticed.noticed_ms).toBeLessThan(15_000);
       expect(noticed.probes).toBeGreaterThanOrEqual(1);
-      hole.blackhole = false;
       run.next();
       expect(await run.exited, run.stderr()).toBe(0);
       expect(run.stderr()).toBe('');

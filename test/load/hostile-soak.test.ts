@@ -93,7 +93,7 @@ async function attack(server: ServeProcess, i: Input): Promise<void> {
       await conn.next(want.reply, what);
       if (!i.first) await conn.next((e) => e.t === 'm' && e.d === 'probe', `the probe after ${what}`);
     } else {
-      const close = await conn.closed;
+      const close = await conn.closeInstead((e) => (e.t === 'm' && e.d === 'probe') || e.t === 'welcome', what);
       const code = want.kind === 'refuse' ? 1007 : want.code;
       const reasonOk = want.kind === 'refuse' ? want.reasons.some((r) => r.test(close.reason)) : want.reason.test(close.reason);
       const error = conn.errors.at(-1);

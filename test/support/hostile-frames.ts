@@ -62,6 +62,9 @@ const CHANNEL = /^[A-Za-z0-9_\-:.@/=+]{1,255}$/;
 const SESSION_FIELD = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Sent after the welcome, in a session whose next client `s` is given. */
+/** Canonical base64: whole quads, then at most one padded quad whose unused bits are zero. */
+const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AQgw]==|[A-Za-z0-9+/]{3}[AEIMQUYcgkosw048]=)?$/;
+
 export const SESSION_TEMPLATES: Template[] = [
   {
     name: 'm.d',
@@ -149,8 +152,9 @@ export const SESSION_TEMPLATES: Template[] = [
     extraItems: 3,
     frame: (s) => obj(['t', lit('m')], ['s', lit(s)], ['b', SLOT]),
     accepted: (h, format) =>
-      // A string of the base64 alphabet in whole quads is valid base64 (JSON mode only: MessagePack wants bin).
-      format === 'json' && isString(h.value) && /^(?:[A-Za-z0-9+/]{4})*$/.test(h.value) && h.value.length > 0
+      // Canonical base64 (RFC 4648 §4, no bits left over before the padding) is valid, the
+      // empty string too: an empty binary message (JSON mode only: MessagePack wants bin).
+      format === 'json' && isString(h.value) && CANONICAL_BASE64.test(h.value)
         ? { kind: 'reply', describe: 'the echo (binary)', reply: (e) => e.t === 'm' && e.b !== undefined }
         : { kind: 'close', code: 1002, reason: /m\.b/ },
   },
@@ -287,6 +291,20 @@ export class HandConnection {
       this.waiters.push({ test, resolve });
       void this.closed.then((c) => reject(new Error(`closed ${c.code} "${c.reason}" before ${what}`)));
     });
+  }
+
+  /**
+   * The close the server must make after a refused frame. Rejects at once, instead of
+   * waiting for a close that will never come, if an envelope from now on passes `wentOn`
+   * (the probe sent after the frame, or a welcome): the server carried the frame on.
+   */
+  closeInstead(wentOn: (e: Record<string, unknown>) => boolean, what: string): Promise<{ code: number; reason: string }> {
+    const from = this.envelopes.length;
+    const carriedOn = this.next((e) => this.envelopes.indexOf(e) >= from && wentOn(e), what).then(
+      (e) => Promise.reject(new Error(`${what}: expected a close, but the server carried on and sent ${JSON.stringify(e)}`)),
+      () => new Promise<never>(() => {}), // closed: the race is the close's
+    );
+    return Promise.race([this.closed, carriedOn]);
   }
 
   get errors(): Record<string, unknown>[] {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { measureBundleSize, measureLifelineBundleSize } from '../scripts/bundle-size.mjs';
+import { measureBundleSize, measureChannelsBundleSize, measureLifelineBundleSize } from '../scripts/bundle-size.mjs';
 
 /** The client alone in a browser bundle: under 5.1 KiB minified + gzipped, with every feature (5 KiB until client probes, PROTOCOL.md §2.5). */
 
@@ -30,4 +30,11 @@ test('Lifeline mode is not in the raw bundle, and comes with its own entry point
   // little more since it checks every envelope's bounds and content rules (PROTOCOL.md §2.1)
   // both ways, and refuses what the server would close the connection for before sending it.
   expect(withMode.gzipBytes).toBeLessThan(13.5 * 1024);
+});
+
+test('with channels too: the figure README.md and docs/client.md give (14.0 KiB min+gz) holds, under 14.5 KiB', async () => {
+  const withChannels = await measureChannelsBundleSize();
+  console.log(`with Lifeline mode and channels: ${withChannels.gzipBytes} B min+gz`);
+  expect(withChannels.code).toContain('LL_TOO_MANY_CHANNELS');
+  expect(withChannels.gzipBytes).toBeLessThan(14.5 * 1024);
 });

@@ -41,8 +41,8 @@ export interface BareServerOptions {
   echo?: boolean;
   /** Called for each connection after the server's own bookkeeping. */
   onConnection?: (ws: WebSocket) => void;
-  /** Don't answer the client's close frame for this long (a slow peer). */
-  closeDelayMs?: number;
+  /** Don't answer the client's close frame until {@link BareServer.releaseCloses} (a slow peer). */
+  holdCloses?: boolean;
 }
 
 /**
@@ -57,8 +57,18 @@ export class BareServer {
   maxLive = 0;
   connections = 0;
   received: string[] = [];
+  private held: (() => void)[] | undefined;
 
-  constructor(private readonly options: BareServerOptions = {}) {}
+  constructor(private readonly options: BareServerOptions = {}) {
+    if (options.holdCloses) this.held = [];
+  }
+
+  /** Answers every close frame held so far, and from now on at once. */
+  releaseCloses(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const answer of held) answer();
+  }
 
   async start(port = this.port): Promise<this> {
     const wss = new WebSocketServer({ port, host: '127.0.0.1', clientTracking: false });
@@ -75,12 +85,15 @@ export class BareServer {
         if (!isBinary) this.received.push(data.toString());
         if (this.options.echo !== false) ws.send(data, { binary: isBinary });
       });
-      if (this.options.closeDelayMs) {
+      if (this.options.holdCloses) {
         // Hold the closing handshake: ws answers a close frame by calling close() on the
-        // socket, so the answer (and the TCP close) comes this much later; meanwhile the
+        // socket, so the answer (and the TCP close) waits for releaseCloses(); meanwhile the
         // server still sees the socket as open and keeps sending to it.
         const original = ws.close.bind(ws);
-        ws.close = ((code?: number, reason?: string) => void setTimeout(() => original(code, reason), this.options.closeDelayMs)) as typeof ws.close;
+        ws.close = ((code?: number, reason?: string) => {
+          if (this.held) this.held.push(() => original(code, reason));
+          else original(code, reason);
+        }) as typeof ws.close;
       }
       this.options.onConnection?.(ws);
     });
@@ -150,6 +163,10 @@ export interface LifelineRig {
   sessions: Socket[];
   /** What the server handlers received, per session id. */
   received: Map<string, unknown[]>;
+  /** Sessions whose handler heard the close (the session ended on the server), with the code. */
+  ended: Map<string, number>;
+  /** The server's log events (`session-resume`, …), in order. */
+  events: string[];
   /** The route /s through the proxy. */
   url: string;
 }
@@ -164,6 +181,9 @@ export async function startLifelineRig(
 ): Promise<LifelineRig> {
   const sessions: Socket[] = [];
   const received = new Map<string, unknown[]>();
+  const ended = new Map<string, number>();
+  const events: string[] = [];
+  const logger = { enabled: () => true, log: (_level: string, event: string) => void events.push(event) };
   const app = await startApp(
     (a) =>
       a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
@@ -171,15 +191,16 @@ export async function startLifelineRig(
         const log: unknown[] = [];
         received.set(socket.sessionId!, log);
         socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
+        socket.on('close', (code) => ended.set(socket.sessionId!, code));
         options.handler?.(socket);
       }),
-    options.heartbeat ? { heartbeat: options.heartbeat } : {},
+    { logger, ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}) },
   );
   schedule(() => app.stop());
   const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
   proxy.chaos = false;
   schedule(() => proxy.close());
-  return { app, proxy, sessions, received, url: `ws://127.0.0.1:${proxy.port}/s` };
+  return { app, proxy, sessions, received, ended, events, url: `ws://127.0.0.1:${proxy.port}/s` };
 }
 
 // ---- Debian's python3-websockets server -------------------------------------------------
