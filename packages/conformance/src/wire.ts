@@ -57,13 +57,48 @@ function payload(codec: Codec, env: Envelope, t: string, allowE: boolean): strin
   return undefined;
 }
 
+/** A UTF-16 string holding a lone surrogate: not Unicode text (§2.1). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * §2.1 "values are the same in both modes, and some are refused in both (either side
+ * receiving them closes with 1007, and no encoder writes them)": a key `__proto__` in any
+ * object or map, or a string (value or key) that is not Unicode text. In MessagePack mode the
+ * kit's reader refuses a `__proto__` key while decoding and turns an encoded surrogate into a
+ * lone one, which this finds; other bytes that are not UTF-8 it reads leniently and cannot see.
+ */
+function refusedValue(env: Envelope): string | undefined {
+  const stack: unknown[] = [env];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return 'a string with a lone surrogate: not Unicode text (§2.1: 1007)';
+      continue;
+    }
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof ExtData || v instanceof Date) continue;
+    if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+      continue;
+    }
+    for (const [key, item] of Object.entries(v)) {
+      if (key === '__proto__') return 'a key __proto__ (§2.1: 1007)';
+      if (LONE_SURROGATE.test(key)) return 'a key with a lone surrogate: not Unicode text (§2.1: 1007)';
+      stack.push(item);
+    }
+  }
+  return undefined;
+}
+
 /**
  * The first way `env` breaks §2.1/§3.2 as an envelope from a server, or undefined. Unknown
- * fields are allowed (§2.1 R2); only the fields of its `t` are judged.
+ * fields are allowed (§2.1 R2); only the fields of its `t` are judged, and every value in it
+ * against §2.1's refused values.
  */
 export function serverEnvelopeProblem(codec: Codec, env: Envelope): string | undefined {
   const t = env['t'];
   if (typeof t !== 'string') return 't: missing or not a string (§2.1 R1)';
+  const value = refusedValue(env);
+  if (value) return `${t}: ${value}`;
   const seq = () => (isInt(env['s'], 1, MAX_SAFE) ? undefined : `${t}.s: must be an integer from 1 to 2^53-1 (§2.1)`);
   const ack = () => (!has(env, 'a') || isInt(env['a'], 0, MAX_SAFE) ? undefined : `${t}.a: must be an integer from 0 to 2^53-1 (§2.1)`);
   const noSeq = () => (has(env, 's') ? `${t}: carries an s, but only m, q and r are numbered (§2.1 R3)` : undefined);

@@ -1,8 +1,9 @@
 /**
  * The kit's checks can fail: a proxy in front of a conforming in-memory node breaks one
  * rule at a time (a welcome without tok, no acknowledgements, error envelopes swallowed, a
- * gap in the server's numbering, a pong with another ts, a token that changes on resume, an
- * unknown envelope type let through, no subprotocol selected), and the kit must report
+ * gap in the server's numbering, values §2.1 refuses (a key __proto__, a lone surrogate), a
+ * pong with another ts, a token that changes on resume, an unknown envelope type let
+ * through, no subprotocol selected), and the kit must report
  * FAIL on the check for that rule, with a reason that names it. The same proxy passing
  * everything through changes nothing (the control).
  */
@@ -140,6 +141,14 @@ describe('the kit fails a server that breaks a rule', { timeout: 120_000 }, () =
   it('a gap in the server numbering (its s=2 never arrives): §2.3 R1 fails with a gap', async () => {
     const report = await runThrough({ fromServer: (env) => (env['t'] === 'm' && env['s'] === 2 ? null : env) }, ['§2.3 R1']);
     expect(failed(report, 'the server numbers its m 1, 2, 3').reason).toContain('§2.3 R2: a gap: the server sent s=3 after 1');
+  });
+
+  it('values §2.1 refuses written by the server (a key __proto__, a lone surrogate): the check that receives them fails', async () => {
+    // JSON.parse makes __proto__ an own key, which JSON.stringify and the MessagePack encoder then write.
+    const protoKey = await runThrough({ fromServer: (env) => (env['t'] === 'm' ? { ...env, d: JSON.parse('{"__proto__":{"polluted":true}}') } : env) }, ['§2.3 R1']);
+    expect(failed(protoKey, 'the server numbers its m 1, 2, 3').reason).toContain('__proto__');
+    const surrogate = await runThrough({ fromServer: (env) => (env['t'] === 'm' ? { ...env, d: 'alone \ud800' } : env) }, ['§2.3 R1']);
+    expect(failed(surrogate, 'the server numbers its m 1, 2, 3').reason).toContain('a lone surrogate');
   });
 
   it('a pong with another ts: §2.5 R4 fails', async () => {

@@ -170,6 +170,8 @@ export const LIMIT_CHECKS: CheckDef[] = [
   both('a key __proto__ in d: 1007', '§2.1', async (ctx) => refused(ctx, m1(ctx, '{"__proto__":{"polluted":true}}', mpMap([[mp('__proto__'), mp({ polluted: true })]])), 1007, 'a key __proto__')),
   both('a key __proto__ written with an escape ("\\u005f_proto__"): 1007', '§2.1', async (ctx) => refused(ctx, m1(ctx, '{"\\u005f_proto__":1}', mp(0)), 1007, 'an escaped __proto__ key'), 'json'),
   both('a key __proto__ deep inside d: 1007', '§2.1', async (ctx) => refused(ctx, m1(ctx, '[{"a":[{"__proto__":1}]}]', mpArray([mpMap([[mp('a'), mpArray([mpMap([[mp('__proto__'), mp(1)]])])]])])), 1007, 'a nested __proto__ key')),
+  both('a key __proto__ among the envelope\'s own fields (refused, not an unknown field to ignore): 1007', '§2.1', async (ctx) =>
+    refused(ctx, ctx.codec === 'json' ? '{"t":"m","s":1,"d":1,"__proto__":1}' : mpMap([[mp('t'), mp('m')], [mp('s'), mp(1)], [mp('d'), mp(1)], [mp('__proto__'), mp(1)]]), 1007, 'a top-level __proto__ key')),
   both('a string value "__proto__" is data: echoed', '§2.1', async (ctx) => {
     const echoed = await accepted(ctx, m1(ctx, '{"key":"__proto__"}', mp({ key: '__proto__' })), 'the value "__proto__"');
     if ((echoed as { key?: unknown } | null)?.key !== '__proto__') fail(`echoed ${JSON.stringify(echoed)}`);

@@ -199,15 +199,15 @@ export const SESSION_CHECKS: CheckDef[] = [
     async run(ctx) {
       const peer = await ctx.open();
       const tag = unique('int keys');
-      const d = mpMap([[mp(1), mp('one')], [mp(20), mp(tag)], [mp('raw'), mp(Uint8Array.from([1, 2, 3]))]]);
+      const d = mpMap([[mp(1), mp('one')], [mp(20), mp(tag)], [mp(-7), mp('minus seven')], [mp('raw'), mp(Uint8Array.from([1, 2, 3]))]]);
       peer.sendBinary(mpMap([[mp('t'), mp('m')], [mp('s'), mp(1)], [mp('d'), d]]));
       peer.session.numbered = 1;
       peer.session.buffer.set(1, { t: 'm', s: 1, d: null });
       const echo = await peer.waitFor('the echo', (i) => i.kind === 'env' && i.env['t'] === 'm');
       const back = (echo as { env: Envelope }).env['d'] as Record<string, unknown>;
-      if (back?.['1'] !== 'one' || back?.['20'] !== tag) fail(`echo d was ${describe(echo)}`);
+      if (back?.['1'] !== 'one' || back?.['20'] !== tag || back?.['-7'] !== 'minus seven') fail(`echo d was ${describe(echo)}`);
       if (!(back['raw'] instanceof Uint8Array) || !Buffer.from(back['raw']).equals(Buffer.from([1, 2, 3]))) fail('the byte string inside d did not come back as bytes');
-      return 'echoed with keys "1" and "20"';
+      return 'echoed with keys "1", "20" and "-7"';
     },
   },
   // ---- requests from the client (§2.1 R4–R6) ----------------------------------------
