@@ -44,7 +44,8 @@ describe('lifeline conformance against lifeline serve', () => {
     expect(status).toBe(0);
   });
 
-  it('exits 2 for bad usage, naming what to fix', async () => {
+  // Five CLI processes one after another: a loaded 2-core machine took 30 s to start them.
+  it('exits 2 for bad usage, naming what to fix', { timeout: 180_000 }, async () => {
     for (const [args, says] of [
       [[], 'Missing the URL'],
       [['http://127.0.0.1:1/echo'], 'not a ws:// or wss:// URL'],
