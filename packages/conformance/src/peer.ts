@@ -419,15 +419,18 @@ export class Peer {
    * §2.6: the server's answer to a protocol error is an `error` envelope with the close code,
    * then the close with that code and the message as its reason. Returns the message.
    */
-  async expectErrorClose(code: number, what: string, options: { envelope?: 'required' | 'optional' } = {}): Promise<string> {
-    const first = await this.next(`${what}: the error envelope and close ${code}`, { timeoutMs: this.ctx.t(10_000) });
+  async expectErrorClose(expected: number | readonly number[], what: string, options: { envelope?: 'required' | 'optional' } = {}): Promise<string> {
+    const codes: readonly number[] = typeof expected === 'number' ? [expected] : expected;
+    const said = codes.join(' or ');
+    const first = await this.next(`${what}: the error envelope and close ${said}`, { timeoutMs: this.ctx.t(10_000) });
     if (first.kind === 'close') {
-      if (first.code !== code) throw new Failure(`${what}: closed with ${first.code} ${JSON.stringify(first.reason)}, expected ${code}`);
-      if (options.envelope !== 'optional') throw new Failure(`${what}: closed with ${code} but sent no error envelope first (§2.6)`);
+      if (!codes.includes(first.code)) throw new Failure(`${what}: closed with ${first.code} ${JSON.stringify(first.reason)}, expected ${said}`);
+      if (options.envelope !== 'optional') throw new Failure(`${what}: closed with ${first.code} but sent no error envelope first (§2.6)`);
       return first.reason;
     }
-    if (first.kind !== 'env' || first.env['t'] !== 'error') throw new Failure(`${what}: expected an error envelope with code ${code}, got ${describe(first)}`);
-    if (first.env['code'] !== code) throw new Failure(`${what}: error envelope code ${String(first.env['code'])} ${JSON.stringify(first.env['message'])}, expected ${code}`);
+    if (first.kind !== 'env' || first.env['t'] !== 'error') throw new Failure(`${what}: expected an error envelope with code ${said}, got ${describe(first)}`);
+    const code = first.env['code'] as number;
+    if (!codes.includes(code)) throw new Failure(`${what}: error envelope code ${String(code)} ${JSON.stringify(first.env['message'])}, expected ${said}`);
     const closed = await this.link.waitClosed(this.ctx.t(10_000), what);
     if (closed.code !== code) throw new Failure(`${what}: the error said ${code}, the close was ${closed.code}`);
     return String(first.env['message']);

@@ -80,12 +80,13 @@ async function accepted(ctx: CheckContext, frame: Frame, what: string): Promise<
 }
 
 /** The server refuses the frame with an error envelope and close `code` (§2.6), and still serves new sessions. */
-async function refused(ctx: CheckContext, frame: Frame, code: number, what: string, phase: 'before' | 'after' = 'after'): Promise<string> {
+async function refused(ctx: CheckContext, frame: Frame, code: number | readonly number[], what: string, phase: 'before' | 'after' = 'after'): Promise<string> {
   const peer = phase === 'before' ? await ctx.connect() : await ctx.open();
   write(peer, frame);
   const message = await peer.expectErrorClose(code, what);
   await serverAlive(ctx);
-  return `error ${code} ${JSON.stringify(message)}, close ${code}`;
+  const said = typeof code === 'number' ? code : peer.link.closed?.code;
+  return `error ${said} ${JSON.stringify(message)}, close ${said}`;
 }
 
 const both = (title: string, rule: string, run: CheckDef['run'], codecs: CheckDef['codecs'] = 'both'): CheckDef => ({ rule, title, codecs, run });
@@ -172,6 +173,11 @@ export const LIMIT_CHECKS: CheckDef[] = [
   both('a key __proto__ deep inside d: 1007', '§2.1', async (ctx) => refused(ctx, m1(ctx, '[{"a":[{"__proto__":1}]}]', mpArray([mpMap([[mp('a'), mpArray([mpMap([[mp('__proto__'), mp(1)]])])]])])), 1007, 'a nested __proto__ key')),
   both('a key __proto__ among the envelope\'s own fields (refused, not an unknown field to ignore): 1007', '§2.1', async (ctx) =>
     refused(ctx, ctx.codec === 'json' ? '{"t":"m","s":1,"d":1,"__proto__":1}' : mpMap([[mp('t'), mp('m')], [mp('s'), mp(1)], [mp('d'), mp(1)], [mp('__proto__'), mp(1)]]), 1007, 'a top-level __proto__ key')),
+  // §2.1: a d holds "maps whose keys are strings or integers"; §2.6 gives 1007 to "a value
+  // [that] breaks a rule of §2.1" but 1002 to "a MessagePack extension type", which the same
+  // sentence of §2.1 excludes. Either code is accepted; a refusal with an error envelope is not optional.
+  both('a MessagePack map key that is neither a string nor an integer (true): refused, 1007 or 1002, with an error envelope', '§2.1', async (ctx) =>
+    refused(ctx, m1(ctx, '', mpMap([[mp(true), mp(1)]])), [1007, 1002], 'a boolean map key'), 'msgpack'),
   both('a string value "__proto__" is data: echoed', '§2.1', async (ctx) => {
     const echoed = await accepted(ctx, m1(ctx, '{"key":"__proto__"}', mp({ key: '__proto__' })), 'the value "__proto__"');
     if ((echoed as { key?: unknown } | null)?.key !== '__proto__') fail(`echoed ${JSON.stringify(echoed)}`);
