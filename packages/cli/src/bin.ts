@@ -2,12 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
+import { conformanceCommand } from './conformance.js';
 import { connectCommand } from './connect.js';
 import { mainHelp, serveHelp } from './help.js';
 import { serve } from './serve.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 
-/** Exit statuses: 0 done, 1 runtime failure, 2 bad usage (connect adds 3: see connect-options.ts). */
+/** Exit statuses: 0 done, 1 runtime failure (conformance: a check failed), 2 bad usage (connect adds 3: see connect-options.ts). */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -25,8 +26,13 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write('', () => process.exit(status));
     return;
   }
+  if (command === 'conformance') {
+    const status = await conformanceCommand(rest);
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   if (command !== 'serve') {
-    usageError(`unknown command "${command}". Commands: serve, connect. See "lifeline --help".`);
+    usageError(`unknown command "${command}". Commands: serve, connect, conformance. See "lifeline --help".`);
   }
   const options = Object.fromEntries(
     SERVE_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: o.kind === 'strings' }]),
