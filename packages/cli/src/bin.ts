@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
-import { conformanceCommand } from './conformance.js';
-import { connectCommand } from './connect.js';
 import { mainHelp, serveHelp } from './help.js';
-import { serve } from './serve.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
+
+// Each command's module is loaded when that command runs: lifeline serve does not load the
+// conformance kit or the terminal client, and they do not load the server's routes.
 
 /** Exit statuses: 0 done, 1 runtime failure (conformance: a check failed), 2 bad usage (connect adds 3: see connect-options.ts). */
 async function main(argv: string[]): Promise<void> {
@@ -21,12 +21,14 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'connect') {
+    const { connectCommand } = await import('./connect.js');
     const status = await connectCommand(rest);
     // Exit once stdout has taken everything: a script reading our output must get it all.
     process.stdout.write('', () => process.exit(status));
     return;
   }
   if (command === 'conformance') {
+    const { conformanceCommand } = await import('./conformance.js');
     const status = await conformanceCommand(rest);
     process.stdout.write('', () => process.exit(status));
     return;
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = resolveServeConfig(values);
+  const { serve } = await import('./serve.js');
   await serve(config);
 }
 
