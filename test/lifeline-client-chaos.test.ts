@@ -14,7 +14,7 @@ import { createClient } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
 import { describe, expect, test } from 'vitest';
 import { chaosSeed, startChaosProxy, type ChaosProxy } from './support/chaos-proxy.js';
-import { checkServerSessions, checkStream, PAD, startPushServer, WINDOW, type PushServer } from './support/chaos-streams.js';
+import { clientChaosViolations, PAD, startPushServer, WINDOW, type PushServer } from './support/chaos-streams.js';
 import { buildBrowserScript } from './support/browser-bundle.js';
 import { launchChromium, type ChromiumSession } from './support/chromium.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -38,18 +38,6 @@ async function chaosRig(n: number, pace: { burst: number; pauseMs: number }): Pr
   return { server, proxy, url: `ws://127.0.0.1:${proxy.port}/chaos` };
 }
 
-/** Everything that must hold after a run; empty when it all does. */
-function violations(run: { server: PushServer; clientGot: number[]; n: number; resets: string[]; drops: number; errors: string[] }): string[] {
-  const out = [...checkServerSessions(run.server.sessions)];
-  if (run.resets.length) out.push(`client saw ${run.resets.length} reset(s): ${[...new Set(run.resets)].join(', ')}`);
-  if (run.drops) out.push(`client dropped ${run.drops} message(s)`);
-  const protocolErrors = run.errors.filter((code) => code !== 'LL_SOCKET_ERROR' && code !== 'LL_CONNECT_TIMEOUT');
-  if (protocolErrors.length) out.push(`client errors: ${[...new Set(protocolErrors)].join(', ')}`);
-  out.push(...checkStream('client → server', run.server.sessions.flatMap((s) => s.received), run.n));
-  out.push(...checkStream('server → client', run.clientGot, run.n));
-  return out;
-}
-
 describe('Lifeline mode under chaos with @lifeline/client', () => {
   test('Node: 100,000 messages each way through cuts every 50–500 ms: none lost, duplicated or reordered, no reset, and the run ends', { timeout: 150_000 }, async () => {
     const n = 100_000;
@@ -62,11 +50,15 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     const errors: string[] = [];
     let drops = 0;
     let opens = 0;
+    const sessions: string[] = [];
     client.on('message', (m) => got.push(m.data!.i));
     client.on('reset', (r) => resets.push(r.reason));
     client.on('drop', () => drops++);
     client.on('error', (e) => errors.push(e.code));
-    client.on('open', () => opens++);
+    client.on('open', (info) => {
+      opens++;
+      sessions.push(info.session!.id);
+    });
 
     const started = Date.now();
     const deadline = started + 120_000;
@@ -78,7 +70,7 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     }
     const ms = Date.now() - started;
     proxy.chaos = false;
-    const found = violations({ server, clientGot: got, n, resets, drops, errors });
+    const found = clientChaosViolations({ server, clientGot: got, n, resets, drops, errors, clientSessions: sessions });
     if (Date.now() >= deadline) found.unshift(`did not finish within 120 s: server got ${server.receivedTotal()}, client got ${got.length} of ${n}`);
     console.log(
       `[client-chaos] Node: ${ms} ms; proxy ${proxy.stats.connections} connections, ${proxy.stats.cuts} cuts (${proxy.stats.partialCuts} mid-chunk); ` +
@@ -116,8 +108,8 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     }, 'both directions complete', 120_000, 100);
     const ms = Date.now() - started;
     proxy.chaos = false;
-    const rec = await page.evaluate(() => (window as unknown as { rec: { got: number[]; resets: string[]; drops: number; errors: string[]; opens: number; resumed: boolean } }).rec);
-    const found = violations({ server, clientGot: rec.got, n, resets: rec.resets, drops: rec.drops, errors: rec.errors });
+    const rec = await page.evaluate(() => (window as unknown as { rec: { got: number[]; resets: string[]; drops: number; errors: string[]; opens: number; resumed: boolean; sessions: string[] } }).rec);
+    const found = clientChaosViolations({ server, clientGot: rec.got, n, resets: rec.resets, drops: rec.drops, errors: rec.errors, clientSessions: rec.sessions });
     if (pageErrors.length) found.push(`page errors: ${pageErrors.join('; ')}`);
     console.log(
       `[client-chaos] Chromium: ${ms} ms; proxy ${proxy.stats.connections} connections, ${proxy.stats.cuts} cuts (${proxy.stats.partialCuts} mid-chunk); ` +
@@ -135,13 +127,13 @@ async function servePage(): Promise<Server> {
   const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>client chaos</title><script src="/lifeline.js"></script></head><body><script>
 const q = new URLSearchParams(location.search);
 const n = Number(q.get('n')), win = Number(q.get('window')), pad = q.get('pad');
-const rec = (window.rec = { got: [], sent: 0, resets: [], drops: 0, errors: [], opens: 0, resumed: false });
+const rec = (window.rec = { got: [], sent: 0, resets: [], drops: 0, errors: [], opens: 0, resumed: false, sessions: [] });
 const client = Lifeline.createClient(q.get('ws'), { ...JSON.parse(q.get('options')), mode: Lifeline.lifeline({ replay: { maxMessages: win } }) });
 client.on('message', (m) => rec.got.push(m.data.i));
 client.on('reset', (r) => rec.resets.push(r.reason));
 client.on('drop', () => rec.drops++);
 client.on('error', (e) => rec.errors.push(e.code));
-client.on('open', (info) => { rec.opens++; rec.resumed = info.session.resumed; });
+client.on('open', (info) => { rec.opens++; rec.resumed = info.session.resumed; rec.sessions.push(info.session.id); });
 // Paced like the server (50 per 5 ms), and never more than one window waiting in the outbox.
 (function pump() {
   for (let k = 0; k < 50 && rec.sent < n && client.queued < win; k++) client.send({ i: ++rec.sent, p: pad });

@@ -6,6 +6,7 @@ import { freePort, waitForPort, sleep } from './net.js';
 import { startRedis, stopRedis } from './redis.js';
 import { GEN_CORE } from './generator.js';
 import { TARGETS } from '../targets/index.js';
+import { ensureRuntime } from '../../scripts/runtimes.mjs';
 
 export const SERVER_CORE = 0;
 // A target's own redis-server (`redis: true`) shares the generator's core, so the
@@ -40,7 +41,14 @@ export async function startTarget(name, { extraArgs = [], argv: argvOf } = {}) {
   try {
     const port = await freePort();
     const services = { redisUrl: redis?.url };
-    const argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...(argvOf ?? def.argv)(port, services), ...extraArgs];
+    const script = [...(argvOf ?? def.argv)(port, services), ...extraArgs];
+    let argv;
+    if (def.runtime) {
+      const runtime = ensureRuntime(def.runtime);
+      argv = [runtime.command, ...runtime.args, ...script];
+    } else {
+      argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...script];
+    }
     child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
     await waitForPort(port, child);
     const helpers = redis ? [{ name: 'redis', pid: redis.pid, core: REDIS_CORE }] : [];

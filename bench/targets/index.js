@@ -1,12 +1,14 @@
-// The servers under test. Every target is a Node process started the same
-// way (lib/target.js): pinned to the server core, `--expose-gc` plus the GC
-// hook preloaded, on a free 127.0.0.1 port. `gen` says how the load generator
+// The servers under test. Every target is a process started the same way
+// (lib/target.js): pinned to the server core, on a free 127.0.0.1 port; a Node
+// one with `--expose-gc` plus the GC hook preloaded, one with `runtime` on Bun
+// or Deno. `gen` says how the load generator
 // talks to it. `redis: true` gives a target a redis-server of its own, started
 // before it and stopped after it; its `argv(port, { redisUrl })` gets the URL.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisAvailability } from '../lib/redis.js';
+import { RUNTIMES } from '../../scripts/runtimes.mjs';
 
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(BENCH, '..');
@@ -106,9 +108,30 @@ export const TARGETS = {
     },
     defaultScenarios: ['echo64', 'session-memory'],
   },
+  // Other runtimes' own WebSocket servers, bare (issue 17). The runtimes come from npm on
+  // first use (scripts/runtimes.mjs). They have no GC hook, so the memory scenarios leave
+  // them out; their startup is not a Node process's (lib/target.js `runtime`).
+  bun: {
+    label: 'bun (Bun.serve)',
+    note: `bare Bun.serve websocket echo, Bun ${RUNTIMES.bun.version}`,
+    runtime: 'bun',
+    argv: (port) => [join(SERVERS, 'bun-echo.js'), ...hostPort(port)],
+    env: {},
+    gen: { kind: 'native', proto: 'ws', path: '/' },
+    defaultScenarios: ['echo64', 'echo16k', 'handshakes'],
+  },
+  deno: {
+    label: 'deno (Deno.serve)',
+    note: `bare Deno.serve + upgradeWebSocket echo, Deno ${RUNTIMES.deno.version}`,
+    runtime: 'deno',
+    argv: (port) => [join(SERVERS, 'deno-echo.js'), ...hostPort(port)],
+    env: {},
+    gen: { kind: 'native', proto: 'ws', path: '/' },
+    defaultScenarios: ['echo64', 'echo16k', 'handshakes'],
+  },
 };
 
-export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis'];
+export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis', 'bun', 'deno'];
 
 /** Targets of the default run for one scenario. */
 export function defaultTargetsFor(scenario, available) {

@@ -110,3 +110,36 @@ export function checkServerSessions(sessions: readonly ServerSession[]): string[
   if (closed.length) out.push(`${closed.length} server session(s) ended, e.g. ${closed[0]!.close!.code} ${closed[0]!.close!.reason}`);
   return out;
 }
+
+/**
+ * Everything that must hold after a chaos run of @lifeline/client against a push server;
+ * empty when it all does. `clientSessions`: the session ids the client's opens carried. A
+ * link cut after the server sent its welcome and before the client read it leaves a
+ * session the client never heard of (it starts a new one, correctly): such an orphan must
+ * have received nothing; the one session the client knew carried the whole stream.
+ */
+export function clientChaosViolations(run: {
+  server: PushServer;
+  clientGot: number[];
+  n: number;
+  resets: string[];
+  drops: number;
+  errors: string[];
+  clientSessions: string[];
+}): string[] {
+  const known = [...new Set(run.clientSessions)];
+  const out: string[] = [];
+  if (known.length !== 1) out.push(`the client's opens carried ${known.length} session ids, expected 1`);
+  const carried = run.server.sessions.filter((s) => known.includes(s.sid));
+  out.push(...checkServerSessions(carried));
+  for (const orphan of run.server.sessions.filter((s) => !known.includes(s.sid))) {
+    if (orphan.received.length > 0) out.push(`a session the client never opened (${orphan.sid}) received ${orphan.received.length} message(s)`);
+  }
+  if (run.resets.length) out.push(`client saw ${run.resets.length} reset(s): ${[...new Set(run.resets)].join(', ')}`);
+  if (run.drops) out.push(`client dropped ${run.drops} message(s)`);
+  const protocolErrors = run.errors.filter((code) => code !== 'LL_SOCKET_ERROR' && code !== 'LL_CONNECT_TIMEOUT');
+  if (protocolErrors.length) out.push(`client errors: ${[...new Set(protocolErrors)].join(', ')}`);
+  out.push(...checkStream('client → server', run.server.sessions.flatMap((s) => s.received), run.n));
+  out.push(...checkStream('server → client', run.clientGot, run.n));
+  return out;
+}

@@ -2,12 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
-import { connectCommand } from './connect.js';
 import { mainHelp, serveHelp } from './help.js';
-import { serve } from './serve.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 
-/** Exit statuses: 0 done, 1 runtime failure, 2 bad usage (connect adds 3: see connect-options.ts). */
+// Each command's module is loaded when that command runs: lifeline serve does not load the
+// conformance kit or the terminal client, and they do not load the server's routes.
+
+/** Exit statuses: 0 done, 1 runtime failure (conformance: a check failed), 2 bad usage (connect adds 3: see connect-options.ts). */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -20,13 +21,20 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'connect') {
+    const { connectCommand } = await import('./connect.js');
     const status = await connectCommand(rest);
     // Exit once stdout has taken everything: a script reading our output must get it all.
     process.stdout.write('', () => process.exit(status));
     return;
   }
+  if (command === 'conformance') {
+    const { conformanceCommand } = await import('./conformance.js');
+    const status = await conformanceCommand(rest);
+    process.stdout.write('', () => process.exit(status));
+    return;
+  }
   if (command !== 'serve') {
-    usageError(`unknown command "${command}". Commands: serve, connect. See "lifeline --help".`);
+    usageError(`unknown command "${command}". Commands: serve, connect, conformance. See "lifeline --help".`);
   }
   const options = Object.fromEntries(
     SERVE_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: o.kind === 'strings' }]),
@@ -47,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = resolveServeConfig(values);
+  const { serve } = await import('./serve.js');
   await serve(config);
 }
 

@@ -61,6 +61,7 @@ ${optionTable(
   [
     ['serve', 'run a Lifeline server: the seed route /test, echo /echo, /results, the demo page /demo/, the console /console/, GET / (lifeline serve --help lists every route)'],
     ['connect', 'a terminal WebSocket client: prompt, pipes, scripts (--send, --wait, --script)'],
+    ['conformance', 'check a server that claims lifeline.v1 against PROTOCOL.md, one line per rule; exit 0 only when all pass'],
   ],
   width,
 )}
