@@ -1,4 +1,5 @@
 import type { App, AppOptions } from '@lifeline/server';
+import { afterAll, beforeAll } from 'vitest';
 import { cleanupAfterEach } from './cleanup.js';
 import { startApp, type RunningApp } from './servers.js';
 
@@ -20,5 +21,21 @@ export function serverTestRig(): {
       cleanup(() => running.stop());
       return running;
     },
+  };
+}
+
+/**
+ * One app for a whole test file (the tests only connect to it): started before the first
+ * test, stopped after the last. Returns a getter for it.
+ */
+export function appForFile(setup: (app: App) => void, options?: AppOptions): () => RunningApp {
+  let running: RunningApp | undefined;
+  beforeAll(async () => {
+    running = await startApp(setup, options);
+  });
+  afterAll(() => running?.stop());
+  return () => {
+    if (running === undefined) throw new Error('appForFile: the app starts in beforeAll; use it inside a test');
+    return running;
   };
 }

@@ -5,21 +5,17 @@
  */
 import { connect, type Socket as TcpSocket } from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { appForFile } from '../../../test/support/rig.js';
 
-let running: RunningApp;
-beforeAll(async () => {
-  running = await startApp(
-    (a) =>
-      a.ws('/echo', async (socket) => {
-        for await (const m of socket) socket.send(m);
-      }),
-    { maxPayload: 64 * 1024 },
-  );
-});
-afterAll(() => running.stop());
+const served = appForFile(
+  (a) =>
+    a.ws('/echo', async (socket) => {
+      for await (const m of socket) socket.send(m);
+    }),
+  { maxPayload: 64 * 1024 },
+);
 
 const UPGRADE =
   'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -56,7 +52,7 @@ function frame(first: number, payload: Buffer, options: { unmasked?: boolean; de
  */
 function send(bytes: Buffer, waitMs = 10_000): Promise<{ code: number | undefined; ended: boolean }> {
   return new Promise((resolve) => {
-    const tcp: TcpSocket = connect(running.port, '127.0.0.1');
+    const tcp: TcpSocket = connect(served().port, '127.0.0.1');
     let buffer = Buffer.alloc(0);
     let upgraded = false;
     let code: number | undefined;
@@ -154,7 +150,7 @@ describe('malformed frames over raw TCP get the RFC close code', () => {
     );
     console.log(`random frames: ${JSON.stringify(Object.fromEntries(codes))}`);
     expect(codes.get('1002') ?? 0).toBeGreaterThan(0);
-    const ws = new WebSocket(running.wsUrl('/echo'));
+    const ws = new WebSocket(served().wsUrl('/echo'));
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send('still here');
     const echo = await new Promise<string>((resolve) => ws.once('message', (d: Buffer) => resolve(d.toString())));
