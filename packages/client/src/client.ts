@@ -96,6 +96,11 @@ export type Message<T = unknown> = {
   bytes?: Uint8Array;
   /** When it arrived (epoch ms). */
   receivedAt: number;
+  /**
+   * Lifeline mode: its sequence number in the session (1, 2, 3 …, counted with the server's
+   * requests and answers). With a persistent store, `store.received` is the last one handed over.
+   */
+  seq?: number;
 } & ({ data: T; error?: undefined } | { data: undefined; error: LifelineError });
 
 export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open';
@@ -179,11 +184,31 @@ function option(name: string, value: number | undefined, fallback: number, min =
 }
 
 /**
+ * What every client offers an application, whatever holds its connection: a
+ * {@link LifelineClient}, or a tab's handle on a connection shared by every tab
+ * (`shared()` from `@lifeline/client/shared`). `@lifeline/vue` takes either.
+ */
+export interface LifelineClientLike<In = unknown, Out = unknown> {
+  readonly url: string;
+  readonly state: ClientState;
+  readonly rtt: number | undefined;
+  readonly queued: number;
+  readonly session: SessionInfo | undefined;
+  on<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): () => void;
+  off<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): void;
+  send(value: Out, options?: SendOptions): boolean;
+  request(name: string, data?: unknown, options?: RequestOptions): Promise<unknown>;
+  handle(name: string, handler: RequestHandler | undefined): this;
+  open(): this;
+  close(code?: number, reason?: string): void;
+}
+
+/**
  * A WebSocket client that stays connected: reconnects with backoff and full jitter, follows a
  * close-code policy and retry-after hints, heartbeats raw servers, queues while not open,
  * and never throws on a message it cannot decode. See docs/client.md.
  */
-export class LifelineClient<In = unknown, Out = unknown> {
+export class LifelineClient<In = unknown, Out = unknown> implements LifelineClientLike<In, Out> {
   /** The URL of the current or last connection (after http→ws mapping). */
   url = '';
   #url: string | (() => string | Promise<string>);

@@ -41,7 +41,9 @@ export type LifelineErrorCode =
   | 'LL_AUTH_FAILED'
   | 'LL_ENCODE_FAILED'
   | 'LL_DECODE_FAILED'
-  | 'LL_INVALID_TRANSITION';
+  | 'LL_INVALID_TRANSITION'
+  // @lifeline/client/shared: the tab (or worker) holding the shared connection went away
+  | 'LL_LEADER_LOST';
 
 export class LifelineError extends Error {
   override readonly name: string = 'LifelineError';
