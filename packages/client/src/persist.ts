@@ -180,6 +180,11 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #sent: [s: number, frame: Frame][] = [];
   #sentUpTo = 0;
   #clearSent = false;
+  /**
+   * The `sent` records in IndexedDB: each holds the frames one transaction wrote (`s` =
+   * key, key + 1, …), so that a write costs one request however many frames it carries.
+   */
+  #records: { key: number; last: number }[] = [];
   #dirty = false;
   #scheduled = false;
   #inflight = false;
@@ -317,6 +322,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       this.#clearSent = true;
       this.#sent = [];
       this.#sentUpTo = 0;
+      this.#records = [];
       // Answers to the old session's requests mean nothing to the new one.
       for (const item of [...this.#queued.keys()]) if (item.envelope.t === 'r') this.unqueued(item);
     }
@@ -411,8 +417,18 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       const sentStore = tx.objectStore('sent');
       const queueStore = tx.objectStore('queue');
       if (clear) sentStore.clear();
-      if (upTo > 0) sentStore.delete(platform.IDBKeyRange.upperBound(upTo));
-      for (const [s, frame] of sent) if (s > upTo) sentStore.put(frame, s);
+      // Records acknowledged to their last frame go; one acknowledged part-way stays (its first frames are skipped when read back).
+      const records = this.#records;
+      let gone = 0;
+      while (gone < records.length && records[gone]!.last <= upTo) gone++;
+      if (gone > 0) sentStore.delete(platform.IDBKeyRange.upperBound(records[gone - 1]!.key));
+      records.splice(0, gone);
+      const frames = sent.filter(([s]) => s > upTo);
+      if (frames.length > 0) {
+        const key = frames[0]![0];
+        sentStore.put(frames.map(([, frame]) => frame), key);
+        records.push({ key, last: frames.at(-1)![0] });
+      }
       for (const key of deletes) queueStore.delete(key);
       for (const [key, { frame, at }] of puts) queueStore.put({ f: frame(), at } satisfies QueuedRecord, key);
       tx.objectStore('meta').put(meta, META_KEY);
@@ -522,18 +538,19 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       this.#db = db;
       // Someone deletes or upgrades the database (another version of this code): let go.
       db.onversionchange = () => this.#fallBack('blocked', undefined, false);
-      const [meta, sent, queued, keys] = await new Promise<[Meta | undefined, Frame[], QueuedRecord[], number[]]>((resolve, reject) => {
+      const [meta, sent, sentKeys, queued, keys] = await new Promise<[Meta | undefined, Frame[][], number[], QueuedRecord[], number[]]>((resolve, reject) => {
         const tx = db.transaction(STORES, 'readonly');
         const m = tx.objectStore('meta').get(META_KEY);
         const s = tx.objectStore('sent').getAll();
+        const sk = tx.objectStore('sent').getAllKeys();
         const q = tx.objectStore('queue').getAll();
         const k = tx.objectStore('queue').getAllKeys();
-        tx.oncomplete = () => resolve([m.result as Meta | undefined, s.result as Frame[], q.result as QueuedRecord[], k.result]);
+        tx.oncomplete = () => resolve([m.result as Meta | undefined, s.result as Frame[][], sk.result, q.result as QueuedRecord[], k.result]);
         tx.onabort = () => reject(tx.error);
       });
       clearTimeout(timer);
       if (late) return empty;
-      return this.#revive(format, meta, sent, queued, keys);
+      return this.#revive(format, meta, sent, sentKeys, queued, keys);
     } catch (error) {
       clearTimeout(timer);
       const problem = (error as { problem?: StorageProblem } | null)?.problem ?? 'unavailable';
@@ -543,7 +560,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   }
 
   /** Rebuilds the session's state from the records. */
-  #revive(format: StoreFormat, meta: Meta | undefined, sent: Frame[], queued: QueuedRecord[], keys: number[]): Restored {
+  #revive(format: StoreFormat, meta: Meta | undefined, sent: Frame[][], sentKeys: number[], queued: QueuedRecord[], keys: number[]): Restored {
     if (meta) this.#meta = { ...this.#meta, ...meta, marks: meta.marks ?? [], accepted: Math.max(meta.accepted, 0) + this.#meta.accepted };
     const m = this.#meta;
     // Sends made while the store opened are numbered after the restored ones.
@@ -563,8 +580,10 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       try {
         const replay = new ReplayBuffer<StoreItem>(m.acked);
         const now = Date.now();
-        for (const frame of sent) {
+        this.#records = sent.map((frames, i) => ({ key: sentKeys[i]!, last: sentKeys[i]! + frames.length - 1 }));
+        for (const frame of sent.flat()) {
           const decoded = decode(frame);
+          if (decoded.s <= m.acked) continue; // acknowledged, in a record kept for its later frames
           const item = itemOf(decoded);
           // Throws unless the frames are acked + 1, + 2, …: a gap would be a protocol error.
           replay.push(decoded.s, item, byteLength(frame), now);

@@ -1,5 +1,11 @@
 import { expect, test } from 'vitest';
-import { measureBundleSize, measureLifelineBundleSize } from '../scripts/bundle-size.mjs';
+import {
+  measureBundleSize,
+  measureLifelineBundleSize,
+  measurePersistBundleSize,
+  measureSharedBundleSize,
+  measureSharedWorkerBundleSize,
+} from '../scripts/bundle-size.mjs';
 
 /** The client alone in a browser bundle: under 5 KiB minified + gzipped, with every feature. */
 
@@ -27,5 +33,33 @@ test('Lifeline mode is not in the raw bundle, and comes with its own entry point
     expect(withMode.code).toContain(marker);
   }
   // Still smaller than socket.io-client (13.1 KiB bundled the same way, see npm run bench).
-  expect(withMode.gzipBytes).toBeLessThan(12 * 1024);
+  expect(withMode.gzipBytes).toBeLessThan(13 * 1024);
+});
+
+test('the persistent store and the shared connection have their own entry points: neither the raw nor the Lifeline-mode bundle holds them, and what each adds is bounded', async () => {
+  const [raw, withMode, withStore, withShared, worker] = await Promise.all([
+    measureBundleSize(),
+    measureLifelineBundleSize(),
+    measurePersistBundleSize(),
+    measureSharedBundleSize(),
+    measureSharedWorkerBundleSize(),
+  ]);
+  console.log(
+    `persistent store: +${withStore.gzipBytes - withMode.gzipBytes} B min+gz over Lifeline mode; ` +
+      `shared connection: +${withShared.gzipBytes - withMode.gzipBytes} B; SharedWorker script: ${worker.gzipBytes} B`,
+  );
+  // IndexedDB's quota error is only in the store; the leader's lock only in the shared connection.
+  for (const bundle of [raw, withMode]) {
+    expect(bundle.code).not.toContain('QuotaExceededError');
+    expect(bundle.code).not.toContain('lifeline:leader:');
+  }
+  expect(withStore.code).toContain('QuotaExceededError');
+  expect(withStore.code).not.toContain('lifeline:leader:');
+  expect(withShared.code).toContain('lifeline:leader:');
+  expect(worker.code).toContain('onconnect');
+  expect(raw.gzipBytes).toBeLessThan(5 * 1024);
+  expect(withStore.gzipBytes - withMode.gzipBytes).toBeLessThan(3 * 1024);
+  // The shared connection brings the hub a leader tab runs: the store and channels included.
+  expect(withShared.gzipBytes - withMode.gzipBytes).toBeLessThan(10 * 1024);
+  expect(worker.gzipBytes).toBeLessThan(20 * 1024);
 });

@@ -68,6 +68,34 @@ window.typeMessages = async (count) => {
 };
 `;
 
+/**
+ * The figures: the same traffic (n messages each way through /echo, `win` in flight) by a
+ * client in memory and by one with a persistent store, alternately in one page, so that
+ * both see the same machine at the same time. With one in flight, each message waits for
+ * its own writes (the outbound frame's, then the received position's): the cost per message.
+ */
+const BENCH_PAGE = String.raw`
+window.run = async (ws, n, win, persist, name) => {
+  const store = persist ? Lifeline.persistent(name) : undefined;
+  const client = Lifeline.createClient(ws, { mode: Lifeline.lifeline({ store }), outbox: { maxMessages: 100000, maxBytes: 64 * 1024 * 1024 } });
+  await new Promise((resolve) => client.on('open', resolve));
+  const started = performance.now();
+  let next = 1;
+  let echoed = 0;
+  const done = new Promise((resolve) => {
+    const pump = () => {
+      while (next <= n && next - 1 - echoed < win) client.send({ n: next++, text: 'x'.repeat(32) });
+    };
+    client.on('message', () => (++echoed === n ? resolve() : pump()));
+    pump();
+  });
+  await done;
+  const ms = performance.now() - started;
+  client.close();
+  return ms;
+};
+`;
+
 interface Life {
   statuses: { status: string; problem?: string }[];
   opens: { id: string; resumed: boolean; ms: number }[];
@@ -84,6 +112,9 @@ interface Life {
 
 /** Messages each way in the streaming proofs. */
 const TOTAL = 10_000;
+/** The figures: messages each way when streaming, and round trips one at a time. */
+const STREAM_N = 5000;
+const ROUND_TRIPS = 300;
 /** Time from a reload's navigation start to the resumed session's \`open\`, per reload (the figure issue 18 asks for). */
 const reloadToResumed: number[] = [];
 
@@ -92,7 +123,7 @@ const browsers = new Set<CdpBrowser>();
 const servers = new Set<ServeProcess>();
 
 beforeAll(async () => {
-  site = await startTestSite({ page: PAGE });
+  site = await startTestSite({ page: PAGE, bench: BENCH_PAGE });
 });
 
 afterEach(async () => {
@@ -183,6 +214,77 @@ describe('persistent outbox and session in headless Chromium', () => {
     expect(last.statuses.at(-1)).toEqual({ status: 'persistent' });
     console.log(`reload to resumed (ms from navigation start, ${reloadToResumed.length} reloads): ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')}`);
   });
+
+  test('storage blocked (IndexedDB refuses to open, as in a private window of some browsers): the store says so and the client works in memory', async () => {
+    const server = await serve();
+    const b = await browser();
+    const page = await b.newPage('about:blank');
+    await page.addInitScript(`IDBFactory.prototype.open = function () { throw new DOMException('The user denied permission to access the database.', 'SecurityError'); };`);
+    await page.send('Page.navigate', { url: site.url('page', { ws: server.wsUrl('/echo'), store: 'blocked', total: 500, seq: 1 }) });
+    const life = await waitForLife(page, (l) => l.last === 500, 'the 500 echoes, in memory');
+    expect(life.statuses).toEqual([{ status: 'memory', problem: 'unavailable' }]);
+    expect(life.restored).toEqual({ received: 0, accepted: 0, values: 0, status: 'memory' });
+    expect([life.breaks, life.drops, life.resets, life.errors]).toEqual([[], [], [], []]);
+    expect(await page.evaluate('[store.status, store.problem]')).toEqual(['memory', 'unavailable']);
+  });
+
+  test('storage full mid-stream (writes fail with QuotaExceededError): the store says so, the stream goes on in memory, and the stale session is not resumed later', async () => {
+    const server = await serve();
+    const b = await browser();
+    const page = await b.newPage('about:blank');
+    // Every write fails once the page sets window.full, as when the origin's quota is used up.
+    await page.addInitScript(`{
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (...args) {
+        if (window.full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        return put.apply(this, args);
+      };
+    }`);
+    await page.send('Page.navigate', { url: site.url('page', { ws: server.wsUrl('/echo'), store: 'full', total: 2000, seq: 1 }) });
+    await waitForLife(page, (l) => (l.last ?? 0) >= 500, 'echo 500');
+    await page.evaluate('window.full = true');
+    const life = await waitForLife(page, (l) => l.last === 2000, 'the 2000 echoes');
+    expect(life.statuses).toEqual([{ status: 'persistent' }, { status: 'memory', problem: 'quota' }]);
+    expect([life.breaks, life.drops, life.resets]).toEqual([[], [], []]);
+    // What was stored ran behind this page life (its later frames went out in memory): the
+    // database is gone, so the next page life starts a new session instead of resuming a stale one.
+    await page.reload();
+    const next = await waitForLife(page, (l) => l.opens.length === 1 && l.restored !== undefined, 'the next page life');
+    expect(next.restored).toEqual({ received: 0, accepted: 0, values: 0, status: 'persistent' });
+    expect(next.opens[0]!.resumed).toBe(false);
+  });
+
+  test('figures: messages/s with and without persistence (same page, same run), the IndexedDB cost per message, the time from reload to resumed', async () => {
+    const server = await serve();
+    const b = await browser();
+    const page = await b.newPage(site.url('bench'));
+    const ws = JSON.stringify(server.wsUrl('/echo'));
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    let runs = 0;
+    /** Median ms of `rounds` runs of each, memory and persistent taking turns at going first. */
+    const measure = async (n: number, win: number, rounds: number) => {
+      const times = { memory: [] as number[], persistent: [] as number[] };
+      for (let round = 0; round < rounds; round++) {
+        for (const persist of round % 2 ? [true, false] : [false, true]) {
+          const ms = await page.evaluate<number>(`run(${ws}, ${n}, ${win}, ${persist}, 'bench-${runs++}')`);
+          times[persist ? 'persistent' : 'memory'].push(ms);
+        }
+      }
+      return { memory: median(times.memory), persistent: median(times.persistent) };
+    };
+    const stream = await measure(STREAM_N, 500, 3);
+    const oneByOne = await measure(ROUND_TRIPS, 1, 3);
+    const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+    const perMessage = ((oneByOne.persistent - oneByOne.memory) / ROUND_TRIPS) * 1000;
+    console.log(
+      `issue 18 figures (headless Chromium, lifeline serve /echo, median of 3, memory and persistent in turn):\n` +
+        `  streaming ${STREAM_N} each way, 500 in flight: ${rate(STREAM_N, stream.memory)} messages/s in memory, ${rate(STREAM_N, stream.persistent)} persistent\n` +
+        `  one at a time, ${ROUND_TRIPS} round trips: ${(oneByOne.memory / ROUND_TRIPS).toFixed(2)} ms in memory, ${(oneByOne.persistent / ROUND_TRIPS).toFixed(2)} ms persistent ` +
+        `(IndexedDB: ${perMessage.toFixed(0)} µs per message and its echo, two writes)\n` +
+        (reloadToResumed.length ? `  reload to resumed: ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')} ms from navigation start\n` : ''),
+    );
+    expect(Math.min(stream.memory, stream.persistent, oneByOne.memory, oneByOne.persistent)).toBeGreaterThan(0);
+  }, 180_000);
 
   test('the whole browser SIGKILLed mid-stream and started again on the same profile: none lost, none duplicated, order kept, one session', async () => {
     const profile = mkdtempSync(join(tmpdir(), 'lifeline-persist-profile-'));
