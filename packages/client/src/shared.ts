@@ -54,7 +54,7 @@ interface Locks {
 interface Platform {
   SharedWorker?: unknown;
   BroadcastChannel?: new (name: string) => ChannelLike;
-  navigator?: { locks?: Locks };
+  navigator?: { locks?: Locks | null };
   addEventListener?(type: string, listener: (event: { persisted?: boolean }) => void): void;
   crypto?: { randomUUID?(): string };
 }
@@ -149,7 +149,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     channelHosts.set(this, this);
     const via = options.via ?? 'auto';
     const canWorker = options.worker !== undefined && typeof platform.SharedWorker === 'function';
-    const canLead = typeof platform.BroadcastChannel === 'function' && platform.navigator?.locks !== undefined;
+    const canLead = typeof platform.BroadcastChannel === 'function' && !!platform.navigator?.locks;
     if ((via === 'auto' || via === 'worker') && canWorker) this.#viaWorker();
     else if ((via === 'auto' || via === 'leader') && canLead) this.#viaLeader();
     else this.#alone();
@@ -385,6 +385,12 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     this.emit('role', role);
   }
 
+  #setStorage(storage: StorageInfo): void {
+    if (storage.status === this.#storage.status && storage.problem === this.#storage.problem) return;
+    this.#storage = storage;
+    this.emit('storage', storage);
+  }
+
   #setState(state: ClientState): void {
     const previous = this.#state;
     this.#state = state;
@@ -398,7 +404,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     switch (m.t) {
       case 'joined':
         this.#rtt = m.rtt;
-        this.#storage = m.storage;
+        this.#setStorage(m.storage);
         if (m.role === 'worker') this.#setRole('worker');
         this.#mirror(m.state, m.session, m.queued);
         if (m.open) this.emit('open', m.open as never);
@@ -435,8 +441,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
       case 'subscription':
         return this.#channels?.madeByServer(m.name);
       case 'storage':
-        this.#storage = m.storage;
-        return void this.emit('storage', m.storage);
+        return this.#setStorage(m.storage);
     }
   }
 
