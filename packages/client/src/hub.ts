@@ -134,6 +134,9 @@ export class Hub {
     }
     const hub = channels(client);
     hub.on('subscription', (sub) => all({ t: 'subscription', name: sub.channel }));
+    // One message to every tab (not one per tab's subscription): a leader that dies while it
+    // forwards leaves all of them at the same position, which the next one re-subscribes from.
+    hub.on('publication', (p, via) => all({ t: 'publication', p, via }));
   }
 
   get storage(): StorageInfo {
@@ -305,12 +308,14 @@ export class Hub {
       send('state', 'unsubscribed', 'subscribing');
       return;
     }
-    const offs = (['publication', 'subscribed', 'reset', 'presence', 'state', 'error'] as const).map((type) =>
+    const offs = (['subscribed', 'reset', 'presence', 'state', 'error'] as const).map((type) =>
       sub.on(type, (...args: unknown[]) => send(type, ...args)),
     );
     tab.subs.set(id, { sub, offs });
-    // Where the channel stands (held by another tab already): this tab drops what it had.
+    // Where the channel stands (held by another tab already): this tab drops what it had, and
+    // hears that its subscription is confirmed, as the first tab did.
     if (sub.position) send('position', sub.position);
     send('state', sub.state, 'subscribing');
+    if (sub.state === 'subscribed') send('subscribed', { position: sub.position, recovered: false });
   }
 }

@@ -66,7 +66,10 @@ export type ToTab =
   | { t: 'serve'; id: number; name: string; data: unknown }
   /** The hub needs an access token for its next hello. */
   | { t: 'token'; id: number }
+  /** An event of one of this tab's subscriptions (`subscribed`, `reset`, `presence`, `state`, `error`, `position`). */
   | { t: 'sub-event'; id: number; type: string; args: unknown[] }
+  /** A publication delivered on the session, through the subscription to `via` (a channel or pattern): to every tab at once. */
+  | { t: 'publication'; p: unknown; via: string }
   /** The server subscribed the session to a channel (`$subscribed`). */
   | { t: 'subscription'; name: string }
   | { t: 'storage'; storage: StorageInfo };

@@ -440,6 +440,8 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
         return this.#subs.get(m.id)?.hubEvent(m.type, m.args);
       case 'subscription':
         return this.#channels?.madeByServer(m.name);
+      case 'publication':
+        return this.#channels?.publication(m.p as Publication, m.via);
       case 'storage':
         return this.#setStorage(m.storage);
     }
@@ -551,9 +553,11 @@ class TabChannels extends Emitter<ChannelsEvents> implements Channels {
     this.emit('subscription', this.subscribe(name));
   }
 
-  /** @internal */
-  delivered(p: Publication, via: string): void {
-    this.emit('publication', p, via);
+  /** @internal A publication of the session: to this tab's subscriptions to `via`, each once. */
+  publication(p: Publication, via: string): void {
+    let delivered = false;
+    for (const sub of this.#subs) if (sub.channel === via && sub.deliver(p)) delivered = true;
+    if (delivered) this.emit('publication', p, via);
   }
 }
 
@@ -609,15 +613,6 @@ class TabSubscription extends Emitter<SubscriptionEvents<any>> implements Subscr
   hubEvent(type: string, args: unknown[]): void {
     if (this.#state === 'unsubscribed') return;
     switch (type) {
-      case 'publication': {
-        const p = args[0] as Publication;
-        const at = this.#position;
-        // A new leader re-subscribed from this tab's position, or from another tab's: what it had is dropped.
-        if (at && p.epoch === at.epoch && p.offset <= at.offset) return;
-        this.#position = { offset: p.offset, epoch: p.epoch };
-        this.emit('publication', p);
-        return this.owner.delivered(p, this.channel);
-      }
       case 'subscribed': {
         const info = args[0] as { position?: ChannelPosition };
         if (info.position && (!this.#position || this.#position.epoch !== info.position.epoch)) this.#position = info.position;
@@ -637,6 +632,15 @@ class TabSubscription extends Emitter<SubscriptionEvents<any>> implements Subscr
       case 'error':
         return this.emit('error', fromWire(args[0] as { code: string; message: string }));
     }
+  }
+
+  /** @internal A publication on this channel: delivered unless this tab had it (a new leader re-subscribed from a position). */
+  deliver(p: Publication): boolean {
+    const at = this.#position;
+    if (this.#state === 'unsubscribed' || (at && p.epoch === at.epoch && p.offset <= at.offset)) return false;
+    if (!this.channel.endsWith(':*')) this.#position = { offset: p.offset, epoch: p.epoch };
+    this.emit('publication', p);
+    return true;
   }
 
   #setState(state: SubscriptionState): void {

@@ -52,6 +52,18 @@ function pump() {
   }
 }
 window.start = () => { running = true; pump(); return true; };
+// ?channel=NAME: this tab subscribes; every publication it is handed is checked (offsets 1, 2, 3 …).
+life.channel = { subscribed: 0, offsets: [], breaks: [], resets: [] };
+if (q.get('channel')) {
+  const sub = Lifeline.subscribe(client, q.get('channel'));
+  sub.on('subscribed', () => life.channel.subscribed++);
+  sub.on('reset', (r) => life.channel.resets.push(r.reason));
+  sub.on('publication', (p) => {
+    const last = life.channel.offsets.at(-1) || 0;
+    if (p.offset !== last + 1 || p.data.n !== p.offset) life.channel.breaks.push({ offset: p.offset, n: p.data.n, last });
+    life.channel.offsets.push(p.offset);
+  });
+}
 `;
 
 interface Life {
@@ -64,6 +76,7 @@ interface Life {
   breaks: { tab: string; n: number; last: number }[];
   count: number;
   sent: number;
+  channel: { subscribed: number; offsets: number[]; breaks: unknown[]; resets: string[] };
 }
 
 const TOTAL = 3000;
@@ -87,8 +100,10 @@ afterAll(async () => {
   await site?.close();
 });
 
+const API_KEY = 'shared-tabs-publish-key';
+
 async function serve(): Promise<ServeProcess> {
-  const server = await spawnServe(NO_RATE_LIMIT_ARGS);
+  const server = await spawnServe([...NO_RATE_LIMIT_ARGS, '--api-key', API_KEY]);
   servers.add(server);
   return server;
 }
@@ -142,6 +157,44 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect(bBefore.breaks).toEqual([]);
     expect(c.roles).toEqual(['follower', 'leader']);
     await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server');
+  }, 180_000);
+
+  test('leader tab: a channel subscribed in three tabs is one subscription of the one session; the leader closes mid-stream and each tab is still handed every publication once, in order', async () => {
+    const server = await serve();
+    browser = await launchCdpChromium();
+    const pages: Record<string, CdpPage> = {};
+    for (const label of ['a', 'b', 'c']) {
+      pages[label] = await browser.newPage(site.url('page', { ws: server.wsUrl('/echo'), label, via: 'leader', store: 'channel-tabs', channel: 'news' }));
+      await waitForLife(pages[label], (l) => l.channel.subscribed >= 1, `tab ${label} to be subscribed`);
+    }
+    const stats = (await (await fetch(server.httpUrl('/api/stats'))).json()) as { channels: { channel: string; subscribers: number }[] };
+    expect(stats.channels).toEqual([{ channel: 'news', subscribers: 1 }]);
+    const publish = async (n: number) => {
+      const response = await fetch(server.httpUrl('/api/publish'), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'news', data: { n } }),
+      });
+      expect(response.status).toBe(200);
+    };
+    // In steps of 20, each once every open tab has the last (fewer than the channel's history of 100 in flight).
+    let published = 0;
+    const open = ['a', 'b', 'c'];
+    for (let step = 0; step < 15; step++) {
+      if (step === 5) {
+        await pages.a!.close(); // the leader, mid-stream
+        open.shift();
+      }
+      for (let i = 0; i < 20; i++) await publish(++published);
+      for (const label of open) await waitForLife(pages[label]!, (l) => l.channel.offsets.at(-1) === published, `tab ${label} to have publication ${published}`);
+    }
+    for (const label of ['b', 'c']) {
+      const life = await lifeOf(pages[label]!);
+      expect(life.channel.breaks).toEqual([]);
+      expect(life.channel.resets).toEqual([]);
+      expect(life.channel.offsets.length).toBe(300);
+    }
+    expect(await pages.b!.evaluate('client.role')).toBe('leader');
   }, 180_000);
 
   test('SharedWorker: three tabs, one connection held by the worker; one tab closed mid-stream: the others go on, nothing lost or duplicated', async () => {
