@@ -248,8 +248,13 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     return this.#restored;
   }
 
-  /** Resolves once everything handed to the store so far is durable: `true`, or `false` when it works in memory. */
-  durable(): Promise<boolean> {
+  /**
+   * Resolves once everything handed to the store so far is durable: `true`, or `false` when
+   * it works in memory. This is what "accepted" means for a message (docs/client.md,
+   * "Persistence"): after it resolves, a reload or a crash no longer loses it.
+   */
+  async durable(): Promise<boolean> {
+    await this.ready;
     return new Promise((resolve) => this.after(() => resolve(this.#status === 'persistent')));
   }
 

@@ -365,10 +365,12 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
       this.#resign = undefined;
       this.#hubId = undefined;
       this.#up = undefined;
-      this.#failPending('LL_LEADER_LOST', 'this tab held the shared connection and left it');
     } else if (this.#role !== 'solo') {
       this.#up?.({ t: 'leave' });
+      // A follower finds whoever leads when it comes back; a worker's port stays.
+      if (this.#role !== 'worker') this.#hubId = this.#up = undefined;
     }
+    if (this.#role !== 'solo') this.#failPending('LL_LEADER_LOST', 'the page was hidden before the answer came');
   }
 
   /** Back from the back/forward cache: in line again, and joined to whoever leads now. */
