@@ -14,7 +14,7 @@
  */
 import { LifelineError, RequestError, type ChannelPosition } from '@lifeline/protocol';
 import { channels, type Subscription } from './channels.js';
-import { createClient, type LifelineClient } from './client.js';
+import { createClient, type ClientOptions, type LifelineClient } from './client.js';
 import type { Off } from './emitter.js';
 import { lifeline } from './lifeline.js';
 import { persistent, type PersistentStore } from './persist.js';
@@ -57,6 +57,23 @@ export function fromWire(error: WireError): LifelineError {
   return new LifelineError(error.code as LifelineError['code'], error.message);
 }
 
+/** The hub's client options from its settings (plain data) and what only the hub has. */
+function clientOptions(settings: SharedSettings, store: PersistentStore | undefined, token: (() => Promise<string>) | undefined): ClientOptions {
+  return {
+    connectTimeout: settings.connectTimeout,
+    reconnect: settings.reconnect,
+    heartbeat: settings.heartbeat,
+    outbox: settings.outbox,
+    autoOpen: false,
+    mode: lifeline({ replay: settings.replay, requestTimeout: settings.requestTimeout, store, token }),
+  };
+}
+
+/** Throws what `createClient` would (LL_INVALID_URL, LL_INVALID_OPTION) for a hub with these settings, at once. */
+export function checkSettings(url: string, settings: SharedSettings): void {
+  createClient(url, clientOptions(settings, undefined, undefined));
+}
+
 /** A state or an event argument made cloneable: its `error` as `{ code, message }`. */
 const plain = <T>(value: T): T => {
   const v = value as { error?: unknown } | undefined;
@@ -88,19 +105,8 @@ export class Hub {
     this.#role = role;
     this.#local = local;
     const store = (this.store = settings.store ? persistent(settings.store, { durability: settings.durability }) : undefined);
-    const client = (this.client = createClient(url, {
-      connectTimeout: settings.connectTimeout,
-      reconnect: settings.reconnect,
-      heartbeat: settings.heartbeat,
-      outbox: settings.outbox,
-      autoOpen: false,
-      mode: lifeline({
-        replay: settings.replay,
-        requestTimeout: settings.requestTimeout,
-        store,
-        token: settings.token ? () => this.#ask(undefined, 'token', undefined) as Promise<string> : undefined,
-      }),
-    }));
+    const token = settings.token ? () => this.#ask(undefined, 'token', undefined) as Promise<string> : undefined;
+    const client = (this.client = createClient(url, clientOptions(settings, store, token)));
     const all = (message: ToTab) => this.#closing || this.#wire.all(message);
     const state = () => ({ t: 'state', state: plain(client.state), session: client.session, queued: client.queued }) as const;
     client.on('state', () => all(state()));

@@ -362,10 +362,11 @@ class LifelineSession implements Mode, ChannelHost {
         if (envelope.rtt !== undefined) this.#host.emit('heartbeat', envelope.rtt);
         return;
       // Channel traffic is not numbered (PROTOCOL.md §3.2): the channels order it by offset.
+      // (Behind deliveries waiting for the store, if any, so that they keep their place.)
       case 'p':
-        return this.#inTurn(() => this.#channels?.publication(envelope));
+        return this.#held > 0 ? this.#later(() => this.#channels?.publication(envelope)) : this.#channels?.publication(envelope);
       case 'pr':
-        return this.#inTurn(() => this.#channels?.presence(envelope));
+        return this.#held > 0 ? this.#later(() => this.#channels?.presence(envelope)) : this.#channels?.presence(envelope);
       default:
         return this.#sequenced(envelope);
     }
@@ -574,12 +575,7 @@ class LifelineSession implements Mode, ChannelHost {
     store.after(() => ws === this.#ws && ws.readyState === 1 && ws.send(frame));
   }
 
-  /** Runs `work` after the deliveries waiting for the store (so that it keeps its place among them), or now. */
-  #inTurn(work: () => void): void {
-    if (this.#held > 0) this.#later(work);
-    else work();
-  }
-
+  /** Runs `work` once the store holds what was recorded before it, in turn with the other deliveries. */
   #later(work: () => void): void {
     this.#held++;
     this.#store!.after(() => {

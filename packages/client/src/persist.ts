@@ -173,6 +173,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #durableRx = 0;
   /** What waits in the outbox, in the order it was queued. */
   #queued = new Map<StoreItem, Waiting>();
+  /** Messages counted in `accepted` (queued, then written, or restored): each is counted once. */
+  #counted = new WeakSet<StoreItem>();
 
   // The batch being collected: written by the next transaction.
   #puts = new Map<number, { frame: () => Frame; at: number }>();
@@ -188,7 +190,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #dirty = false;
   #scheduled = false;
   #inflight = false;
-  #counted = false;
+  /** The batch being collected stores new messages (a `stored` event when it commits). */
+  #stored = false;
   /** Batch ids: the one being collected, and the last one committed. */
   #batch = 1;
   #done = 0;
@@ -296,8 +299,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   }
 
   written(item: StoreItem, s: number, frame: Frame): void {
-    if (this.#queued.has(item)) this.unqueued(item);
-    else this.#count(item);
+    this.unqueued(item);
+    this.#count(item);
     const id = (item.envelope as { id?: number }).id;
     if (item.envelope.t === 'q' && id !== undefined) this.#meta.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     if (this.#status === 'memory') return;
@@ -364,9 +367,10 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   // ---- inside ---------------------------------------------------------------------------
 
   #count(item: StoreItem): void {
-    if (item.envelope.t !== 'm') return;
+    if (item.envelope.t !== 'm' || this.#counted.has(item)) return;
+    this.#counted.add(item);
     this.#meta.accepted++;
-    this.#counted = true;
+    this.#stored = true;
   }
 
   /** A `drop` event: the waiting item with that value, queued at that time if several have it. */
@@ -410,11 +414,11 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     const sent = this.#sent;
     const upTo = this.#sentUpTo;
     const clear = this.#clearSent;
-    const counted = this.#counted;
+    const counted = this.#stored;
     this.#puts = new Map();
     this.#deletes = [];
     this.#sent = [];
-    this.#clearSent = this.#counted = this.#dirty = false;
+    this.#clearSent = this.#stored = this.#dirty = false;
     this.#inflight = true;
     let tx: IdbTransaction;
     try {
@@ -566,7 +570,19 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
 
   /** Rebuilds the session's state from the records. */
   #revive(format: StoreFormat, meta: Meta | undefined, sent: Frame[][], sentKeys: number[], queued: QueuedRecord[], keys: number[]): Restored {
-    if (meta) this.#meta = { ...this.#meta, ...meta, marks: meta.marks ?? [], accepted: Math.max(meta.accepted, 0) + this.#meta.accepted };
+    if (meta) {
+      const n = (value: unknown, fallback: number) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fallback);
+      this.#meta = {
+        sid: typeof meta.sid === 'string' ? meta.sid : undefined,
+        tok: typeof meta.tok === 'string' ? meta.tok : undefined,
+        rx: n(meta.rx, 0),
+        acked: n(meta.acked, 0),
+        nextId: n(meta.nextId, 1) || 1,
+        accepted: n(meta.accepted, 0) + this.#meta.accepted,
+        nextK: n(meta.nextK, 1),
+        marks: Array.isArray(meta.marks) ? meta.marks.filter((mark) => Array.isArray(mark) && typeof mark[0] === 'string' && Number.isSafeInteger(mark[1])) : [],
+      };
+    }
     const m = this.#meta;
     // Sends made while the store opened are numbered after the restored ones.
     m.nextK = Math.max(m.nextK, (keys.at(-1) ?? 0) + 1);
@@ -607,6 +623,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       try {
         const item = itemOf(decode(record.f));
         adopted.set(item, { item, key: keys[i]!, at: record.at });
+        this.#counted.add(item); // in the last page life's count
         items.push(item);
         if (item.envelope.t === 'm') restored.push(item.value);
       } catch {

@@ -78,3 +78,6 @@ export interface StorageInfo {
   status: 'opening' | 'persistent' | 'memory' | 'none';
   problem?: string;
 }
+
+/** A message between tabs and a hub: an object with a type (anything else on the channel or port is ignored). */
+export const isMessage = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

@@ -10,8 +10,8 @@
  * (one WebSocket, one Lifeline session) per URL the tabs ask for, made with the settings of
  * the first tab that asks, and lives as long as a tab uses it.
  */
-import { Hub } from './hub.js';
-import type { ToHub, ToTab } from './shared-protocol.js';
+import { wireError, Hub } from './hub.js';
+import { isMessage, type ToHub, type ToTab } from './shared-protocol.js';
 
 interface Port {
   postMessage(message: unknown): void;
@@ -27,14 +27,23 @@ export function serveTabs(): void {
     const port = event.ports[0]!;
     let served: { hub: Hub; ports: Map<string, Port> } | undefined;
     port.onmessage = ({ data }) => {
-      const { tab, m } = data as { tab: string; m: ToHub };
+      const { tab, m: raw } = (data ?? {}) as { tab?: unknown; m?: unknown };
+      if (typeof tab !== 'string' || !isMessage(raw)) return; // not a tab of shared()
+      const m = raw as ToHub;
+      if (m.t === 'join' && typeof m.url !== 'string') return;
       if (!served) {
         if (m.t !== 'join') return;
         served = hubs.get(m.url);
         if (!served) {
           const ports = new Map<string, Port>();
           const post = (to: string, message: ToTab) => ports.get(to)?.postMessage(message);
-          const hub = new Hub(m.url, m.settings, 'worker', { to: post, all: (message) => ports.forEach((p) => p.postMessage(message)) });
+          let hub: Hub;
+          try {
+            hub = new Hub(m.url, m.settings ?? {}, 'worker', { to: post, all: (message) => ports.forEach((p) => p.postMessage(message)) });
+          } catch (error) {
+            // Settings the client refuses (LL_INVALID_OPTION, LL_INVALID_URL): the tab hears why.
+            return port.postMessage({ t: 'event', type: 'error', arg: wireError(error) } satisfies ToTab);
+          }
           hubs.set(m.url, (served = { hub, ports }));
         }
         served.ports.set(tab, port);

@@ -24,9 +24,9 @@ import { channelHosts, type ChannelHost } from './channel-link.js';
 import type { Channels, ChannelsEvents, Publication, Subscription, SubscribeOptions, SubscriptionEvents, SubscriptionState } from './channels.js';
 import type { ClientEvents, LifelineClientLike, RequestOptions, SendOptions } from './client.js';
 import { Emitter, type Off } from './emitter.js';
-import { fromWire, Hub, wireError, type HubWire } from './hub.js';
+import { checkSettings, fromWire, Hub, wireError, type HubWire } from './hub.js';
 import type { RequestHandler, SessionInfo } from './mode.js';
-import type { SharedSettings, StorageInfo, ToHub, ToTab } from './shared-protocol.js';
+import { isMessage, type SharedSettings, type StorageInfo, type ToHub, type ToTab } from './shared-protocol.js';
 import type { ClientState } from './state.js';
 import { toWebSocketUrl } from './url.js';
 
@@ -146,6 +146,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     super();
     this.url = url;
     this.#options = options;
+    checkSettings(url, settingsOf(url, options, false)); // bad options throw here, as createClient's do
     channelHosts.set(this, this);
     const via = options.via ?? 'auto';
     const canWorker = options.worker !== undefined && typeof platform.SharedWorker === 'function';
@@ -246,7 +247,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
 
   #viaWorker(): void {
     const port = this.#options.worker!().port;
-    port.onmessage = (event) => this.#fromHub('worker', event.data as ToTab);
+    port.onmessage = (event) => isMessage(event.data) && this.#fromHub('worker', event.data as ToTab);
     port.start?.();
     this.#up = undefined;
     void this.#alive().then(() => {
@@ -304,6 +305,9 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
   }
 
   #broadcast(msg: Msg): void {
+    // Anything else on this channel (another script using its name) is not for us.
+    if (typeof msg !== 'object' || msg === null || typeof msg.from !== 'string') return;
+    if ((msg.dir === 'up' || msg.dir === 'down') && !isMessage(msg.m)) return;
     const hub = this.#hub;
     if (msg.dir === 'who') {
       if (hub && this.#role === 'leader') this.#bc!.postMessage({ dir: 'leader', from: this.tab } satisfies Msg);
