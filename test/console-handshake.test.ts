@@ -11,7 +11,7 @@ import { mountBuiltApp } from '../packages/cli/src/static-app.js';
 import { launchChromium, launchHideableChromium, type ChromiumSession } from './support/chromium.js';
 import { ensurePythonWebsockets, startPythonServer, stopPython, type PythonServer } from './support/python-server.js';
 import { spawnServe, startApp, stopProcess, type RunningApp, type ServeProcess } from './support/servers.js';
-import { sleep, waitFor } from './support/wait.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The console (served by `lifeline serve` at /console/) against servers that refuse its
@@ -130,6 +130,14 @@ interface Refusal {
  * connect and that it stopped retrying; then checks over QUIET_MS that no server saw another
  * attempt and no console tried again.
  */
+/**
+ * Resolves once `ms` have passed by the page's own timers: any timer the page set earlier
+ * for at most that long has fired (timers run in order of expiry), however busy the machine.
+ */
+function afterPageTimers(page: Page, ms: number): Promise<unknown> {
+  return page.evaluate((wait) => new Promise((resolve) => setTimeout(() => resolve(true), wait)), ms);
+}
+
 async function expectRefusedAndStopped(cases: Refusal[]): Promise<void> {
   const pages = await Promise.all(
     cases.map(async (c) => {
@@ -148,7 +156,9 @@ async function expectRefusedAndStopped(cases: Refusal[]): Promise<void> {
     atStop.push(c.attempts());
     expect(atStop.at(-1), `${c.name}: the server saw the attempts`).toBeGreaterThanOrEqual(1);
   }
-  await sleep(QUIET_MS); // more than ten retry windows: a console still retrying would show here
+  // More than ten retry windows by each page's own timers (a retry timer it had set would
+  // have fired first, and its attempt shown in the status): a console still retrying would show.
+  await Promise.all(pages.map(({ page }) => afterPageTimers(page, QUIET_MS)));
   for (const [i, { page, pageErrors, c }] of pages.entries()) {
     expect(c.attempts(), `${c.name}: attempts after the console stopped`).toBe(atStop[i]);
     expect(await page.getByTestId('status-text').textContent(), c.name).toBe('closed');
@@ -313,8 +323,10 @@ describe('the console names why a handshake failed, on any origin, and stops ret
     expect(await page.evaluate(() => document.visibilityState)).toBe('hidden');
     const atStop = bare.upgrades.get('/live')!;
     expect(atStop).toBeGreaterThanOrEqual(2); // the first connection, and at least one refused attempt
-    // A hidden tab's timers still run about once a second: QUIET_MS + 1 s would hold retries.
-    await sleep(QUIET_MS + 1000);
+    // A hidden tab's timers still run about once a second: QUIET_MS + 1 s by its own timers
+    // would hold retries (a retry timer set before would have fired first).
+    await afterPageTimers(page, QUIET_MS + 1000);
+    expect(await page.evaluate(() => document.querySelector('[data-testid="status-text"]')?.textContent)).toBe('closed');
     expect(bare.upgrades.get('/live')).toBe(atStop);
     await front.close();
     await page.bringToFront();
@@ -377,7 +389,11 @@ describe('the rest of the console', () => {
     );
     expect(statsRequests()).toBe(1);
     expect(await page.locator('.token input').count()).toBe(0); // no admin token asked for: it would not help
-    await sleep(3500); // the panel used to poll every second: three more requests would have come by now
+    // The panel used to poll every second: by the page's own timers, three more requests would
+    // have gone by now; a request the page makes after them reaches the server after them.
+    await afterPageTimers(page, 3500);
+    await page.evaluate((url) => fetch(url, { mode: 'no-cors' }).catch(() => undefined), python.url('/barrier').replace('ws:', 'http:'));
+    await waitFor(() => python.events.some((e) => e.event === 'request' && e.path === '/barrier'), 'the barrier request at the server', 10_000);
     expect(statsRequests()).toBe(1);
     await page.getByTestId('server-retry').click();
     await waitFor(() => statsRequests() === 2, 'the request of "Try again"', 10_000);

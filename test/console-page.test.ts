@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startChaosProxy } from './support/chaos-proxy.js';
 import { ARTIFACTS, launchChromium, launchHideableChromium, type ChromiumSession } from './support/chromium.js';
 import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
-import { sleep, waitFor } from './support/wait.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The WebSocket test console (apps/console, issue 6) as a person gets it: built by
@@ -375,6 +375,20 @@ describe('the console against lifeline serve', () => {
     await page.setViewportSize(VIEWPORT);
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(String(error)));
+    // Every message any WebSocket of the page receives, counted as it arrives (network events
+    // run in a hidden tab): the test's clock for how long the tab stays hidden.
+    await page.addInitScript(() => {
+      type BrowserSocket = new (url: string | URL, protocols?: string | string[]) => EventTarget;
+      const g = globalThis as unknown as { received: number; WebSocket: BrowserSocket };
+      g.received = 0;
+      const Real = g.WebSocket;
+      g.WebSocket = class extends Real {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          this.addEventListener('message', () => g.received++);
+        }
+      };
+    });
     await page.goto(serve!.httpUrl('/console/'));
     // What the page lives through: its visibility changes, and animation frames while hidden.
     type Seen = { vis: { state: string; at: number }[]; hiddenFrames: number };
@@ -396,7 +410,9 @@ describe('the console against lifeline serve', () => {
     const other = await hideable.context.newPage();
     await expect.poll(() => page.evaluate(() => document.visibilityState), { timeout: 5000 }).toBe('hidden');
     const drawnWhenHidden = await countIn();
-    await sleep(4000);
+    // Hidden while eight results arrive (about 4 s at one per 500 ms, longer on a loaded machine).
+    const receivedWhenHidden = await page.evaluate(() => (globalThis as unknown as { received: number }).received);
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { received: number }).received), { timeout: 30_000 }).toBeGreaterThanOrEqual(receivedWhenHidden + 8);
     expect(await page.evaluate(() => document.visibilityState)).toBe('hidden');
     // Nothing was drawn meanwhile (no animation frames in a hidden tab): the counter stood still.
     expect(await countIn()).toBe(drawnWhenHidden);
@@ -418,7 +434,7 @@ describe('the console against lifeline serve', () => {
     // Every result the server pushed, once each, in order, and the counter agrees.
     expect(pushed.map((r) => r.step)).toEqual(oneTo(pushed.length));
     expect(await countIn()).toBe(pushed.length);
-    // Those pushed while the tab was hidden (at least 4 s: 8 results, give or take one) ...
+    // Those pushed while the tab was hidden (8 arrived meanwhile, give or take one at each end) ...
     const whileHidden = pushed.filter((r) => r.at > hiddenAt && r.at < visibleAt);
     expect(whileHidden.length).toBeGreaterThanOrEqual(6);
     // ... were logged as they arrived, not when the tab came back: each row's time is within
@@ -432,8 +448,9 @@ describe('the console against lifeline serve', () => {
     );
     const day = 86_400_000;
     const lags = whileHidden.map((r, i) => ((msOfDay(r.time) - sentOfDay[i]! + day + day / 2) % day) - day / 2);
+    // (Logged when the tab came back would be seconds late for the first of them.)
     expect(Math.min(...lags)).toBeGreaterThan(-50);
-    expect(Math.max(...lags)).toBeLessThan(500);
+    expect(Math.max(...lags)).toBeLessThan(2000);
     console.log(
       `console hidden tab: hidden ${visibleAt - hiddenAt} ms, ${whileHidden.length} results pushed meanwhile, all ${pushed.length} in the log in order; ` +
         `logged ${Math.round(Math.min(...lags))}–${Math.round(Math.max(...lags))} ms after the server sent them`,
@@ -454,15 +471,16 @@ describe('the console against lifeline serve', () => {
     await expect.poll(async () => number(await page.getByTestId('count-in').innerText()), { timeout: 5000 }).toBeGreaterThanOrEqual(2);
 
     // The link goes dead without a close: what either side sends now vanishes on the way ...
-    proxy.blackhole = true;
+    proxy.blackholeLinks();
     const deadAt = Date.now();
+    const swallowed = proxy.stats.blackholedFromServer;
     await send(page, 'text', 'sent while the link was dead');
-    await sleep(1200); // two results or three pushed into the void
+    // Two results or more pushed into the void (each push is a write of its own, 500 ms apart).
+    await waitFor(() => proxy.stats.blackholedFromServer >= swallowed + 2, 'two results pushed into the dead link', 15_000);
     await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-dead-link.png') });
     // ... then it is cut; the client reconnects (through the proxy again) and resumes.
     proxy.cutAll();
     const cutAt = Date.now();
-    proxy.blackhole = false;
     const events = async () => (await logRows(page)).filter((r) => r.dir === 'sys').map((r) => `${r.tag ? `[${r.tag}] ` : ''}${r.text}`);
     await expect
       .poll(events, { timeout: 8000 })
@@ -552,16 +570,17 @@ describe('the console against lifeline serve', () => {
     expect(rows.filter((r) => r.dir === 'in').map((r) => r.text)).toEqual(['one', 'two']);
     await page.screenshot({ path: join(ARTIFACTS, 'console-lifeline-gap.png') });
     // What reached the server. A browser lets a page close only with 1000 or 3000–4999:
-    // close(1002) throws there, and @lifeline/client closes with 1000 and the same reason
-    // instead, so the server is told. The console says what the browser refused.
-    await sleep(300);
+    // close(1002) throws there, and @lifeline/client closes with 4002 and the same reason
+    // instead (PROTOCOL.md §2.6: 1000 would end the session), so the server is told. The
+    // console says what the browser refused.
+    await waitFor(() => closes.length >= 1, 'the server to see the close', 10_000);
     const refused = sys.filter((t) => t.startsWith('the browser refused close(1002): '));
     const stillOpen = [...gappy.clients].filter((c) => c.readyState === WebSocket.OPEN).length;
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatch(/The client closed with 1000 and the same reason instead\.$/);
+    expect(refused[0]).toMatch(/The client closed with 4002 and the same reason instead\.$/);
     expect(stillOpen).toBe(0);
     expect(closes).toHaveLength(1);
-    expect(closes[0]).toMatchObject({ code: 1000 });
+    expect(closes[0]).toMatchObject({ code: 4002 });
     console.log(`console sequence gap: events ${JSON.stringify(sys)}; the server saw ${stillOpen ? 'no close: the connection is still open' : JSON.stringify(closes)}`);
     expect(pageErrors).toEqual([]);
   });
@@ -643,8 +662,10 @@ describe('the console against lifeline serve', () => {
     );
     // Bounded: 20,000 more messages through the full ring left the heap where it was.
     expect(heapAfter120k).toBeLessThan(heapAfter100k * 1.25 + 4e6);
-    expect(searchMs).toBeLessThan(1500);
-    expect(scrollMs).toBeLessThan(1000);
+    // Responsive (measured about 0.1 s each; seconds leave room for a loaded machine): the
+    // DOM holds a few dozen rows whatever the log holds, checked above.
+    expect(searchMs).toBeLessThan(5000);
+    expect(scrollMs).toBeLessThan(5000);
     expect(pageErrors).toEqual([]);
   }, 150_000);
 });

@@ -66,7 +66,7 @@ async function visit(origin: string, viewport = VIEWPORT): Promise<Visit> {
 
 /**
  * A `lifeline serve` process and the page loaded through a TCP proxy in front of it (page and
- * WebSockets alike), which breaks the link only when told: `cutAll()`, `blackhole`, `targetPort`.
+ * WebSockets alike), which breaks the link only when told: `cutAll()`, `blackholeLinks()`, `targetPort`.
  */
 async function visitThroughProxy(): Promise<Visit & { server: ServeProcess; proxy: ChaosProxy }> {
   const server = await spawnServe();
@@ -277,7 +277,7 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     await waitFor(async () => (await sentRows(page)).filter((r) => r.state === 'echoed').length === 2, 'two echoes');
 
     // Into the void: the link looks open, but nothing gets through either way (no FIN, no RST).
-    proxy.blackhole = true;
+    proxy.blackholeLinks();
     await type(page, 'lifeline', 'into the void 1');
     await type(page, 'lifeline', 'into the void 2');
     expect((await sentRows(page)).slice(2)).toEqual([3, 4].map((seq) => ({ seq, state: 'sent', echoes: 0 })));
@@ -286,7 +286,6 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     // The link drops, and every attempt to reconnect fails for a while.
     proxy.targetPort = await closedPort();
     proxy.cutAll();
-    proxy.blackhole = false;
     const seen = await waitForCountdown(page, 'lifeline', 2);
     expect(seen.headline).toMatch(/^reconnecting — attempt \d+ in \d+ s$/);
     await type(page, 'lifeline', 'during the outage 1');
@@ -337,12 +336,11 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     await waitFor(async () => (await sentRows(page))[0]?.state === 'echoed', 'the first echo');
 
     // Written to the session but never acknowledged: the link goes dead, then the server dies.
-    proxy.blackhole = true;
+    proxy.blackholeLinks();
     await type(page, 'lifeline', 'in flight 1');
     await type(page, 'lifeline', 'in flight 2');
     first.signal('SIGKILL');
     await first.exited;
-    proxy.blackhole = false;
     const second = await spawnServe(['--port', String(first.port)]);
     servers.push(second);
 

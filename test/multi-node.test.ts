@@ -64,6 +64,13 @@ async function startNode(redisUrl: string): Promise<LifelineNode> {
 
 /** Per channel: what the publishers were told, offset → data, per epoch. */
 const published = new Map<string, Map<string, Map<number, unknown>>>();
+/**
+ * Per channel: publications whose publisher was told LL_UNAVAILABLE (or 503), by their `i`:
+ * they may or may not have been published. Where a client got one, it must be at the same
+ * position for every client, and at one position only.
+ */
+const unacknowledged = new Map<string, Set<number>>();
+const unacknowledgedAt = new Map<string, Map<number, string>>();
 let failedPublishes = 0;
 
 function record(channel: string, epoch: string, offset: number, data: unknown): void {
@@ -192,31 +199,40 @@ describe('three Lifeline processes sharing one Redis', () => {
     await redis?.dispose();
   });
 
-  /** One publication, from node `via` (a request: the server calls app.publish) or over HTTP. */
+  /**
+   * One publication, from node `via` (a request: the server calls app.publish) or over HTTP.
+   * Only the refusal Redis being away causes (LL_UNAVAILABLE, HTTP 503) is not a failure of
+   * the test: it is counted, and the checks then allow the publication to be there or not.
+   * Anything else (another error, an offset handed out twice) fails the test.
+   */
   async function publishOne(): Promise<void> {
     const i = ++sequence;
     const ch = CHANNELS[i % 2]!;
     const live = nodes.filter((n) => n.alive);
     const data = { i };
-    try {
-      let position: { offset: number; epoch: string };
-      if (i % 4 === 3) {
-        const node = live[i % live.length]!;
-        const response = await fetch(`http://127.0.0.1:${node.port}/api/publish`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ channel: ch, data }),
-        });
-        const body = (await response.json()) as { offset: number; epoch: string };
-        if (response.status !== 200) throw new Error(`HTTP ${response.status} ${JSON.stringify(body)}`);
-        position = body;
-      } else {
-        position = (await live[i % live.length]!.publisher.request('publish', { ch, d: data })) as { offset: number; epoch: string };
-      }
-      record(ch, position.epoch, position.offset, data);
-    } catch {
-      // Not acknowledged (LL_UNAVAILABLE, 503): it may or may not have been published; the checks allow both.
+    let position: { offset: number; epoch: string } | undefined;
+    if (i % 4 === 3) {
+      const node = live[i % live.length]!;
+      const response = await fetch(`http://127.0.0.1:${node.port}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ channel: ch, data }),
+      });
+      const body = (await response.json()) as { offset: number; epoch: string; error?: { code?: string } };
+      if (response.status === 200) position = body;
+      else if (response.status !== 503) throw new Error(`publication ${i}: HTTP ${response.status} ${JSON.stringify(body)}`);
+    } else {
+      position = (await live[i % live.length]!.publisher.request('publish', { ch, d: data }).catch((error: Error & { code?: string }) => {
+        if (error.code !== 'LL_UNAVAILABLE') throw new Error(`publication ${i}: ${error.code ?? ''} ${error.message}`);
+        return undefined;
+      })) as { offset: number; epoch: string } | undefined;
+    }
+    if (position) record(ch, position.epoch, position.offset, data);
+    else {
       failedPublishes++;
+      let set = unacknowledged.get(ch);
+      if (!set) unacknowledged.set(ch, (set = new Set()));
+      set.add(i);
     }
   }
 
@@ -232,8 +248,13 @@ describe('three Lifeline processes sharing one Redis', () => {
     await Promise.all(happening);
   }
 
-  /** Every client has, per channel, the last offset any publisher was told, and then the checks. */
-  async function expectEveryoneComplete(): Promise<void> {
+  /**
+   * Every client has, per channel, the last offset any publisher was told, and then the
+   * checks. Returns how many acknowledged publications some client was excused from (each
+   * justified by a reset it was told of).
+   */
+  async function expectEveryoneComplete(): Promise<number> {
+    let excusedMisses = 0;
     const finals = new Map<string, { epoch: string; offset: number }>();
     for (const ch of CHANNELS) {
       const epochs = [...(published.get(ch)?.entries() ?? [])];
@@ -264,12 +285,23 @@ describe('three Lifeline processes sharing one Redis', () => {
     for (const t of trackers) {
       for (const ch of CHANNELS) {
         const c = t.channels.get(ch)!;
-        // Within each epoch: consecutive offsets, no duplicates, each with the data its publisher sent.
+        // Within each epoch: consecutive offsets, no duplicates, each with the data its
+        // publisher sent; a publication whose publisher was not told where it went is one of
+        // those refused while Redis was away, at the same position for every client.
         let previous: { ep: string; o: number } | undefined;
         for (const d of c.delivered) {
           if (previous && previous.ep === d.ep) expect(d.o, `${t.name} ${ch}: ${d.o} after ${previous.o}`).toBe(previous.o + 1);
           const sent = published.get(ch)?.get(d.ep)?.get(d.o);
           if (sent !== undefined) expect(d.d, `${t.name} ${ch} offset ${d.o}`).toEqual(sent);
+          else {
+            const i = (d.d as { i?: unknown } | null)?.i as number;
+            expect(unacknowledged.get(ch)?.has(i), `${t.name} ${ch} ${d.ep}/${d.o}: ${JSON.stringify(d.d)} was neither acknowledged there nor refused`).toBe(true);
+            let at = unacknowledgedAt.get(ch);
+            if (!at) unacknowledgedAt.set(ch, (at = new Map()));
+            const where = `${d.ep}/${d.o}`;
+            if (!at.has(i)) at.set(i, where);
+            expect(at.get(i), `${t.name} ${ch}: publication ${i}`).toBe(where);
+          }
           previous = d;
         }
         // Every acknowledged publication reached it, unless a reset told it that it could not:
@@ -280,16 +312,23 @@ describe('three Lifeline processes sharing one Redis', () => {
         for (const [ep, offsets] of published.get(ch) ?? []) {
           for (const o of offsets.keys()) {
             const excused = c.resets.some((r) => r.ep === ep && o <= r.o) || (c.resets.some((r) => r.reason === 'epoch' && r.ep !== ep) && o > lastIn(ep));
+            if (excused && !delivered.has(`${ep}/${o}`)) excusedMisses++;
             if (!excused) expect(delivered.has(`${ep}/${o}`), `${t.name} ${ch}: publication ${ep}/${o}`).toBe(true);
           }
         }
       }
     }
+    return excusedMisses;
+  }
+
+  /** Publications refused so far (each test checks how many it caused). */
+  function failures(): number {
+    return failedPublishes;
   }
 
   it('delivers publications from every node and from the HTTP API to every subscriber, exactly once and in order', async () => {
     await publishStream(200);
-    await expectEveryoneComplete();
+    expect(await expectEveryoneComplete()).toBe(0);
     for (const t of trackers) {
       for (const ch of CHANNELS) {
         expect(t.channels.get(ch)!.delivered.map((d) => d.o), `${t.name} ${ch}`).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
@@ -340,7 +379,7 @@ describe('three Lifeline processes sharing one Redis', () => {
         );
       },
     });
-    await expectEveryoneComplete();
+    expect(await expectEveryoneComplete()).toBe(0);
     for (const [k, t] of moved.entries()) {
       const c = t.channels.get('mn:a')!;
       expect(c.resets, t.name).toEqual([]);
@@ -351,21 +390,33 @@ describe('three Lifeline processes sharing one Redis', () => {
 
   it('loses nothing and resets nothing when Redis is killed and comes back with its data', async () => {
     const epochs = CHANNELS.map((ch) => [...published.get(ch)!.keys()]);
+    const failedBefore = failures();
     await publishStream(300, {
       100: () => redis.restart({ signal: 'SIGKILL' }),
     });
-    await expectEveryoneComplete();
+    // Nothing acknowledged is missing anywhere, nobody was excused from anything.
+    expect(await expectEveryoneComplete()).toBe(0);
     // Still one epoch per channel, and nobody was told to reset.
     expect(CHANNELS.map((ch) => [...published.get(ch)!.keys()])).toEqual(epochs);
     for (const t of trackers) for (const ch of CHANNELS) expect(t.channels.get(ch)!.resets, `${t.name} ${ch}`).toEqual([]);
+    // Refusals happen only while Redis is away (and are only LL_UNAVAILABLE or 503, see
+    // publishOne): never all of the stream.
+    const refused = failures() - failedBefore;
+    console.log(`Redis killed and back with its data: ${refused} of 300 publications refused while it was away`);
+    expect(refused).toBeLessThan(300);
   });
 
   it('tells every client reset: epoch when Redis comes back without its data, never a silent gap', async () => {
     const oldEpochs = new Map(CHANNELS.map((ch) => [ch, [...published.get(ch)!.keys()].at(-1)!]));
+    const failedBefore = failures();
     await publishStream(300, {
       100: () => redis.restart({ signal: 'SIGKILL', wipe: true }),
     });
-    await expectEveryoneComplete();
+    const excused = await expectEveryoneComplete();
+    const refused = failures() - failedBefore;
+    // Each excused miss was justified by a reset the client was told of (expectEveryoneComplete).
+    console.log(`Redis back without its data: ${refused} of 300 publications refused while it was away; ${excused} acknowledged ones excused by resets`);
+    expect(refused).toBeLessThan(300);
     for (const ch of CHANNELS) {
       const newEpoch = [...published.get(ch)!.keys()].at(-1)!;
       expect(newEpoch).not.toBe(oldEpochs.get(ch));

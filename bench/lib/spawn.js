@@ -1,5 +1,6 @@
 // Starting pinned processes with a raised fd limit, and stopping them by PID.
 import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { nofileLimits } from './procfs.js';
 
 /**
@@ -75,4 +76,42 @@ export async function stop(child, graceMs = 5000) {
     } catch {}
     await child.exited;
   }
+}
+
+/**
+ * Spawns `command` (unpinned) and resolves with { child, exited, match } once `ready(line)`
+ * returns something for a line of its stdout; rejects (and kills it by PID) if it exits
+ * first or takes over 15 s.
+ */
+export function startUntil(command, args, ready, what) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stderr = [];
+  child.stderr.on('data', (chunk) => stderr.push(chunk.toString()));
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not returned to the caller, so nobody else would stop it
+      reject(new Error(`${what} did not start in 15 s: ${stderr.join('')}`));
+    }, 15_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = ready(line);
+      if (match !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, exited, match });
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}): ${stderr.join('')}`));
+    });
+  });
+}
+
+/** SIGKILL to a process startUntil() started (by its PID), and waits for it to go. */
+export async function stopNow(proc) {
+  if (!proc) return;
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  await proc.exited;
 }

@@ -13,49 +13,17 @@
 // (lib/redis.js) and is stopped by PID, like node B. Counts: LIFELINE_BENCH_REDIS_COUNT
 // (default 5000), LIFELINE_BENCH_REDIS_WARMUP (default 500),
 // LIFELINE_BENCH_REDIS_ROUNDS (default 3).
-import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { LIFELINE_BIN } from '../targets/index.js';
 import { redisAvailability, startRedis, stopRedis } from '../lib/redis.js';
+import { startUntil, stopNow } from '../lib/spawn.js';
 
 const TARGET_P99_MS = 2;
 const COUNT = Number(process.env.LIFELINE_BENCH_REDIS_COUNT ?? 5000);
 const WARMUP = Number(process.env.LIFELINE_BENCH_REDIS_WARMUP ?? 500);
 const ROUNDS = Number(process.env.LIFELINE_BENCH_REDIS_ROUNDS ?? 3);
 const CHANNEL = 'bench:latency';
-
-/** Spawns a child and resolves once `ready(line)` matches a line of its stdout. */
-function start(command, args, ready, what) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stderr = [];
-  child.stderr.on('data', (chunk) => stderr.push(chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL'); // not returned to the caller, so nobody else would stop it
-      reject(new Error(`${what} did not start in 15 s: ${stderr.join('')}`));
-    }, 15_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = ready(line);
-      if (match !== undefined) {
-        clearTimeout(timer);
-        resolve({ child, exited, match });
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code}): ${stderr.join('')}`));
-    });
-  });
-}
-
-async function stop(proc) {
-  if (!proc) return;
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-  await proc.exited;
-}
 
 /** A Lifeline client on node B: hello, then `$subscribe`; calls `onPublication(p)` for each `p`. */
 async function subscribe(url, onPublication) {
@@ -103,7 +71,7 @@ export default {
     try {
       redis = await startRedis(); // unpinned, like node B
       const { url } = redis;
-      nodeB = await start(
+      nodeB = await startUntil(
         process.execPath,
         [LIFELINE_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--redis', url, '--log-level', 'silent'],
         (line) => /listening on http:\/\/[^\s]*:(\d+)/.exec(line)?.[1],
@@ -157,7 +125,7 @@ export default {
     } finally {
       ws?.terminate();
       await broker?.close();
-      await stop(nodeB);
+      await stopNow(nodeB);
       await stopRedis(redis);
     }
   },

@@ -51,6 +51,8 @@ export interface ChaosStats {
   partialCuts: number;
   /** Bytes forwarded, both directions. */
   bytes: number;
+  /** Chunks from the server that vanished in a blackhole (what a test waits for to know the server wrote into it). */
+  blackholedFromServer: number;
 }
 
 export interface ChaosProxy {
@@ -63,9 +65,23 @@ export interface ChaosProxy {
   cutAll(): void;
   /**
    * While true, bytes in both directions vanish and nothing is closed: a link that died
-   * without a FIN or RST (a pulled cable, a NAT that forgot the flow).
+   * without a FIN or RST (a pulled cable, a NAT that forgot the flow). New connections
+   * made meanwhile vanish too; see {@link ChaosProxy.blackholeLinks} for a dead link that a
+   * reconnect gets past without the test having to lift anything.
    */
   blackhole: boolean;
+  /**
+   * The connections open now go silent (bytes vanish both ways, nothing is closed), as a
+   * NAT that forgot those flows; connections made afterwards are carried as usual. A client
+   * that notices the dead link and reconnects gets through whenever it does, so a test
+   * never races its reconnect.
+   */
+  blackholeLinks(): void;
+  /**
+   * While true, bytes wait in the proxy in both directions (it stops reading), and nothing is
+   * closed: a link that stalls. Set false, they go on, in order, nothing lost.
+   */
+  stall: boolean;
   /** New connections go to this port on 127.0.0.1 from now on (a server restarted elsewhere). */
   targetPort: number;
   /** Stops listening and destroys every connection. */
@@ -79,6 +95,8 @@ interface Pair {
   /** Armed: the next chunk is forwarded in part, then the pair is cut. */
   cutOnNextChunk: boolean;
   dead: boolean;
+  /** Blackholed by blackholeLinks(): bytes vanish, nothing is closed. */
+  silent: boolean;
 }
 
 export async function startChaosProxy(options: ChaosProxyOptions): Promise<ChaosProxy> {
@@ -86,10 +104,11 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const minLife = options.minLifeMs ?? 50;
   const maxLife = options.maxLifeMs ?? 500;
   const partialRate = options.partialChunkRate ?? 0.5;
-  const stats: ChaosStats = { connections: 0, cuts: 0, partialCuts: 0, bytes: 0 };
+  const stats: ChaosStats = { connections: 0, cuts: 0, partialCuts: 0, bytes: 0, blackholedFromServer: 0 };
   const pairs = new Set<Pair>();
   let chaos = true;
   let blackhole = false;
+  let stall = false;
   let targetPort = options.targetPort;
 
   const kill = (pair: Pair) => {
@@ -121,7 +140,11 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   };
 
   const forward = (pair: Pair, to: net.Socket, chunk: Buffer) => {
-    if (pair.dead || blackhole) return;
+    if (pair.dead) return;
+    if (blackhole || pair.silent) {
+      if (to === pair.client) stats.blackholedFromServer++;
+      return;
+    }
     if (pair.cutOnNextChunk) {
       if (chunk.length > 1) {
         to.write(chunk.subarray(0, 1 + Math.floor(random() * (chunk.length - 1))));
@@ -148,8 +171,12 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
   const server = net.createServer({ noDelay: true }, (client) => {
     stats.connections++;
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
-    const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false };
+    const pair: Pair = { client, server: upstream, timer: undefined, cutOnNextChunk: false, dead: false, silent: false };
     pairs.add(pair);
+    if (stall) {
+      client.pause();
+      upstream.pause();
+    }
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
     upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk));
     // A half-close passes through (a closing handshake ends cleanly); an error or a full close ends the pair.
@@ -180,6 +207,18 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     set blackhole(on: boolean) {
       blackhole = on;
     },
+    get stall() {
+      return stall;
+    },
+    set stall(on: boolean) {
+      stall = on;
+      for (const pair of pairs) {
+        for (const socket of [pair.client, pair.server]) {
+          if (on) socket.pause();
+          else socket.resume();
+        }
+      }
+    },
     get targetPort() {
       return targetPort;
     },
@@ -192,6 +231,9 @@ export async function startChaosProxy(options: ChaosProxyOptions): Promise<Chaos
     },
     cutAll() {
       for (const pair of [...pairs]) cut(pair);
+    },
+    blackholeLinks() {
+      for (const pair of pairs) pair.silent = true;
     },
     close() {
       for (const pair of [...pairs]) kill(pair);

@@ -13,6 +13,7 @@ import {
   LIFELINE_MSGPACK_PROTOCOL,
   type Envelope,
   type ErrorEnvelope,
+  type PongEnvelope,
   type PresenceEnvelope,
   type PublicationEnvelope,
   type ResponseError,
@@ -45,6 +46,8 @@ export class LifelineTestClient {
   readonly envelopes: Envelope[] = [];
   readonly welcomes: WelcomeEnvelope[] = [];
   readonly errors: ErrorEnvelope[] = [];
+  /** The server's answers to this client's `ping` probes (PROTOCOL.md §2.5). */
+  readonly pongs: PongEnvelope[] = [];
   /** Channel publications (`p`) and presence changes (`pr`), in arrival order (PROTOCOL.md §3). */
   readonly publications: PublicationEnvelope[] = [];
   readonly presence: PresenceEnvelope[] = [];
@@ -244,6 +247,9 @@ export class LifelineTestClient {
       case 'ping':
         if (this.autoPong) this.sendEnvelope({ t: 'pong', ts: envelope.ts });
         return;
+      case 'pong':
+        this.pongs.push(envelope);
+        return;
       case 'error':
         this.errors.push(envelope);
         return;
@@ -262,7 +268,7 @@ export class LifelineTestClient {
     const handler = this.handlers.get(name);
     let reply: Outgoing;
     try {
-      if (!handler) throw Object.assign(new Error(`no handler for ${name}`), { code: 'NO_HANDLER' });
+      if (!handler) throw Object.assign(new Error(`no handler for ${name}`), { code: 'LL_NO_HANDLER' });
       reply = { t: 'r', s: 0, id, d: (await handler(data)) ?? null };
     } catch (error) {
       reply = { t: 'r', s: 0, id, e: { code: (error as { code?: string }).code ?? 'ERROR', message: (error as Error).message } };

@@ -1,3 +1,5 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 /** Polls `condition` until it is truthy or `timeoutMs` passes (then throws with `what`). */
 export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -10,3 +12,32 @@ export async function waitFor<T>(condition: () => T | Promise<T>, what: string, 
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Resolves once every timer this process set to fire within `ms` from now has fired, however
+ * late a loaded machine runs them: Node runs timers in order of expiry, and this one expires
+ * after all of them. The window of a negative check that the product itself bounds ("no
+ * reconnect after a stop": its retry timer would be due within `reconnect.maxDelay`): pass
+ * the configured bound, then check what the product's timer would have changed at once
+ * (its state), not what a peer would see later.
+ */
+export function afterTimersWithin(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms + 1));
+}
+
+/**
+ * Watches how late this process runs its timers, from now until `stop()`, which returns the
+ * worst delay in ms. For a time bound the product documents (a member gone within TTL × 4/3
+ * plus an interval): on a loaded machine each timer on the way can run this late, so the
+ * assertion adds it per timer hop instead of guessing a slack.
+ */
+export function timerLateness(): { stop(): number } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  return {
+    stop() {
+      histogram.disable();
+      return histogram.max / 1e6;
+    },
+  };
+}

@@ -124,7 +124,7 @@ class Connection {
       // Before the first open, the error is the reason the connect failed: said once, there.
       if (this.#openNow && !EXPLAINED_ERRORS.has(error.code)) this.#display.warn(error.message);
     });
-    client.on('drop', (d) => this.#display.warn(`not sent (${d.reason}): ${d.data instanceof Uint8Array ? `${d.data.length} bytes` : JSON.stringify(d.data)}`));
+    client.on('drop', (d) => this.#display.warn(`not sent (${d.reason}): ${d.data instanceof Uint8Array ? `${d.data.length} bytes` : showJson(d.data)}`));
     client.on('state', (state) => state.status === 'closed' && void this.#finish());
     this.#signals();
     if (this.#mode === 'interactive') this.#interactive();
@@ -446,7 +446,19 @@ function incoming(m: { text?: string; bytes?: Uint8Array; data: unknown }): Inco
   if (m.bytes) return { bytes: m.bytes };
   if (m.text !== undefined) return { text: m.text };
   if (m.data instanceof Uint8Array) return { bytes: m.data };
-  return { text: JSON.stringify(m.data) ?? 'null' };
+  return { text: showJson(m.data) };
+}
+
+/**
+ * The JSON text of a value a peer sent. A hostile server can send a value nested too deep for
+ * JSON.stringify (a RangeError): say so instead of ending the process.
+ */
+function showJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch (error) {
+    return `(a value that cannot be shown as JSON: ${(error as Error).message})`;
+  }
 }
 
 /** A received message as a script matches it: in Lifeline mode the payload value too. */
@@ -454,7 +466,7 @@ function scriptMessage(m: { text?: string; bytes?: Uint8Array; data: unknown }):
   if (m.bytes) return { bytes: m.bytes };
   if (m.text !== undefined) return { text: m.text };
   if (m.data instanceof Uint8Array) return { bytes: m.data };
-  return { value: m.data, text: typeof m.data === 'string' ? m.data : (JSON.stringify(m.data) ?? 'null') };
+  return { value: m.data, text: typeof m.data === 'string' ? m.data : showJson(m.data) };
 }
 
 /** The JSON value `text` spells, else `text` itself. */

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseJsonWithin } from '@lifeline/protocol';
 import { DEFAULTS, LifelineError, LOG_LEVELS, type AppOptions, type LogLevel } from '@lifeline/server';
 
 /**
@@ -55,9 +56,15 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     apply: (c, v) => { c.app.heartbeat = { ...(c.app.heartbeat || {}), timeout: v as number }; } }),
   spec({ flag: 'max-payload', key: 'maxPayload', kind: 'int', value: 'BYTES', help: 'largest message; bigger closes with 1009',
     default: String(DEFAULTS.maxPayload), apply: (c, v) => { c.app.maxPayload = v as number; } }),
+  spec({ flag: 'max-depth', key: 'maxDepth', kind: 'int', value: 'N', help: 'levels of arrays and objects a message may nest; deeper closes with 1007 (HTTP: 400)',
+    default: String(DEFAULTS.limits.maxDepth), apply: (c, v) => { c.app.limits = { ...c.app.limits, maxDepth: v as number }; } }),
+  spec({ flag: 'max-items', key: 'maxItems', kind: 'int', value: 'N', help: 'values in arrays and objects one message may hold in all; more closes with 1007 (HTTP: 400)',
+    default: String(DEFAULTS.limits.maxItems), apply: (c, v) => { c.app.limits = { ...c.app.limits, maxItems: v as number }; } }),
+  spec({ flag: 'max-key-length', key: 'maxKeyLength', kind: 'int', value: 'N', help: 'characters of one object key in a message; longer closes with 1007 (HTTP: 400)',
+    default: String(DEFAULTS.limits.maxKeyLength), apply: (c, v) => { c.app.limits = { ...c.app.limits, maxKeyLength: v as number }; } }),
   spec({ flag: 'max-connections', key: 'maxConnections', kind: 'int', value: 'N', help: 'open connections; the next upgrade gets 503',
     default: String(DEFAULTS.maxConnections), apply: (c, v) => { c.app.maxConnections = v as number; } }),
-  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request',
+  spec({ flag: 'handshake-timeout', key: 'handshakeTimeout', kind: 'int', value: 'MS', help: 'time to send a complete upgrade request, and in Lifeline mode the hello after it',
     default: String(DEFAULTS.handshakeTimeout), apply: (c, v) => { c.app.handshakeTimeout = v as number; } }),
   spec({ flag: 'allowed-origin', key: 'allowedOrigins', kind: 'strings', value: 'ORIGIN',
     help: 'allow WebSockets only from this Origin (repeatable); others get 403', default: 'any origin',
@@ -95,6 +102,8 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: String(DEFAULTS.shutdown.retryWindow), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, retryWindow: v as number }; } }),
   spec({ flag: 'drain-timeout', key: 'drainTimeout', kind: 'int', value: 'MS', help: 'on shutdown, wait this long for buffered messages to reach clients',
     default: String(DEFAULTS.shutdown.drainTimeout), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, drainTimeout: v as number }; } }),
+  spec({ flag: 'hand-off-rate', key: 'handOffRate', kind: 'int', value: 'N', help: 'with --redis and other nodes up: resumes/s each other node takes on shutdown (spreads the hints of handed-off sessions)',
+    default: String(DEFAULTS.shutdown.handOffRate), apply: (c, v) => { c.app.shutdown = { ...c.app.shutdown, handOffRate: v as number }; } }),
   // Prefer the environment variable: a flag's value shows in `ps` to every user of the machine.
   spec({ flag: 'admin-token', key: 'adminToken', kind: 'string', value: 'TOKEN', env: 'LIFELINE_ADMIN_TOKEN',
     help: 'require "Authorization: Bearer TOKEN" for /api/stats, /metrics and /api/handshake-check; without one they answer only on a loopback bind',
@@ -159,13 +168,25 @@ export function readTls(config: ServeConfig): { cert: Buffer; key: Buffer } | un
   return { cert: read(config.tlsCert, 'certificate'), key: read(config.tlsKey, 'key') };
 }
 
+/** The largest config file read, in bytes: far above any real one. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 function applyConfigFile(config: ServeConfig, path: string): void {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_CONFIG_BYTES) throw new Error(`it is over ${MAX_CONFIG_BYTES} bytes`);
+    text = bytes.toString('utf8');
   } catch (cause) {
     throw new LifelineError('LL_CONFIG', `Cannot read config file ${path}: ${(cause as Error).message}`, { cause });
   }
+  // Within the default structural bounds, like everything else the server reads.
+  const read = parseJsonWithin(text, DEFAULTS.limits);
+  if (!read.ok) {
+    const why = read.problem !== undefined ? `it ${read.problem.reason}` : (read.error as Error).message;
+    throw new LifelineError('LL_CONFIG', `Cannot read config file ${path}: ${why}`);
+  }
+  const parsed = read.value;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new LifelineError('LL_CONFIG', `Config file ${path} must hold a JSON object such as {"port": 5000}.`);
   }

@@ -30,6 +30,7 @@ export function createServeApp(config: ServeConfig): App {
  */
 export async function serve(config: ServeConfig): Promise<App> {
   const app = createServeApp(config);
+  logUnexpectedErrors(app);
   const tls = readTls(config);
   const address = await app.listen(config.port, config.host, tls ? { tls } : {});
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -70,4 +71,25 @@ export async function serve(config: ServeConfig): Promise<App> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return app;
+}
+
+/**
+ * Nothing a peer sends reaches an uncaught exception (docs/server.md, "When code throws"); if
+ * a bug of ours or of a dependency does, it is logged as one JSON line with what the process
+ * was doing (connections, sessions, the error's stack) before the process exits 1, so that
+ * a supervisor restarts it from a known state.
+ */
+function logUnexpectedErrors(app: App): void {
+  const report = (origin: 'uncaughtException' | 'unhandledRejection') => (error: unknown) => {
+    app.logger.log('error', 'uncaught-exception', {
+      origin,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      connections: app.connectionCount,
+      sessions: app.sessions.length,
+      state: app.state,
+    });
+    process.exit(1);
+  };
+  process.on('uncaughtException', report('uncaughtException'));
+  process.on('unhandledRejection', report('unhandledRejection'));
 }

@@ -9,6 +9,7 @@ import { parseRetryHint } from '@lifeline/protocol';
 import { SERVE_OPTIONS } from '../src/serve-options.js';
 import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
+import { rawWebSocket } from '../../../test/support/raw-http.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 let proc: ServeProcess | undefined;
@@ -76,7 +77,7 @@ describe('lifeline serve: the seed system out of the box', () => {
     ws.close();
   });
 
-  it('SIGTERM closes clients with 1012 and a retry-after hint, then exits 0', async () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s closes clients with 1012 and a retry-after hint, then exits 0', async (signal) => {
     proc = await spawnServe();
     const clients = await Promise.all(Array.from({ length: 10 }, async () => {
       const ws = new WebSocket(proc!.wsUrl('/echo'));
@@ -84,12 +85,26 @@ describe('lifeline serve: the seed system out of the box', () => {
       return ws;
     }));
     const closes = clients.map((ws) => once(ws, 'close'));
-    proc.signal('SIGTERM');
+    proc.signal(signal);
     for (const [code, reason] of (await Promise.all(closes)) as [number, Buffer][]) {
       expect(code).toBe(1012);
       expect(parseRetryHint(reason.toString())).toBeGreaterThanOrEqual(0);
     }
     expect(await proc.exited).toBe(0);
+    expect(proc.stderr.join('\n')).toContain(`lifeline: ${signal}, closing 10 connection(s)`);
+  });
+
+  it('a second SIGINT during the shutdown exits 1 at once', async () => {
+    proc = await spawnServe();
+    // A client that never answers the close frame keeps the shutdown draining.
+    const raw = await rawWebSocket(proc.port, '/echo');
+    raw.on('data', () => {});
+    raw.on('error', () => {});
+    proc.signal('SIGINT');
+    await waitFor(() => proc!.stderr.some((line) => line.includes('lifeline: SIGINT, closing 1 connection(s)')), 'the shutdown to start', 10_000);
+    proc.signal('SIGINT');
+    expect(await proc.exited).toBe(1);
+    raw.destroy();
   });
 
   it('--log-level info writes one JSON line per connect and per close', async () => {

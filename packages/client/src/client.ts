@@ -103,14 +103,20 @@ export type Message<T = unknown> = {
   seq?: number;
 } & ({ data: T; error?: undefined } | { data: undefined; error: LifelineError });
 
-export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open';
+export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open' | 'too-large';
 
 export interface DropInfo<Out = unknown> {
   /** The value passed to send(). */
   data: Out;
-  /** `overflow`: the outbox was full; `expired`: its ttl passed; `closed`: the client closed; `not-open`: sent with `queue: false`. */
+  /**
+   * `overflow`: the outbox was full; `expired`: its ttl passed; `closed`: the client closed;
+   * `not-open`: sent with `queue: false`; `too-large` (Lifeline mode): over what the server
+   * said it accepts (`welcome.max`), so never numbered nor sent — `error` says which bound.
+   */
   reason: DropReason;
   queuedAt: number;
+  /** `too-large` only: `LL_TOO_LARGE` (bytes) or the bound's code (`LL_TOO_DEEP`, `LL_TOO_MANY_ITEMS`, `LL_KEY_TOO_LONG`). */
+  error?: LifelineError;
 }
 
 export interface OpenInfo {
@@ -218,7 +224,8 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
   #connectTimeout: number;
   #backoff: BackoffOptions & { maxAttempts: number; stableAfter: number };
   #policy: NonNullable<ClientOptions['closePolicy']>;
-  #hb: (HeartbeatOptions & { interval: number; timeout: number }) | undefined;
+  /** `wait`: how long a probe may go unanswered on this connection (`timeout`, or what the mode says). */
+  #hb: (HeartbeatOptions & { interval: number; timeout: number; wait: number }) | undefined;
   #outbox: Required<OutboxOptions>;
   #browser: boolean;
   #mode: Mode | undefined;
@@ -234,6 +241,7 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #beatTimer: ReturnType<typeof setTimeout> | undefined;
   #beatDue = 0;
+  /** When the outstanding probe was sent (0: none). */
   #probeAt = 0;
   #lastIn: number | undefined;
   #rtt: number | undefined;
@@ -271,7 +279,8 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
       if (!mode && hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
         throw fail('LL_INVALID_OPTION', 'heartbeat.message is required: this WebSocket cannot send protocol pings.');
       }
-      this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout: option('heartbeat.timeout', hb.timeout, 10_000) };
+      const timeout = option('heartbeat.timeout', hb.timeout, 10_000);
+      this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout, wait: timeout };
     }
     this.#mode = mode?.create(this.#modeHost(), this);
     const o = options.outbox ?? {};
@@ -384,6 +393,18 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
   }
 
   /**
+   * Checks the link now, as the browser's `online` event and a tab becoming visible do; call
+   * it where those events do not exist (Node, a network-change callback, an app back from the
+   * background). While `open`, probes the link: in Lifeline mode, against a server that
+   * answers probes, a dead link is noticed within the probe timeout (2 s); in raw mode the
+   * heartbeat's probe goes out. While waiting to reconnect, tries now.
+   */
+  check(): this {
+    this.#onEvent({ type: 'online' });
+    return this;
+  }
+
+  /**
    * Closes for good (until `open()`): no reconnect, timers stopped, browser listeners removed.
    * The outbox is emptied (a `drop` event each) unless `outbox.keepOnClose`.
    * `code` is 1000 or 3000-4999 (what browsers allow); `reason` at most 123 UTF-8 bytes.
@@ -432,7 +453,9 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
   /** Writes now if open and nothing waits, else queues within the outbox's bounds. */
   #submit(value: Out, frame: unknown, options: SendOptions, dropped?: Queued<Out>['dropped']): boolean {
     const ws = this.#ws;
-    if (this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length && this.#write(ws, frame)) return true;
+    // -1: the mode refused it (and reported that): not sent, not queued.
+    const written = this.#state.status === 'open' && ws?.readyState === 1 && !this.#queue.length && this.#write(ws, frame);
+    if (written) return written === true;
     const now = Date.now();
     // Only what waits is measured: in Lifeline mode that takes an encode, which also checks the value.
     const size = this.#mode ? this.#mode.size(frame) : byteLength(frame as Frame);
@@ -463,8 +486,8 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
     return false;
   }
 
-  /** One frame or item on the wire; false when the mode has no room for it now. */
-  #write(ws: WebSocketLike, frame: unknown): boolean {
+  /** One frame or item on the wire; false when the mode has no room for it now; -1 when the mode refused it (and reported that). */
+  #write(ws: WebSocketLike, frame: unknown): boolean | -1 {
     return this.#mode ? this.#mode.write(frame) : (ws.send(frame as Frame), true);
   }
 
@@ -503,7 +526,11 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
         this.#abandon(code, reason);
         this.#lost(code, reason, false, error);
       },
-      liveness: (interval) => this.#hb && (this.#hb.interval = interval),
+      liveness: (interval, wait) => {
+        const hb = this.#hb;
+        if (hb) (hb.interval = interval), (hb.wait = wait || hb.timeout);
+      },
+      probe: () => this.#probe(),
     };
   }
 
@@ -616,8 +643,7 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
       action = defaultCloseAction(code);
     }
     const hint = parseRetryHint(reason);
-    const info: CloseInfo = { code, reason, wasClean, action, at: now };
-    if (hint !== undefined) info.hint = hint;
+    const info: CloseInfo = { code, reason, wasClean, action, hint, at: now };
     if (action !== 'stop' && this.#failures >= b.maxAttempts) {
       info.action = 'stop';
       this.#set(
@@ -631,15 +657,18 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
     } else if (action === 'stop') {
       this.#set(transition(s, 'closed', { lastClose: info }));
     } else {
-      let delay =
+      // After a link that stayed up (no failures), a server's hint replaces the client's own
+      // jitter: the server already spread its clients (a node handing its sessions to others
+      // says "now"). Otherwise the hint is only a floor under the backoff, so a server that
+      // keeps closing cannot pull the client into a tight loop.
+      const delay =
         action === 'retry-slow'
           ? Math.floor(b.maxDelay * (0.5 + Math.random() / 2))
-          : action === 'reauth' && !this.#reauthed
+          : (action === 'reauth' && !this.#reauthed) || (hint !== undefined && !this.#failures)
             ? 0
             : backoffDelay(this.#failures + 1, b);
       this.#reauthed = action === 'reauth';
-      delay = Math.max(delay, hint ?? 0);
-      this.#wait(s, delay, info);
+      this.#wait(s, Math.max(delay, hint ?? 0), info);
     }
     if (this.#state.status === 'closed') {
       this.#listen(false);
@@ -678,10 +707,12 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
       if (dead && ws.terminate) ws.terminate();
       else if (ws.readyState < 2) ws.close(code, reason);
     } catch {
-      // A browser refuses codes other than 1000 and 3000-4999 (a protocol error's 1002):
-      // close anyway, with the reason, rather than leave the connection open.
+      // A browser refuses codes other than 1000 and 3000-4999: a protocol error's 1002, 1007
+      // or 1008 goes out as 4002, 4007 or 4008 (PROTOCOL.md §2.6), with the reason. Never
+      // 1000, which would end a Lifeline session the server still holds. (The codes 4000-4999
+      // this client uses never throw, and keep their value.)
       try {
-        ws.close(1000, reason);
+        ws.close(4000 + (code % 1000), reason);
       } catch {
         // already closing
       }
@@ -718,38 +749,44 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
   #beat = (): void => {
     const hb = this.#hb!;
     const now = Date.now();
-    const late = now - this.#beatDue > Math.min(LATE_MS, hb.timeout / 2);
+    const wait = hb.wait;
+    const late = now - this.#beatDue > Math.min(LATE_MS, wait / 2);
     if (this.#probeAt) {
-      if (late) return this.#probe();
-      if (now - this.#probeAt >= hb.timeout) {
-        return this.#lost(
-          1006,
-          'heartbeat timeout',
-          false,
-          fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${hb.timeout} ms of a heartbeat probe; reconnecting.`),
-        );
+      if (late) return this.#probe(true);
+      if (now - this.#probeAt >= wait) {
+        return this.#lost(1006, 'heartbeat timeout', false, fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${wait} ms of a heartbeat probe; reconnecting.`));
       }
-      return this.#schedule(this.#probeAt + hb.timeout);
+      return this.#schedule(this.#probeAt + wait);
     }
-    if (now - this.#lastIn! >= hb.interval) this.#probe();
+    if (now - this.#lastIn! >= hb.interval) this.#probe(true);
     else this.#schedule(this.#lastIn! + hb.interval);
   };
 
-  #probe(): void {
+  /**
+   * Probes the link and arms the deadline for an answer (any inbound frame). `fresh`: the
+   * timer's probe, sent even while one is outstanding; an event's (online, visible, a send
+   * into a stale link) leaves an outstanding probe to its deadline.
+   */
+  #probe(fresh?: boolean): void {
     const ws = this.#ws;
     const hb = this.#hb;
-    if (!hb || !ws || this.#state.status !== 'open') return;
+    if (!hb || !ws || this.#state.status !== 'open' || (this.#probeAt && !fresh)) return;
     const m = hb.message;
-    this.#probeAt = Date.now();
-    this.#schedule(this.#probeAt + hb.timeout);
-    // Lifeline mode has no client probe: the server pings every `hb` ms; this only starts the timeout.
-    if (this.#mode) return;
-    try {
-      if (m === undefined) ws.ping!();
-      else ws.send(typeof m === 'function' ? m() : m);
-    } catch {
-      // the close event follows
+    if (this.#mode) {
+      // Lifeline mode: a `ping` the server answers at once, if its welcome said it does
+      // (PROTOCOL.md §2.5). Else only the server's own pings can answer: the timer waits
+      // `timeout` past `hb` for them, and an event has nothing to send.
+      if (!this.#mode.probe() && !fresh) return;
+    } else {
+      try {
+        if (m === undefined) ws.ping!();
+        else ws.send(typeof m === 'function' ? m() : m);
+      } catch {
+        // the close event follows
+      }
     }
+    this.#probeAt = Date.now();
+    this.#schedule(this.#probeAt + hb.wait);
   }
 
   // ---- browser events ------------------------------------------------------------------
@@ -780,8 +817,9 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
       if (s.status === 'open') this.#probe();
       else if (s.status === 'reconnecting' && s.waitingFor === 'timer') this.#wait(s, 0);
     } else if (type !== 'visibilitychange' || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'visible') {
-      // online, pageshow, tab visible again: try now rather than at the end of the backoff.
-      if (s.status === 'open' && type === 'visibilitychange') this.#probe();
+      // online, pageshow, tab visible again: probe an open link (not on pageshow: it just
+      // connected), or try now rather than at the end of the backoff.
+      if (s.status === 'open' && type !== 'pageshow') this.#probe();
       if (s.status === 'reconnecting' && (s.waitingFor !== 'pageshow' || event.persisted) && !this.#offline()) this.#connect();
     }
   };

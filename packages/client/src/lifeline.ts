@@ -16,12 +16,16 @@ import {
   encodeEnvelope,
   EnvelopeError,
   InboundSequence,
+  jsonProblem,
   LIFELINE_JSON_PROTOCOL,
   LifelineError,
   MAX_REQUEST_ID,
+  MAX_HEARTBEAT_INTERVAL,
   MAX_REQUEST_NAME_LENGTH,
   ReplayBuffer,
   RequestError,
+  type BoundsProblem,
+  type DecodeLimits,
   type Envelope,
   type ResponseError,
   type SequencedEnvelope,
@@ -43,6 +47,12 @@ export interface EnvelopeFormat {
   encode(envelope: Envelope): Frame;
   /** Throws EnvelopeError (1007 / 1002). */
   decode(frame: string | Uint8Array): Envelope;
+  /**
+   * What in an encoded frame breaks `limits` (the server's `welcome.max`), so that the client
+   * refuses it before numbering it; `undefined` when nothing does. Optional: without it only
+   * the size is checked.
+   */
+  problem?(frame: Frame, limits: DecodeLimits): BoundsProblem | undefined;
 }
 
 /** `lifeline.v1`: one JSON envelope per text frame. */
@@ -51,6 +61,8 @@ export const jsonFormat: EnvelopeFormat = {
   binary: false,
   encode: encodeEnvelope,
   decode: (frame) => decodeEnvelope(frame as string),
+  // The server's own check, over the same text: they agree exactly.
+  problem: (frame, limits) => jsonProblem(frame as string, limits, 1),
 };
 
 export interface LifelineModeOptions {
@@ -82,15 +94,37 @@ export interface LifelineModeOptions {
    * Unset: in memory, for this page life.
    */
   store?: SessionStore;
+  /**
+   * Probes (PROTOCOL.md §2.5), against a server whose welcome says it answers them: the
+   * client sends `ping` on `online`, when the page becomes visible, on `client.check()`,
+   * on a send into a link that received nothing for `staleAfter`, and when the server's own
+   * ping is a second overdue; the link is dead when nothing answers within `timeout` (or
+   * three round trips, if longer). `false`: never probe; a dead link is then noticed only
+   * after the welcome's `hb` plus `heartbeat.timeout`. Off with `heartbeat: false` too.
+   */
+  probe?: { timeout?: number; staleAfter?: number } | false;
+}
+
+/**
+ * Against a server that answers probes, the client probes by timer only this long after
+ * the server's own ping fell due (a round trip, a busy machine): an idle healthy link then
+ * costs the pongs it always did and nothing more.
+ */
+const PROBE_GRACE_MS = 1000;
+
+interface ProbeSettings {
+  timeout: number;
+  staleAfter: number;
 }
 
 /** Lifeline mode, for `createClient(url, { mode: lifeline(options) })`. */
 export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
-  const bound = (name: string, value: number | undefined, fallback: number) => {
+  const bound = (name: string, value: number | undefined, fallback: number, min = 1) => {
     if (value === undefined) return fallback;
-    if (!(value >= 1)) throw new LifelineError('LL_INVALID_OPTION', `lifeline(): ${name} is ${String(value)}; expected a number ≥ 1.`);
+    if (!(value >= min)) throw new LifelineError('LL_INVALID_OPTION', `lifeline(): ${name} is ${String(value)}; expected a number ≥ ${min}.`);
     return value;
   };
+  const probe = options.probe;
   const settings: Settings = {
     format: options.format ?? jsonFormat,
     maxMessages: bound('replay.maxMessages', options.replay?.maxMessages, 10_000),
@@ -98,6 +132,10 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
     token: options.token,
     store: options.store,
+    probe: probe !== false && {
+      timeout: bound('probe.timeout', probe?.timeout, 2000),
+      staleAfter: bound('probe.staleAfter', probe?.staleAfter, 5000, 0),
+    },
   };
   return {
     create(host, client) {
@@ -116,6 +154,7 @@ interface Settings {
   requestTimeout: number;
   token: (() => string | Promise<string>) | undefined;
   store: SessionStore | undefined;
+  probe: ProbeSettings | false;
 }
 
 type Body = { d: unknown } | { b: Uint8Array };
@@ -139,7 +178,7 @@ interface PendingRequest {
 }
 
 /** What the server may send once the session runs. */
-type Inbound = Exclude<Envelope, { t: 'hello' | 'pong' | 'error' }>;
+type Inbound = Exclude<Envelope, { t: 'hello' | 'error' }>;
 
 const isBinary = (value: unknown): value is ArrayBuffer | ArrayBufferView => value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 
@@ -159,6 +198,11 @@ class LifelineSession implements Mode, ChannelHost {
   #ws: WebSocketLike | undefined;
   /** The transport carries the session: the welcome arrived on it. */
   #welcomed = false;
+  /** Its server answers probes (`welcome.probe`, PROTOCOL.md §2.5). */
+  #probes = false;
+  /** When the last frame arrived (a send into a link silent for `staleAfter` probes it), and the last round trip measured. */
+  #lastIn = 0;
+  #rtt = 0;
   #sid: string | undefined;
   #tok: string | undefined;
   /** Bumped on every new session (a reset): answers to an older session's requests are not sent. */
@@ -189,6 +233,9 @@ class LifelineSession implements Mode, ChannelHost {
   #held = 0;
   /** A welcome (and what followed it on its connection) waiting behind held deliveries. */
   #waiting: { ws: WebSocketLike | undefined; envelopes: Inbound[] } | undefined;
+  /** What the server accepts (`welcome.max`); unknown until a welcome says. */
+  #maxSize: number | undefined;
+  #limits: DecodeLimits | undefined;
   constructor(host: ModeHost, settings: Settings, client: DropSource) {
     this.#host = host;
     this.#settings = settings;
@@ -247,7 +294,7 @@ class LifelineSession implements Mode, ChannelHost {
 
   attach(ws: WebSocketLike): void {
     this.#ws = ws;
-    this.#welcomed = false;
+    this.#welcomed = this.#probes = false;
     const restoring = this.#restoring;
     if (restoring) void restoring.then(() => ws === this.#ws && this.#greet(ws));
     else this.#greet(ws);
@@ -273,9 +320,13 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
+  probe(): boolean {
+    return this.#probes && this.#send({ t: 'ping', ts: Date.now() }, true);
+  }
+
   detach(): void {
     this.#ws = undefined;
-    this.#welcomed = false;
+    this.#welcomed = this.#probes = false;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#channels?.detached();
@@ -293,22 +344,35 @@ class LifelineSession implements Mode, ChannelHost {
     this.#sid = this.#tok = this.session = undefined;
   }
 
-  write(item: Item): boolean {
+  write(item: Item): boolean | -1 {
     // Restored messages first: they were sent in an earlier page life.
     return this.#backlog.length === 0 && this.#number(item);
   }
 
-  #number(item: Item): boolean {
+  #number(item: Item): boolean | -1 {
     const ws = this.#ws;
     if (!this.#welcomed || ws === undefined || ws.readyState !== 1) return false;
     if (item.epoch !== undefined && item.epoch !== this.#epoch) return true; // an answer to a request of a session that is gone
     const replay = this.#replay;
     if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
     const s = replay.lastSeq + 1;
-    const frame = this.#encodeSequenced(item, s);
-    replay.push(s, item, byteLength(frame), Date.now());
+    const { frame, acked } = this.#encodeSequenced(item, s);
+    const size = byteLength(frame);
+    // Over what the server accepts: numbered and sent, it would close the connection, and
+    // be resent after every resume (PROTOCOL.md §2.6). Refused here, it never gets a number
+    // (and the acknowledgement it would have carried stays pending).
+    const refused = this.#refusal(frame, size);
+    if (refused !== undefined) {
+      this.#refused(item, refused);
+      return -1;
+    }
+    if (acked) this.#inbound.takeAck();
+    const now = Date.now();
+    replay.push(s, item, size, now);
     this.#store?.written(item, s, frame);
     this.#out(ws, frame);
+    // Written into a link that received nothing for a while: is it still there? (PROTOCOL.md §2.5)
+    if (this.#probes && now - this.#lastIn >= (this.#settings.probe as ProbeSettings).staleAfter) this.#host.probe();
     // (A request that timed out while it waited in the outbox is gone from the map.)
     const request = item.envelope.t === 'q' ? this.#requests.get(item.envelope.id) : undefined;
     if (request) request.written = true;
@@ -316,6 +380,7 @@ class LifelineSession implements Mode, ChannelHost {
   }
 
   receive(data: unknown): void {
+    this.#lastIn = Date.now();
     const binary = typeof data !== 'string';
     if (binary !== this.#format.binary) {
       return this.#fail(new EnvelopeError(1008, this.#format.binary ? 'text frame in MessagePack mode' : 'binary frame in JSON mode'));
@@ -332,7 +397,7 @@ class LifelineSession implements Mode, ChannelHost {
       this.#host.emit('error', new LifelineError('LL_INVALID_ENVELOPE', `The server refused what this client sent (close ${envelope.code}): ${envelope.message}`));
       return;
     }
-    if (envelope.t === 'hello' || envelope.t === 'pong') return this.#fail(new EnvelopeError(1008, `${envelope.t}: only the client sends this envelope`));
+    if (envelope.t === 'hello') return this.#fail(new EnvelopeError(1008, 'hello: only the client sends this envelope'));
     const waiting = this.#waiting;
     if (waiting) {
       waiting.envelopes.push(envelope);
@@ -359,8 +424,12 @@ class LifelineSession implements Mode, ChannelHost {
         return;
       case 'ping':
         this.#send({ t: 'pong', ts: envelope.ts }, true);
-        if (envelope.rtt !== undefined) this.#host.emit('heartbeat', envelope.rtt);
+        if (envelope.rtt !== undefined) this.#host.emit('heartbeat', (this.#rtt = envelope.rtt));
         return;
+      case 'pong':
+        // The answer to this client's probe (PROTOCOL.md §2.5), with the clock it sent: the
+        // core already counted it as life; the round trip is measured here.
+        return this.#host.emit('heartbeat', (this.#rtt = Math.max(0, this.#lastIn - envelope.ts)));
       // Channel traffic is not numbered (PROTOCOL.md §3.2): the channels order it by offset.
       // (Behind deliveries waiting for the store, if any, so that they keep their place.)
       case 'p':
@@ -407,11 +476,26 @@ class LifelineSession implements Mode, ChannelHost {
     this.#tok = welcome.tok;
     this.#store?.session(welcome.sid, welcome.tok, !welcome.resumed);
     this.#welcomed = true;
+    const max = welcome.max;
+    this.#maxSize = max?.size;
+    this.#limits = max === undefined ? undefined : { maxDepth: max.depth, maxItems: max.items, maxKeyLength: max.key };
     this.session = { id: welcome.sid, resumed: welcome.resumed };
-    this.#host.liveness(welcome.hb);
+    // The server pings a link silent for hb + max(hb/4, 25 ms) at the latest (PROTOCOL.md
+    // §2.5): against a server that answers probes, the client probes only once that ping is
+    // a second overdue, so the server's pings alone keep an idle healthy link fresh.
+    // A probe gets the probe timeout, or three round trips on a slow link.
+    const hb = welcome.hb;
+    const probe = welcome.probe === true && this.#settings.probe;
+    this.#probes = !!probe;
+    if (probe) this.#host.liveness(Math.min(hb + Math.max(hb / 4, 25) + PROBE_GRACE_MS, MAX_HEARTBEAT_INTERVAL), Math.max(probe.timeout, 3 * this.#rtt));
+    else this.#host.liveness(hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
     const ws = this.#ws!;
-    for (const [s, item] of replay.entriesAfter(welcome.rx)) this.#out(ws, this.#encodeSequenced(item, s));
+    for (const [s, item] of replay.entriesAfter(welcome.rx)) {
+      const { frame, acked } = this.#encodeSequenced(item, s);
+      if (acked) this.#inbound.takeAck();
+      this.#out(ws, frame);
+    }
     this.#drain();
     // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
     // written into the dead link is not replayed, and a new session has no subscriptions.
@@ -544,23 +628,47 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
-  #encodeSequenced(item: Item, s: number): Frame {
+  /** The frame for `item` as number `s`, and whether it carries the pending acknowledgement (the caller takes it once the frame goes out). */
+  #encodeSequenced(item: Item, s: number): { frame: Frame; acked: boolean } {
     const inbound = this.#inbound;
     // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
     const a = inbound.pending > 0 ? inbound.delivered : undefined;
     const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
-    if (a !== undefined) inbound.takeAck();
-    return frame;
+    return { frame, acked: a !== undefined };
   }
 
-  /** `now`: at once (a pong); else in turn with what waits for the store (a hello's `rx` and an `a` must be durable first). */
-  #send(envelope: Envelope, now = false): void {
+  /**
+   * An item the server would refuse, never numbered: a message is a `drop` event, a request
+   * fails with the error, an answer becomes an error answer (the server hears why, not silence).
+   */
+  #refused(item: Item, error: LifelineError): void {
+    const e = item.envelope;
+    this.#store?.unqueued(item);
+    if (e.t === 'm') this.#host.emit('drop', { data: item.value, reason: 'too-large', queuedAt: Date.now(), error });
+    else if (e.t === 'q') this.#requests.get(e.id)?.done(error);
+    else if (!('e' in e)) this.#host.submit({ envelope: { t: 'r', id: e.id, e: { code: error.code, message: 'the answer is over what the server accepts' } }, epoch: item.epoch } satisfies Item, () => {});
+  }
+
+  /** Why the server would refuse `frame` of `size` bytes (over `welcome.max`), or undefined. */
+  #refusal(frame: Frame, size: number): LifelineError | undefined {
+    const max = this.#maxSize;
+    if (max === undefined) return undefined;
+    if (size > max) return tooLarge(size, max);
+    const limits = this.#limits!;
+    // A frame of n bytes cannot nest, hold items or a key beyond n: small ones need no look.
+    if (size <= Math.min(limits.maxDepth + 1, limits.maxItems, limits.maxKeyLength)) return undefined;
+    const problem = this.#format.problem?.(frame, limits);
+    return problem && new LifelineError(problem.code, `over welcome.max: the message ${problem.reason}`);
+  }
+
+  /** `now`: at once (a pong, a probe); else in turn with what waits for the store (a hello's `rx` and an `a` must be durable first). */
+  #send(envelope: Envelope, now = false): boolean {
     const ws = this.#ws;
-    if (ws !== undefined && ws.readyState === 1) {
-      const frame = this.#format.encode(envelope);
-      if (now) ws.send(frame);
-      else this.#out(ws, frame);
-    }
+    if (ws === undefined || ws.readyState !== 1) return false;
+    const frame = this.#format.encode(envelope);
+    if (now) ws.send(frame);
+    else this.#out(ws, frame);
+    return true;
   }
 
   /**
@@ -594,8 +702,6 @@ class LifelineSession implements Mode, ChannelHost {
     const backlog = this.#backlog;
     while (backlog.length > 0 && this.#number(backlog[0]!)) backlog.shift();
   }
-
-
 
   #scheduleAck(): void {
     const inbound = this.#inbound;
@@ -638,6 +744,10 @@ class LifelineSession implements Mode, ChannelHost {
     this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     return id;
   }
+}
+
+function tooLarge(size: number, max: number): LifelineError {
+  return new LifelineError('LL_TOO_LARGE', `over welcome.max: the message is ${size} bytes, the server takes ${max}`);
 }
 
 export type { ResetInfo, ResetReason, SessionInfo } from './mode.js';

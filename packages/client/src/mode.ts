@@ -8,7 +8,7 @@ import type { LifelineError } from '@lifeline/protocol';
 import type { Frame, WebSocketLike } from './types.js';
 
 /** Why a value handed to the outbox was not sent (mirrors the client's DropReason). */
-export type OutboxDropReason = 'overflow' | 'expired' | 'closed' | 'not-open';
+export type OutboxDropReason = 'overflow' | 'expired' | 'closed' | 'not-open' | 'too-large';
 
 /** What the core offers a mode. */
 export interface ModeHost {
@@ -19,7 +19,7 @@ export interface ModeHost {
   emit(type: 'reset', info: ResetInfo): void;
   emit(type: 'error', error: LifelineError): void;
   emit(type: 'heartbeat', rtt: number): void;
-  emit(type: 'drop', info: { data: unknown; reason: OutboxDropReason; queuedAt: number }): void;
+  emit(type: 'drop', info: { data: unknown; reason: OutboxDropReason; queuedAt: number; error?: LifelineError }): void;
   /**
    * Queue or write an internal outgoing item (a request, a response) through the outbox,
    * in order with `send()`. `dropped` is called instead of a `drop` event if it is not sent.
@@ -29,8 +29,14 @@ export interface ModeHost {
   flush(): void;
   /** The peer broke the protocol: close the transport with `code` and follow the close policy. */
   fail(code: number, reason: string, error: LifelineError): void;
-  /** Consider the link dead after `interval` ms of silence plus the heartbeat timeout. */
-  liveness(interval: number): void;
+  /**
+   * Probe a link silent for `interval` ms (the mode's `probe()`; when it cannot, the wait
+   * is for the server's own ping), and declare it dead when nothing answers within `wait`
+   * ms (default: the heartbeat timeout).
+   */
+  liveness(interval: number, wait?: number): void;
+  /** Probe the link now, unless a probe is outstanding: something was written into a link silent for a while. */
+  probe(): void;
 }
 
 export interface SessionInfo {
@@ -69,8 +75,14 @@ export interface Mode {
   attach(ws: WebSocketLike): void;
   /** A frame arrived on the attached transport. */
   receive(data: unknown): void;
-  /** Write an outbox item now; false when there is no room (it stays queued). Throws LL_ENCODE_FAILED. */
-  write(item: unknown): boolean;
+  /**
+   * Write an outbox item now; false when there is no room (it stays queued); -1 when the
+   * server would refuse it (over `welcome.max`): never numbered, and the mode has reported
+   * it (a `drop` event, a failed request). Throws LL_ENCODE_FAILED.
+   */
+  write(item: unknown): boolean | -1;
+  /** Sends a probe the server answers at once (PROTOCOL.md §2.5); false when it cannot (no welcome yet, or a server that answers none). */
+  probe(): boolean;
   /** The transport is gone; the session waits for the next one. */
   detach(): void;
   /**

@@ -277,7 +277,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   // ---- SessionStore (called by the session) ---------------------------------------------
 
   restore(format: StoreFormat, client: DropSource): Promise<Restored> {
-    client.on('drop', (drop) => this.#dropped(drop.data, drop.queuedAt));
+    // (An item the server would refuse is unqueued by the session itself: `too-large`.)
+    client.on('drop', (drop) => drop.reason !== 'too-large' && this.#dropped(drop.data, drop.queuedAt));
     return (this.#restore ??= this.#open(format));
   }
 

@@ -25,7 +25,7 @@ export interface StoreItem {
  * the store finds them by the `drop` event's value and time.
  */
 export interface DropSource {
-  on(type: 'drop', listener: (drop: { data: unknown; queuedAt: number }) => void): unknown;
+  on(type: 'drop', listener: (drop: { data: unknown; queuedAt: number; reason: string }) => void): unknown;
 }
 
 /** How the session encodes envelopes: the store decodes what it kept with the same format. */

@@ -143,6 +143,45 @@ describe('retry-after hints and slow retries (fake timers, real server)', () => 
     expect(second.nextAttemptAt! - second.since).toBeLessThan(backoffWindow(second.attempt, options));
   });
 
+  test('after a link that stayed up, the hint replaces the backoff (a node handing its sessions off says how soon); after one that did not, it is only a floor', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+    let hint = 0;
+    let closeAtOnce = false;
+    const open: import('ws').WebSocket[] = [];
+    wss.on('connection', (ws) => (closeAtOnce ? ws.close(1012, `server restart; retry-after=${hint}`) : open.push(ws)));
+    client = createClient(url, { reconnect: { ...options, stableAfter: 1000 }, connectTimeout: 600_000 });
+    const waits: ClientState[] = [];
+    client.on('state', (s) => s.status === 'reconnecting' && waits.push(s));
+    const closeAfterStable = async (ms: number) => {
+      await until(() => client!.state.status === 'open' && open.length > 0, 'the client open');
+      vi.advanceTimersByTime(1000);
+      hint = ms;
+      open.shift()!.close(1012, `server restart; retry-after=${hint}`);
+      await until(() => waits.length > 0 && waits.at(-1)!.lastClose?.hint === ms, `the close with hint ${ms}`);
+      return waits.at(-1)!;
+    };
+    // Hint 0 after a stable link: at once, though the backoff window of the first retry is 100 ms.
+    let s = await closeAfterStable(0);
+    expect(s.nextAttemptAt! - s.since).toBe(0);
+    vi.advanceTimersByTime(0);
+    s = await closeAfterStable(37);
+    expect(s.nextAttemptAt! - s.since).toBe(37);
+    // A server that closes every new connection at once: its hint is a floor under the growing backoff.
+    closeAtOnce = true;
+    hint = 5;
+    vi.advanceTimersByTime(37);
+    for (let attempt = 2; attempt <= 5; attempt++) {
+      await until(() => waits.at(-1)!.attempt === attempt, `the retry after failure ${attempt - 1}`);
+      const delay = waits.at(-1)!.nextAttemptAt! - waits.at(-1)!.since;
+      expect(delay).toBeGreaterThanOrEqual(5);
+      expect(delay).toBeLessThan(Math.max(5, backoffWindow(attempt, options)));
+      vi.advanceTimersByTime(delay);
+    }
+  });
+
   test('1013 (try again later) retries slowly: every delay in [maxDelay/2, maxDelay)', async () => {
     const url = await closingServer(() => [1013, 'overloaded']);
     client = createClient(url, { reconnect: options, connectTimeout: 600_000 });

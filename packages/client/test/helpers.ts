@@ -3,6 +3,9 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ClientState, CloseInfo, DropInfo, LifelineClient, LifelineError, Message } from '@lifeline/client';
+import type { LifelineOptions, Socket } from '@lifeline/server';
+import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
+import { startApp, type RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 /** Everything a client emitted, in order. */
@@ -38,8 +41,8 @@ export interface BareServerOptions {
   echo?: boolean;
   /** Called for each connection after the server's own bookkeeping. */
   onConnection?: (ws: WebSocket) => void;
-  /** Don't answer the client's close frame for this long (a slow peer). */
-  closeDelayMs?: number;
+  /** Don't answer the client's close frame until {@link BareServer.releaseCloses} (a slow peer). */
+  holdCloses?: boolean;
 }
 
 /**
@@ -54,8 +57,18 @@ export class BareServer {
   maxLive = 0;
   connections = 0;
   received: string[] = [];
+  private held: (() => void)[] | undefined;
 
-  constructor(private readonly options: BareServerOptions = {}) {}
+  constructor(private readonly options: BareServerOptions = {}) {
+    if (options.holdCloses) this.held = [];
+  }
+
+  /** Answers every close frame held so far, and from now on at once. */
+  releaseCloses(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const answer of held) answer();
+  }
 
   async start(port = this.port): Promise<this> {
     const wss = new WebSocketServer({ port, host: '127.0.0.1', clientTracking: false });
@@ -72,12 +85,15 @@ export class BareServer {
         if (!isBinary) this.received.push(data.toString());
         if (this.options.echo !== false) ws.send(data, { binary: isBinary });
       });
-      if (this.options.closeDelayMs) {
+      if (this.options.holdCloses) {
         // Hold the closing handshake: ws answers a close frame by calling close() on the
-        // socket, so the answer (and the TCP close) comes this much later; meanwhile the
+        // socket, so the answer (and the TCP close) waits for releaseCloses(); meanwhile the
         // server still sees the socket as open and keeps sending to it.
         const original = ws.close.bind(ws);
-        ws.close = ((code?: number, reason?: string) => void setTimeout(() => original(code, reason), this.options.closeDelayMs)) as typeof ws.close;
+        ws.close = ((code?: number, reason?: string) => {
+          if (this.held) this.held.push(() => original(code, reason));
+          else original(code, reason);
+        }) as typeof ws.close;
       }
       this.options.onConnection?.(ws);
     });
@@ -116,6 +132,75 @@ export async function startHttp(handler: RequestListener): Promise<{ server: Htt
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The site a Chromium test loads: `page` at `/`, a plain other page at `/other` (a tab to put
+ * in front), and the bundled client as a script at `script.path`.
+ */
+export function startPageSite(page: string, script: { path: string; code: string }): ReturnType<typeof startHttp> {
+  return startHttp((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (path === script.path) {
+      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+      response.end(script.code);
+    } else if (path === '/' || path === '/other') {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(path === '/' ? page : '<!doctype html><title>other</title><p>another page');
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+}
+
+// ---- a Lifeline server behind a proxy the test controls -----------------------------------
+
+export interface LifelineRig {
+  app: RunningApp;
+  proxy: ChaosProxy;
+  /** Server-side sockets (sessions), in the order their handlers ran. */
+  sessions: Socket[];
+  /** What the server handlers received, per session id. */
+  received: Map<string, unknown[]>;
+  /** Sessions whose handler heard the close (the session ended on the server), with the code. */
+  ended: Map<string, number>;
+  /** The server's log events (`session-resume`, …), in order. */
+  events: string[];
+  /** The route /s through the proxy. */
+  url: string;
+}
+
+/**
+ * A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing
+ * until told (cut, black-hole, point elsewhere). `schedule` stops both after the test.
+ */
+export async function startLifelineRig(
+  schedule: (stop: () => unknown) => void,
+  options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {},
+): Promise<LifelineRig> {
+  const sessions: Socket[] = [];
+  const received = new Map<string, unknown[]>();
+  const ended = new Map<string, number>();
+  const events: string[] = [];
+  const logger = { enabled: () => true, log: (_level: string, event: string) => void events.push(event) };
+  const app = await startApp(
+    (a) =>
+      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
+        sessions.push(socket);
+        const log: unknown[] = [];
+        received.set(socket.sessionId!, log);
+        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
+        socket.on('close', (code) => ended.set(socket.sessionId!, code));
+        options.handler?.(socket);
+      }),
+    { logger, ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}) },
+  );
+  schedule(() => app.stop());
+  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
+  proxy.chaos = false;
+  schedule(() => proxy.close());
+  return { app, proxy, sessions, received, ended, events, url: `ws://127.0.0.1:${proxy.port}/s` };
 }
 
 // ---- Debian's python3-websockets server -------------------------------------------------

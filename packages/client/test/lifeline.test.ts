@@ -2,50 +2,32 @@
  * @lifeline/client in Lifeline mode against a real @lifeline/server, through a TCP proxy
  * that the tests cut, black-hole or point at a restarted server.
  */
-import { createApp, type LifelineOptions, type Socket } from '@lifeline/server';
+import type { Socket } from '@lifeline/server';
 import { createClient, LifelineError, type ClientOptions, type LifelineClient, type ResetInfo } from '@lifeline/client';
 import { lifeline, RequestError, type LifelineModeOptions } from '@lifeline/client/lifeline';
 import { msgpackFormat } from '@lifeline/client/msgpack';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { startChaosProxy, type ChaosProxy } from '../../../test/support/chaos-proxy.js';
-import { startApp, type RunningApp } from '../../../test/support/servers.js';
+import { startApp } from '../../../test/support/servers.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
-import { record, waitForStatus } from './helpers.js';
+import { record, startLifelineRig, waitForStatus, type LifelineRig } from './helpers.js';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 
 const cleanup = { push: cleanupAfterEach() };
 
-interface Rig {
-  app: RunningApp;
-  proxy: ChaosProxy;
-  /** Server-side sockets (sessions), in the order their handlers ran. */
-  sessions: Socket[];
-  /** What the server handlers received, per session id. */
-  received: Map<string, unknown[]>;
-  url: string;
-}
-
 /** A Lifeline server with an echo-and-record route at /s, behind a proxy that does nothing until told. */
-async function rig(options: { lifeline?: LifelineOptions; handler?: (socket: Socket) => void; heartbeat?: { interval: number; timeout: number } } = {}): Promise<Rig> {
-  const sessions: Socket[] = [];
-  const received = new Map<string, unknown[]>();
-  const app = await startApp(
-    (a) =>
-      a.ws('/s', { lifeline: options.lifeline ?? true }, (socket) => {
-        sessions.push(socket);
-        const log: unknown[] = [];
-        received.set(socket.sessionId!, log);
-        socket.on('message', (m) => log.push(m.binary ? [...m.data] : m.json()));
-        options.handler?.(socket);
-      }),
-    options.heartbeat ? { heartbeat: options.heartbeat } : {},
-  );
-  cleanup.push(() => app.stop());
-  const proxy = await startChaosProxy({ targetPort: app.port, seed: 1 });
-  proxy.chaos = false;
-  cleanup.push(() => proxy.close());
-  return { app, proxy, sessions, received, url: `ws://127.0.0.1:${proxy.port}/s` };
+const rig = (options?: Parameters<typeof startLifelineRig>[1]): Promise<LifelineRig> => startLifelineRig(cleanup.push, options);
+
+/**
+ * Resolves once the server has acknowledged everything `client` sent before the call: the
+ * answer to a request comes after the server delivered every earlier envelope, and carries
+ * (or follows) the acknowledgement of them (PROTOCOL.md §2.3). No handler is needed: the
+ * LL_NO_HANDLER answer is an answer too.
+ */
+async function acknowledged(client: LifelineClient): Promise<void> {
+  await client.request('barrier: nobody handles this', null, { timeout: 20_000 }).catch((error: unknown) => {
+    if (!(error instanceof RequestError) || error.remote?.code !== 'LL_NO_HANDLER') throw error;
+  });
 }
 
 function connect(url: string, options: ClientOptions & { lifeline?: LifelineModeOptions } = {}): LifelineClient {
@@ -121,11 +103,20 @@ describe('Lifeline mode in @lifeline/client', () => {
     expect(r.received.get(client.session!.id)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
     expect(r.sessions).toHaveLength(1); // one handler run: the session survived every cut
     expect(rec.opens).toBe(4);
-    expect(r.proxy.stats.cuts).toBe(3);
+    // What the product did about the three cuts: the client saw three dropped links (1006,
+    // retried) and the server resumed the one session three times.
+    expect(rec.closes.map((c) => [c.code, c.action])).toEqual([
+      [1006, 'retry'],
+      [1006, 'retry'],
+      [1006, 'retry'],
+    ]);
+    expect(r.events.filter((e) => e === 'session-resume')).toHaveLength(3);
   });
 
   it('requests both ways, with the peer’s error codes, and a request in flight across a cut completes once', async () => {
     let slowCalls = 0;
+    let cutDone!: () => void;
+    const afterCut = new Promise<void>((resolve) => (cutDone = resolve));
     const r = await rig({
       handler: (socket) => {
         socket.handle('sum', (data) => (data as number[]).reduce((a, b) => a + b, 0));
@@ -134,7 +125,7 @@ describe('Lifeline mode in @lifeline/client', () => {
         });
         socket.handle('slow', async () => {
           slowCalls++;
-          await sleep(300);
+          await afterCut; // answers only after the test cut the link: in flight across it
           return 'done';
         });
       },
@@ -160,20 +151,30 @@ describe('Lifeline mode in @lifeline/client', () => {
     expect(rec.errors.map((e) => e.message).join()).toMatch(/secret detail/);
 
     const slow = client.request('slow');
-    await sleep(100);
+    await waitFor(() => slowCalls === 1, 'the slow request running on the server');
     r.proxy.cutAll();
+    cutDone();
     expect(await slow).toBe('done');
     expect(slowCalls).toBe(1);
     expect(client.session!.resumed).toBe(true);
   });
 
   it('a request times out with LL_REQUEST_TIMEOUT, and its late answer is ignored', async () => {
-    const r = await rig({ handler: (socket) => socket.handle('late', () => sleep(300).then(() => 'late')) });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let calls = 0;
+    const r = await rig({ handler: (socket) => socket.handle('late', () => answered.then(() => `late ${++calls}`)) });
     const client = connect(r.url);
+    const rec = record(client);
     await waitForStatus(client, 'open');
+    // The server holds its answer until the client has given up on it.
     await expect(client.request('late', null, { timeout: 100 })).rejects.toMatchObject({ code: 'LL_REQUEST_TIMEOUT' });
-    await sleep(300);
-    expect(await client.request('late', null, { timeout: 1000 })).toBe('late');
+    answer();
+    // The late answer (to the first request) travels ahead of the second one's: when the second
+    // settles, the client has read the late one, and settled nothing with it.
+    expect(await client.request('late', null, { timeout: 20_000 })).toBe('late 2');
+    expect(rec.errors).toEqual([]);
+    expect(client.state.status).toBe('open');
   });
 
   it('reset "expired": away longer than the resume window; both sides told, unsent messages go to the new session', async () => {
@@ -187,14 +188,15 @@ describe('Lifeline mode in @lifeline/client', () => {
     await waitForStatus(held, 'open');
     const first = held.session!.id;
     held.send('before');
-    await waitFor(() => r.received.get(first)?.length === 1, 'first message');
-    await sleep(100); // and its acknowledgement (due within 50 ms)
+    await acknowledged(held);
+    expect(r.received.get(first)).toEqual(['before']);
     let release!: () => void;
     hold = new Promise((resolve) => (release = resolve));
     r.proxy.cutAll();
     await waitFor(() => held.state.lastClose !== undefined, 'the cut noticed');
     held.send('during'); // queued: never written to the old session
-    await sleep(400);
+    // Kept away until the server has ended the session (its resume window passed).
+    await waitFor(() => r.ended.has(first), 'the session to expire on the server');
     release();
     await waitFor(() => resets.length === 1, 'a reset');
     expect(resets[0]).toMatchObject({ reason: 'expired', unconfirmed: [] });
@@ -214,19 +216,18 @@ describe('Lifeline mode in @lifeline/client', () => {
     client.on('reset', (info) => resets.push(info));
     await waitForStatus(client, 'open');
     client.send('acked');
-    await waitFor(() => r.received.get(client.session!.id)?.length === 1, 'first message');
-    await sleep(100); // its acknowledgement comes back within 50 ms
-    r.proxy.blackhole = true; // written, but never arrives, so never acknowledged
+    await acknowledged(client);
+    expect(r.received.get(client.session!.id)).toEqual(['acked']);
+    r.proxy.blackholeLinks(); // written, but never arrives, so never acknowledged
     client.send('lost-1');
     client.send({ lost: 2 });
-    await sleep(50);
-    // The first server dies; a new one (empty in-memory store) takes its place.
-    await r.app.stop();
+    expect(client.queued).toBe(0); // written to the link, not waiting in the outbox
+    // A new server (empty in-memory store) takes the first one's place; the first dies.
     const sessions: Socket[] = [];
     const app2 = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => void sessions.push(socket)));
     cleanup.push(() => app2.stop());
     r.proxy.targetPort = app2.port;
-    r.proxy.blackhole = false;
+    await r.app.stop();
     r.proxy.cutAll();
     await waitFor(() => resets.length === 1, 'a reset', 10_000);
     expect(resets[0]!.reason).toBe('unknown-session');
@@ -235,34 +236,46 @@ describe('Lifeline mode in @lifeline/client', () => {
   });
 
   it('a request whose session is reset rejects with LL_SESSION_RESET (it may or may not have run)', async () => {
-    const r = await rig({ lifeline: { resumeWindow: 100 }, handler: (socket) => socket.handle('never', () => new Promise(() => {})) });
+    let started = 0;
+    const r = await rig({
+      lifeline: { resumeWindow: 100 },
+      handler: (socket) =>
+        socket.handle('never', () => {
+          started++;
+          return new Promise(() => {});
+        }),
+    });
     let hold: Promise<void> = Promise.resolve();
     const client = createClient(async () => (await hold, r.url), { reconnect: { initialDelay: 10, maxDelay: 20 }, mode: lifeline() });
     cleanup.push(() => client.close());
     await waitForStatus(client, 'open');
-    const pending = client.request('never');
-    await sleep(50);
+    const first = client.session!.id;
+    const pending = client.request('never', null, { timeout: 30_000 });
+    await waitFor(() => started === 1, 'the request running on the server');
     let release!: () => void;
     hold = new Promise((resolve) => (release = resolve));
     r.proxy.cutAll();
-    await sleep(300);
+    await waitFor(() => r.ended.has(first), 'the session to expire on the server');
     release();
     await expect(pending).rejects.toMatchObject({ code: 'LL_SESSION_RESET' });
   });
 
-  it('a dead link (no FIN, nothing arrives) is noticed from the server’s pings, and the session resumes', async () => {
-    const r = await rig({ heartbeat: { interval: 200, timeout: 2000 } });
-    const client = connect(r.url, { heartbeat: { timeout: 300 } });
+  it('a dead link (no FIN, nothing arrives) is noticed when the server’s pings stop coming: the client probes, nothing answers, and the session resumes', async () => {
+    // The server would cut the link after 10 s of silence; the client's probe (PROTOCOL.md
+    // §2.5) notices it first: its timer fires once a ping is a second overdue (200 + 50 + 1000 ms).
+    const r = await rig({ heartbeat: { interval: 200, timeout: 10_000 } });
+    const client = connect(r.url, { lifeline: { probe: { timeout: 300 } } });
     const rec = record(client);
     await waitForStatus(client, 'open');
     await waitFor(() => rec.heartbeats.length > 0, 'a ping carrying the server’s RTT', 5000);
     expect(client.rtt).toBeGreaterThanOrEqual(0);
-    r.proxy.blackhole = true;
+    // The link dies silently; a reconnect gets through whenever the client makes it (a new
+    // flow), so nothing here races the client's retry timer.
+    r.proxy.blackholeLinks();
     client.send('in the hole');
-    await waitFor(() => rec.closes.length > 0, 'the dead link noticed', 5000);
+    await waitFor(() => rec.closes.length > 0, 'the dead link noticed', 10_000);
     expect(rec.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT')).toBe(true);
-    r.proxy.blackhole = false;
-    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 5000);
+    await waitFor(() => client.state.status === 'open' && client.session?.resumed === true, 'resumed', 10_000);
     await waitFor(() => r.received.get(client.session!.id)?.length === 1, 'the message written into the hole, replayed');
     expect(r.received.get(client.session!.id)).toEqual(['in the hole']);
   });
@@ -271,10 +284,9 @@ describe('Lifeline mode in @lifeline/client', () => {
     const r = await rig();
     const client = connect(r.url, { lifeline: { replay: { maxMessages: 5 } } });
     await waitForStatus(client, 'open');
-    r.proxy.blackhole = true;
+    r.proxy.blackholeLinks();
     for (let i = 1; i <= 20; i++) client.send(i);
     expect(client.queued).toBe(15);
-    r.proxy.blackhole = false;
     r.proxy.cutAll(); // the 5 written into the hole are replayed on the resume
     await waitFor(() => r.received.get(client.session!.id)?.length === 20, 'all 20');
     expect(r.received.get(client.session!.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));

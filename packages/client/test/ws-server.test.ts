@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createClient, type LifelineClient } from '@lifeline/client';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { afterTimersWithin, waitFor } from '../../../test/support/wait.js';
 import { BareServer, record, waitForStatus } from './helpers.js';
 
 /**
@@ -160,18 +160,17 @@ describe('reconnect', () => {
     await waitForStatus(client, 'open');
     client.send('before');
     await waitFor(() => server.received.includes('before'), 'first message');
-    await sleep(quick.stableAfter + 50); // a stable link: the count starts again at 1
+    await afterTimersWithin(quick.stableAfter); // a stable link: the count starts again at 1
     await server.kill();
     await waitForStatus(client, 'reconnecting');
     expect(client.state.lastClose).toMatchObject({ code: 1006, wasClean: false, action: 'retry' });
     // Sent while the server is down: queued, in order.
     for (let i = 0; i < 50; i++) expect(client.send(`queued-${i}`)).toBe(true);
     expect(client.queued).toBe(50);
-    await sleep(300); // a few failed attempts against the closed port
-    const failedAttempts = log.states.filter((s) => s.status === 'connecting').length - 1;
-    expect(failedAttempts).toBeGreaterThanOrEqual(1);
+    const failedAttempts = () => log.states.filter((s) => s.status === 'connecting').length - 1;
+    await waitFor(() => failedAttempts() >= 2 && client.state.status === 'reconnecting', 'two failed attempts against the closed port');
     await server.start();
-    await waitFor(() => server.received.length === 51, 'the outbox to flush', 5000);
+    await waitFor(() => server.received.length === 51, 'the outbox to flush', 10_000);
     expect(server.received).toEqual(['before', ...Array.from({ length: 50 }, (_, i) => `queued-${i}`)]);
     expect(client.queued).toBe(0);
     expect(log.drops).toEqual([]);
@@ -190,11 +189,15 @@ describe('reconnect', () => {
     await waitForStatus(client, 'open');
     client.close(1000, 'bye');
     expect(client.state).toMatchObject({ status: 'closed', lastClose: { code: 1000, reason: 'bye', action: 'stop' } });
+    const states = log.states.length;
     await waitFor(() => server.live.size === 0, 'the server to see the close');
-    const connections = server.connections;
-    await sleep(400);
-    expect(server.connections).toBe(connections);
-    expect(log.states.at(-1)!.status).toBe('closed');
+    // Any retry the client had scheduled would be due within reconnect.maxDelay: past it, the
+    // client has not moved from closed (a retry starts by going to connecting), and the
+    // server has seen no connection but the first.
+    await afterTimersWithin(quick.maxDelay);
+    expect(log.states.slice(states)).toEqual([]);
+    expect(client.state.status).toBe('closed');
+    expect(server.connections).toBe(1);
     // close() twice is harmless; invalid codes and reasons fail with stable codes.
     client.close();
     expect(() => client.close(1001)).toThrow(expect.objectContaining({ code: 'LL_INVALID_CLOSE_CODE' }));
@@ -208,12 +211,15 @@ describe('reconnect', () => {
     const port = server.port;
     await server.kill();
     await waitForStatus(client, 'reconnecting');
+    const log = record(client);
     client.close();
-    const before = server.connections;
     await server.start(port);
-    await sleep(700);
-    expect(server.connections).toBe(before);
+    // The retry timer was due within 300 ms: past that, had it survived close(), the client
+    // would have gone to connecting.
+    await afterTimersWithin(300);
+    expect(log.states.slice(1).map((s) => s.status)).toEqual(['closed']);
     expect(client.state.status).toBe('closed');
+    expect(server.connections).toBe(1);
   });
 
   test('a "don\'t retry" code (1008 from the server) stops the client; the default policy table', async () => {
@@ -225,7 +231,10 @@ describe('reconnect', () => {
     await waitForStatus(client, 'closed');
     expect(client.state.lastClose).toMatchObject({ code: 1008, reason: 'rate limit', wasClean: true, action: 'stop' });
     expect(log.closes).toHaveLength(1);
-    await sleep(300);
+    const states = log.states.length;
+    // A retry would be due within reconnect.maxDelay; past it the client is still closed.
+    await afterTimersWithin(quick.maxDelay);
+    expect(log.states.slice(states)).toEqual([]);
     expect(server.connections).toBe(1);
     // open() again is allowed after a stop.
     client.open();
@@ -273,12 +282,16 @@ describe('reconnect', () => {
         { reconnect: { ...quick, initialDelay: 5000, maxDelay: 5000 }, closePolicy: ({ code }) => (code === 4401 ? 'reauth' : 'retry') },
       ),
     );
+    const log = record(client);
     await waitForStatus(client, 'open');
     expect(client.url).toBe(server.url('/?token=1'));
     client.send('expire me');
     await waitFor(() => client.state.lastClose?.code === 4401, 'the 4401 close');
     expect(client.state.lastClose!.action).toBe('reauth');
-    await waitForStatus(client, 'open', 1000); // not after a 5 s backoff
+    await waitForStatus(client, 'open', 10_000);
+    // The retry was scheduled at once, not after the 5 s backoff.
+    const retry = log.states.find((st) => st.status === 'reconnecting')!;
+    expect(retry.nextAttemptAt! - retry.since).toBe(0);
     expect(client.url).toBe(server.url('/?token=2'));
     expect(urls).toEqual(['token=1', 'token=2']);
   });
@@ -289,7 +302,7 @@ describe('reconnect', () => {
     await server.kill(); // nothing listens on the port now
     const client = track(createClient(`ws://127.0.0.1:${port}/`, { reconnect: { ...quick, maxAttempts: 3 } }));
     const log = record(client);
-    await waitForStatus(client, 'closed', 5000);
+    await waitForStatus(client, 'closed', 10_000);
     expect(log.states.filter((s) => s.status === 'connecting').map((s) => s.attempt)).toEqual([1, 2, 3]);
     expect(client.state.error).toMatchObject({ code: 'LL_RETRIES_EXHAUSTED' });
     expect(client.state.lastClose!.action).toBe('stop');
@@ -308,10 +321,12 @@ describe('reconnect', () => {
 
   test('backoff resets only after the link stayed up stableAfter ms', async () => {
     // A server that accepts and closes at once: every open is short, so failures add up.
+    // (stableAfter far above the 5 ms a link lives, so that a stalled test process cannot
+    // make one of them look stable.)
     const flaky = await bare({ onConnection: (ws) => setTimeout(() => ws.close(1011, 'crash'), 5) });
-    const client = track(createClient(flaky.url(), { reconnect: { initialDelay: 20, factor: 2, maxDelay: 80, stableAfter: 300 } }));
+    const client = track(createClient(flaky.url(), { reconnect: { initialDelay: 20, factor: 2, maxDelay: 80, stableAfter: 3000 } }));
     const log = record(client);
-    await waitFor(() => log.states.filter((s) => s.status === 'open').length >= 5, 'five short opens', 5000);
+    await waitFor(() => log.states.filter((s) => s.status === 'open').length >= 5, 'five short opens', 10_000);
     client.close();
     const reconnecting = log.states.filter((s) => s.status === 'reconnecting').map((s) => s.attempt);
     // The first link was attempt 1; short-lived links count as failures, so the attempt
@@ -324,7 +339,7 @@ describe('reconnect', () => {
     const log2 = record(client2);
     await waitForStatus(client2, 'open');
     for (let round = 1; round <= 2; round++) {
-      await sleep(200);
+      await afterTimersWithin(150); // the client's stableAfter timer, set at the open, has fired
       for (const ws of steady.live) ws.terminate();
       await waitFor(() => log2.states.filter((s) => s.status === 'open').length === round + 1, `reopen ${round}`);
     }
@@ -335,18 +350,18 @@ describe('reconnect', () => {
     const hung = await silentServer(false);
     const client = track(createClient(`ws://127.0.0.1:${hung.port}/`, { connectTimeout: 150, reconnect: quick }));
     const log = record(client);
-    await waitFor(() => log.errors.some((e) => e.code === 'LL_CONNECT_TIMEOUT'), 'a connect timeout', 3000);
-    await waitFor(() => hung.accepted() >= 2, 'a second attempt', 3000);
+    await waitFor(() => log.errors.some((e) => e.code === 'LL_CONNECT_TIMEOUT'), 'a connect timeout', 10_000);
+    await waitFor(() => hung.accepted() >= 2, 'a second attempt', 10_000);
     expect(client.state.lastClose).toMatchObject({ code: 1006, reason: 'connect timeout' });
     client.close();
     // The abandoned TCP connections are closed by the client.
-    await waitFor(() => hung.sockets.size === 0, 'the hung sockets to be closed', 3000);
+    await waitFor(() => hung.sockets.size === 0, 'the hung sockets to be closed', 10_000);
   });
 });
 
 describe('open() and close() never leave two sockets', () => {
   test('close() then open() at once, repeatedly, against a server that answers the close late', async () => {
-    const server = await bare({ echo: false, closeDelayMs: 150 });
+    const server = await bare({ echo: false, holdCloses: true });
     const client = track(createClient<string, string>(server.url(), { reconnect: quick }));
     const log = record(client);
     await waitForStatus(client, 'open');
@@ -357,14 +372,18 @@ describe('open() and close() never leave two sockets', () => {
       if (i % 2) await waitForStatus(client, 'open');
     }
     await waitForStatus(client, 'open');
-    // The old sockets are closing at the server (their close is answered late) while the
-    // new one is open: every broadcast reaches all of them, but the client hears only one.
+    // The old sockets are closing at the server (it holds its answer to their close until
+    // released) while the new one is open: every broadcast reaches all of them, but the
+    // client hears only one.
     expect(server.live.size).toBeGreaterThan(1);
     server.broadcast('one');
     server.broadcast('two');
-    await sleep(100);
+    server.releaseCloses();
+    // Each old socket's close answer follows the broadcasts on its TCP stream, and the socket
+    // ends only once the client read it: when only one is left, the client has read all.
+    await waitFor(() => server.live.size === 1, 'the old sockets to finish closing', 10_000);
+    await waitFor(() => log.messages.length >= 2, 'the broadcasts on the live socket');
     expect(log.messages.map((m) => m.data)).toEqual(['one', 'two']);
-    await waitFor(() => server.live.size === 1, 'the old sockets to finish closing', 3000);
     expect(log.states.filter((s) => s.status === 'open').length).toBe(log.opens);
     // States only ever followed the table; the last word is the live connection.
     expect(client.state.status).toBe('open');
@@ -375,12 +394,16 @@ describe('open() and close() never leave two sockets', () => {
   test('close() while connecting, then open(): the first socket is abandoned, one connection remains', async () => {
     const server = await bare({ echo: false });
     const client = track(createClient(server.url(), { reconnect: quick }));
+    const log = record(client);
     expect(client.state.status).toBe('connecting');
     client.close();
     client.open();
     await waitForStatus(client, 'open');
-    await sleep(150);
-    expect(server.live.size).toBe(1);
+    // The abandoned socket was started first: if it reached the server at all, it did before
+    // the live one; one connection remains once any such one has closed.
+    client.send('after the open');
+    await waitFor(() => server.received.includes('after the open') && server.live.size === 1, 'one live connection at the server', 10_000);
+    expect(log.opens).toBe(1);
   });
 });
 
@@ -423,7 +446,7 @@ describe('outbox', () => {
     const log = record(client);
     client.send('short-lived');
     client.send('long-lived', { ttl: 60_000 });
-    await sleep(150);
+    await afterTimersWithin(100); // past the short ttl
     client.open();
     await waitFor(() => server.received.length === 1, 'the flush');
     expect(server.received).toEqual(['long-lived']);
@@ -472,12 +495,12 @@ describe('heartbeat', () => {
     const client = track(createClient(server.url(), { heartbeat: { message: 'ping?', interval: 100, timeout: 150 }, reconnect: quick }));
     const log = record(client);
     await waitForStatus(client, 'open');
-    const started = Date.now();
-    await waitFor(() => log.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT'), 'a heartbeat timeout', 3000);
-    // interval + timeout, give or take timer slack
-    expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+    await waitFor(() => log.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT'), 'a heartbeat timeout', 10_000);
     expect(log.closes[0]).toMatchObject({ code: 1006, reason: 'heartbeat timeout', wasClean: false, action: 'retry' });
-    await waitFor(() => server.connections >= 2, 'a new connection', 3000);
+    // Not before interval + timeout of silence, by the client's own clock.
+    const opened = log.states.find((st) => st.status === 'open')!;
+    expect(log.closes[0]!.at - opened.since).toBeGreaterThanOrEqual(250);
+    await waitFor(() => server.connections >= 2, 'a new connection', 10_000);
     expect(server.received.filter((m) => m === 'ping?').length).toBeGreaterThanOrEqual(1);
   });
 
@@ -486,40 +509,53 @@ describe('heartbeat', () => {
     const client = track(createClient(`ws://127.0.0.1:${silent.port}/`, { heartbeat: { interval: 100, timeout: 150 }, reconnect: quick }));
     const log = record(client);
     await waitForStatus(client, 'open');
-    await waitFor(() => log.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT'), 'a heartbeat timeout', 3000);
-    await waitFor(() => silent.accepted() >= 2, 'a reconnect', 3000);
+    await waitFor(() => log.errors.some((e) => e.code === 'LL_HEARTBEAT_TIMEOUT'), 'a heartbeat timeout', 10_000);
+    await waitFor(() => silent.accepted() >= 2, 'a reconnect', 10_000);
     // The dead connection was cut, not left half-open.
-    await waitFor(() => silent.sockets.size <= 1, 'the dead socket to be destroyed', 3000);
+    await waitFor(() => silent.sockets.size <= 1, 'the dead socket to be destroyed', 10_000);
   });
 
   test('a busy link is never timed out, even when nothing answers the probe', async () => {
+    const HB = { message: 'ping?', interval: 300, timeout: 1000 };
+    const ticks: number[] = [];
     const server = await bare({
       echo: false,
       onConnection: (ws) => {
-        const t = setInterval(() => ws.send('tick'), 30);
+        const t = setInterval(() => {
+          ticks.push(Date.now());
+          ws.send('tick');
+        }, 30);
         ws.on('close', () => clearInterval(t));
       },
     });
-    const client = track(createClient(server.url(), { heartbeat: { message: 'ping?', interval: 100, timeout: 100 } }));
+    const client = track(createClient(server.url(), { heartbeat: HB }));
     const log = record(client);
     await waitForStatus(client, 'open');
-    await sleep(800);
+    // A window counted in what arrived, long enough for an idle link to be probed and timed
+    // out (interval + timeout): the ticks of 2 s.
+    const from = Date.now();
+    await waitFor(() => log.messages.length > 0 && log.messages.at(-1)!.receivedAt - from >= 2 * (HB.interval + HB.timeout), 'two heartbeat periods of ticks', 20_000);
     expect(log.closes).toEqual([]);
     expect(log.errors).toEqual([]);
-    // Hardly ever even needed a probe (one may go out if this busy test machine stalls
-    // the ticks for more than the interval).
-    expect(server.received.length).toBeLessThanOrEqual(2);
-    expect(Date.now() - client.lastInboundAt!).toBeLessThan(300);
+    // A probe goes out only after `interval` without an inbound frame, which a ticking server
+    // leaves only when this process stalled (the server is in it): never more probes than
+    // stalls of half the interval in the ticks.
+    const stalls = ticks.filter((at, i) => i > 0 && at - ticks[i - 1]! > HB.interval / 2).length;
+    expect(server.received.length).toBeLessThanOrEqual(stalls);
+    expect(client.lastInboundAt).toBeGreaterThanOrEqual(from);
   });
 
   test('an answered probe measures the round-trip time; the reply text is filtered out', async () => {
     const server = await bare({ echo: false, onConnection: (ws) => ws.on('message', (d) => String(d) === 'hb' && ws.send('hb-ok')) });
-    const client = track(createClient(server.url(), { heartbeat: { message: 'hb', reply: 'hb-ok', interval: 50, timeout: 500 } }));
+    const client = track(createClient(server.url(), { heartbeat: { message: 'hb', reply: 'hb-ok', interval: 50, timeout: 5000 } }));
     const log = record(client);
     await waitForStatus(client, 'open');
-    await waitFor(() => log.heartbeats.length >= 3, 'three answered probes', 3000);
+    const opened = Date.now();
+    await waitFor(() => log.heartbeats.length >= 3, 'three answered probes', 10_000);
+    // A round trip: at least 0, and no longer than the wait that saw three of them.
     expect(client.rtt).toBeGreaterThanOrEqual(0);
-    expect(client.rtt).toBeLessThan(100);
+    expect(client.rtt).toBeLessThanOrEqual(Date.now() - opened);
+    expect(log.heartbeats.every((rtt) => rtt >= 0 && rtt <= Date.now() - opened)).toBe(true);
     expect(log.messages).toEqual([]);
     expect(log.closes).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import { LifelineError } from './errors.js';
 import { MAX_CLOSE_REASON_BYTES } from './close-codes.js';
+import type { BoundsProblem } from './bounds.js';
 
 /** The close codes a malformed or ill-timed envelope earns (PROTOCOL.md §2.6). */
 export type EnvelopeCloseCode = 1002 | 1007 | 1008;
@@ -18,15 +19,18 @@ export type EnvelopeCloseCode = 1002 | 1007 | 1008;
 export class EnvelopeError extends LifelineError {
   override readonly name = 'EnvelopeError';
   readonly reason: string;
+  /** Set when the frame broke a structural bound or a content rule (bounds.ts): which. */
+  readonly problem: BoundsProblem | undefined;
 
   constructor(
     readonly closeCode: EnvelopeCloseCode,
     reason: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; problem?: BoundsProblem },
   ) {
     const short = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
     super('LL_INVALID_ENVELOPE', short, options);
     this.reason = short;
+    this.problem = options?.problem;
   }
 }
 

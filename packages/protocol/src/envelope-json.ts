@@ -1,4 +1,5 @@
 import { decodeBase64, encodeBase64 } from './base64.js';
+import { jsonProblem, type DecodeLimits } from './bounds.js';
 import { EnvelopeError } from './envelope-error.js';
 import { readEnvelope, UINT8ARRAY_FIELD, validForEncoding, type BinaryField } from './envelope-validation.js';
 import { LifelineError } from './errors.js';
@@ -23,14 +24,27 @@ export const BASE64_FIELD: BinaryField = {
 
 /**
  * The envelope in a text frame. Throws {@link EnvelopeError}: close code 1007 when the
- * text is not JSON, 1002 when it is JSON but not a valid envelope.
+ * text is not JSON, breaks a content rule (a key `__proto__`, a lone surrogate escape) or,
+ * with `limits`, a bound (nesting is counted inside the envelope: its fields are level 1);
+ * 1002 when it is JSON but not a valid envelope.
  */
-export function decodeEnvelope(text: string): Envelope {
-  return decodeMessageFast(text) ?? decodeEnvelopeGeneral(text);
+export function decodeEnvelope(text: string, limits?: DecodeLimits): Envelope {
+  const problem = jsonProblem(text, limits, 1);
+  if (problem !== undefined) throw new EnvelopeError(1007, `message ${problem.reason}`, { problem });
+  return decodeMessageFast(text) ?? parseEnvelope(text);
 }
 
-/** @internal The general path (JSON.parse + the shared validator), which the fast path must agree with. */
+/**
+ * @internal The general path (the content rules, JSON.parse, the shared validator), which
+ * the fast path must agree with: `decodeEnvelope` without limits, minus the fast path.
+ */
 export function decodeEnvelopeGeneral(text: string): Envelope {
+  const problem = jsonProblem(text, undefined);
+  if (problem !== undefined) throw new EnvelopeError(1007, `message ${problem.reason}`, { problem });
+  return parseEnvelope(text);
+}
+
+function parseEnvelope(text: string): Envelope {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -42,10 +56,15 @@ export function decodeEnvelopeGeneral(text: string): Envelope {
 
 /**
  * The text frame for an envelope. Throws {@link LifelineError} `LL_ENCODE_FAILED` for an
- * envelope that the peer would refuse (the reason names the field) or a `d` that has no
- * JSON form (a function, a BigInt, a cycle).
+ * envelope that the peer would refuse (the reason names the field), a `d` that has no
+ * JSON form (a function, a BigInt, a cycle, nesting too deep for JSON.stringify) or one
+ * that breaks a content rule (a lone surrogate, a key `__proto__`).
  */
 export function encodeEnvelope(envelope: Envelope): string {
+  return checked(encodeUnchecked(envelope));
+}
+
+function encodeUnchecked(envelope: Envelope): string {
   if (envelope.t === 'm' && isPlainMessage(envelope)) {
     return `{"t":"m","s":${envelope.s}${envelope.a === undefined ? '' : `,"a":${envelope.a}`}${payloadJson(envelope, 'm')}}`;
   }
@@ -62,9 +81,16 @@ export function encodeEnvelope(envelope: Envelope): string {
       // Channel names and epochs are validated to a quote-free alphabet: no escaping needed.
       return `{"t":"p","ch":"${e.ch}","o":${e.o},"ep":"${e.ep}"${payloadJson(e, 'p')}}`;
     default:
-      // The rest hold only strings, numbers, booleans, `reset` and members, in wire order.
+      // The rest hold only strings, numbers, booleans, `reset`, `max` and members, in wire order.
       return JSON.stringify(e);
   }
+}
+
+/** The frame, once it is known to keep the content rules a peer checks (two indexOf calls when it does). */
+function checked(frame: string): string {
+  const problem = jsonProblem(frame, undefined);
+  if (problem !== undefined) throw new LifelineError('LL_ENCODE_FAILED', `Cannot encode this envelope: it ${problem.reason}`);
+  return frame;
 }
 
 /** An `m` the fast encoder may write without the full check. */

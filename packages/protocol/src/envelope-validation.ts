@@ -22,6 +22,7 @@ import {
   type ResponseEnvelope,
   type ResponseError,
   type WelcomeEnvelope,
+  type WelcomeLimits,
 } from './envelope.js';
 
 /**
@@ -177,18 +178,30 @@ function readWelcome(o: Record<string, unknown>): WelcomeEnvelope {
   if (typeof hb !== 'number' || !Number.isInteger(hb) || hb < 1 || hb > MAX_HEARTBEAT_INTERVAL) {
     return fail('welcome.hb: must be an integer from 1 to 2^31-1 (ms)');
   }
+  // PROTOCOL.md §2.5: true when the server answers the client's `ping`; false and absent mean the same.
+  const probe = o.probe;
+  if (probe !== undefined && typeof probe !== 'boolean') return fail('welcome.probe: must be a boolean');
+  const probes = probe === true ? { probe } : {};
+  const max = o.max === undefined ? {} : { max: welcomeLimits(o.max) };
   if (resumed) {
     if (o.reset !== undefined) return fail('welcome.reset: only allowed with resumed: false');
-    return { t: 'welcome', sid, tok, rx, resumed, hb };
+    return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes, ...max };
   }
-  if (o.reset === undefined) return { t: 'welcome', sid, tok, rx, resumed, hb };
+  if (o.reset === undefined) return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes, ...max };
   const reset = o.reset;
   if (typeof reset !== 'object' || reset === null || Array.isArray(reset)) return fail('welcome.reset: must be an object {reason}');
   const reason = (reset as Record<string, unknown>).reason;
   if (!RESET_REASONS.includes(reason as ResetReason)) {
     return fail('welcome.reset.reason: must be expired, unknown-session, bad-token or overflow');
   }
-  return { t: 'welcome', sid, tok, rx, resumed, hb, reset: { reason: reason as ResetReason } };
+  return { t: 'welcome', sid, tok, rx, resumed, hb, ...probes, ...max, reset: { reason: reason as ResetReason } };
+}
+
+/** `welcome.max`: an object whose `size`, `depth`, `items` and `key` are integers from 1 to 2^53-1. */
+function welcomeLimits(value: unknown): WelcomeLimits {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('welcome.max: must be an object {size, depth, items, key}');
+  const o = value as Record<string, unknown>;
+  return { size: seq(o.size, 'welcome.max.size'), depth: seq(o.depth, 'welcome.max.depth'), items: seq(o.items, 'welcome.max.items'), key: seq(o.key, 'welcome.max.key') };
 }
 
 function readPublication(o: Record<string, unknown>, binary: BinaryField): PublicationEnvelope {

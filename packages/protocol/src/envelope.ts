@@ -75,14 +75,34 @@ export interface ResumeHello {
 /** `sid`, `tok` and `rx` come together or not at all. */
 export type HelloEnvelope = NewSessionHello | ResumeHello;
 
+/**
+ * What the server accepts (PROTOCOL.md §2.1, `welcome.max`): the largest message in bytes,
+ * and the structural bounds of a message's values. A client refuses to send more
+ * (`LL_TOO_LARGE`) instead of numbering something the server would close the connection for.
+ */
+export interface WelcomeLimits {
+  /** Bytes of one message (a frame's payload), at most. */
+  readonly size: number;
+  /** Levels of arrays and objects inside the envelope's fields, at most. */
+  readonly depth: number;
+  /** Values inside arrays and objects in one message (the envelope's own fields included), at most. */
+  readonly items: number;
+  /** Characters of one object key, at most. */
+  readonly key: number;
+}
+
 interface WelcomeFields {
   readonly t: 'welcome';
   readonly sid: string;
   readonly tok: string;
   /** The last sequence number the server received from the client. */
   readonly rx: number;
-  /** The interval, in ms, at which the server sends `ping`. */
+  /** The server's heartbeat interval, in ms: it pings a link silent for about this long (PROTOCOL.md §2.5). */
   readonly hb: number;
+  /** The server answers the client's `ping` with a `pong` at once (PROTOCOL.md §2.5); absent means it does not. */
+  readonly probe?: boolean;
+  /** What the server accepts; absent from a server that does not say (then nothing is known). */
+  readonly max?: WelcomeLimits;
 }
 
 /** Server → client: the session this connection carries. A `reset` only comes with `resumed: false`. */
@@ -114,14 +134,18 @@ export interface AckEnvelope {
   readonly a: number;
 }
 
-/** Server → client: liveness probe, with the server's clock and the last round trip it measured. */
+/**
+ * A liveness probe (PROTOCOL.md §2.5): from the server, with its clock and the last round trip
+ * it measured; from a client (to a server whose welcome said `probe: true`), with the
+ * client's clock, answered at once.
+ */
 export interface PingEnvelope {
   readonly t: 'ping';
   readonly ts: number;
   readonly rtt?: number;
 }
 
-/** Client → server: the answer to a `ping`, echoing its `ts`. */
+/** The answer to a `ping`, from the other side, echoing its `ts` (numerically equal). */
 export interface PongEnvelope {
   readonly t: 'pong';
   readonly ts: number;

@@ -41,6 +41,13 @@ export type LifelineErrorCode =
   | 'LL_AUTH_FAILED'
   | 'LL_ENCODE_FAILED'
   | 'LL_DECODE_FAILED'
+  // structural bounds and content rules (bounds.ts, docs/server.md "Limits")
+  | 'LL_TOO_LARGE'
+  | 'LL_TOO_DEEP'
+  | 'LL_TOO_MANY_ITEMS'
+  | 'LL_KEY_TOO_LONG'
+  | 'LL_FORBIDDEN_KEY'
+  | 'LL_LONE_SURROGATE'
   | 'LL_INVALID_TRANSITION'
   // @lifeline/client/shared: the tab (or worker) holding the shared connection went away
   | 'LL_LEADER_LOST';

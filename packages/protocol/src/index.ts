@@ -36,11 +36,25 @@ export {
   type ResumeHello,
   type SequencedEnvelope,
   type WelcomeEnvelope,
+  type WelcomeLimits,
 } from './envelope.js';
 export { EnvelopeError, truncateUtf8, type EnvelopeCloseCode } from './envelope-error.js';
 export { readEnvelope, validForEncoding, UINT8ARRAY_FIELD, type BinaryField } from './envelope-validation.js';
 export { decodeEnvelope, encodeEnvelope, BASE64_FIELD } from './envelope-json.js';
 export { decodeBase64, encodeBase64 } from './base64.js';
+export {
+  DEFAULT_DECODE_LIMITS,
+  hasLoneSurrogateEscape,
+  isUtf8,
+  isWellFormed,
+  jsonProblem,
+  parseJsonWithin,
+  resolveDecodeLimits,
+  type BoundedParse,
+  type BoundsCode,
+  type BoundsProblem,
+  type DecodeLimits,
+} from './bounds.js';
 export { ReplayBuffer, type ReplayBound, type ReplayBounds } from './replay-buffer.js';
 export {
   ACK_DELAY_MS,

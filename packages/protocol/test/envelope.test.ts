@@ -1,6 +1,7 @@
 import { encode as msgpackEncode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BASE64_FIELD, decodeEnvelope, encodeEnvelope } from '../src/envelope-json.js';
+import { jsonProblem } from '../src/bounds.js';
 import { EnvelopeError } from '../src/envelope-error.js';
 import { readEnvelope } from '../src/envelope-validation.js';
 import { ENVELOPE_TYPES, type Envelope } from '../src/envelope.js';
@@ -85,10 +86,12 @@ describe('envelope round trips', () => {
     expect(decodeEnvelopeMsgpack(encodeEnvelopeMsgpack(withExtra))).toEqual({ t: 'm', s: 1, d: 2 });
   });
 
-  it('keeps a __proto__ key in d as data in JSON mode', () => {
-    const e = decodeEnvelope('{"t":"m","s":1,"d":{"__proto__":{"polluted":1}}}');
+  it('refuses a __proto__ key in JSON mode as MessagePack mode does (1007), escaped or not; a __proto__ string is data', () => {
+    for (const text of ['{"t":"m","s":1,"d":{"__proto__":{"polluted":1}}}', '{"t":"m","s":1,"d":{"\\u005f_proto__":1}}', '{"__proto__":1,"t":"a","a":0}']) {
+      expect(() => decodeEnvelope(text)).toThrow(expect.objectContaining({ closeCode: 1007, reason: 'message has a key __proto__' }));
+    }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(Object.keys((e as { d: object }).d)).toEqual(['__proto__']);
+    expect(decodeEnvelope('{"t":"m","s":1,"d":{"x":"__proto__"}}')).toEqual({ t: 'm', s: 1, d: { x: '__proto__' } });
   });
 
   it('counts request names in code points: 128 astral characters pass, 129 do not', () => {
@@ -260,7 +263,7 @@ describe('invalid MessagePack-mode input', () => {
     ['a truncated map', msgpackEncode({ t: 'm', s: 1, d: 'hello' }).slice(0, 8), 1007, 'MessagePack'],
     ['two values', bytes(...msgpackEncode({ t: 'a', a: 1 }), 0xc0), 1007, 'MessagePack'],
     ['a map with an array key', bytes(0x81, 0x91, 0x01, 0x01), 1007, 'MessagePack'],
-    ['a __proto__ key', msgpackEncode(JSON.parse('{"t":"m","s":1,"d":{"__proto__":1}}')), 1007, 'MessagePack'],
+    ['a __proto__ key', msgpackEncode(JSON.parse('{"t":"m","s":1,"d":{"__proto__":1}}')), 1007, 'key __proto__'],
     ['nil', bytes(0xc0), 1002, 'object'],
     ['an array', msgpackEncode([1, 2]), 1002, 'object'],
     ['bytes', msgpackEncode(bytes(1, 2)), 1002, 'object'],
@@ -335,6 +338,8 @@ describe('encoders refuse what a peer would refuse', () => {
 describe('the JSON fast path for m', () => {
   /** What the general path makes of `text`: the envelope, or the error's close code and reason. */
   function general(text: string): unknown {
+    // The content rules (bounds.ts) come before either path.
+    if (jsonProblem(text, undefined) !== undefined) return { closeCode: 1007 };
     try {
       let value: unknown;
       try {

@@ -3,14 +3,12 @@ import { EventEmitter } from 'node:events';
 import { isChannelPattern, LifelineError, patternOf, type ChannelPosition } from '@lifeline/protocol';
 import type { Broker, HistoryResult, PresenceEntry, PresenceEvent, Publication, PublicationPayload, PublishOptions } from '@lifeline/server';
 import { decodeBody, decodeMessage, encodeBody } from './codec.js';
-import { gateFor, isWritable, openConnections, positive, quit, REDIS_CONNECTION_DEFAULTS, type RedisConnection, type RedisConnectionOptions } from './connections.js';
+import { gateFor, isWritable, openConnections, positive, probeConnections, quit, REDIS_CONNECTION_DEFAULTS, type RedisConnection, type RedisConnectionOptions } from './connections.js';
 import { type Gate, unavailable } from './gate.js';
 import { RedisPresence } from './presence.js';
 import { PRESENCE_LUA, PRESENCE_READ_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js';
 
 export interface RedisBrokerOptions extends RedisConnectionOptions {
-  /** Both connections are probed with PING this often (ms); one unanswered within `commandTimeout` is reconnected. Default 5000; 0 turns it off. */
-  pingInterval?: number;
   /** How long a channel's offset and epoch outlive its last publication, in ms (at least its history ttl). Default 86400000 (24 h). */
   positionTtl?: number;
   /**
@@ -23,7 +21,6 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
 
 export const REDIS_BROKER_DEFAULTS = {
   ...REDIS_CONNECTION_DEFAULTS,
-  pingInterval: 5_000,
   positionTtl: 86_400_000,
   presenceTtl: 15_000,
 } as const;
@@ -88,11 +85,10 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
 
   constructor(options: RedisBrokerOptions = {}) {
     super();
-    const { prefix, commandTimeout, queue, commands, subscriber } = openConnections(options);
+    const { prefix, commandTimeout, pingInterval, queue, commands, subscriber } = openConnections(options);
     this.prefix = prefix;
     this.commandTimeout = commandTimeout;
     this.positionTtl = positive('positionTtl', options.positionTtl, REDIS_BROKER_DEFAULTS.positionTtl);
-    const pingInterval = positive('pingInterval', options.pingInterval, REDIS_BROKER_DEFAULTS.pingInterval, 0);
     this.commands = commands;
     this.subscriber = subscriber;
     this.commands.defineCommand('lifelinePublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
@@ -141,13 +137,7 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
     });
     this.subscriber.on('error', (error: Error) => this.report(error));
     this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.receive(message));
-    if (pingInterval > 0) {
-      this.pingTimer = setInterval(() => {
-        this.probe(this.commands);
-        this.probe(this.subscriber);
-      }, pingInterval);
-      this.pingTimer.unref();
-    }
+    this.pingTimer = probeConnections([commands, subscriber], pingInterval, commandTimeout, () => this.closed, (error) => this.report(error));
   }
 
   /** Both connections are up and the subscriber is subscribed: what readiness (`GET /readyz`) asks. */
@@ -403,16 +393,6 @@ export class RedisBroker extends EventEmitter<RedisBrokerEvents> implements Brok
       publications.push(decodeBody(fields[3]!, 0, Number(id.toString('latin1', 0, id.indexOf(0x2d))), position.epoch));
     }
     return { position, publications, expired };
-  }
-
-  /** A PING that gets no answer means a connection that looks open but is not: reconnect it. */
-  private probe(connection: RedisConnection): void {
-    if (connection.status !== 'ready') return;
-    connection.ping().catch((error: Error) => {
-      if (this.closed || connection.status !== 'ready') return;
-      this.report(new Error(`Redis did not answer PING within ${this.commandTimeout} ms; reconnecting: ${error.message}`));
-      connection.disconnect(true);
-    });
   }
 
   private key(channel: string, kind: 'm' | 's' | 'pm' | 'pn'): string {

@@ -27,6 +27,12 @@ export interface RedisConnectionOptions {
   offlineQueue?: { maxQueued?: number; timeout?: number };
   /** An operation sent to Redis and not answered within this many ms fails `LL_UNAVAILABLE`. Default 2000. */
   commandTimeout?: number;
+  /**
+   * Both connections are probed with PING this often, in ms; one unanswered within
+   * `commandTimeout` is reconnected (a Redis that hangs without closing its connections).
+   * 0 turns it off. Default 5000.
+   */
+  pingInterval?: number;
 }
 
 export const REDIS_CONNECTION_DEFAULTS = {
@@ -34,6 +40,7 @@ export const REDIS_CONNECTION_DEFAULTS = {
   prefix: 'lifeline:',
   offlineQueue: { maxQueued: 10_000, timeout: 2_000 },
   commandTimeout: 2_000,
+  pingInterval: 5_000,
 } as const;
 
 /**
@@ -62,6 +69,7 @@ export function connectionOptions(commandTimeout: number = REDIS_CONNECTION_DEFA
 export interface OpenedConnections {
   readonly prefix: string;
   readonly commandTimeout: number;
+  readonly pingInterval: number;
   readonly queue: Pick<GateOptions, 'maxQueued' | 'timeout'>;
   readonly commands: RedisConnection;
   readonly subscriber: RedisConnection;
@@ -71,12 +79,13 @@ export interface OpenedConnections {
 export function openConnections(options: RedisConnectionOptions): OpenedConnections {
   const d = REDIS_CONNECTION_DEFAULTS;
   const commandTimeout = positive('commandTimeout', options.commandTimeout, d.commandTimeout);
+  const pingInterval = positive('pingInterval', options.pingInterval, d.pingInterval, 0);
   const queue = {
     maxQueued: positive('offlineQueue.maxQueued', options.offlineQueue?.maxQueued, d.offlineQueue.maxQueued, 0),
     timeout: positive('offlineQueue.timeout', options.offlineQueue?.timeout, d.offlineQueue.timeout, 0),
   };
   const connect = options.connect ?? (() => new Redis(options.url ?? d.url, { ...options.redis, ...connectionOptions(commandTimeout), lazyConnect: false }));
-  return { prefix: options.prefix ?? d.prefix, commandTimeout, queue, commands: connect('commands'), subscriber: connect('subscriber') };
+  return { prefix: options.prefix ?? d.prefix, commandTimeout, pingInterval, queue, commands: connect('commands'), subscriber: connect('subscriber') };
 }
 
 /** A gate in front of `connection` (gate.ts), waiting while it is not writable. */
@@ -93,6 +102,26 @@ export function isWritable(connection: RedisConnection): boolean {
 /** ioredis's words for a command it refused without sending (see isWritable); a command that left never fails this way. */
 export function notSent(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("Stream isn't writeable");
+}
+
+/**
+ * Probes `connections` with PING every `interval` ms (0: never): one unanswered within the
+ * command timeout looks open but is not (a Redis that hangs without closing its
+ * connections), so it is reconnected, and `report` says why. Returns the timer, for close().
+ */
+export function probeConnections(connections: readonly RedisConnection[], interval: number, commandTimeout: number, closed: () => boolean, report: (error: Error) => void): NodeJS.Timeout | undefined {
+  if (interval === 0) return undefined;
+  const probe = (connection: RedisConnection) => {
+    if (connection.status !== 'ready') return;
+    connection.ping().catch((error: Error) => {
+      if (closed() || connection.status !== 'ready') return;
+      report(new Error(`Redis did not answer PING within ${commandTimeout} ms; reconnecting: ${error.message}`));
+      connection.disconnect(true);
+    });
+  };
+  const timer = setInterval(() => connections.forEach(probe), interval);
+  timer.unref();
+  return timer;
 }
 
 export async function quit(connection: RedisConnection): Promise<void> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LifelineError } from '@lifeline/protocol';
-import type { ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
-import { gateFor, openConnections, positive, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
+import type { ClaimRequest, ClaimResult, JournalBatch, NewSessionInit, SessionEndReason, SessionJournal, SharedSessionStore } from '@lifeline/server';
+import { gateFor, openConnections, positive, probeConnections, quit, type RedisConnection, type RedisConnectionOptions } from './connections.js';
 import { type Gate, unavailable } from './gate.js';
 import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE_LUA } from './session-scripts.js';
 
@@ -10,7 +10,7 @@ import { SESSION_APPEND_LUA, SESSION_CLAIM_LUA, SESSION_END_LUA, SESSION_RELEASE
 export interface RedisSessionStoreOptions extends RedisConnectionOptions {
   /** This process's name in the store. Default: random. */
   nodeId?: string;
-  /** How long a session that cannot store its progress keeps trying before it ends (close 1011), in ms. Default 10,000. */
+  /** How long a session that cannot store its progress keeps trying before it ends here (close 1011), in ms. Default 10,000. */
   unreachableTimeout?: number;
   /** How long an ended session is remembered, so that a late resume is told `expired` or `overflow`, in ms. Default 600,000. */
   rememberEnded?: number;
@@ -29,6 +29,17 @@ export const REDIS_SESSION_STORE_DEFAULTS = {
 
 /** Between two claim attempts while the owner releases the session, in ms. */
 const CLAIM_RETRY_MS = 5;
+/**
+ * For this long after the commands connection came back, a claim that finds no entry waits
+ * (up to `handoverTimeout`, asking every 20 ms) for the node that holds the session to store
+ * it again: Redis may have restarted empty, and every node restores its sessions once its
+ * own connection is back, which may be a little later than this one's.
+ */
+const RECOVERY_MS = 10_000;
+const MISSING_RETRY_MS = 20;
+/** An end that could not be stored is tried again: 50 ms, doubling to 1 s. */
+const END_RETRY_MIN_MS = 50;
+const END_RETRY_MAX_MS = 1_000;
 
 interface SessionScripts {
   lifelineSessionAppend(meta: string, frames: string, ended: string, ...args: (string | number | Uint8Array)[]): Promise<'ok' | 'moved' | 'lost'>;
@@ -58,13 +69,20 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   private readonly handoverTimeout: number;
   private readonly scripts: SessionScripts;
   private readonly gate: Gate;
-  private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved') => void)[] = [];
+  private readonly claimedListeners: ((sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void)[] = [];
+  /** Ends not stored yet (Redis unreachable), by session: tried again until they are, or until the entry would have expired. */
+  private readonly pendingEnds = new Map<string, () => void>();
+  private readonly pingTimer: NodeJS.Timeout | undefined;
+  private readonly reconnectListeners: (() => void)[] = [];
+  private connectedBefore = false;
+  /** When the commands connection last came back after a drop (0: never). */
+  private reconnectedAt = 0;
   private subscribed = false;
   private closed = false;
 
   constructor(options: RedisSessionStoreOptions = {}) {
     super();
-    const { prefix, queue, commands, subscriber } = openConnections(options);
+    const { prefix, commandTimeout, pingInterval, queue, commands, subscriber } = openConnections(options);
     this.prefix = prefix;
     this.nodeId = options.nodeId ?? randomBytes(9).toString('base64url');
     if (!/^[\w.:-]{1,64}$/.test(this.nodeId)) {
@@ -81,7 +99,14 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     this.commands.defineCommand('lifelineSessionRelease', { numberOfKeys: 1, lua: SESSION_RELEASE_LUA });
     this.scripts = this.commands as unknown as SessionScripts;
     this.gate = gateFor(commands, queue, 'Redis (session store)');
-    this.commands.on('ready', () => this.gate.open());
+    this.commands.on('ready', () => {
+      this.gate.open();
+      if (this.connectedBefore) {
+        this.reconnectedAt = Date.now();
+        for (const listener of this.reconnectListeners) listener();
+      }
+      this.connectedBefore = true;
+    });
     this.commands.on('error', (error: Error) => this.report(error));
     this.subscriber.on('error', (error: Error) => this.report(error));
     this.subscriber.on('close', () => {
@@ -96,12 +121,12 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
         (error: Error) => this.report(error),
       );
     });
-    // `release <sid>` or `moved <sid>` (session-scripts.ts).
+    this.pingTimer = probeConnections([commands, subscriber], pingInterval, commandTimeout, () => this.closed, (error) => this.report(error));
+    // `release <sid> <attach>` or `moved <sid>` (session-scripts.ts).
     this.subscriber.on('message', (_channel: string, message: string) => {
-      const space = message.indexOf(' ');
-      const kind = message.slice(0, space);
-      if (kind !== 'release' && kind !== 'moved') return;
-      for (const listener of this.claimedListeners) listener(message.slice(space + 1), kind);
+      const [kind, sid, attach] = message.split(' ');
+      if ((kind !== 'release' && kind !== 'moved') || sid === undefined) return;
+      for (const listener of this.claimedListeners) listener(sid, kind, attach === undefined ? undefined : Number(attach));
     });
   }
 
@@ -115,40 +140,97 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     return this.gate.pass(() => Promise.resolve());
   }
 
-  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved') => void): void {
+  /** Nodes other than this one listening on their node channel (PUBSUB CHANNELS: on a Cluster, those of one shard). */
+  async otherNodes(): Promise<number> {
+    const channels = await this.run('node count', this.nodeId, () => this.commands.pubsub('CHANNELS', `${this.nodeChannel('')}*`) as Promise<string[]>);
+    return channels.filter((channel) => channel !== this.nodeChannel(this.nodeId)).length;
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void {
     this.claimedListeners.push(listener);
   }
 
   async releaseOrphan(sessionId: string): Promise<void> {
+    // A session that ended here but whose end is not stored yet: store it now, so that the claim hears how it ended.
+    const endNow = this.pendingEnds.get(sessionId);
+    if (endNow !== undefined) {
+      endNow();
+      return;
+    }
     const [meta] = this.keys(sessionId);
     await this.run('release', sessionId, () => this.scripts.lifelineSessionRelease(meta, '', this.nodeId));
   }
 
   create(init: NewSessionInit): SessionJournal {
-    return new RedisJournal(this, init, 1);
+    return new RedisJournal(this, init, 1, 1);
   }
 
-  async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult> {
+  async claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number, request: ClaimRequest): Promise<ClaimResult> {
     const [meta, frames, ended] = this.keys(sessionId);
-    // While the node that holds the session stores what it holds and releases it, ask again; past the timeout, take it.
-    const forceAt = Date.now() + this.handoverTimeout;
+    const holding = request.holding instanceof RedisJournal ? request.holding : undefined;
+    // Asking the owner to let go starts from the attach read first (the pin), and only for it:
+    // a step that reaches Redis late can never take the session from a connection attached since.
+    let pin = '';
+    let forceAt = Infinity;
+    let missingSince = 0;
     let reply: [Buffer, ...unknown[]];
     for (;;) {
+      if (request.abandoned?.() === true) return { outcome: 'abandoned' };
       const force = Date.now() >= forceAt ? '1' : '0';
       reply = await this.run('claim', sessionId, () =>
-        this.scripts.lifelineSessionClaimBuffer(meta, frames, ended, tokenDigest.toString('hex'), route, protocol, this.nodeId, ttlOf(ttl), this.nodeChannel(''), sessionId, force),
+        this.scripts.lifelineSessionClaimBuffer(
+          meta,
+          frames,
+          ended,
+          tokenDigest.toString('hex'),
+          route,
+          protocol,
+          this.nodeId,
+          ttlOf(ttl),
+          this.nodeChannel(''),
+          sessionId,
+          force,
+          request.rx,
+          pin,
+          holding === undefined ? '' : holding.generation,
+        ),
       );
-      if (reply[0].toString() !== 'wait') break;
+      const step = reply[0].toString();
+      if (step === 'pin') {
+        const attach = String(reply[1]);
+        // While the owner releases the session, ask again; past the hand-over timeout, take it.
+        if (attach !== pin) forceAt = Date.now() + this.handoverTimeout;
+        pin = attach;
+        continue;
+      }
+      if (step === 'missing') {
+        const now = Date.now();
+        missingSince ||= now;
+        if (now - this.reconnectedAt > RECOVERY_MS || now - missingSince >= this.handoverTimeout) return { outcome: 'reset', reason: 'unknown-session' };
+        await new Promise((resolve) => setTimeout(resolve, MISSING_RETRY_MS));
+        continue;
+      }
+      if (step !== 'wait') break;
       await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
     }
     const outcome = reply[0].toString();
     if (outcome === 'reset') return { outcome, reason: (reply[1] as Buffer).toString() as 'unknown-session' | 'bad-token' | SessionEndReason };
     if (outcome === 'protocol') return { outcome, protocol: (reply[1] as Buffer).toString() };
-    const [, generation, rx, acked, stored] = reply as [Buffer, number, Buffer, Buffer, Buffer[]];
+    if (outcome === 'rx-low' || outcome === 'rx-high') return { outcome: 'rx', below: outcome === 'rx-low' };
+    if (outcome === 'lost') return { outcome };
+    if (outcome === 'kept') {
+      holding!.attach = Number(reply[1]);
+      return { outcome };
+    }
+    const [, generation, rx, acked, attach, stored] = reply as [Buffer, number, Buffer, Buffer, number, Buffer[]];
     return {
       outcome: 'claimed',
       snapshot: { rx: Number(rx.toString()), acked: Number(acked.toString()), frames: stored },
-      journal: new RedisJournal(this, { sessionId, tokenDigest, route, protocol, ttl }, Number(generation)),
+      journal: new RedisJournal(this, { sessionId, tokenDigest, route, protocol, ttl }, Number(generation), Number(attach)),
     };
   }
 
@@ -167,6 +249,7 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.pingTimer);
     this.gate.close(unavailable('The Redis session store was closed.'));
     await Promise.all([quit(this.commands), quit(this.subscriber)]);
   }
@@ -187,7 +270,10 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
       full ? init.tokenDigest.toString('hex') : '',
       full ? init.route : '',
       full ? init.protocol : '',
-      ...batch.frames,
+      journal.attach,
+      // ioredis sends a Buffer as bytes but a plain Uint8Array (what the MessagePack encoder
+      // returns) through String(): "132,161,…". A view, not a copy.
+      ...batch.frames.map((frame) => (typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength))),
     ];
     return this.run('append', init.sessionId, () => this.scripts.lifelineSessionAppend(meta, frames, ended, ...args)).then((result) => {
       if (result === 'moved') throw new LifelineError('LL_SESSION_MOVED', `Session ${init.sessionId} is now held by another node.`);
@@ -201,10 +287,46 @@ export class RedisSessionStore extends EventEmitter<RedisSessionStoreEvents> imp
     await this.run('release', journal.init.sessionId, () => this.scripts.lifelineSessionRelease(meta, journal.generation, this.nodeId));
   }
 
-  /** @internal */
-  async end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
-    const [meta, frames, ended] = this.keys(journal.init.sessionId);
-    await this.run('end', journal.init.sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded));
+  /**
+   * @internal Forgets the session and remembers why (`rememberEnded`). While Redis cannot be
+   * reached the end is tried again (50 ms doubling to 1 s), and at once when another node asks
+   * for the session, until it is stored or the entry would have expired anyway: otherwise a
+   * late resume elsewhere would find the session still there and continue it.
+   */
+  end(journal: RedisJournal, why: SessionEndReason | undefined): Promise<void> {
+    const sessionId = journal.init.sessionId;
+    const [meta, frames, ended] = this.keys(sessionId);
+    const giveUpAt = Date.now() + ttlOf(journal.init.ttl);
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let running = false;
+      let delay = END_RETRY_MIN_MS;
+      const attempt = () => {
+        clearTimeout(timer);
+        if (running) return;
+        running = true;
+        this.run('end', sessionId, () => this.scripts.lifelineSessionEnd(meta, frames, ended, journal.generation, why ?? 'closed', this.rememberEnded)).then(
+          () => {
+            this.pendingEnds.delete(sessionId);
+            resolve();
+          },
+          (error: LifelineError) => {
+            running = false;
+            this.report(new Error(`Session store end (${sessionId}) failed: ${error.message}`));
+            if (this.closed || Date.now() + delay >= giveUpAt) {
+              this.pendingEnds.delete(sessionId);
+              reject(error);
+              return;
+            }
+            timer = setTimeout(attempt, delay);
+            timer.unref();
+            delay = Math.min(END_RETRY_MAX_MS, delay * 2);
+          },
+        );
+      };
+      this.pendingEnds.set(sessionId, attempt);
+      attempt();
+    });
   }
 
   private run<T>(what: string, subject: string, operation: () => Promise<T>): Promise<T> {
@@ -235,6 +357,8 @@ class RedisJournal implements SessionJournal {
     /** What a full append (re)creates the entry with; `ttl` is the session's resume window. */
     readonly init: NewSessionInit,
     readonly generation: number,
+    /** The attach this node's copy is on (raised by the store when it confirms a resume here). */
+    public attach: number,
   ) {}
 
   append(batch: JournalBatch, full: boolean): Promise<void> {

@@ -99,6 +99,8 @@ describe('sessions shared through Redis', () => {
     console.log(`[session-store] seed ${seed}`);
     const proxy = await startChaosProxy({ targetPort: nodes[0]!.running.port, seed, minLifeMs: 100, maxLifeMs: 400 });
     cleanup(() => proxy.close());
+    // Cuts start once the session exists: a first connection cut before its welcome would start a second one.
+    proxy.chaos = false;
     // Each new connection goes to the next node: every reconnect is a move.
     let next = 0;
     const rotate = setInterval(() => {
@@ -117,6 +119,8 @@ describe('sessions shared through Redis', () => {
     const echoes: number[] = [];
     client.on('reset', (r) => resets.push(r.reason));
     client.on('message', (m) => echoes.push(m.data!.i));
+    await waitFor(() => client.state.status === 'open', 'the session open');
+    proxy.chaos = true;
     const n = 8_000;
     for (let i = 1; i <= n; i++) {
       client.send({ i });
@@ -124,11 +128,13 @@ describe('sessions shared through Redis', () => {
     }
     await waitFor(() => echoes.length >= n && proxy.stats.cuts >= 5, 'every echo through at least 5 cuts', 60_000);
     proxy.chaos = false;
-    await sleep(200);
+    // A sentinel, after the cuts: a late duplicate of anything would come before its echo.
+    client.send({ i: n + 1 });
+    await waitFor(() => echoes.includes(n + 1) && shared.received.includes(n + 1), 'the sentinel both ways', 30_000);
 
-    expect(streamProblems(shared.received, n)).toEqual([]);
+    expect(streamProblems(shared.received, n + 1)).toEqual([]);
     // The old node of each move was alive: it stored what it had before letting go, so no echo is lost.
-    expect(streamProblems(echoes, n)).toEqual([]);
+    expect(streamProblems(echoes, n + 1)).toEqual([]);
     const dropped = nodes.flatMap((node) => node.runs).reduce((sum, run) => sum + run.socket.stats.dropped, 0);
     expect(dropped).toBe(0);
     expect(resets).toEqual([]);
@@ -149,21 +155,19 @@ describe('sessions shared through Redis', () => {
     for (let i = 1; i <= 1_000; i++) onA.sendJson({ i });
     await waitFor(() => got.length === 1_000, 'the first thousand');
     // The link stalls: what node a sends now is stored, written, and never arrives.
-    proxy.blackhole = true;
+    proxy.blackholeLinks();
     for (let i = 1_001; i <= 3_000; i++) onA.sendJson({ i });
     await waitFor(async () => Number(await redis.command('HGET', `lifeline:session:{${onA.sessionId}}`, 'l')) === 3_000, 'node a stored all 3,000');
     // The client comes back through node b.
     proxy.targetPort = b.running.port;
-    proxy.blackhole = false;
     proxy.cutAll();
     await waitFor(() => b.runs.length === 1 && got.length >= 3_000, 'the session resumed on node b with the rest');
     const onB = b.runs[0]!.socket;
     expect(b.runs[0]!.moved).toBe(true);
     expect(onB.sessionId).toBe(onA.sessionId);
-    for (let i = 3_001; i <= 4_000; i++) onB.sendJson({ i });
-    await waitFor(() => got.length >= 4_000, 'what node b sent');
-    await sleep(100);
-    expect(streamProblems(got, 4_000)).toEqual([]);
+    for (let i = 3_001; i <= 4_001; i++) onB.sendJson({ i }); // 4,001: a sentinel, after which nothing more comes
+    await waitFor(() => got.includes(4_001), 'what node b sent');
+    expect(streamProblems(got, 4_001)).toEqual([]);
     expect(resets).toEqual([]);
     await waitFor(() => a.runs[0]!.closed !== undefined, 'node a told that the session moved');
     expect(a.runs[0]!.closed).toEqual([4000, 'session moved to another node']);
@@ -183,9 +187,12 @@ describe('sessions shared through Redis', () => {
     expect(a.runs[0]!.closed?.[0]).toBe(1012);
     await waitFor(() => b.runs.length === 1 && got.length >= 2_000 && shared.received.length >= 2_000, 'the session resumed on node b with everything');
     expect(b.runs[0]!.moved).toBe(true);
-    await sleep(100);
-    expect(streamProblems(got, 2_000)).toEqual([]);
-    expect(streamProblems(shared.received, 2_000)).toEqual([]);
+    // Sentinels both ways: a late duplicate of anything would come before them.
+    b.runs[0]!.socket.sendJson({ i: 2_001 });
+    client.send({ i: 2_001 });
+    await waitFor(() => got.includes(2_001) && shared.received.includes(2_001), 'the sentinels');
+    expect(streamProblems(got, 2_001)).toEqual([]);
+    expect(streamProblems(shared.received, 2_001)).toEqual([]);
     expect(resets).toEqual([]);
   });
 

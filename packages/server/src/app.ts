@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
+import { formatRetryHint, LifelineError, MAX_HEARTBEAT_INTERVAL, type ChannelPosition, type DecodeLimits, type PresenceMember } from '@lifeline/protocol';
 import { WebSocketServer } from 'ws';
 import { checkOrigin, checkUpgradeHeaders, writeRejection, type Rejection } from './handshake.js';
 import { isAuthProtocol, RouteAuth, type AuthOptions } from './auth.js';
@@ -19,6 +19,7 @@ import {
   type ShutdownOptions,
 } from './options.js';
 import { RouteTable, type RouteParams } from './router.js';
+import { InvalidMessageError } from './message.js';
 import { Socket, type SocketHost } from './socket.js';
 import { addressKey, clientAddressOf, ConnectionsPerAddress } from './client-address.js';
 import { InboundLimit } from './rate-limit.js';
@@ -146,8 +147,15 @@ export class App implements SocketHost, LifelineAppHost {
     this.sessionStore = options.sessionStore;
     // A session whose client resumed on another node is handed over (or, if taken, ends
     // here at once) rather than waiting out its resume window.
-    this.sessionStore?.onClaimed((sessionId, kind) => this.sessionClaimed(sessionId, kind));
-    this.hub = new ChannelHub(options.broker ?? new MemoryBroker());
+    this.sessionStore?.onClaimed((sessionId, kind, attach) => this.sessionClaimed(sessionId, kind, attach));
+    // Back after being unreachable: Redis may have restarted empty; every session here checks, and stores itself again if so.
+    this.sessionStore?.onReconnect?.(() => {
+      for (const route of this.lifelineRoutes) for (const session of route.store.values()) session.checkStored();
+    });
+    this.hub = new ChannelHub(options.broker ?? new MemoryBroker(), {
+      limits: this.options.limits,
+      report: (event, fields) => this.logger.log('error', event, fields),
+    });
     const { maxConnectionsPerIp, rateLimit } = this.options;
     if (maxConnectionsPerIp > 0) this.perAddress = new ConnectionsPerAddress(maxConnectionsPerIp);
     if (rateLimit) this.inboundLimit = new InboundLimit(rateLimit);
@@ -197,7 +205,7 @@ export class App implements SocketHost, LifelineAppHost {
    * language can push to subscribers with one HTTP call. Bodies over `maxPayload` get 413.
    */
   publishEndpoint(options: PublishEndpointOptions): this {
-    return this.http('POST', options.path ?? DEFAULT_PUBLISH_PATH, publishHandler(this.hub, options.apiKey, this.options.maxPayload));
+    return this.http('POST', options.path ?? DEFAULT_PUBLISH_PATH, publishHandler(this.hub, options.apiKey, this.options.maxPayload, this.options.limits));
   }
 
   /** @internal */
@@ -349,7 +357,7 @@ export class App implements SocketHost, LifelineAppHost {
   /**
    * `GET /healthz` (liveness: 200 while the app serves, 503 once closed) and `GET /readyz`
    * (readiness: 503 with the reason while draining, at `maxConnections`, or while the broker
-   * is unavailable). Off unless called; `lifeline serve` calls it.
+   * or the shared session store is unavailable). Off unless called; `lifeline serve` calls it.
    */
   healthEndpoints(options: HealthEndpointsOptions = {}): this {
     const app = this;
@@ -362,6 +370,7 @@ export class App implements SocketHost, LifelineAppHost {
       },
       maxConnections: this.options.maxConnections,
       brokerAvailable: () => this.hub.broker.available?.() ?? true,
+      sessionStoreAvailable: () => this.sessionStore?.available?.() ?? true,
     });
     this.get(options.livePath ?? '/healthz', handlers.live);
     this.get(options.readyPath ?? '/readyz', handlers.ready);
@@ -410,6 +419,11 @@ export class App implements SocketHost, LifelineAppHost {
     return this.options.maxBufferedBytes;
   }
 
+  /** @internal SocketHost: the structural bounds on what peers send. */
+  get limits(): DecodeLimits {
+    return this.options.limits;
+  }
+
   get slowConsumer(): ResolvedOptions['slowConsumer'] {
     return this.options.slowConsumer;
   }
@@ -431,7 +445,7 @@ export class App implements SocketHost, LifelineAppHost {
     const maxPayload = options.maxPayload ?? this.options.maxPayload;
     if (!(maxPayload > 0)) throw new LifelineError('LL_INVALID_OPTION', `Route "${path}": maxPayload must be a positive number of bytes.`);
     const protocols = options.protocols;
-    const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler) : undefined;
+    const lifeline = options.lifeline ? new LifelineRoute(path, resolveLifelineOptions(path, options.lifeline), this, handler, maxPayload, this.options.limits) : undefined;
     const auth = options.auth === undefined ? undefined : new RouteAuth(path, options.auth, () => this.logger);
     if (lifeline) lifeline.auth = auth;
     const lifelineProtocols = lifeline?.protocols;
@@ -627,10 +641,10 @@ export class App implements SocketHost, LifelineAppHost {
     for (const socket of this.connections) socket.close(options.code, hint());
     // Sessions end with the process (the in-memory store goes with it); so do connections still before their hello.
     // With a shared store, sessions are handed off rather than ended: each client resumes on another node.
-    const handOffs = this.lifelineRoutes.flatMap((route) =>
-      [...route.store.values()].map((session) =>
-        this.sessionStore ? session.handOff(options.code, hint(), options.drainTimeout) : session.close(options.code, hint()),
-      ),
+    const sessions = this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
+    const spread = await this.handOffSpread(sessions.length, options);
+    const handOffs = sessions.map((session) =>
+      this.sessionStore ? session.handOff(options.code, formatRetryHint(text, Math.random() * spread), options.drainTimeout) : session.close(options.code, hint()),
     );
     for (const link of this.links) if (link.session === null) link.closeWith(options.code, hint());
     await Promise.all(handOffs);
@@ -652,6 +666,26 @@ export class App implements SocketHost, LifelineAppHost {
     for (const server of [...this.attached.keys()]) this.detach(server);
     this.currentState = 'closed';
     this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
+  }
+
+  /**
+   * Over how many ms the clients of handed-off sessions are told to come back (PROTOCOL.md
+   * §1.4): with other nodes sharing the store, only as long as they need to take `sessions`
+   * resumes at `handOffRate` each; alone (or not knowing), the whole `retryWindow`.
+   */
+  private async handOffSpread(sessions: number, options: Required<ShutdownOptions>): Promise<number> {
+    const store = this.sessionStore;
+    if (store?.otherNodes === undefined || sessions === 0) return options.retryWindow;
+    let others = 0;
+    try {
+      others = await store.otherNodes();
+    } catch (error) {
+      this.logger.log('warn', 'shutdown-node-count-failed', { error: (error as Error).message });
+    }
+    if (others === 0) return options.retryWindow;
+    const spread = Math.min(options.retryWindow, Math.ceil((sessions * 1000) / (others * options.handOffRate)));
+    this.logger.log('info', 'shutdown-hand-off', { sessions, otherNodes: others, spreadMs: spread });
+    return spread;
   }
 
   private waitForConnections(timeoutMs: number): Promise<void> {
@@ -742,11 +776,15 @@ export class App implements SocketHost, LifelineAppHost {
     return true;
   }
 
-  private sessionClaimed(sessionId: string, kind: 'release' | 'moved'): void {
+  private sessionClaimed(sessionId: string, kind: 'release' | 'moved', attach: number | undefined): void {
     const session = this.lifelineRoutes.map((route) => route.store.get(sessionId)).find((found) => found !== undefined);
     if (kind === 'moved') session?.movedAway();
-    else if (session !== undefined) void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
-    else {
+    else if (session !== undefined) {
+      // Meant for the connection this copy is on, and no resume of it being confirmed here (that
+      // resume is newer than the claim, which then finds the session on a later attach and asks again).
+      if (session.confirming > 0 || (attach !== undefined && session.journal?.attach !== attach)) return;
+      void session.handOver(HANDOVER_STORE_TIMEOUT_MS);
+    } else {
       this.sessionStore!.releaseOrphan(sessionId).catch((error: unknown) => {
         this.logger.log('warn', 'session-release-failed', { sid: sessionId, error: (error as Error).message });
       });
@@ -859,8 +897,27 @@ export class App implements SocketHost, LifelineAppHost {
 
   private handlerFailed(socket: Socket, error: unknown): void {
     socket.handlerSettled();
-    this.logger.log('error', 'handler-error', { id: socket.id, route: socket.route, error: describeError(error) });
-    if (socket.isOpen) socket.close(1011, 'internal error');
+    this.closeFor(socket, 'handler-error', error);
+  }
+
+  /**
+   * @internal SocketHost: a listener threw. The process-level rule (docs/server.md): what an
+   * application callback throws never becomes an uncaught exception; it is logged and its
+   * connection closes — 1007 with the reason when `Message.json()` refused the peer's data,
+   * else 1011 `internal error`.
+   */
+  listenerFailed(socket: Socket, event: 'message' | 'close' | 'drop' | 'error', error: unknown): void {
+    this.closeFor(socket, 'listener-error', error, event);
+  }
+
+  private closeFor(socket: Socket, what: 'handler-error' | 'listener-error', error: unknown, event?: string): void {
+    const peerData = error instanceof InvalidMessageError;
+    if (peerData) {
+      if (this.logger.enabled('info')) this.logger.log('info', what, { id: socket.id, route: socket.route, event, code: 1007, reason: error.reason });
+    } else {
+      this.logger.log('error', what, { id: socket.id, route: socket.route, event, sid: socket.sessionId, error: describeError(error) });
+    }
+    if (socket.isOpen) socket.close(peerData ? 1007 : 1011, peerData ? error.reason : 'internal error');
   }
 
   private runHttpHandler(handler: HttpHandler, request: IncomingMessage, response: ServerResponse, params: RouteParams): void {

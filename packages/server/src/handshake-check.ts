@@ -20,7 +20,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { refusalHeaders, type HandshakeOutcome } from '@lifeline/protocol';
+import { DEFAULT_DECODE_LIMITS, parseJsonWithin, refusalHeaders, type HandshakeOutcome } from '@lifeline/protocol';
 import WebSocket from 'ws';
 import { readBody, replyJson } from './http-json.js';
 import { numberOption } from './option-checks.js';
@@ -116,12 +116,10 @@ export function handshakeCheckHandler(options: HandshakeCheckOptions, bindAddres
 
 /** The URL and subprotocols asked for, or what is wrong with the request. */
 function parseRequest(body: Buffer): { url: string; protocols: string[] } | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    return 'The body is not JSON; send {"url": "ws://…", "protocols": [...]}.';
-  }
+  // Within the default structural bounds, like everything else read from outside (docs/server.md "Limits").
+  const read = parseJsonWithin(body.toString('utf8'), DEFAULT_DECODE_LIMITS);
+  if (!read.ok) return read.problem !== undefined ? `The body ${read.problem.reason}.` : 'The body is not JSON; send {"url": "ws://…", "protocols": [...]}.';
+  const value = read.value;
   const { url, protocols = [] } = (typeof value === 'object' && value !== null ? value : {}) as { url?: unknown; protocols?: unknown };
   if (typeof url !== 'string' || url.length > MAX_URL) return `"url" must be a ws:// or wss:// URL of at most ${MAX_URL} characters.`;
   let parsed: URL;

@@ -19,14 +19,16 @@ export interface HealthSource {
   readonly connectionCount: number;
   readonly maxConnections: number;
   brokerAvailable(): boolean;
+  sessionStoreAvailable(): boolean;
 }
 
-export type Readiness = { ready: true } | { ready: false; reason: 'draining' | 'closed' | 'full' | 'broker-unavailable' };
+export type Readiness = { ready: true } | { ready: false; reason: 'draining' | 'closed' | 'full' | 'broker-unavailable' | 'session-store-unavailable' };
 
 export function readiness(source: HealthSource): Readiness {
   if (source.state !== 'running') return { ready: false, reason: source.state };
   if (source.connectionCount >= source.maxConnections) return { ready: false, reason: 'full' };
   if (!source.brokerAvailable()) return { ready: false, reason: 'broker-unavailable' };
+  if (!source.sessionStoreAvailable()) return { ready: false, reason: 'session-store-unavailable' };
   return { ready: true };
 }
 

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { secretDigest } from './bearer.js';
 import type { Duplex } from 'node:stream';
-import { EnvelopeError, type Envelope, type ResetReason } from '@lifeline/protocol';
+import { EnvelopeError, type DecodeLimits, type Envelope, type ResetReason, type WelcomeLimits } from '@lifeline/protocol';
 import type WebSocket from 'ws';
-import { CODECS, Link, type Codec, type LinkHost } from './link.js';
+import { codecsWithin, Link, type Codec, type LinkHost } from './link.js';
 import type { Logger, LogFields } from './logger.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import type { RouteParams } from './router.js';
@@ -42,14 +42,22 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   /** The route's authentication (auth.ts), set by the app; a hello goes on once its connection's token passed. */
   auth: RouteAuth | undefined;
 
+  /** What the welcome announces (PROTOCOL.md §2.1 `max`): the route's maxPayload and the app's structural bounds. */
+  readonly welcomeMax: WelcomeLimits;
+
   constructor(
     readonly path: string,
     readonly options: ResolvedLifelineOptions,
     private readonly app: LifelineAppHost,
     private readonly handler: (socket: Socket, request: IncomingMessage) => unknown,
+    /** The route's maxPayload, in bytes. */
+    readonly maxPayload: number,
+    limits: DecodeLimits,
   ) {
-    this.codecs = options.formats.map((format) => CODECS[format]);
+    const codecs = codecsWithin(limits);
+    this.codecs = options.formats.map((format) => codecs[format]);
     this.protocols = this.codecs.map((codec) => codec.protocol);
+    this.welcomeMax = { size: maxPayload, depth: limits.maxDepth, items: limits.maxItems, key: limits.maxKeyLength };
   }
 
   get maxBufferedBytes(): number {
@@ -100,68 +108,119 @@ export class LifelineRoute implements LinkHost, SessionOwner {
     }
     const sid = envelope.sid;
     const session = this.store.get(sid);
+    const shared = this.app.sessionStore;
     if (session === undefined) {
-      const shared = this.app.sessionStore;
       if (shared !== undefined && this.store.endedBecause(sid) === undefined) {
-        this.claim(shared, link, request, sid, envelope.tok, envelope.rx);
+        this.claim(shared, link, request, sid, envelope.tok, envelope.rx, undefined);
         return;
       }
       link.helloDone();
       this.startSession(link, request, { sessionId: sid, reason: this.store.endedBecause(sid) ?? 'unknown-session' });
       return;
     }
-    link.helloDone();
     if (!session.tokenMatches(envelope.tok)) {
+      link.helloDone();
       this.startSession(link, request, { sessionId: sid, reason: 'bad-token' });
       return;
     }
     if (session.codec !== link.codec) {
+      link.helloDone();
       link.fail(new EnvelopeError(1008, `hello: the session speaks ${session.protocol}; resume it with that subprotocol`));
       return;
     }
-    const result = session.resume(link, envelope.tok, envelope.rx);
-    if (result.outcome === 'overflow') this.startSession(link, request, { sessionId: sid, reason: 'overflow' });
+    // With a shared store the store confirms this copy is still the session's, and orders this
+    // connection after every other that was given the session (PROTOCOL.md §2.7). Until it has,
+    // only "below" is certain: a copy another node made stale knows less, never more, than the session.
+    if (shared !== undefined && session.journal !== undefined) {
+      const where = session.rxOutOfRange(envelope.rx);
+      if (where === 'below') this.refuseRx(link, request, sid, where);
+      else this.claim(shared, link, request, sid, envelope.tok, envelope.rx, session);
+      return;
+    }
+    if (this.refuseRx(link, request, sid, session.rxOutOfRange(envelope.rx))) return;
+    link.helloDone();
+    this.resumeHere(session, link, request, envelope.tok, envelope.rx, false);
+  }
+
+  /**
+   * A resume's `rx` that no correct client of the session sends (PROTOCOL.md §2.4), answered
+   * the same on every node and never at the session's cost: below what it acknowledged, 1002;
+   * above what it can have seen, a new session told `unknown-session`. True if refused.
+   */
+  private refuseRx(link: Link, request: IncomingMessage, sid: string, where: 'below' | 'above' | undefined): boolean {
+    if (where === undefined) return false;
+    link.helloDone();
+    if (where === 'below') link.fail(new EnvelopeError(1002, 'hello.rx: below what the client acknowledged'));
+    else this.startSession(link, request, { sessionId: sid, reason: 'unknown-session' });
+    return true;
+  }
+
+  /** Continues `session`, held here, on `link`. */
+  private resumeHere(session: SessionSocket, link: Link, request: IncomingMessage, token: string, rx: number, moved: boolean): void {
+    const result = session.resume(link, token, rx);
+    if (result.outcome === 'overflow') this.startSession(link, request, { sessionId: session.sessionId, reason: 'overflow' });
     else if (result.outcome === 'resumed') {
       this.app.sessionResumed();
-      this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: result.replayed });
+      this.log('info', 'session-resume', session, { link: link.id, remote: link.remoteAddress, replayed: result.replayed, moved: moved || undefined });
       this.auth?.bindSession(session, request);
     }
   }
 
   /**
-   * A hello for a session this process does not hold: another node may (PROTOCOL.md §2.7).
-   * The hello timeout keeps running meanwhile, so a store that does not answer closes the
-   * link like a missing hello would.
+   * A hello for a session this process may not hold (another node may, PROTOCOL.md §2.7), or
+   * holds (`held`: the store confirms it). The hello timeout keeps running meanwhile, so a
+   * store that does not answer closes the link like a missing hello would, and the claim
+   * stops there.
    */
-  private claim(shared: SharedSessionStore, link: Link, request: IncomingMessage, sid: string, token: string, rx: number): void {
+  private claim(shared: SharedSessionStore, link: Link, request: IncomingMessage, sid: string, token: string, rx: number, held: SessionSocket | undefined): void {
     this.claiming.add(link);
+    if (held !== undefined) held.confirming++;
+    this.log('debug', 'session-claim', undefined, { sid, link: link.id, held: held !== undefined });
     const tokenDigest = secretDigest(token);
-    shared.claim(sid, tokenDigest, this.path, link.codec.protocol, this.options.resumeWindow).then(
+    const claimRequest = { rx, holding: held?.journal, abandoned: () => !link.isOpen };
+    shared.claim(sid, tokenDigest, this.path, link.codec.protocol, this.options.resumeWindow, claimRequest).then(
       (result) => {
         this.claiming.delete(link);
-        if (!link.isOpen && result.outcome !== 'claimed') return;
+        if (held !== undefined) held.confirming--;
+        if (result.outcome === 'abandoned') return;
+        if (!link.isOpen) {
+          // Nobody waits for it here: a session taken for this link is let go at once, for the next claim.
+          if (result.outcome === 'claimed') result.journal.release().catch(() => {});
+          return;
+        }
         link.helloDone();
         if (result.outcome === 'protocol') {
           link.fail(new EnvelopeError(1008, `hello: the session speaks ${result.protocol}; resume it with that subprotocol`));
           return;
         }
+        if (result.outcome === 'rx') {
+          this.refuseRx(link, request, sid, result.below ? 'below' : 'above');
+          return;
+        }
+        if (result.outcome === 'kept' || result.outcome === 'lost') {
+          // This node's copy is the session's; it may have ended meanwhile (its window passed).
+          if (held === undefined || !held.isOpen) {
+            this.startSession(link, request, { sessionId: sid, reason: this.store.endedBecause(sid) ?? 'unknown-session' });
+            return;
+          }
+          if (this.refuseRx(link, request, sid, held.rxOutOfRange(rx))) return;
+          if (result.outcome === 'lost') {
+            this.log('error', 'session-store-lost', held, { link: link.id });
+            held.restate();
+          }
+          this.resumeHere(held, link, request, token, rx, false);
+          return;
+        }
         if (result.outcome === 'reset') {
+          // A copy held here that the store no longer knows as the session's is stale.
+          held?.movedAway();
           this.startSession(link, request, { sessionId: sid, reason: result.reason });
           return;
         }
-        const stored = result.snapshot.acked + result.snapshot.frames.length;
-        if (rx > stored) {
-          // The client saw envelopes the store no longer has (a Redis failover or restart
-          // lost its last writes): continuing would open a gap, so it starts again, told why.
-          this.log('error', 'session-store-behind', undefined, { sid, link: link.id, clientRx: rx, stored });
-          result.journal.end(undefined).catch(() => {});
-          this.startSession(link, request, { sessionId: sid, reason: 'unknown-session' });
-          return;
-        }
         const session = this.newSession(link, { kind: 'moved', sessionId: sid, tokenDigest, snapshot: result.snapshot, journal: result.journal });
-        this.store.get(sid)?.movedAway(); // a second hello for the same session raced this one here
+        this.store.get(sid)?.movedAway(); // a copy here that another node's claim made stale, or a second hello that raced this one
         this.store.add(session);
-        const resumed = link.isOpen ? session.resume(link, token, rx) : { outcome: 'failed' as const };
+        const resumed = session.resume(link, token, rx);
         if (resumed.outcome === 'overflow') {
           this.startSession(link, request, { sessionId: sid, reason: 'overflow' });
           return;
@@ -176,6 +235,7 @@ export class LifelineRoute implements LinkHost, SessionOwner {
       },
       (error: unknown) => {
         this.claiming.delete(link);
+        if (held !== undefined) held.confirming--;
         link.helloDone();
         this.log('error', 'session-claim-failed', undefined, { sid, link: link.id, error: (error as Error).message });
         // The session is still in the store: the client retries and resumes it then.
@@ -218,9 +278,9 @@ export class LifelineRoute implements LinkHost, SessionOwner {
   }
 
   /** @internal LinkHost */
-  onLinkProtocolError(link: Link, error: EnvelopeError): void {
+  onLinkProtocolError(link: Link, code: number, reason: string): void {
     if (this.app.logger.enabled('info')) {
-      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code: error.closeCode, reason: error.reason });
+      this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code, reason });
     }
   }
 

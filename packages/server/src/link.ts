@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
   decodeEnvelope,
@@ -6,6 +7,7 @@ import {
   EnvelopeError,
   LIFELINE_JSON_PROTOCOL,
   LIFELINE_MSGPACK_PROTOCOL,
+  type DecodeLimits,
   type Envelope,
 } from '@lifeline/protocol';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
@@ -31,31 +33,40 @@ export interface Codec {
   decode(data: Buffer): Envelope;
 }
 
-export const CODECS: Record<LifelineFormat, Codec> = {
-  json: {
-    format: 'json',
-    protocol: LIFELINE_JSON_PROTOCOL,
-    binary: false,
-    encode: encodeEnvelope,
-    decode: (data) => decodeEnvelope(data.toString('utf8')),
-  },
-  msgpack: {
-    format: 'msgpack',
-    protocol: LIFELINE_MSGPACK_PROTOCOL,
-    binary: true,
-    encode: encodeEnvelopeMsgpack,
-    decode: decodeEnvelopeMsgpack,
-  },
-};
+/**
+ * The two wire formats, decoding within `limits` (docs/server.md "Limits"): a peer's
+ * envelope over a bound, or against a content rule, is an EnvelopeError 1007.
+ */
+export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec> {
+  return {
+    json: {
+      format: 'json',
+      protocol: LIFELINE_JSON_PROTOCOL,
+      binary: false,
+      encode: encodeEnvelope,
+      decode: (data) => decodeEnvelope(data.toString('utf8'), limits),
+    },
+    msgpack: {
+      format: 'msgpack',
+      protocol: LIFELINE_MSGPACK_PROTOCOL,
+      binary: true,
+      encode: encodeEnvelopeMsgpack,
+      decode: (data) => decodeEnvelopeMsgpack(data, limits),
+    },
+  };
+}
 
 /** What a link needs from the app and route that own it. */
 export interface LinkHost {
   readonly maxBufferedBytes: number;
+  /** The route's maxPayload: the reason of a 1009 names it. */
+  readonly maxPayload: number;
   /** The first envelope of a link (a hello, or a 1008). */
   onFirstEnvelope(link: Link, envelope: Envelope): void;
   onLinkClose(link: Link, code: number, reason: string): void;
   onLinkHeartbeatTimeout(link: Link, silentForMs: number): void;
-  onLinkProtocolError(link: Link, error: EnvelopeError): void;
+  /** A protocol error closes the link (an EnvelopeError, or a frame `ws` refused: 1009, 1007, 1002). */
+  onLinkProtocolError(link: Link, code: number, reason: string): void;
 }
 
 export interface LinkInit {
@@ -69,6 +80,8 @@ export interface LinkInit {
 
 const kLink = Symbol('lifeline.link');
 type Tagged = WebSocket & { [kLink]: Link };
+/** `ws`'s frame parser, which reports a message over maxPayload or text that is not UTF-8 (internal to `ws`, hence optional). */
+type Receiver = EventEmitter & { [kLink]?: Link };
 
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
@@ -126,6 +139,14 @@ export class Link implements SweepTarget, RateState {
     ws.on('message', onLinkMessage);
     ws.on('close', onLinkClose);
     ws.on('error', onLinkError);
+    // `ws` closes at once, without a reason, when a frame breaks its rules (over maxPayload,
+    // not UTF-8): hearing it first lets the link send an error envelope and a reason, as for
+    // every other protocol error (PROTOCOL.md §2.6).
+    const receiver = (ws as unknown as { _receiver?: Receiver })._receiver;
+    if (receiver !== undefined && typeof receiver.prependListener === 'function') {
+      receiver[kLink] = this;
+      receiver.prependListener('error', onReceiverError);
+    }
     this.helloTimer = setTimeout(helloTimedOut, helloTimeout, this);
     this.helloTimer.unref();
   }
@@ -205,16 +226,20 @@ export class Link implements SweepTarget, RateState {
    * reason, then the close with both.
    */
   fail(error: EnvelopeError): void {
+    this.failWith(error.closeCode, error.reason);
+  }
+
+  private failWith(code: number, reason: string): void {
     if (this.closing) return;
-    this.host.onLinkProtocolError(this, error);
+    this.host.onLinkProtocolError(this, code, reason);
     if (this.ws.readyState === WebSocket.OPEN) {
       try {
-        this.sendEnvelope({ t: 'error', code: error.closeCode, message: error.reason });
+        this.sendEnvelope({ t: 'error', code, message: reason });
       } catch {
         // an error envelope always encodes; never let reporting fail the close
       }
     }
-    this.closeWith(error.closeCode, error.reason);
+    this.closeWith(code, reason);
   }
 
   terminate(): void {
@@ -334,7 +359,23 @@ export class Link implements SweepTarget, RateState {
 
   /** @internal `ws` found a framing error and has sent a close frame for it. */
   failedWith(error: Error): void {
-    this.endedBy = { code: closeCodeForWsError(error), reason: error.message };
+    this.endedBy ??= { code: closeCodeForWsError(error), reason: error.message };
+  }
+
+  /**
+   * @internal `ws`'s frame parser refused what the peer sent, and is about to close without
+   * a reason: the link closes first, with an error envelope and one.
+   */
+  receiverFailed(error: Error): void {
+    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
+    const code = closeCodeForWsError(error);
+    const reason =
+      code === 1009
+        ? `message over maxPayload: at most ${this.host.maxPayload} bytes`
+        : code === 1007
+          ? 'text frame is not valid UTF-8'
+          : `invalid frame: ${error.message.replace(/^Invalid WebSocket frame: /, '')}`;
+    this.failWith(code, reason);
   }
 }
 
@@ -352,6 +393,10 @@ function onLinkClose(this: WebSocket, code: number, reason: Buffer): void {
 
 function onLinkError(this: WebSocket, error: Error): void {
   linkOf(this).failedWith(error);
+}
+
+function onReceiverError(this: Receiver, error: Error): void {
+  this[kLink]?.receiverFailed(error);
 }
 
 function uncorkLink(link: Link): void {

@@ -1,3 +1,4 @@
+import { DEFAULT_DECODE_LIMITS, resolveDecodeLimits, type DecodeLimits } from '@lifeline/protocol';
 import { invalidOption, numberOption, positiveOption } from './option-checks.js';
 import type { IncomingMessage } from 'node:http';
 import type { Broker } from './channels/broker.js';
@@ -25,6 +26,13 @@ export interface ShutdownOptions {
   retryWindow?: number;
   /** How long to wait for buffered messages to reach clients before cutting them off, in ms. Default 10,000. */
   drainTimeout?: number;
+  /**
+   * With a shared session store and other nodes up: the resumes per second each other node is
+   * expected to take. Sessions handed off to them are told to come back within
+   * `sessions / (other nodes × handOffRate)` s (at most `retryWindow`) instead of `retryWindow`:
+   * they can resume at once, spread only as much as the other nodes need. Default 500.
+   */
+  handOffRate?: number;
 }
 
 export interface AppOptions {
@@ -71,6 +79,14 @@ export interface AppOptions {
   trustProxy?: boolean | number;
   /** The client's address from the upgrade request (e.g. a CDN's header); undefined falls back to trustProxy / the TCP peer. */
   clientAddress?: ClientAddressFunction;
+  /**
+   * Structural bounds on JSON and MessagePack a peer sends (Lifeline envelopes, `Message.json()`,
+   * `POST /api/publish` bodies) and on publications: `maxDepth` (64 levels), `maxItems` (10,000
+   * values in all) and `maxKeyLength` (1,024 characters). Over one: a Lifeline connection gets
+   * an `error` envelope and close 1007, `json()` throws `LL_INVALID_JSON`, the HTTP API answers
+   * 400 (docs/server.md "Limits").
+   */
+  limits?: Partial<DecodeLimits>;
 }
 
 export interface ResolvedOptions {
@@ -88,6 +104,7 @@ export interface ResolvedOptions {
   maxConnectionsPerIp: number;
   trustProxy: number;
   clientAddress: ClientAddressFunction | undefined;
+  limits: DecodeLimits;
 }
 
 /** Every default in one place; README and docs/server.md quote this table. */
@@ -98,12 +115,14 @@ export const DEFAULTS = {
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumer: 'close',
   heartbeat: { interval: 25_000, timeout: 45_000 },
-  shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000 },
+  shutdown: { code: 1012, retryWindow: 10_000, drainTimeout: 10_000, handOffRate: 500 },
   logLevel: 'warn',
   maxChannels: 100,
   /** Inbound, per connection; bursts default to `burstSeconds` of the rate (the byte burst to at least maxPayload). */
   rateLimit: { messagesPerSecond: 1000, bytesPerSecond: 2 * 1024 * 1024, action: 'close', burstSeconds: 2 },
   maxConnectionsPerIp: 1000,
+  /** Structural bounds on what peers send (`limits`): nesting depth, values in all, key length. */
+  limits: DEFAULT_DECODE_LIMITS,
   /** Lifeline mode, per route (`app.ws(path, { lifeline: true }, handler)`). */
   lifeline: {
     /** How long a session waits for its client to come back after the connection dropped, in ms. */
@@ -133,6 +152,7 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     code: options.shutdown?.code ?? DEFAULTS.shutdown.code,
     retryWindow: nonNegative('shutdown.retryWindow', options.shutdown?.retryWindow, DEFAULTS.shutdown.retryWindow),
     drainTimeout: nonNegative('shutdown.drainTimeout', options.shutdown?.drainTimeout, DEFAULTS.shutdown.drainTimeout),
+    handOffRate: positiveOption('shutdown.handOffRate', options.shutdown?.handOffRate, DEFAULTS.shutdown.handOffRate, 'a number of resumes per second > 0'),
   };
   if (shutdown.code !== 1001 && shutdown.code !== 1012) {
     throw invalidOption('shutdown.code', shutdown.code, '1012 (service restart) or 1001 (going away)');
@@ -160,6 +180,9 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: wholeNumber('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp),
     trustProxy: resolveTrustProxy(options.trustProxy),
     clientAddress: resolveClientAddress(options.clientAddress),
+    limits: resolveDecodeLimits(options.limits, (name, value) => {
+      throw invalidOption(name, value, name === 'limits' ? 'an object { maxDepth?, maxItems?, maxKeyLength? }' : 'a whole number ≥ 1');
+    }),
   };
 }
 

@@ -43,6 +43,8 @@ export class SessionDurability {
   storedRx: number;
   /** Client envelopes accepted up to here: stored or waiting for the append in flight. */
   acceptedRx: number;
+  /** The client's acknowledgement the store holds (a resume below it is refused on every node). */
+  private storedAcked: number;
   private full: boolean;
   private writing = false;
   private flushQueued = false;
@@ -52,6 +54,8 @@ export class SessionDurability {
   private stopped = false;
   /** Another node claimed the session: no new appends; the one in flight still settles. */
   private releasing = false;
+  /** The next append goes out even with nothing new: it finds out whether the store still has the session. */
+  private checking = false;
 
   constructor(
     readonly journal: SessionJournal,
@@ -65,6 +69,7 @@ export class SessionDurability {
     this.storedSeq = from.seq;
     this.storedRx = from.rx;
     this.acceptedRx = from.rx;
+    this.storedAcked = host.acked;
     this.full = isNew;
     if (isNew) this.schedule();
   }
@@ -94,9 +99,26 @@ export class SessionDurability {
     this.retryTimer = undefined;
   }
 
+  /** The store may have lost the session (it was unreachable): an append goes out to find out, and restates it if so. */
+  check(): void {
+    this.checking = true;
+    // A retry waiting out its backoff goes now: the store is back.
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.schedule();
+  }
+
+  /** The store lost the session (Redis restarted without its data): the next append restates all of it. */
+  restate(): void {
+    this.full = true;
+    this.schedule();
+  }
+
   /** Nothing waits to be stored. */
   get idle(): boolean {
-    return !this.writing && this.storedSeq === this.host.lastSeq && this.storedRx === this.acceptedRx;
+    return !this.writing && this.storedSeq === this.host.lastSeq && this.storedRx === this.acceptedRx && this.storedAcked === this.host.acked;
   }
 
   /** Resolves true once nothing waits to be stored, or false after `timeout` ms (or if writing stopped). */
@@ -116,20 +138,21 @@ export class SessionDurability {
     const host = this.host;
     const lastSeq = host.lastSeq;
     const rx = this.acceptedRx;
-    if (!this.full && lastSeq === this.storedSeq && rx === this.storedRx) return;
     const acked = host.acked;
+    if (!this.full && !this.checking && lastSeq === this.storedSeq && rx === this.storedRx && acked === this.storedAcked) return;
+    this.checking = false;
     const full = this.full;
     // A full append restates every unacknowledged envelope; a normal one adds the new ones.
     const from = full ? acked : this.storedSeq;
     const frames = [...host.framesAfter(from)];
     this.writing = true;
     this.journal.append({ rx, acked, firstSeq: from + 1, frames }, full).then(
-      () => this.appended(lastSeq, rx, full),
+      () => this.appended(lastSeq, rx, acked, full),
       (error: unknown) => this.failed(error as LifelineError),
     );
   }
 
-  private appended(seq: number, rx: number, full: boolean): void {
+  private appended(seq: number, rx: number, acked: number, full: boolean): void {
     this.writing = false;
     if (this.stopped) return;
     if (full) this.full = false;
@@ -137,12 +160,13 @@ export class SessionDurability {
     this.attempts = 0;
     this.storedSeq = seq;
     this.storedRx = rx;
+    this.storedAcked = acked;
     this.host.stored(seq, rx);
     if (this.releasing) {
       this.host.moved();
       return;
     }
-    if (this.host.lastSeq !== this.storedSeq || this.acceptedRx !== this.storedRx) this.schedule();
+    if (this.host.lastSeq !== this.storedSeq || this.acceptedRx !== this.storedRx || this.host.acked !== this.storedAcked) this.schedule();
   }
 
   private failed(error: LifelineError): void {

@@ -132,15 +132,39 @@ export interface SessionJournal {
   end(why: SessionEndReason | undefined): Promise<void>;
   /** Another node asked for the session and everything it accepted is stored: let that node take it now. */
   release(): Promise<void>;
+  /**
+   * Which attach of the session this node's copy is on (PROTOCOL.md §2.7): raised by every
+   * claim and every confirmed resume, so that a request to let go that was meant for an
+   * older connection is told apart from one for the current.
+   */
+  readonly attach: number;
 }
 
-/** What claiming a session that this node does not hold found. */
+/** What a claim is for: the client's hello, and the node's own copy if it holds one. */
+export interface ClaimRequest {
+  /** The hello's `rx`: the claim refuses one outside what the session acknowledged and stored (nothing changes). */
+  readonly rx: number;
+  /** The journal of this node's own copy: the claim confirms that copy is still the session's (a resume here). */
+  readonly holding?: SessionJournal;
+  /** Asked before every step: true once nobody waits for the claim any more (the connection closed); it stops. */
+  readonly abandoned?: () => boolean;
+}
+
+/** What claiming a session found. */
 export type ClaimResult =
   | { readonly outcome: 'claimed'; readonly snapshot: SessionSnapshot; readonly journal: SessionJournal }
+  /** The holding node's copy is still the session's: it continues, on a new attach. */
+  | { readonly outcome: 'kept' }
+  /** The holding node's copy is still the session's, but the store lost it (e.g. Redis restarted empty): store it again in full. */
+  | { readonly outcome: 'lost' }
+  /** Not claimed, nothing changed: the hello's `rx` is below what the session acknowledged (`below`), or above its last stored server envelope. */
+  | { readonly outcome: 'rx'; readonly below: boolean }
   /** Not claimed: no such session, a wrong token or another route (`unknown-session`), or one that ended and why. */
   | { readonly outcome: 'reset'; readonly reason: 'unknown-session' | 'bad-token' | SessionEndReason }
   /** Not claimed: the session speaks another subprotocol (the client must resume with that one). */
-  | { readonly outcome: 'protocol'; readonly protocol: string };
+  | { readonly outcome: 'protocol'; readonly protocol: string }
+  /** Stopped: `abandoned()` said so. Nothing this claim left in the store takes the session from anyone. */
+  | { readonly outcome: 'abandoned' };
 
 export interface NewSessionInit {
   readonly sessionId: string;
@@ -165,18 +189,26 @@ export interface SharedSessionStore {
   /** A session that starts on this node. Nothing is stored until its first `append(…, true)`. */
   create(init: NewSessionInit): SessionJournal;
   /**
-   * Takes over a session this node does not hold, if its token digest and route match:
-   * from now on only this node's journal may write it. A node that still holds it is
-   * asked to release it first (`onClaimed(…, 'release')`), and is told if it was taken
-   * without (`'moved'`, after the store's hand-over timeout or when it was not listening).
+   * Gives this node the session a hello asks for, if its token digest and route match: a
+   * session another node holds is taken over (from then on only this node's journal may
+   * write it); one this node holds (`request.holding`) is confirmed (`kept`). A node that
+   * still holds it is asked to release it first (`onClaimed(…, 'release', attach)`), and
+   * is told if it was taken without (`'moved'`, after the store's hand-over timeout or when
+   * it was not listening). Every outcome but `claimed` and `kept` leaves the session as it was.
    */
-  claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number): Promise<ClaimResult>;
+  claim(sessionId: string, tokenDigest: Buffer, route: string, protocol: string, ttl: number, request: ClaimRequest): Promise<ClaimResult>;
   /**
-   * Called when another node asks for a session of this node (`release`: store what it
-   * holds, then `journal.release()`, or `releaseOrphan()` when this node no longer holds
-   * it), or has taken it (`moved`).
+   * Called when another node asks for a session of this node (`release`: if this node's
+   * copy is on `attach`, store what it holds, then `journal.release()`; `releaseOrphan()`
+   * when this node no longer holds it), or has taken it (`moved`).
    */
-  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved') => void): void;
+  onClaimed(listener: (sessionId: string, kind: 'release' | 'moved', attach: number | undefined) => void): void;
+  /**
+   * Called when the store was unreachable and answers again: it may have lost sessions
+   * (Redis restarted without its data), so each node checks its own at once and stores
+   * again in full those the store no longer has, before their clients resume elsewhere.
+   */
+  onReconnect?(listener: () => void): void;
   /** Lets another node take a session this node is still named owner of but no longer holds. */
   releaseOrphan(sessionId: string): Promise<void>;
   /** Keeps these sessions' entries from expiring for another `ttl` ms (called for idle sessions). */
@@ -188,5 +220,10 @@ export interface SharedSessionStore {
   readonly unreachableTimeout?: number;
   /** Whether the store can serve now (readiness). */
   available?(): boolean;
+  /**
+   * How many other nodes share the store now: at shutdown, whether the sessions handed off
+   * can resume elsewhere at once, and how far their clients' comebacks must be spread.
+   */
+  otherNodes?(): Promise<number>;
   close(): Promise<void>;
 }

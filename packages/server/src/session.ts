@@ -15,6 +15,7 @@ import {
   type ResponseError,
   type SequencedEnvelope,
   type ChannelPosition,
+  type WelcomeLimits,
 } from '@lifeline/protocol';
 import type { SharedFrame, WireFormat } from './channels/hub.js';
 import { serverFrame } from './frame.js';
@@ -43,6 +44,8 @@ export interface SessionOwner {
   readonly options: ResolvedLifelineOptions;
   /** `hb` of the welcome: the heartbeat interval, in ms. */
   readonly heartbeatInterval: number;
+  /** `max` of the welcome: what the route accepts (PROTOCOL.md §2.1). */
+  readonly welcomeMax: WelcomeLimits;
   /** Channels one connection may subscribe to. */
   readonly maxChannels: number;
   /** Removes the session from the store (remembering `why`, if given). */
@@ -52,19 +55,35 @@ export interface SessionOwner {
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
-/** A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d` itself when it is a string. */
+/**
+ * A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d`
+ * itself when it is a string. For a `d` payload, `data` (its JSON, as bytes) is made only
+ * when something reads it: an echo (`socket.send(msg)`) or a handler that only reads `json()`
+ * never pays for serialising the value again.
+ */
 export class LifelineMessage extends Message {
   constructor(
     /** The payload `d` (undefined for a binary `b` payload). */
     readonly value: unknown,
-    data: Buffer,
+    /** The bytes of a `b` payload; undefined for `d`, whose JSON is made on demand. */
+    data: Buffer | undefined,
     binary: boolean,
   ) {
-    super(data, binary);
+    super(data as Buffer, binary);
+  }
+
+  override get text(): string {
+    return !this.binary && typeof this.value === 'string' ? this.value : super.text;
   }
 
   override json<T = unknown>(): T {
     return this.binary ? super.json<T>() : (this.value as T);
+  }
+
+  /** @internal */
+  protected override lazyData(): Buffer {
+    const d = this.value;
+    return Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null'));
   }
 }
 
@@ -112,6 +131,8 @@ export class SessionSocket extends Socket {
   private publicationsWaiting: { afterSeq: number; frame: string | Uint8Array; shared: SharedFrame | undefined }[] | undefined;
   /** With a shared store: another node asked for the session and this node is letting go. */
   private handingOver = false;
+  /** @internal With a shared store: resumes of this session here that the store is confirming (lifeline-route.ts). */
+  confirming = 0;
   /** This session began on another node; this handler run continues it (PROTOCOL.md §2.7). */
   readonly moved: boolean;
   private link: Link | null = null;
@@ -216,7 +237,15 @@ export class SessionSocket extends Socket {
 
   private sendPayload(payload: Payload): boolean {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
-    if (!this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope)) return false;
+    let sent: boolean;
+    try {
+      sent = this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope);
+    } catch (error) {
+      // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
+      // nothing was numbered; the application hears why.
+      return this.drop('encode-failed', sizeOf(payload), error as Error);
+    }
+    if (!sent) return false;
     this.messagesOut++;
     return true;
   }
@@ -331,6 +360,33 @@ export class SessionSocket extends Socket {
     this.request('$unsubscribed', { ch: channel }).catch(() => {});
   }
 
+  /** @internal With a shared store: the journal of this copy, while it is the session's. */
+  get journal(): SessionJournal | undefined {
+    return this.ended ? undefined : this.durable?.journal;
+  }
+
+  /**
+   * @internal Where a resume's `rx` stands (PROTOCOL.md §2.4): `below` what the client
+   * acknowledged (no correct client sends that), `above` the last envelope the client can
+   * have seen (with a shared store, the last one stored: nothing unstored is shown), or
+   * within (undefined).
+   */
+  rxOutOfRange(rx: number): 'below' | 'above' | undefined {
+    if (rx < this.replay.acked) return 'below';
+    if (rx > (this.durable?.storedSeq ?? this.replay.lastSeq)) return 'above';
+    return undefined;
+  }
+
+  /** @internal The shared store lost the session (Redis restarted empty): the next write stores all of it again. */
+  restate(): void {
+    this.durable?.restate();
+  }
+
+  /** @internal The shared store is back after being unreachable: find out at once whether it still has the session. */
+  checkStored(): void {
+    this.durable?.check();
+  }
+
   /** @internal The token the client presented matches this session's (constant time). */
   tokenMatches(token: string): boolean {
     return timingSafeEqual(secretDigest(token), this.tokenDigest);
@@ -354,13 +410,15 @@ export class SessionSocket extends Socket {
     const tok = resume?.token ?? this.newToken!;
     this.newToken = null;
     const hb = this.owner.heartbeatInterval;
+    const max = this.owner.welcomeMax;
     const rx = this.inbound.delivered;
+    // `probe`: this server answers the client's pings (PROTOCOL.md §2.5).
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true, max }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
@@ -384,11 +442,12 @@ export class SessionSocket extends Socket {
    * `failed` (the link was closed for a protocol error).
    */
   resume(link: Link, token: string, rx: number): { outcome: 'resumed'; replayed: number } | { outcome: 'overflow' | 'failed' } {
-    if (rx < this.replay.acked || rx > this.replay.lastSeq) {
-      link.fail(new EnvelopeError(1002, 'hello.rx: below what the client acknowledged or above the last s the server sent'));
+    if (this.rxOutOfRange(rx) !== undefined) {
+      // The route checked before (rxOutOfRange); a copy claimed from the store may know less.
+      link.fail(new EnvelopeError(1002, 'hello.rx: outside what the session acknowledged and sent'));
       return { outcome: 'failed' };
     }
-    this.replay.ack(rx);
+    if (this.replay.ack(rx) > 0) this.durable?.schedule();
     const over = this.replay.exceeded(this.owner.options.replay, Date.now());
     if (over !== undefined) {
       this.overflow(over);
@@ -410,6 +469,12 @@ export class SessionSocket extends Socket {
       }
       case 'a':
         this.acknowledged(envelope.a, 'a', link);
+        return;
+      case 'ping':
+        // The client's probe (PROTOCOL.md §2.5): answered at once, outside the numbered stream.
+        // A client that probes in a loop pays like any sender: Link.receive charged the
+        // rate limit, and a pong it does not read counts towards maxBufferedBytes.
+        link.sendEnvelope({ t: 'pong', ts: envelope.ts });
         return;
       case 'pong': {
         const rtt = Date.now() - envelope.ts;
@@ -496,10 +561,31 @@ export class SessionSocket extends Socket {
   /** @internal The session ends here for good: what was sent but never stored is reported as dropped, not lost silently. */
   endMoved(): void {
     if (this.ended) return;
-    const unstored = this.replay.lastSeq - (this.durable?.storedSeq ?? this.replay.lastSeq);
+    const unstored = this.endStored(4000, 'session moved to another node');
     this.owner.log('info', 'session-moved', this, { unstored: unstored || undefined });
-    this.end(4000, 'session moved to another node', undefined, 4000, true);
+  }
+
+  /** Ends the copy here, leaving the session in the store; what was never stored is reported as `drop` (`moved`). Returns how many. */
+  private endStored(code: number, reason: string): number {
+    const unstored = this.replay.lastSeq - (this.durable?.storedSeq ?? this.replay.lastSeq);
+    this.end(code, reason, undefined, code, true);
     for (let i = 0; i < unstored; i++) this.drop('moved', 0);
+    return unstored;
+  }
+
+  /** Waits until the store holds everything accepted (at most `timeout` ms), then stops writing and releases the session. False if it ended meanwhile. */
+  private async storeAndRelease(timeout: number): Promise<boolean> {
+    const durable = this.durable!;
+    await durable.whenIdle(timeout);
+    if (this.ended) return false;
+    durable.stop();
+    try {
+      await durable.journal.release();
+    } catch (error) {
+      // A claim then asks this node (which no longer holds it), or takes it after its hand-over timeout.
+      this.owner.log('error', 'session-release-failed', this, { error: (error as Error).message });
+    }
+    return true;
   }
 
   /**
@@ -508,13 +594,12 @@ export class SessionSocket extends Socket {
    * stays in the store, so that its client resumes it on another node.
    */
   async handOff(code: number, reason: string, timeout: number): Promise<void> {
-    const durable = this.durable;
-    if (durable === undefined || this.ended) {
+    if (this.durable === undefined || this.ended) {
       this.close(code, reason);
       return;
     }
-    await durable.whenIdle(timeout);
-    this.end(code, reason, undefined, code, true);
+    // Released, so that the node its client reaches next takes it at once, without asking this one.
+    if (await this.storeAndRelease(timeout)) this.endStored(code, reason);
   }
 
   /**
@@ -524,20 +609,10 @@ export class SessionSocket extends Socket {
    * that are reported as `drop` with reason `moved`.
    */
   async handOver(timeout: number): Promise<void> {
-    const durable = this.durable;
-    if (durable === undefined || this.ended || this.handingOver) return;
+    if (this.durable === undefined || this.ended || this.handingOver) return;
     this.handingOver = true;
     this.link?.closeWith(4000, 'session moved to another node');
-    await durable.whenIdle(timeout);
-    if (this.ended) return;
-    durable.stop();
-    try {
-      await durable.journal.release();
-    } catch (error) {
-      // The claim takes the session anyway once its hand-over timeout passes.
-      this.owner.log('error', 'session-release-failed', this, { error: (error as Error).message });
-    }
-    this.endMoved();
+    if (await this.storeAndRelease(timeout)) this.endMoved();
   }
 
   /** What the journal writer sees of this session (session-durability.ts). */
@@ -648,7 +723,8 @@ export class SessionSocket extends Socket {
       link.fail(new EnvelopeError(1002, `${t}.a: above the last s the server sent`));
       return false;
     }
-    this.replay.ack(a);
+    // With a shared store the acknowledgement is stored too, so that every node refuses a resume below it.
+    if (this.replay.ack(a) > 0) this.durable?.schedule();
     return true;
   }
 
@@ -724,7 +800,12 @@ export class SessionSocket extends Socket {
   private answer(q: RequestEnvelope): void {
     if (q.n.charCodeAt(0) === 36 /* $ */) {
       // `$auth`: a fresh access token for the session (auth.ts, PROTOCOL.md §4).
-      if (q.n === '$auth') void answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then((outcome) => this.respond(q.id, outcome));
+      if (q.n === '$auth') {
+        answerAuthRequest(this, q.b !== undefined ? undefined : q.d).then(
+          (outcome) => this.respond(q.id, outcome, q.n),
+          (error: unknown) => this.respondError(q, error),
+        );
+      }
       else this.answerChannelRequest(q);
       return;
     }
@@ -752,7 +833,7 @@ export class SessionSocket extends Socket {
     const context = { hub: this.host.hub, socket: this, maxChannels: this.owner.maxChannels };
     answerChannelRequest(context, q.n, q.b !== undefined ? undefined : q.d).then(
       ({ outcome, start }) => {
-        this.respond(q.id, outcome);
+        this.respond(q.id, outcome, q.n);
         // The missed publications follow the answer on the wire, then live ones.
         start?.();
       },
@@ -762,12 +843,7 @@ export class SessionSocket extends Socket {
 
   private respondValue(q: RequestEnvelope, value: unknown): void {
     const outcome = value instanceof Uint8Array ? { b: value } : value instanceof ArrayBuffer ? { b: new Uint8Array(value) } : { d: value === undefined ? null : value };
-    try {
-      this.respond(q.id, outcome);
-    } catch (error) {
-      this.owner.log('error', 'request-handler-result', this, { name: q.n, error: (error as Error).message });
-      this.respond(q.id, { e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
-    }
+    this.respond(q.id, outcome, q.n);
   }
 
   private respondError(q: RequestEnvelope, error: unknown): void {
@@ -780,9 +856,16 @@ export class SessionSocket extends Socket {
     this.respond(q.id, { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
   }
 
-  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }): void {
+  /** Answers request `id`; an answer that cannot be encoded becomes `LL_ENCODE_FAILED` (logged), never a throw. */
+  private respond(id: number, outcome: { d: unknown } | { b: Uint8Array } | { e: ResponseError }, name?: string): void {
     if (this.ended) return;
-    this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...outcome }) as ResponseEnvelope);
+    const answer = (o: typeof outcome) => this.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...o }) as ResponseEnvelope);
+    try {
+      answer(outcome);
+    } catch (error) {
+      this.owner.log('error', 'request-handler-result', this, { name, error: (error as Error).message });
+      answer({ e: { code: 'LL_ENCODE_FAILED', message: 'the answer cannot be encoded' } });
+    }
   }
 
   private settle(r: ResponseEnvelope): void {
@@ -832,7 +915,7 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 function textMessage(d: unknown): LifelineMessage {
-  return new LifelineMessage(d, Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null')), false);
+  return new LifelineMessage(d, undefined, false);
 }
 
 /** The payload of what send() was given: strings and JSON values as `d`, bytes as `b`. */

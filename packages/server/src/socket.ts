@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, type ChannelPosition, type PresenceMember, type ResetReason } from '@lifeline/protocol';
+import { isChannelName, isSendableCloseCode, LifelineError, MAX_CLOSE_REASON_BYTES, parseJsonWithin, type ChannelPosition, type DecodeLimits, type PresenceMember, type ResetReason } from '@lifeline/protocol';
 import type { ChannelHub, SharedFrame, Subscriber, WireFormat } from './channels/hub.js';
 import WebSocket from 'ws';
 import { authOf, type SocketAuth } from './auth.js';
@@ -19,12 +19,16 @@ export interface DropInfo {
    * its unsent bytes were over the bound. A message *received*: `rate-limit`, the peer went
    * over the inbound rate limit with `rateLimit.action: 'drop'` (counted in `stats.rateLimited`).
    * `moved` (Lifeline mode with a shared session store): sent here after another node had
-   * claimed the session, so never stored nor delivered.
+   * claimed the session, so never stored nor delivered. `encode-failed`: a value the wire
+   * cannot carry (`sendJson` of a BigInt or a cycle, nesting too deep for an encoder, a lone
+   * surrogate, a key `__proto__`); nothing was sent or numbered.
    */
-  reason: 'not-open' | 'slow-consumer' | 'rate-limit' | 'moved';
+  reason: 'not-open' | 'slow-consumer' | 'rate-limit' | 'moved' | 'encode-failed';
   size: number;
   /** `rate-limit` only: which limit the message went over. */
   limit?: 'messages' | 'bytes';
+  /** `encode-failed` only: why the value cannot go on the wire (`LL_ENCODE_FAILED`). */
+  error?: Error;
 }
 
 export interface SocketEvents {
@@ -71,6 +75,13 @@ export interface RequestOptions {
 /** What a socket needs from the app that owns it. */
 export interface SocketHost {
   readonly maxBufferedBytes: number;
+  /** Structural bounds for `Message.json()` (the app's `limits`). */
+  readonly limits: DecodeLimits;
+  /**
+   * A listener of this socket threw (the process-level rule, docs/server.md): the app logs
+   * it and closes the connection, never lets it reach an uncaught exception.
+   */
+  listenerFailed(socket: Socket, event: 'message' | 'close' | 'drop' | 'error', error: unknown): void;
   readonly slowConsumer: SlowConsumerPolicy;
   /** The app's channels (PROTOCOL.md §3). */
   readonly hub: ChannelHub;
@@ -273,8 +284,29 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     return this.presenceIdentity ?? {};
   }
 
+  /**
+   * Throws `LL_INVALID_OPTION` for an `id` that is not a string and `LL_ENCODE_FAILED` (or a
+   * bound's code) for `info` a presence envelope cannot carry: a `pr` is written by a timer,
+   * where nothing may throw. `info` is kept as a copy (what JSON makes of it).
+   */
   set presence(value: { id?: string; info?: unknown }) {
-    this.presenceIdentity = value;
+    if (typeof value !== 'object' || value === null) throw new LifelineError('LL_INVALID_OPTION', 'socket.presence must be an object { id?, info? }.');
+    const { id, info } = value;
+    if (id !== undefined && (typeof id !== 'string' || id === '')) throw new LifelineError('LL_INVALID_OPTION', 'socket.presence.id must be a non-empty string.');
+    if (info === undefined) {
+      this.presenceIdentity = id === undefined ? {} : { id };
+      return;
+    }
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(info);
+    } catch (error) {
+      throw new LifelineError('LL_ENCODE_FAILED', `socket.presence.info cannot be encoded: ${(error as Error).message}`, { cause: error });
+    }
+    if (json === undefined) throw new LifelineError('LL_ENCODE_FAILED', `socket.presence.info: a ${typeof info} has no JSON form.`);
+    const parsed = parseJsonWithin(json, this.host.limits);
+    if (!parsed.ok) throw new LifelineError(parsed.problem?.code ?? 'LL_ENCODE_FAILED', `socket.presence.info ${parsed.problem?.reason ?? 'is not JSON'}.`);
+    this.presenceIdentity = id === undefined ? { info: parsed.value } : { id, info: parsed.value };
   }
 
   /** @internal Subscriber */
@@ -391,9 +423,17 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     return true;
   }
 
-  /** Sends `JSON.stringify(value)` as a text frame. */
+  /**
+   * Sends `JSON.stringify(value)` as a text frame. A value JSON.stringify fails on (a BigInt,
+   * a cycle, nesting too deep for it) is not sent: false and a `drop` with reason `encode-failed`.
+   */
   sendJson(value: unknown): boolean {
-    const text = JSON.stringify(value);
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      return this.drop('encode-failed', 0, new LifelineError('LL_ENCODE_FAILED', `sendJson(): ${(error as Error).message}`, { cause: error }));
+    }
     if (text === undefined) {
       throw new LifelineError('LL_INVALID_JSON', `sendJson() was given ${typeof value}, which has no JSON form.`);
     }
@@ -481,7 +521,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
       this.send(heartbeat.reply);
       return;
     }
-    this.accept(new Message(data, binary));
+    this.accept(new Message(data, binary, this.host.limits));
   }
 
   /** A received message went over the inbound rate limit: close with 1008 naming the limit, or drop it, counted. */
@@ -495,7 +535,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
       return;
     }
     this.rateLimited++;
-    this.emit('drop', { reason: 'rate-limit', size, limit: verdict === OVER_BYTES ? 'bytes' : 'messages' });
+    this.emitSafely('drop', { reason: 'rate-limit', size, limit: verdict === OVER_BYTES ? 'bytes' : 'messages' });
   }
 
   /** @internal Holds a message until the handler listens, or delivers it (raw frames and Lifeline payloads alike). */
@@ -511,7 +551,19 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
 
   private deliver(message: Message): void {
     this.iterator?.push(message);
-    this.emit('message', message);
+    this.emitSafely('message', message);
+  }
+
+  /**
+   * Emits to the application's listeners; one that throws does not unwind into `ws` or a
+   * timer (where it would end the process): the app logs it and closes this connection.
+   */
+  protected emitSafely<K extends keyof SocketEvents>(event: K, ...args: SocketEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: SocketEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.host.listenerFailed(this, event, error);
+    }
   }
 
   /** @internal auth.ts (token in the first message): takes the oldest held message before the handler runs. */
@@ -567,7 +619,7 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     const code = closeCodeForWsError(error);
     this.endedBy = { code, reason: error.message };
     // A peer's protocol error must not crash the server: report it only to those who listen.
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') > 0) this.emitSafely('error', error);
   }
 
   /**
@@ -582,12 +634,12 @@ export class Socket extends EventEmitter<SocketEvents> implements SweepTarget, S
     this.closeInfo = { code, reason };
     this.iterator?.end();
     this.host.onSocketClose(this, code, reason);
-    this.emit('close', code, reason);
+    this.emitSafely('close', code, reason);
   }
 
-  protected drop(reason: DropInfo['reason'], size: number): false {
+  protected drop(reason: DropInfo['reason'], size: number, error?: Error): false {
     this.dropped++;
-    this.emit('drop', { reason, size });
+    this.emitSafely('drop', error === undefined ? { reason, size } : { reason, size, error });
     return false;
   }
 }

@@ -14,7 +14,7 @@ import { cleanupAfterEach } from '../../../test/support/cleanup.js';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { clientFrame, rawHttp, rawWebSocket, upgradeRequest } from '../../../test/support/raw-http.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { afterTimersWithin, sleep, waitFor } from '../../../test/support/wait.js';
 
 const cleanup = cleanupAfterEach();
 
@@ -45,6 +45,8 @@ interface Rig {
 
 /** Short-lived tokens expire this long after they are verified. */
 let shortLife = 400;
+/** How many verify calls for SLOW have resolved. */
+let slowVerified = 0;
 
 async function rig(routeAuth: Partial<AuthOptions> = {}, appOptions: { allowedOrigins?: readonly string[] } = {}): Promise<Rig> {
   const logs: Rig['logs'] = [];
@@ -56,14 +58,21 @@ async function rig(routeAuth: Partial<AuthOptions> = {}, appOptions: { allowedOr
     verified.push({ token, source: context.source, request: request !== undefined });
     if (token === ALICE) return { name: 'alice' };
     if (token === BOB) return { name: 'bob' };
-    if (token === SLOW) return sleep(80).then(() => ({ name: 'slow' }));
+    if (token === SLOW) {
+      return sleep(80).then(() => {
+        slowVerified++;
+        return { name: 'slow' };
+      });
+    }
     if (token === HANG) return new Promise(() => {});
     if (token === BOOM) throw new Error(`auth backend down while checking ${token}`);
     if (token === FORBIDDEN) throw Object.assign(new Error('not for you'), { status: 403 });
     if (token === SHORT) return { identity: { name: 'short' }, expiresAt: Date.now() + shortLife };
     return false;
   };
-  const auth: AuthOptions = { verify, verifyTimeout: 300, firstMessageTimeout: 300, ...routeAuth };
+  // (A first message gets seconds: on a loaded machine the client's own first write can come
+  // late. The tests of the deadline itself set 300 ms.)
+  const auth: AuthOptions = { verify, verifyTimeout: 300, firstMessageTimeout: 3000, ...routeAuth };
   const handler = (name: string) => (socket: Socket) => {
     sockets.push(socket);
     seen.push({ route: name, identity: socket.identity, source: socket.auth?.source, url: socket.url });
@@ -267,12 +276,14 @@ describe('auth: tokens before the upgrade', () => {
     const socket = connect(r.running.port, '127.0.0.1');
     socket.on('error', () => {});
     await once(socket, 'connect');
+    const done = slowVerified;
     socket.write(upgradeRequest('/secure', r.running.port, { Authorization: `Bearer ${SLOW}` }));
-    await sleep(20);
+    await waitFor(() => r.verified.some((v) => v.token === SLOW), 'verify to be running');
     socket.resetAndDestroy();
-    await sleep(150); // verify resolved after the peer was gone
-    expect(r.seen).toEqual([]);
+    await waitFor(() => slowVerified === done + 1, 'verify to resolve after the peer was gone');
+    // A connection served after that (its handler runs) comes after anything the hung-up one caused.
     await stillServes(r);
+    expect(r.seen.map((x) => x.identity)).toEqual([{ name: 'bob' }]);
   });
 });
 
@@ -308,22 +319,23 @@ describe('auth: the token in the first message', () => {
     ws.send(WRONG);
     ws.send('not for the handler');
     expect(await close).toEqual({ code: 1008, reason: 'auth: invalid token' });
-    await sleep(50);
-    expect(r.seen).toEqual([]);
+    // A connection served after that comes after anything the refused one caused.
     await stillServes(r);
+    expect(r.seen.map((x) => x.identity)).toEqual([{ name: 'bob' }]);
   });
 
   it('raw: no token within firstMessageTimeout closes with 1008 naming the deadline; a binary first message too', async () => {
-    const r = await rig();
+    const r = await rig({ firstMessageTimeout: 300 });
+    const started = Date.now(); // before the upgrade: the deadline runs from it
     const ws = await opened(r.running.wsUrl('/first'));
-    const started = Date.now();
     expect(await closed(ws)).toEqual({ code: 1008, reason: 'auth: no token within 300 ms' });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
-    const binary = await opened(r.running.wsUrl('/first'));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(299);
+    const roomy = await rig(); // seconds for the first message, however slow this machine is
+    const binary = await opened(roomy.running.wsUrl('/first'));
     const close = closed(binary);
     binary.send(Buffer.from(ALICE));
     expect(await close).toEqual({ code: 1008, reason: 'auth: the first message must be the access token, as text' });
-    expect(r.seen).toEqual([]);
+    expect([...r.seen, ...roomy.seen]).toEqual([]);
     await stillServes(r);
   });
 
@@ -358,13 +370,14 @@ describe('auth: the token in the first message', () => {
 
   it('Lifeline: a wrong hello.auth, a hello without one, and no hello in time each close with 1008 and an error envelope; no session starts', async () => {
     const r = await rig();
-    const cases: [unknown | null, string][] = [
-      [{ t: 'hello', v: 1, auth: WRONG }, 'auth: invalid token'],
-      [{ t: 'hello', v: 1 }, 'hello.auth: /live needs an access token'],
-      [null, 'hello.auth: no access token within 300 ms'],
+    const deadline = await rig({ firstMessageTimeout: 300 });
+    const cases: [Rig, unknown | null, string][] = [
+      [r, { t: 'hello', v: 1, auth: WRONG }, 'auth: invalid token'],
+      [r, { t: 'hello', v: 1 }, 'hello.auth: /live needs an access token'],
+      [deadline, null, 'hello.auth: no access token within 300 ms'],
     ];
-    for (const [hello, reason] of cases) {
-      const ws = await opened(r.running.wsUrl('/live'), { protocols: ['lifeline.v1'] });
+    for (const [{ running }, hello, reason] of cases) {
+      const ws = await opened(running.wsUrl('/live'), { protocols: ['lifeline.v1'] });
       const frames: string[] = [];
       ws.on('message', (data: Buffer) => frames.push(data.toString()));
       const close = closed(ws);
@@ -372,8 +385,8 @@ describe('auth: the token in the first message', () => {
       expect(await close).toEqual({ code: 1008, reason });
       expect(frames.map((f) => JSON.parse(f))).toEqual([{ t: 'error', code: 1008, message: reason }]);
     }
-    expect(r.seen).toEqual([]);
-    expect(r.running.app.sessions).toEqual([]);
+    expect([...r.seen, ...deadline.seen]).toEqual([]);
+    expect([...r.running.app.sessions, ...deadline.running.app.sessions]).toEqual([]);
     await stillServes(r);
   });
 
@@ -391,11 +404,12 @@ describe('auth: refresh and expiry', () => {
   it('raw: a token past its expiresAt closes the connection with 4401 "token expired"', async () => {
     shortLife = 250;
     const r = await rig();
+    const before = Date.now();
     const ws = await opened(r.running.wsUrl('/secure'), { headers: { Authorization: `Bearer ${SHORT}` } });
-    expect(r.sockets[0]!.auth?.expiresAt).toBeGreaterThan(Date.now());
-    const started = Date.now();
+    const expiresAt = r.sockets[0]!.auth!.expiresAt!;
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 250);
     expect(await closed(ws)).toEqual({ code: 4401, reason: 'token expired' });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt); // at the expiry, not before
     expect(r.logs.some((l) => l.event === 'auth-expired')).toBe(true);
     await stillServes(r);
   });
@@ -409,11 +423,13 @@ describe('auth: refresh and expiry', () => {
   });
 
   it('Lifeline: $auth replaces the identity and extends the session past the old expiry; a bad refresh is refused with LL_UNAUTHORIZED', async () => {
-    shortLife = 400;
+    // Long enough for the requests below on a loaded machine, before the first token expires.
+    shortLife = 3000;
     const r = await rig();
     const client = new LifelineTestClient(r.running.wsUrl(`/live?access_token=${SHORT}`));
     cleanup(() => client.ws?.terminate());
     await client.connect();
+    const firstExpiry = r.sockets[0]!.auth!.expiresAt!;
     expect(await client.request('whoami', null)).toEqual({ name: 'short' });
     // A bad refresh: refused, and nothing changes.
     await expect(client.request('$auth', { token: WRONG })).rejects.toMatchObject({ code: 'LL_UNAUTHORIZED' });
@@ -425,7 +441,9 @@ describe('auth: refresh and expiry', () => {
     expect(r.verified.at(-1)).toEqual({ token: ALICE, source: 'refresh', request: false });
     expect(await client.request('whoami', null)).toEqual({ name: 'alice' });
     expect(r.sockets[0]!.auth).toEqual({ identity: { name: 'alice' }, source: 'refresh', expiresAt: undefined });
-    await sleep(600); // well past the first token's expiry
+    // Past the first token's expiry, by this process's timers (the server's expiry timer, had
+    // the refresh not cleared it, would have fired first).
+    await afterTimersWithin(Math.max(0, firstExpiry - Date.now()));
     expect(client.ws!.readyState).toBe(WebSocket.OPEN);
     expect(client.lastClose).toBeUndefined();
     client.send('still here');
@@ -433,14 +451,16 @@ describe('auth: refresh and expiry', () => {
   });
 
   it('Lifeline: $auth answers with the new expiry; without a refresh the connection closes with 4401 and the session resumes with a fresh token', async () => {
-    shortLife = 300;
+    shortLife = 1500;
     const r = await rig();
     const client = new LifelineTestClient(r.running.wsUrl(`/live?access_token=${SHORT}`));
     cleanup(() => client.ws?.terminate());
     const first = await client.connect();
+    const asked = Date.now();
     const answer = (await client.request('$auth', { token: SHORT })) as { expiresAt: number };
-    expect(answer.expiresAt).toBeGreaterThan(Date.now());
+    expect(answer.expiresAt).toBeGreaterThanOrEqual(asked + 1500);
     expect(await client.closed()).toEqual({ code: 4401, reason: 'token expired' });
+    expect(Date.now()).toBeGreaterThanOrEqual(answer.expiresAt);
     // The session outlives the connection; the client comes back with a fresh token and resumes it.
     (client as unknown as { url: string }).url = r.running.wsUrl(`/live?access_token=${BOB}`);
     const again = await client.connect();
@@ -510,7 +530,7 @@ describe('auth: cross-site WebSocket hijacking (cookie routes)', () => {
 
 describe('auth: tokens never reach the logs', () => {
   it('connect, close, refusals, errors, first-message and hello tokens, refreshes: no log line holds a token', async () => {
-    shortLife = 200;
+    shortLife = 1500; // the three refreshes below must come before it expires
     const r = await rig();
     const port = r.running.port;
     // Accepted from every source (connect and close lines).

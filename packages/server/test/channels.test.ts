@@ -113,9 +113,11 @@ describe('channels', () => {
     expect(await c.request('$subscribe', { ch: 'short', since: { o: 2, ep } })).toEqual({ ch: 'short', ep, o: 10, recovered: false, reset: 'too-old' });
     expect(await c.request('$subscribe', { ch: 'short', since: { o: 7, ep } })).toEqual({ ch: 'short', ep, o: 10, recovered: true });
     expect(await c.request('$subscribe', { ch: 'short', since: { o: 7, ep: 'other' } })).toMatchObject({ recovered: false, reset: 'epoch' });
-    await sleep(50);
-    // The recovery with since 7 re-sent 8..10; the client drops those by offset (the test client records all).
-    expect(offsets(c).slice(10)).toEqual([8, 9, 10]);
+    // A sentinel published now arrives after anything the three subscriptions sent.
+    await app.publish('short', 11);
+    await waitFor(() => offsets(c).includes(11), 'the sentinel');
+    // The recovery with since 7 re-sent 8..10, once; the client drops those by offset (the test client records all).
+    expect(offsets(c).slice(10)).toEqual([8, 9, 10, 11]);
   });
 
   it('patterns deliver every channel one segment below, each publication once', async () => {
@@ -127,13 +129,14 @@ describe('channels', () => {
     await app.publish('prices:eth', 2);
     await app.publish('prices:btc:usd', 3);
     await app.publish('other', 4);
-    await waitFor(() => c.publications.length === 3, 'three publications');
-    await sleep(30);
+    await app.publish('prices:eth', 5); // a sentinel: anything wrongly delivered came before it
+    await waitFor(() => c.publications.some((p) => p.d === 5), 'the sentinel');
     // prices:btc reaches both subscriptions (exact and pattern); prices:btc:usd is two segments down.
     expect(c.publications.map((p) => [p.ch, p.d])).toEqual([
       ['prices:btc', 1],
       ['prices:btc', 1],
       ['prices:eth', 2],
+      ['prices:eth', 5],
     ]);
   });
 
@@ -180,29 +183,40 @@ describe('channels', () => {
     const watcher = await lifelineClient(url('/s'));
     await watcher.request('$subscribe', { ch: 'room:1', presence: true });
     const joiners: LifelineTestClient[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 7; i++) {
       const j = new LifelineTestClient(url('/s'));
       cleanup.push(() => j.close());
       await j.connect();
       joiners.push(j);
     }
-    // Server code names the members: two connections of one user, one of another.
+    // Server code names the members: two connections of one user, one of another, three more
+    // (the seventh connection is kept for later).
     sockets[1]!.presence = { id: 'ada', info: { name: 'Ada' } };
     sockets[2]!.presence = { id: 'ada', info: { name: 'Ada' } };
     sockets[3]!.presence = { id: 'bob' };
-    // All at once, so that "coalesced" does not depend on how fast a loaded machine answers each.
-    await Promise.all(joiners.map((j) => j.request('$subscribe', { ch: 'room:1', presence: true })));
-    await waitFor(() => watcher.presence.some((p) => p.join.length > 0), 'a presence event');
-    await sleep(150);
-    const joined = watcher.presence.flatMap((p) => p.join.map((m) => m.id));
-    expect(joined.sort()).toEqual(['ada', 'bob', sockets[0]!.id].sort());
-    expect(watcher.presence.length).toBeLessThanOrEqual(2); // coalesced, not one per join
+    for (const [k, name] of ['cy', 'di', 'ed'].entries()) sockets[4 + k]!.presence = { id: name };
+    const members = ['ada', 'bob', 'cy', 'di', 'ed'];
+    // One after another, each in its own turn at the server: five members join within the
+    // time it takes to answer six requests in a row.
+    const from = Date.now();
+    for (const j of joiners.slice(0, 6)) await j.request('$subscribe', { ch: 'room:1', presence: true });
+    const joinWindow = Date.now() - from;
+    const joined = () => watcher.presence.flatMap((p) => p.join.map((m) => m.id));
+    await waitFor(() => members.every((id) => joined().includes(id)), 'the five members joined');
+    expect(joined().sort()).toEqual([...members, sockets[0]!.id].sort());
+    // Coalesced: changes go out at most once per interval (100 ms), so the joins made within
+    // that window reach the watcher in at most that many prs, not one per member.
+    const withJoiners = watcher.presence.filter((p) => p.join.some((m) => members.includes(m.id)));
+    expect(withJoiners.length, `joins made within ${joinWindow} ms`).toBeLessThanOrEqual(Math.ceil(joinWindow / 100) + 1);
     const listed = (await watcher.request('$presence', { ch: 'room:1' })) as { members: { id: string }[]; count: number };
-    expect(listed.count).toBe(3);
+    expect(listed.count).toBe(6);
     expect(listed.members).toContainEqual({ id: 'ada', info: { name: 'Ada' } });
-    // Ada leaves with one tab: still present. Then with the other: gone.
+    // Ada leaves with one tab: still present. A member who joins after that is seen after
+    // anything that leave caused. Then ada leaves with the other tab: gone.
     await joiners[0]!.request('$unsubscribe', { ch: 'room:1' });
-    await sleep(150);
+    sockets[7]!.presence = { id: 'sentinel' };
+    await joiners[6]!.request('$subscribe', { ch: 'room:1', presence: true });
+    await waitFor(() => joined().includes('sentinel'), 'the sentinel joined');
     expect(watcher.presence.flatMap((p) => p.leave)).toEqual([]);
     await joiners[1]!.request('$unsubscribe', { ch: 'room:1' });
     await waitFor(() => watcher.presence.some((p) => p.leave.includes('ada')), 'ada left');
@@ -220,10 +234,14 @@ describe('channels', () => {
       await j.connect();
       joiners.push(j);
     }
-    await Promise.all(joiners.map((j) => j.request('$subscribe', { ch: 'big', presence: true })));
+    const from = Date.now();
+    for (const j of joiners) await j.request('$subscribe', { ch: 'big', presence: true });
+    const joinWindow = Date.now() - from;
     await waitFor(() => watcher.presence.at(-1)?.count === 6, 'a count of six');
     expect(watcher.presence.at(-1)).toMatchObject({ count: 6, join: [], leave: [] });
-    expect(watcher.presence.length).toBeLessThanOrEqual(2);
+    // The watcher's own join, then at most one pr per interval for the five joins (made
+    // within joinWindow), not one per join.
+    expect(watcher.presence.length, `joins made within ${joinWindow} ms`).toBeLessThanOrEqual(1 + Math.ceil(joinWindow / 100) + 1);
   });
 
   it('a subscription the server makes for a session is announced to the client with $subscribed', async () => {
@@ -304,8 +322,7 @@ describe('channels', () => {
       const port = running[0]!.port;
       await stalledSubscriber(app, port, 'ticker');
       for (let i = 0; i < 200; i++) await publishInItsOwnTurn(app, 'ticker', big, `sym${i % 4}`);
-      await sleep(50);
-      expect(app.hub.stats.coalesced).toBeGreaterThan(100);
+      await waitFor(() => app.hub.stats.coalesced > 100, 'most of the 200 coalesced');
     });
   });
 });

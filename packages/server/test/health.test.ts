@@ -41,13 +41,15 @@ describe('health endpoints', () => {
     expect((await fetch(running.httpUrl('/healthz'))).status).toBe(404);
   });
 
-  it('readiness says why not: draining, closed, full, the broker unavailable (in that order)', () => {
-    const base = { state: 'running' as const, connectionCount: 0, maxConnections: 10, brokerAvailable: () => true };
+  it('readiness says why not: draining, closed, full, the broker unavailable, the session store unavailable (in that order)', () => {
+    const base = { state: 'running' as const, connectionCount: 0, maxConnections: 10, brokerAvailable: () => true, sessionStoreAvailable: () => true };
     expect(readiness(base)).toEqual({ ready: true });
     expect(readiness({ ...base, state: 'draining' })).toEqual({ ready: false, reason: 'draining' });
     expect(readiness({ ...base, state: 'closed' })).toEqual({ ready: false, reason: 'closed' });
     expect(readiness({ ...base, connectionCount: 10 })).toEqual({ ready: false, reason: 'full' });
     expect(readiness({ ...base, brokerAvailable: () => false })).toEqual({ ready: false, reason: 'broker-unavailable' });
     expect(readiness({ ...base, state: 'draining', brokerAvailable: () => false })).toEqual({ ready: false, reason: 'draining' });
+    expect(readiness({ ...base, sessionStoreAvailable: () => false })).toEqual({ ready: false, reason: 'session-store-unavailable' });
+    expect(readiness({ ...base, brokerAvailable: () => false, sessionStoreAvailable: () => false })).toEqual({ ready: false, reason: 'broker-unavailable' });
   });
 });

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { HeartbeatSweep, type SweepTarget } from '../src/heartbeat-sweep.js';
 import { clientFrame, rawWebSocket } from '../../../test/support/raw-http.js';
 import { startApp, type RunningApp } from '../../../test/support/servers.js';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { afterTimersWithin, sleep, timerLateness, waitFor } from '../../../test/support/wait.js';
 
 let running: RunningApp | undefined;
 afterEach(async () => {
@@ -12,6 +12,12 @@ afterEach(async () => {
   running = undefined;
 });
 
+/**
+ * The sweep's side of a connection (what Socket and Link implement): a byte counter and the
+ * times the sweep keeps, and the two calls it makes. With it the tests below run the sweep
+ * on a clock they hold, as fake timers would, over schedules of minutes; the same
+ * behaviours are then checked over real sockets further down.
+ */
 class FakeTarget implements SweepTarget {
   bytesRead = 0;
   lastBytesRead = 0;
@@ -108,22 +114,28 @@ describe('heartbeat over real sockets', () => {
     const raw = await rawWebSocket(running.port, '/h'); // a raw TCP client: never sends a pong
     const frames: number[] = [];
     raw.on('data', (c: Buffer) => frames.push(c[0]!));
+    const lateness = timerLateness();
     const started = Date.now();
     await once(raw, 'close');
     const elapsed = Date.now() - started;
+    const late = lateness.stop();
     expect(frames).toContain(0x89); // it was pinged
     expect(elapsed).toBeGreaterThanOrEqual(450);
-    expect(elapsed).toBeLessThan(1500);
+    // Cut off between timeout and timeout + 2 periods (600 ms), plus the sweep's lateness here.
+    expect(elapsed, `timers ran up to ${Math.round(late)} ms late`).toBeLessThan(600 + 500 + 2 * late);
     await waitFor(() => running!.app.connections.size === 0, 'the server to forget the socket');
   });
 
   it('never times out a busy peer, even one that ignores pings', async () => {
-    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 200, timeout: 500 } });
+    // (Server and peer share this process: a stall of it longer than the timeout would look
+    // like silence to the sweep, so the timeout leaves a loaded machine a second and a half.)
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 500, timeout: 1500 } });
     const raw = await rawWebSocket(running.port, '/h');
     let closed = false;
     raw.on('close', () => (closed = true));
     raw.on('data', () => {});
-    const until = Date.now() + 1500;
+    // Busy for three timeouts, by this process's clock.
+    const until = Date.now() + 4500;
     while (Date.now() < until) {
       raw.write(clientFrame(0x1, 'busy'));
       await sleep(50);
@@ -134,14 +146,15 @@ describe('heartbeat over real sockets', () => {
   });
 
   it('keeps an idle client that answers pings connected', async () => {
-    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 100, timeout: 300 } });
+    running = await startApp((app) => app.ws('/h', () => {}), { heartbeat: { interval: 200, timeout: 1000 } });
     const ws = new WebSocket(running.wsUrl('/h')); // ws answers pings automatically
     let pings = 0;
     ws.on('ping', () => pings++);
     await once(ws, 'open');
-    await sleep(1200);
+    // Pinged again and again, well past the timeout (each ping answered), and still there.
+    await waitFor(() => pings >= 8 || ws.readyState !== WebSocket.OPEN, 'eight pings', 20_000);
     expect(ws.readyState).toBe(WebSocket.OPEN);
-    expect(pings).toBeGreaterThanOrEqual(3);
+    expect(pings).toBeGreaterThanOrEqual(8);
     ws.close();
   });
 
@@ -167,8 +180,13 @@ describe('heartbeat over real sockets', () => {
     const raw = await rawWebSocket(running.port, '/h');
     const frames: Buffer[] = [];
     raw.on('data', (c: Buffer) => frames.push(c));
-    await sleep(300);
-    expect(frames).toEqual([]);
+    // Past the shortest interval the tests use, then a ping of our own: its pong comes after
+    // anything the server sent before it.
+    await afterTimersWithin(300);
+    raw.write(clientFrame(0x9, 'barrier'));
+    await waitFor(() => Buffer.concat(frames).includes('barrier'), 'the pong to our ping');
+    expect(Buffer.concat(frames)[0]).toBe(0x8a); // the pong is the first frame: no ping came before
+    expect(Buffer.concat(frames)).toEqual(Buffer.from([0x8a, 7, ...Buffer.from('barrier')]));
     raw.destroy();
   });
 

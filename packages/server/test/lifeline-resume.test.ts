@@ -58,9 +58,12 @@ describe('Lifeline mode: resume', () => {
     expect(welcome!.reset).toBeUndefined();
     sendSome(N);
     await waitFor(() => c.messages.length === N && received.length === N, `${N} messages each way`, 10_000);
-    await sleep(50);
-    expect(c.messages).toEqual(range(1, N).map(String));
-    expect(received).toEqual(range(1, N));
+    // A sentinel each way: a late duplicate of anything would arrive before it.
+    c.send(N + 1);
+    session!.send(String(N + 1));
+    await waitFor(() => c.messages.length === N + 1 && received.length === N + 1, 'the sentinels', 10_000);
+    expect(c.messages).toEqual(range(1, N + 1).map(String));
+    expect(received).toEqual(range(1, N + 1));
     expect(c.problems).toEqual([]);
     expect(handlerCalls).toBe(1);
     expect(loopEnded).toBe(false);
@@ -183,9 +186,9 @@ describe('Lifeline mode: resume', () => {
     await paused.connect();
     paused.ws!.close(4001, 'page hidden');
     await paused.closed();
-    await sleep(50);
-    expect(closes).toEqual([]); // still resumable
+    // Still resumable: the resume succeeds, and the handler never heard a close.
     expect((await paused.connect())!.resumed).toBe(true);
+    expect(closes).toEqual([]);
 
     paused.ws!.close(1000, 'done');
     await waitFor(() => closes.length === 1, 'the handler hears the close');

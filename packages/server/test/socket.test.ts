@@ -111,15 +111,23 @@ describe('Socket', () => {
 
   it('keeps messages that arrive while the handler awaits, and delivers them in order', async () => {
     const seen: string[] = [];
+    let lookedUp!: () => void;
+    const lookup = new Promise<void>((resolve) => (lookedUp = resolve));
+    let server: Socket | undefined;
     running = await startApp((app) =>
       app.ws('/slow-start', async (socket) => {
-        await sleep(200); // e.g. a database lookup before reading
+        server = socket;
+        await lookup; // e.g. a database lookup before reading, done when the test says so
         for await (const message of socket) seen.push(message.text);
       }),
     );
     const ws = await open(running.wsUrl('/slow-start'));
     for (let i = 0; i < 50; i++) ws.send(`m${i}`);
-    await waitFor(() => seen.length === 50, '50 messages', 3000);
+    // All 50 arrived while the handler was still awaiting: held for it.
+    await waitFor(() => server?.stats.messagesIn === 50, 'the 50 at the server');
+    expect(seen).toEqual([]);
+    lookedUp();
+    await waitFor(() => seen.length === 50, '50 messages', 10_000);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
     ws.close();
   });

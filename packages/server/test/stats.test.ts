@@ -141,11 +141,17 @@ describe('GET /api/stats', () => {
   });
 
   it('reports per-second rates over the last seconds', async () => {
-    running = await echoApp();
+    const opened = Date.now();
+    running = await echoApp(); // the rates' baseline is taken in here
+    const started = Date.now();
     const ws = new WebSocket(running.wsUrl('/echo'));
     await once(ws, 'open');
+    const asked = Date.now();
     const first = await getStats(running.httpUrl('/api/stats'));
-    expect(first.rates).toBeNull(); // not a second of history yet
+    const answered = Date.now();
+    // No rate before a second of history; one after (a loaded machine may take that long to get here).
+    const possible = answered - opened < 1000 ? [null] : asked - started >= 1000 ? ['a rate'] : [null, 'a rate'];
+    expect(possible).toContain(first.rates === null ? null : 'a rate');
     let got = 0;
     ws.on('message', () => got++);
     // 50 messages a second for 1.5 s: about 50/s each way.
@@ -155,10 +161,12 @@ describe('GET /api/stats', () => {
     }
     await waitFor(() => got === 75, 'echoes');
     const stats = await getStats(running.httpUrl('/api/stats'));
-    expect(stats.rates!.windowMs).toBeGreaterThan(1000);
-    expect(stats.rates!.windowMs).toBeLessThan(7000);
-    expect(stats.rates!.messagesIn).toBeGreaterThan(10);
-    expect(stats.rates!.messagesIn).toBeLessThan(100);
+    // Averaged over at least a second and at most the last 5 s plus a sample (1 s), and it counts
+    // what happened in it: some of the 75 messages, never more per second than 75 over the window.
+    expect(stats.rates!.windowMs).toBeGreaterThanOrEqual(1000);
+    expect(stats.rates!.windowMs).toBeLessThanOrEqual(Date.now() - opened);
+    expect(stats.rates!.messagesIn).toBeGreaterThan(0);
+    expect(stats.rates!.messagesIn).toBeLessThanOrEqual(Math.ceil((75 * 1000) / stats.rates!.windowMs));
     expect(stats.rates!.messagesOut).toBe(stats.rates!.messagesIn);
     expect(stats.rates!.bytesIn).toBeGreaterThan(stats.rates!.messagesIn);
     ws.close();
@@ -227,11 +235,15 @@ describe('GET /api/stats', () => {
     const app = createApp({ logger: 'silent' });
     expect(() => app.statsEndpoint({ token: 'abc' })).toThrow(/at least 8 printable/);
     expect(() => app.statsEndpoint({ token: 'has spaces in it' })).toThrow(/without spaces/);
+    let refusal: unknown;
     try {
       app.statsEndpoint({ token: 'secret1' });
     } catch (error) {
-      expect((error as Error).message).not.toContain('secret1');
+      refusal = error;
     }
+    expect(refusal).toBeInstanceOf(Error);
+    expect((refusal as Error).message).toMatch(/at least 8 printable/);
+    expect((refusal as Error).message).not.toContain('secret1');
     const stats = createApp({ logger: 'silent' }).stats();
     expect(stats.connections.total).toBe(0);
     expect(stats.rates).toBeNull(); // one sample only

@@ -106,6 +106,12 @@ export function meterListeners(targets: Record<string, ListenerTarget>): Meter {
  * Meters one client's `on()` subscriptions: each `on()` counts until the function it
  * returned is called. (A subscription removed with `off()` instead would stay counted: the
  * composable uses the returned functions, and this meter holds it to that.)
+ *
+ * It wraps the instance's public `on`, as meterTimers wraps `setTimeout`: a pass-through,
+ * not a stand-in. Every call reaches the real client, which registers the listener and
+ * delivers to it, and every unsubscribe calls the real function the client returned; the
+ * client keeps no count of its listeners that a test could read instead. leaks.test.ts
+ * checks that the meter passes events and unsubscriptions through.
  */
 export function meterSubscriptions<C extends { on: (...args: any[]) => () => void }>(client: C): Meter {
   const live = new Map<object, Pending>();

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSSRApp } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { createLifeline } from '@lifeline/vue';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { describePending, meterListeners, meterTimers } from './meters.js';
 import { ssrRoot } from './ssr-app.js';
 import { serverPool } from './support.js';
@@ -30,8 +30,7 @@ describe('server rendering with a DOM present', () => {
       expect(html).toBe('<div><span data-allow-mismatch="text">idle</span><span data-allow-mismatch="text">idle</span><span data-allow-mismatch="text">idle</span></div>');
       // window exists here, so the plugin made its client, but only to keep it idle.
       expect(serverPlugin.client!.state.status).toBe('idle');
-      await sleep(100);
-      expect(server.tcpConnections).toBe(0);
+      expect(await server.connectionsBeforeProbe()).toBe(0);
       expect(timers.pendingFrom(OURS), describePending(timers.pendingFrom(OURS))).toEqual([]);
       expect(listeners.pending(), describePending(listeners.pending())).toEqual([]);
 

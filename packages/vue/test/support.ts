@@ -1,5 +1,7 @@
-import type { Socket as TcpSocket } from 'node:net';
+import { once } from 'node:events';
+import { connect, type Socket as TcpSocket } from 'node:net';
 import { createApp, type App, type Socket } from '@lifeline/server';
+import { waitFor } from '../../../test/support/wait.js';
 
 /**
  * A real @lifeline/server on 127.0.0.1 for the composable tests: `/echo` (raw: every
@@ -13,8 +15,13 @@ import { createApp, type App, type Socket } from '@lifeline/server';
 export class TestServer {
   app: App | undefined;
   port = 0;
-  /** TCP connections accepted since start (every start adds to it). */
-  tcpConnections = 0;
+  /** TCP connections accepted since start (every start adds to it), the test's probes not counted. */
+  get tcpConnections(): number {
+    return this.accepted.filter((port) => !this.probePorts.has(port)).length;
+  }
+  /** The client port of every TCP connection accepted, in the order accepted. */
+  private readonly accepted: number[] = [];
+  private readonly probePorts = new Set<number>();
   /** Raw and Lifeline sockets open now. */
   get liveSockets(): number {
     return this.app?.connectionCount ?? 0;
@@ -38,13 +45,30 @@ export class TestServer {
     });
     const listening = await app.listen(port, '127.0.0.1');
     app.server!.on('connection', (tcp: TcpSocket) => {
-      this.tcpConnections++;
+      this.accepted.push(tcp.remotePort!);
       this.tcp.add(tcp);
       tcp.once('close', () => this.tcp.delete(tcp));
     });
     this.app = app;
     this.port = listening.port;
     return this;
+  }
+
+  /**
+   * The TCP connections (not counting probes) accepted before a probe connection made now:
+   * the server accepts from one listening socket in order, so a connection this process began
+   * before the probe (a client created during a render, say) is counted by then, however
+   * slowly the machine runs. The barrier of a "nothing connected" check.
+   */
+  async connectionsBeforeProbe(): Promise<number> {
+    const probe = connect(this.port, '127.0.0.1');
+    probe.on('error', () => {});
+    await once(probe, 'connect');
+    const port = probe.localPort!;
+    this.probePorts.add(port);
+    await waitFor(() => this.accepted.includes(port), 'the probe connection at the server');
+    probe.destroy();
+    return this.accepted.slice(0, this.accepted.indexOf(port)).filter((p) => !this.probePorts.has(p)).length;
   }
 
   url(path = '/echo'): string {

@@ -7,7 +7,7 @@ import { createClient, type LifelineClient } from '@lifeline/client';
 import { channels } from '@lifeline/client/channels';
 import { lifeline } from '@lifeline/client/lifeline';
 import { createLifeline, useChannel, type UseChannelReturn } from '@lifeline/vue';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { mountWith } from './mount.js';
 import { serverPool, type TestServer } from './support.js';
 
@@ -215,8 +215,7 @@ describe('useChannel(name) on the shared connection', () => {
     ]);
     await expect(c.publish('x')).rejects.toMatchObject({ code: 'LL_NO_WEBSOCKET' });
     c.unsubscribe();
-    await sleep(100);
-    expect(server.tcpConnections).toBe(0);
+    expect(await server.connectionsBeforeProbe()).toBe(0);
     expect(plugin.client!.state.status).toBe('idle');
   });
 });

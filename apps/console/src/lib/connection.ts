@@ -174,11 +174,12 @@ export class Connection {
       frame: (direction, data) => (watch ? watch.inspect(direction, data) : this.#wire(direction, data, settings)),
       // In Lifeline mode the client closes with 1002, 1007 or 1008 when the server breaks the
       // protocol; a browser lets a page close only with 1000 or 3000–4999, and throws, and
-      // @lifeline/client then closes with 1000 and the same reason.
+      // @lifeline/client then closes with 4002, 4007 or 4008 and the same reason (PROTOCOL.md
+      // §2.6: 1000 would end the session).
       closeRefused: (code, error) =>
         this.log.add({
           dir: 'sys',
-          text: `the browser refused close(${String(code)}): ${(error as Error).message} The client closed with 1000 and the same reason instead.`,
+          text: `the browser refused close(${String(code)}): ${(error as Error).message} The client closed with ${code === undefined ? 'its browser code' : 4000 + (code % 1000)} and the same reason instead.`,
           level: 'warn',
         }),
     });

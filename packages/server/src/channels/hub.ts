@@ -10,11 +10,24 @@
  * what changed anywhere, so nodes exchange one message per channel per interval each and
  * nothing grows with members × subscribers.
  */
-import { encodeEnvelope, isChannelName, isChannelPattern, LifelineError, patternOf, type ChannelPosition, type Envelope, type PresenceMember } from '@lifeline/protocol';
+import {
+  DEFAULT_DECODE_LIMITS,
+  encodeEnvelope,
+  isChannelName,
+  isChannelPattern,
+  LifelineError,
+  parseJsonWithin,
+  patternOf,
+  type ChannelPosition,
+  type DecodeLimits,
+  type Envelope,
+  type PresenceMember,
+} from '@lifeline/protocol';
 import { encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
 import type { Broker, PresenceEntry, PresenceEvent, Publication, PublicationPayload } from './broker.js';
 import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
 import { PresenceChanges } from './presence-changes.js';
+import type { LogFields } from '../logger.js';
 
 /** The wire form a subscriber needs. */
 export type WireFormat = 'raw' | 'json' | 'msgpack';
@@ -52,18 +65,37 @@ export interface Subscriber {
 
 /** A publication with its frames, each encoded the first time a subscriber needs it. */
 class EncodedPublication {
-  private json: SharedFrame | undefined;
-  private msgpack: SharedFrame | undefined;
-  private raw: SharedFrame | undefined;
+  private json: SharedFrame | null | undefined;
+  private msgpack: SharedFrame | null | undefined;
+  private raw: SharedFrame | null | undefined;
 
-  constructor(readonly publication: Publication) {}
+  constructor(
+    readonly publication: Publication,
+    private readonly report: (publication: Publication, format: WireFormat, error: unknown) => void,
+  ) {}
 
-  frame(format: WireFormat): SharedFrame {
+  /**
+   * The frame for `format`, or null when the publication cannot be encoded in it. Publishing
+   * refuses such a value before it gets an offset, so this happens only to one that came in
+   * another way (a broker shared with a process that checks less).
+   */
+  frame(format: WireFormat): SharedFrame | null {
+    if (format === 'json') return this.json === undefined ? (this.json = this.encode(format)) : this.json;
+    if (format === 'msgpack') return this.msgpack === undefined ? (this.msgpack = this.encode(format)) : this.msgpack;
+    return this.raw === undefined ? (this.raw = this.encode(format)) : this.raw;
+  }
+
+  private encode(format: WireFormat): SharedFrame | null {
     const p = this.publication;
-    if (format === 'json') return (this.json ??= { frame: encodeEnvelope(envelopeOf(p)), binary: false });
-    if (format === 'msgpack') return (this.msgpack ??= { frame: encodeEnvelopeMsgpack(envelopeOf(p)), binary: true });
-    // Raw clients get the payload itself: bytes as binary, a string as its text, anything else as JSON.
-    return (this.raw ??= p.bytes !== undefined ? { frame: p.bytes, binary: true } : { frame: typeof p.data === 'string' ? p.data : JSON.stringify(p.data), binary: false });
+    try {
+      if (format === 'json') return { frame: encodeEnvelope(envelopeOf(p)), binary: false };
+      if (format === 'msgpack') return { frame: encodeEnvelopeMsgpack(envelopeOf(p)), binary: true };
+      // Raw clients get the payload itself: bytes as binary, a string as its text, anything else as JSON.
+      return p.bytes !== undefined ? { frame: p.bytes, binary: true } : { frame: typeof p.data === 'string' ? p.data : JSON.stringify(p.data), binary: false };
+    } catch (error) {
+      this.report(p, format, error);
+      return null;
+    }
   }
 }
 
@@ -142,6 +174,9 @@ class Subscription {
     this.last = offset;
     this.epoch = epoch;
     const shared = p.frame(this.subscriber.format);
+    // One that cannot be encoded (reported by the hub) is a gap the subscriber sees; its
+    // recovery with `since` then answers `reset: too-old` (ChannelHub.subscribe).
+    if (shared === null) return;
     this.subscriber.writeFrame(shared.frame, shared.binary, shared);
     this.hub.stats.deliveries++;
   }
@@ -217,6 +252,14 @@ class LocalChannel {
   }
 }
 
+/** What a hub is told besides its broker. */
+export interface ChannelHubOptions {
+  /** Bounds every JSON publication must keep (the app's `limits`). Default DEFAULT_DECODE_LIMITS. */
+  limits?: DecodeLimits;
+  /** Where failures that have no caller to reject go (the app's logger): a publication that cannot be encoded, a `pr` that cannot. */
+  report?: (event: string, fields: LogFields) => void;
+}
+
 export class ChannelHub {
   readonly options = new ChannelOptionsTable();
   readonly stats: ChannelHubStats = { publications: 0, deliveries: 0, queued: 0, droppedOldest: 0, droppedNewest: 0, coalesced: 0, closedSlow: 0 };
@@ -224,8 +267,18 @@ export class ChannelHub {
   /** Broker subscriptions being set up: a second subscriber waits for the first's. */
   private readonly joining = new Map<string, Promise<void>>();
   private readonly bySubscriber = new Map<Subscriber, Set<LocalChannel>>();
+  private readonly limits: DecodeLimits;
+  private readonly report: (event: string, fields: LogFields) => void;
+  private readonly encodeFailed = (publication: Publication, format: WireFormat, error: unknown): void => {
+    this.report('publication-encode-failed', { channel: publication.channel, offset: publication.offset, format, error: (error as Error).message });
+  };
 
-  constructor(readonly broker: Broker) {
+  constructor(
+    readonly broker: Broker,
+    options: ChannelHubOptions = {},
+  ) {
+    this.limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+    this.report = options.report ?? (() => {});
     broker.onPublication((publication) => this.fanOut(publication));
     broker.onPresence?.((event) => this.remotePresence(event));
   }
@@ -240,12 +293,41 @@ export class ChannelHub {
     return [...this.channels.values()].map((c) => ({ channel: c.name, subscribers: c.subscriptions.size }));
   }
 
-  /** Publishes from server code, the HTTP API or a client's `$publish`. */
+  /**
+   * Publishes from server code, the HTTP API or a client's `$publish`. A JSON value is
+   * published as what JSON.stringify makes of it (a copy: mutating the original later
+   * changes nothing), and only when every subscriber's format can carry it: within the
+   * bounds, no `__proto__` key, no lone surrogate. Otherwise it is refused before the
+   * broker gives it an offset: `LL_ENCODE_FAILED`, or the bound's code (`LL_TOO_DEEP`, …).
+   */
   publish(channel: string, payload: PublicationPayload, key?: string): Promise<ChannelPosition> {
     if (!isChannelName(channel) || isChannelPattern(channel)) {
       return Promise.reject(new LifelineError('LL_INVALID_CHANNEL', `"${channel}" is not a channel name (PROTOCOL.md §3.1).`));
     }
-    return this.broker.publish(channel, payload, { history: this.options.get(channel).history, ...(key === undefined ? {} : { key }) });
+    let checked: PublicationPayload;
+    try {
+      checked = payload.bytes !== undefined ? payload : { data: this.publishable(payload.data) };
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.broker.publish(channel, checked, { history: this.options.get(channel).history, ...(key === undefined ? {} : { key }) });
+  }
+
+  /** The JSON value a publication carries: `data` through JSON, within the bounds; throws when it cannot be. */
+  private publishable(data: unknown): unknown {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(data);
+    } catch (error) {
+      throw new LifelineError('LL_ENCODE_FAILED', `Cannot publish this value: ${(error as Error).message}`, { cause: error });
+    }
+    if (json === undefined) throw new LifelineError('LL_ENCODE_FAILED', `Cannot publish this value: a ${typeof data} has no JSON form`);
+    const parsed = parseJsonWithin(json, this.limits);
+    if (!parsed.ok) {
+      const problem = parsed.problem;
+      throw new LifelineError(problem?.code ?? 'LL_ENCODE_FAILED', `Cannot publish this value: it ${problem?.reason ?? 'is not JSON'}`);
+    }
+    return parsed.value;
   }
 
   /**
@@ -281,9 +363,16 @@ export class ChannelHub {
       sub.epoch = history.position.epoch;
       return { position: history.position, recovered: false, reset: history.reason, start: () => this.goLive(sub, []) };
     }
+    const missed = history.publications.map((p) => new EncodedPublication(p, this.encodeFailed));
+    if (missed.some((p) => p.frame(subscriber.format) === null)) {
+      // One this subscriber's format cannot carry counts as lost: it learns so, instead of
+      // seeing a gap it would try to recover again and again.
+      sub.last = history.position.offset;
+      sub.epoch = history.position.epoch;
+      return { position: history.position, recovered: false, reset: 'too-old', start: () => this.goLive(sub, []) };
+    }
     sub.last = since.offset;
     sub.epoch = since.epoch;
-    const missed = history.publications.map((p) => new EncodedPublication(p));
     return { position: history.position, recovered: true, start: () => this.goLive(sub, missed) };
   }
 
@@ -342,10 +431,19 @@ export class ChannelHub {
 
   private fanOut(publication: Publication): void {
     this.stats.publications++;
-    const encoded = new EncodedPublication(publication);
-    this.channels.get(publication.channel)?.subscriptions.forEach((sub) => sub.deliver(encoded));
+    const encoded = new EncodedPublication(publication, this.encodeFailed);
+    this.channels.get(publication.channel)?.subscriptions.forEach((sub) => this.deliverTo(sub, encoded));
     const pattern = patternOf(publication.channel);
-    if (pattern !== undefined) this.channels.get(pattern)?.subscriptions.forEach((sub) => sub.deliver(encoded));
+    if (pattern !== undefined) this.channels.get(pattern)?.subscriptions.forEach((sub) => this.deliverTo(sub, encoded));
+  }
+
+  /** One subscriber's delivery; whatever goes wrong there stays there (the broker's callback must not throw). */
+  private deliverTo(sub: Subscription, encoded: EncodedPublication): void {
+    try {
+      sub.deliver(encoded);
+    } catch (error) {
+      this.report('fan-out-failed', { channel: encoded.publication.channel, offset: encoded.publication.offset, subscriber: sub.subscriber.id, error: (error as Error).message });
+    }
   }
 
   private async localChannel(name: string): Promise<LocalChannel> {
@@ -502,11 +600,17 @@ export class ChannelHub {
     };
     let json: string | undefined;
     let msgpack: Uint8Array | undefined;
-    for (const sub of local.subscriptions.values()) {
-      if (!sub.presence || !sub.live) continue;
-      const s = sub.subscriber;
-      if (s.format === 'json') s.writeFrame((json ??= encodeEnvelope(envelope)), false);
-      else if (s.format === 'msgpack') s.writeFrame((msgpack ??= encodeEnvelopeMsgpack(envelope)), true);
+    try {
+      for (const sub of local.subscriptions.values()) {
+        if (!sub.presence || !sub.live) continue;
+        const s = sub.subscriber;
+        if (s.format === 'json') s.writeFrame((json ??= encodeEnvelope(envelope)), false);
+        else if (s.format === 'msgpack') s.writeFrame((msgpack ??= encodeEnvelopeMsgpack(envelope)), true);
+      }
+    } catch (error) {
+      // A member's info another process announced that a format cannot carry: this `pr` is
+      // not sent (a timer must not throw); `$presence` still lists the members.
+      this.report('presence-encode-failed', { channel: local.name, error: (error as Error).message });
     }
   }
 }

@@ -74,7 +74,9 @@ export async function answerChannelRequest(
         const position = await hub.publish(ch, { data: d.d });
         return { outcome: { d: { o: position.offset, ep: position.epoch } } };
       } catch (error) {
-        return refuse('LL_UNAVAILABLE', `$publish: ${(error as Error).message}`);
+        // Refused before an offset (a value no format can carry), or the engine is unavailable.
+        const code = (error as { code?: unknown }).code;
+        return refuse(code === 'LL_UNAVAILABLE' || typeof code !== 'string' ? 'LL_UNAVAILABLE' : code, `$publish: ${(error as Error).message}`);
       }
     }
     case '$presence': {
