@@ -57,7 +57,7 @@ export async function startTestSite(pages: Record<string, string>): Promise<Test
 export const readLife = <T>(page: CdpPage): Promise<T> => page.evaluate<T>('window.life');
 
 /** Waits until the page's record satisfies `ready` (polled every 50 ms; generous default bound for a busy machine) and returns it. */
-export async function waitForPage<T>(page: CdpPage, ready: (life: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+export async function waitForPage<T>(page: CdpPage, ready: (life: T) => boolean, what: string, timeoutMs = 120_000): Promise<T> {
   let last: T | undefined;
   // (undefined while the page is still loading)
   await waitFor(async () => (last = await readLife<T>(page)) !== undefined && ready(last), what, timeoutMs, 50);

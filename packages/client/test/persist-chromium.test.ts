@@ -110,6 +110,8 @@ interface Life {
   prevLast: string | null;
 }
 
+/** Each proof's bound: generous, for a loaded 2-core machine (a quiet one takes 5-13 s). */
+const TEST_MS = 240_000;
 /** Messages each way in the streaming proofs. */
 const TOTAL = 10_000;
 /** The figures: messages each way when streaming, and round trips one at a time. */
@@ -161,7 +163,7 @@ describe('persistent outbox and session in headless Chromium', () => {
     await waitForLife(page, (l) => l.opens.length === 1, 'the first session');
     first.signal('SIGKILL');
     await first.exited;
-    await waitFor(async () => (await page.evaluate<string>('client.state.status')) === 'reconnecting', 'the page to notice the server is gone');
+    await waitFor(async () => (await page.evaluate<string>('client.state.status')) === 'reconnecting', 'the page to notice the server is gone', 60_000);
 
     expect(await page.evaluate<boolean>('typeMessages(200)')).toBe(true); // durable: the page was told they are stored
     await page.reload();
@@ -182,7 +184,7 @@ describe('persistent outbox and session in headless Chromium', () => {
     await page.evaluate('typeMessages(1)');
     const after = await waitForLife(page, (l) => l.last === 201, 'the echo of message 201');
     expect([after.echoes, after.breaks]).toEqual([201, []]);
-  });
+  }, TEST_MS);
 
   test('10,000 messages each way, the page reloaded mid-stream three times: none lost, none duplicated, order kept, one session', async () => {
     const server = await serve();
@@ -202,7 +204,7 @@ describe('persistent outbox and session in headless Chromium', () => {
       expect(life.opens[0]).toMatchObject({ id: sessionId, resumed: true });
       reloadToResumed.push(life.opens[0]!.ms);
     }
-    const last = await waitForLife(page, (l) => l.last === TOTAL, 'the last echo', 60_000);
+    const last = await waitForLife(page, (l) => l.last === TOTAL, 'the last echo', 180_000);
     lives.push(last);
     for (const life of lives) {
       expect(life.breaks).toEqual([]);
@@ -213,7 +215,7 @@ describe('persistent outbox and session in headless Chromium', () => {
     }
     expect(last.statuses.at(-1)).toEqual({ status: 'persistent' });
     console.log(`reload to resumed (ms from navigation start, ${reloadToResumed.length} reloads): ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')}`);
-  });
+  }, TEST_MS);
 
   test('storage blocked (IndexedDB refuses to open, as in a private window of some browsers): the store says so and the client works in memory', async () => {
     const server = await serve();
@@ -226,7 +228,7 @@ describe('persistent outbox and session in headless Chromium', () => {
     expect(life.restored).toEqual({ received: 0, accepted: 0, values: 0, status: 'memory' });
     expect([life.breaks, life.drops, life.resets, life.errors]).toEqual([[], [], [], []]);
     expect(await page.evaluate('[store.status, store.problem]')).toEqual(['memory', 'unavailable']);
-  });
+  }, TEST_MS);
 
   test('storage full mid-stream (writes fail with QuotaExceededError): the store says so, the stream goes on in memory, and the stale session is not resumed later', async () => {
     const server = await serve();
@@ -252,7 +254,7 @@ describe('persistent outbox and session in headless Chromium', () => {
     const next = await waitForLife(page, (l) => l.opens.length === 1 && l.restored !== undefined, 'the next page life');
     expect(next.restored).toEqual({ received: 0, accepted: 0, values: 0, status: 'persistent' });
     expect(next.opens[0]!.resumed).toBe(false);
-  });
+  }, TEST_MS);
 
   test('figures: messages/s with and without persistence (same page, same run), the IndexedDB cost per message, the time from reload to resumed', async () => {
     const server = await serve();
@@ -284,7 +286,7 @@ describe('persistent outbox and session in headless Chromium', () => {
         (reloadToResumed.length ? `  reload to resumed: ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')} ms from navigation start\n` : ''),
     );
     expect(Math.min(stream.memory, stream.persistent, oneByOne.memory, oneByOne.persistent)).toBeGreaterThan(0);
-  }, 180_000);
+  }, TEST_MS);
 
   test('the whole browser SIGKILLed mid-stream and started again on the same profile: none lost, none duplicated, order kept, one session', async () => {
     const profile = mkdtempSync(join(tmpdir(), 'lifeline-persist-profile-'));
@@ -300,7 +302,7 @@ describe('persistent outbox and session in headless Chromium', () => {
 
       const again = await browser(profile);
       const page2 = await again.newPage(url);
-      const life = await waitForLife(page2, (l) => l.last === TOTAL, 'the last echo after the relaunch', 60_000);
+      const life = await waitForLife(page2, (l) => l.last === TOTAL, 'the last echo after the relaunch', 180_000);
       const restored = life.restored!;
       // The killed page was handed no more than the store says (nothing comes twice) …
       expect(restored.received).toBeGreaterThanOrEqual(seen.last!);
@@ -315,5 +317,5 @@ describe('persistent outbox and session in headless Chromium', () => {
       browsers.clear();
       rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
-  });
+  }, TEST_MS);
 });

@@ -137,6 +137,7 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
 
     // The leader closes (as a person closes the tab): b takes over the same session.
+    const aBefore = await lifeOf(pages.a!);
     await pages.a!.close();
     await waitForLife(pages.b!, (l) => l.roles.at(-1) === 'leader', 'tab b to lead');
     await waitForLife(pages.c!, (l) => (l.last.c ?? 0) > (2 * TOTAL) / 3 && (l.last.b ?? 0) > (2 * TOTAL) / 3, 'two thirds of the stream');
@@ -146,7 +147,7 @@ describe('one connection for all tabs in headless Chromium', () => {
     const bBefore = await lifeOf(pages.b!);
     void pages.b!.send('Page.crash').catch(() => {}); // never answered: the renderer is gone
     await waitForLife(pages.c!, (l) => l.roles.at(-1) === 'leader', 'tab c to lead');
-    const c = await waitForLife(pages.c!, (l) => l.last.c === TOTAL, 'all of tab c’s echoes', 60_000);
+    const c = await waitForLife(pages.c!, (l) => l.last.c === TOTAL, 'all of tab c’s echoes');
 
     expect(c.breaks).toEqual([]); // per sender: 1, 2, 3 … in order, none twice, none skipped
     expect(c.last.a).toBeGreaterThan(TOTAL / 3);
@@ -154,10 +155,10 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect(c.opens.map((o) => o.id)).toEqual(c.opens.map(() => sessionId)); // one session throughout
     expect(c.opens.slice(1).every((o) => o.resumed)).toBe(true);
     expect([c.resets, c.drops]).toEqual([[], []]);
-    expect(bBefore.breaks).toEqual([]);
+    expect([aBefore.breaks, bBefore.breaks]).toEqual([[], []]);
     expect(c.roles).toEqual(['follower', 'leader']);
-    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server');
-  }, 180_000);
+    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server', 60_000);
+  }, 240_000);
 
   test('leader tab: a channel subscribed in three tabs is one subscription of the one session; the leader closes mid-stream and each tab is still handed every publication once, in order', async () => {
     const server = await serve();
@@ -195,7 +196,7 @@ describe('one connection for all tabs in headless Chromium', () => {
       expect(life.channel.offsets.length).toBe(300);
     }
     expect(await pages.b!.evaluate('client.role')).toBe('leader');
-  }, 180_000);
+  }, 240_000);
 
   test('SharedWorker: three tabs, one connection held by the worker; one tab closed mid-stream: the others go on, nothing lost or duplicated', async () => {
     const server = await serve();
@@ -207,12 +208,12 @@ describe('one connection for all tabs in headless Chromium', () => {
       await waitForLife(pages[label], (l) => l.opens.length === 1 || l.roles.includes('worker'), `tab ${label} to join the worker`);
     }
     expect(await Promise.all(['a', 'b', 'c'].map((l) => pages[l]!.evaluate<string>('client.role')))).toEqual(['worker', 'worker', 'worker']);
-    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'the worker’s connection');
+    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'the worker’s connection', 60_000);
     for (const label of ['a', 'b', 'c']) await pages[label]!.evaluate('start()');
     await waitForLife(pages.c!, (l) => (l.last.a ?? 0) > TOTAL / 3, 'a third of the stream');
     await pages.a!.close();
-    const b = await waitForLife(pages.b!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in b', 60_000);
-    const c = await waitForLife(pages.c!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in c', 60_000);
+    const b = await waitForLife(pages.b!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in b');
+    const c = await waitForLife(pages.c!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in c');
     for (const life of [b, c]) {
       expect(life.breaks).toEqual([]);
       expect(life.opens.length).toBe(1);
@@ -220,5 +221,5 @@ describe('one connection for all tabs in headless Chromium', () => {
     }
     expect(b.last.a).toBe(c.last.a);
     expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
-  }, 180_000);
+  }, 240_000);
 });
