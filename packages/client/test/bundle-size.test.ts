@@ -35,15 +35,16 @@ test('Lifeline mode is not in the raw bundle, and comes with its own entry point
   }
   // socket.io-client is 13.1 KiB bundled the same way (npm run bench); Lifeline mode is a
   // little more since it checks every envelope's bounds and content rules (PROTOCOL.md §2.1)
-  // both ways, and refuses what the server would close the connection for before sending it.
-  expect(withMode.gzipBytes).toBeLessThan(13.5 * 1024);
+  // both ways, refuses what the server would close the connection for before sending it, and
+  // has the hooks a persistent store plugs into (13.66 KiB; 13.34 KiB before them).
+  expect(withMode.gzipBytes).toBeLessThan(14 * 1024);
 });
 
-test('with channels too: the figure README.md and docs/client.md give (14.0 KiB min+gz) holds, under 14.5 KiB', async () => {
+test('with channels too: the figure README.md and docs/client.md give (15.8 KiB min+gz) holds, under 16 KiB', async () => {
   const withChannels = await measureChannelsBundleSize();
   console.log(`with Lifeline mode and channels: ${withChannels.gzipBytes} B min+gz`);
   expect(withChannels.code).toContain('LL_TOO_MANY_CHANNELS');
-  expect(withChannels.gzipBytes).toBeLessThan(14.5 * 1024);
+  expect(withChannels.gzipBytes).toBeLessThan(16 * 1024);
 });
 
 test('the persistent store and the shared connection have their own entry points: neither the raw nor the Lifeline-mode bundle holds them, and what each adds is bounded', async () => {
@@ -55,8 +56,9 @@ test('the persistent store and the shared connection have their own entry points
     measureSharedWorkerBundleSize(),
   ]);
   console.log(
-    `persistent store: +${withStore.gzipBytes - withMode.gzipBytes} B min+gz over Lifeline mode; ` +
-      `shared connection: +${withShared.gzipBytes - withMode.gzipBytes} B; SharedWorker script: ${worker.gzipBytes} B`,
+    `bundle sizes (min+gz): raw-mode core ${raw.gzipBytes} B; Lifeline mode ${withMode.gzipBytes} B; ` +
+      `persistent store (/persist) +${withStore.gzipBytes - withMode.gzipBytes} B over Lifeline mode; ` +
+      `one connection for all tabs (/shared) +${withShared.gzipBytes - withMode.gzipBytes} B; SharedWorker script (/shared-worker) ${worker.gzipBytes} B`,
   );
   // IndexedDB's quota error is only in the store; the leader's lock only in the shared connection.
   for (const bundle of [raw, withMode]) {
@@ -70,5 +72,6 @@ test('the persistent store and the shared connection have their own entry points
   expect(withStore.gzipBytes - withMode.gzipBytes).toBeLessThan(3 * 1024);
   // The shared connection brings the hub a leader tab runs: the store and channels included.
   expect(withShared.gzipBytes - withMode.gzipBytes).toBeLessThan(10 * 1024);
-  expect(worker.gzipBytes).toBeLessThan(20 * 1024);
+  // The worker runs the whole client (Lifeline mode, its bounds checks, channels, the store) and the hub: 20.2 KiB.
+  expect(worker.gzipBytes).toBeLessThan(21 * 1024);
 });
