@@ -249,6 +249,8 @@ export class Hub {
       }
       case 'open':
         return void client.open();
+      case 'check':
+        return void client.check();
       case 'close':
         return client.close(m.code, m.reason);
     }

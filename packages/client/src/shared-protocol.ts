@@ -47,6 +47,8 @@ export type ToHub =
   | { t: 'publish'; id: number; name: string; data: unknown }
   | { t: 'presence'; id: number; sub: number }
   | { t: 'open' }
+  /** `check()`: probe the link now, or try now while waiting to reconnect. */
+  | { t: 'check' }
   /** Close the shared connection for every tab (`closeAll()`): the session ends. */
   | { t: 'close'; code?: number; reason?: string };
 

@@ -211,6 +211,16 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
   }
 
   /** Joins the shared connection again after `close()` (or retries now). */
+  /**
+   * The client's `check()` on the shared connection: the hub probes the link now (or tries now
+   * while waiting to reconnect). For the events a hub does not hear itself: a SharedWorker has
+   * no visibility, and only the leader tab's own `online` and visibility reach a leader.
+   */
+  check(): this {
+    this.#up?.({ t: 'check' });
+    return this;
+  }
+
   open(): this {
     if (this.#left) {
       this.#left = false;

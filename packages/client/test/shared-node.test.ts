@@ -40,4 +40,20 @@ describe('shared() and persistent() in Node', () => {
     expect([store.status, store.problem, store.received, store.accepted]).toEqual(['memory', 'unavailable', 3, 3]);
     expect(await store.durable()).toBe(false);
   });
+
+  it('check() on a shared client probes the one connection now: the probe is answered (a heartbeat event in the tab) long before the server would ping', async () => {
+    const running = await startApp((app) => app.ws('/s', { lifeline: true }, async (socket) => {
+      for await (const message of socket) socket.send(message);
+    }));
+    cleanup(() => running.stop());
+    const c = shared(running.wsUrl('/s'));
+    cleanup(() => c.closeAll());
+    await waitFor(() => c.state.status === 'open', 'the shared connection to open', 30_000);
+    const beats: number[] = [];
+    c.on('heartbeat', (rtt) => beats.push(rtt));
+    // The server pings a link silent for 25 s: within this wait, only an answered probe is a heartbeat.
+    c.check();
+    await waitFor(() => beats.length === 1, 'the answer to the probe', 10_000);
+    expect(beats[0]).toBeGreaterThanOrEqual(0);
+  });
 });
