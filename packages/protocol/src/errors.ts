@@ -48,7 +48,9 @@ export type LifelineErrorCode =
   | 'LL_KEY_TOO_LONG'
   | 'LL_FORBIDDEN_KEY'
   | 'LL_LONE_SURROGATE'
-  | 'LL_INVALID_TRANSITION';
+  | 'LL_INVALID_TRANSITION'
+  // @lifeline/client/shared: the tab (or worker) holding the shared connection went away
+  | 'LL_LEADER_LOST';
 
 export class LifelineError extends Error {
   override readonly name: string = 'LifelineError';
