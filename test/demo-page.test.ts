@@ -19,6 +19,8 @@ import { waitFor } from './support/wait.js';
 
 const VIEWPORT = { width: 1280, height: 800 };
 const README_SCREENSHOT = fileURLToPath(new URL('../docs/images/demo.png', import.meta.url));
+/** Bounds of the shared-tab tests: generous, for a loaded 2-core machine (their waits end at events; a quiet run takes seconds). */
+const LOADED_MS = 60_000;
 
 let browser: ChromiumSession | undefined;
 const servers: ServeProcess[] = [];
@@ -362,6 +364,78 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     expect(await reset.getByRole('button').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
+
+  test('two tabs share one connection and say so; the tab that holds it closes and the other takes the same session over', async () => {
+    const server = await spawnServe();
+    servers.push(server);
+    const origin = `http://127.0.0.1:${server.port}`;
+    const first = await visit(origin);
+    await waitForStatus(first.page, 'lifeline', 'open', LOADED_MS);
+    const second = await visit(origin);
+    await waitForStatus(second.page, 'lifeline', 'open', LOADED_MS);
+    const sharing = (page: Page) => panel(page, 'lifeline').locator('[data-testid="sharing"]');
+    await waitFor(async () => (await sharing(first.page).getAttribute('data-storage')) === 'persistent', 'IndexedDB to be open', LOADED_MS);
+    expect(await sharing(first.page).getAttribute('data-role')).toBe('leader');
+    expect(await sharing(second.page).getAttribute('data-role')).toBe('follower');
+    expect(await text(sharing(second.page))).toMatch(/^One connection for all tabs: another tab holds it; .*Open this page in a second tab: .*Kept in IndexedDB: the session, what waits to be sent and what was received are stored\. Type while the server is down, close the tab, and open the page again/);
+    // One WebSocket for /results whatever the number of tabs (each tab's raw panel has its own).
+    const connections = async () => {
+      const stats = (await (await fetch(server.httpUrl('/api/stats'))).json()) as { connections: { byRoute: { route: string; lifeline: number; raw: number }[] } };
+      return Object.fromEntries(stats.connections.byRoute.map((r) => [r.route, r.lifeline + r.raw]));
+    };
+    expect(await connections()).toMatchObject({ '/results': 1, '/test': 2 });
+    const sessionId = await sessionIdOf(first.page);
+    expect(await sessionIdOf(second.page)).toBe(sessionId);
+
+    // A message typed in the second tab goes through the first; both see its echo, once.
+    await type(second.page, 'lifeline', 'from the second tab');
+    await waitFor(async () => (await sentRows(second.page))[0]?.state === 'echoed', 'the echo in the second tab', LOADED_MS);
+    const label = await sharing(second.page).getAttribute('data-tab');
+    await waitFor(async () => (await logOf(first.page, 'lifeline')).some((l) => l.startsWith(`echo of tab ${label}'s #1 “from the second tab”`)), 'the echo in the first tab', LOADED_MS);
+
+    // The first tab closes: the second takes the connection, and the same session, over.
+    await first.page.close();
+    await waitFor(async () => (await sharing(second.page).getAttribute('data-role')) === 'leader', 'the second tab to hold the connection', LOADED_MS);
+    await waitForStatus(second.page, 'lifeline', 'open', LOADED_MS);
+    expect(await sessionIdOf(second.page)).toBe(sessionId);
+    expect(await text(panel(second.page, 'lifeline').locator('[data-testid="resumed"]'))).toBe('yes — nothing lost');
+    await type(second.page, 'lifeline', 'after the handover');
+    await waitFor(async () => (await sentRows(second.page)).every((r) => r.state === 'echoed'), 'the echo after the handover', LOADED_MS);
+    expect(await sentRows(second.page)).toEqual([1, 2].map((seq) => ({ seq, state: 'echoed', echoes: 1 })));
+    expect((await serverLog(second.page)).seqs).toEqual([1, 2]);
+    await waitFor(async () => (await connections())['/results'] === 1, 'one /results connection on the server', LOADED_MS);
+    expect([first.pageErrors, second.pageErrors]).toEqual([[], []]);
+  }, 4 * LOADED_MS);
+
+  test('typed while the server is down, the tab closed, the page opened again once the server is back: what was typed is sent, once, in order', async () => {
+    const first = await spawnServe();
+    servers.push(first);
+    const origin = `http://127.0.0.1:${first.port}`;
+    const { page, pageErrors } = await visit(origin);
+    await waitForStatus(page, 'lifeline', 'open', LOADED_MS);
+    first.signal('SIGKILL');
+    await first.exited;
+    await waitFor(async () => (await panel(page, 'lifeline').locator('.status').getAttribute('data-status')) === 'reconnecting', 'the page to notice', LOADED_MS);
+    for (const words of ['typed 1', 'typed 2', 'typed 3']) await type(page, 'lifeline', words);
+    expect(await sentRows(page)).toEqual([1, 2, 3].map((seq) => ({ seq, state: 'queued', echoes: 0 })));
+    const label = await panel(page, 'lifeline').locator('[data-testid="sharing"]').getAttribute('data-tab');
+    // Once the connection's holder has them in IndexedDB, the page counts them as waiting there.
+    await waitFor(async () => (await text(panel(page, 'lifeline').locator('[data-testid="queued"]'))) === '3', 'the three to wait', LOADED_MS);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+
+    const second = await spawnServe(['--port', String(first.port)]);
+    servers.push(second);
+    const again = await visit(origin);
+    await waitForStatus(again.page, 'lifeline', 'open', LOADED_MS);
+    // The restarted server forgot the old session; the kept messages went to the new one, each once, in order.
+    const echoes = async () => (await logOf(again.page, 'lifeline')).filter((l) => l.startsWith(`echo of tab ${label}'s`)).reverse();
+    await waitFor(async () => (await echoes()).length === 3, 'the three echoes', LOADED_MS);
+    expect((await echoes()).map((l) => l.replace(/ — .*/, ''))).toEqual([1, 2, 3].map((n) => `echo of tab ${label}'s #${n} “typed ${n}”`));
+    expect(await panel(again.page, 'lifeline').locator('[data-testid="reset"]').getAttribute('data-reason')).toBe('unknown-session');
+    expect(await sentRows(again.page)).toEqual([]); // a new page life: its own list starts empty
+    expect(again.pageErrors).toEqual([]);
+  }, 4 * LOADED_MS);
 
   test('fits a phone screen (no sideways scrolling, panels stacked), and starts a new run by request', async () => {
     const server = await spawnServe();

@@ -460,7 +460,7 @@ describe('lifeline serve --redis', () => {
     }
     expect(positions[1]).toEqual(positions[0]);
     expect(await redis.command('HGET', 'lifeline:{serve:shared}:m', 'e')).toBe(positions[0]!.ep);
-  });
+  }, 180_000); // two process starts, each allowed a minute on a loaded machine
 });
 
 /** `lifeline serve` with extra environment variables. */

@@ -35,7 +35,7 @@ describe('a rolling restart of nodes that share sessions through Redis', () => {
     const spread = Math.ceil((result.victims * 1000) / (2 * handOffRate));
     console.log(
       `[rolling-restart] ${result.victims} sessions handed off; SIGTERM → resumed p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, ` +
-        `max ${result.max.toFixed(0)} ms; hints ${result.hints[0]}–${result.hints.at(-1)} ms (spread ${spread} ms); ` +
+        `max ${result.max.toFixed(0)} ms; SIGTERM → close p99 ${result.closed.p99.toFixed(0)} ms; hints ${result.hints[0]}–${result.hints.at(-1)} ms (spread ${spread} ms); ` +
         `peak new connections per 100 ms per node ${JSON.stringify(result.peakPer100ms)}`,
     );
     expect(result.victims).toBeGreaterThanOrEqual(40);
@@ -45,8 +45,11 @@ describe('a rolling restart of nodes that share sessions through Redis', () => {
     expect(result.hints).toHaveLength(result.victims);
     expect(result.hints.at(-1)!).toBeLessThanOrEqual(spread); // whole ms, rounded
     expect(result.hints.at(-1)!).toBeGreaterThanOrEqual(spread / 2);
-    // Back within seconds, however busy the machine: the 10 s window would put the p99 near 9.9 s.
-    expect(result.p99).toBeLessThan(3_000);
+    // Back within the spread of the hints once the node has closed them, plus the time a
+    // reconnect and resume take: seconds even on a machine at load 20 (the victim's own
+    // closes then took seconds too, which is why they are counted apart). The 10 s window
+    // would put the p99 near closed + 9.9 s.
+    expect(result.p99).toBeLessThan(result.closed.p99 + spread + 5_000);
   });
 
   test('a node alone keeps the whole retry window: its sessions have nowhere else to go now', { timeout: 30_000 }, async () => {

@@ -1,4 +1,4 @@
-import type { LifelineClient } from '@lifeline/client';
+import type { LifelineClientLike } from '@lifeline/client';
 import { describeCloseCode } from '@lifeline/protocol';
 import { onScopeDispose, shallowRef, type ShallowRef } from 'vue';
 
@@ -45,7 +45,7 @@ function failedAttemptWords(code: number): string {
  * Listens to the client directly rather than watching refs, because watchers run once per
  * tick and would merge events that happen together. Stops when the component unmounts.
  */
-export function logConnection<In, Out>(client: LifelineClient<In, Out> | undefined, log: EventLog, describe: (data: In) => string | undefined): void {
+export function logConnection<In, Out>(client: LifelineClientLike<In, Out> | undefined, log: EventLog, describe: (data: In) => string | undefined): void {
   if (!client) return;
   /** The current attempt opened; attempts that failed in a row since the last open: the first one's number and how many. */
   let open = false;

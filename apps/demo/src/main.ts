@@ -1,13 +1,9 @@
-import { lifeline } from '@lifeline/client/lifeline';
-import { createLifeline } from '@lifeline/vue';
 import { createApp } from 'vue';
 import App from './App.vue';
-import { RECONNECT, wsUrl } from './connection';
-import type { FromResults, Numbered } from './wire';
+import { results } from './results-connection';
 import './style.css';
 
-// The app's shared connection (useLifeline() without a URL): the Lifeline panel's session.
-// The raw panel makes its own with useLifeline(url).
-const results = createLifeline<FromResults, Numbered>({ url: wsUrl('results'), mode: lifeline(), reconnect: RECONNECT });
+// The app's connection (useLifeline() without a URL): the Lifeline panel's session, shared
+// by every tab of the page. The raw panel makes its own with useLifeline(url).
 
 createApp(App).use(results).mount('#app');

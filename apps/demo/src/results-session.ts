@@ -1,6 +1,7 @@
 import type { UseLifelineReturn } from '@lifeline/vue';
 import { onScopeDispose, reactive, shallowRef, watch } from 'vue';
 import { shortId, type EventLog } from './event-log';
+import { TAB } from './results-connection';
 import type { FromResults, Numbered, PiResult, ReceiveLog, RunInfo } from './wire';
 
 /** A message typed into the Lifeline panel, and what became of it. */
@@ -32,7 +33,10 @@ export interface StreamCheck {
 export interface ServerLogSummary {
   sessionId: string | undefined;
   total: number;
+  /** This tab's messages in the log, in the server's order (tabs sharing the session number their own). */
   seqs: number[];
+  /** Messages of other tabs (or of this one before a reload) in the log. */
+  others: number;
   inOrder: boolean;
   repeats: number;
 }
@@ -64,7 +68,7 @@ export function useResultsSession(conn: Results, log: EventLog) {
   const offs = [
     client?.on('message', ({ data }) => {
       if (data?.type === 'result') onResult(data);
-      else if (data?.type === 'echo') onEcho(data.seq, data.index);
+      else if (data?.type === 'echo') onEcho(data.seq, data.index, data.tab, data.text);
     }),
     client?.on('open', () => {
       openedAt = Date.now();
@@ -75,7 +79,7 @@ export function useResultsSession(conn: Results, log: EventLog) {
     }),
     client?.on('reset', ({ unconfirmed }) => {
       // Written to the old session and never acknowledged: it may or may not have arrived there.
-      const lost = new Set((unconfirmed as Numbered[]).map((value) => value.seq));
+      const lost = new Set((unconfirmed as Numbered[]).filter((value) => value.tab === TAB).map((value) => value.seq));
       for (const item of sent) if (lost.has(item.seq) && item.state !== 'echoed') item.state = 'unconfirmed';
       serverLog.value = undefined;
     }),
@@ -102,7 +106,10 @@ export function useResultsSession(conn: Results, log: EventLog) {
     results.value = [...results.value.slice(-(KEPT_RESULTS - 1)), result];
   }
 
-  function onEcho(seq: number | null, index: number): void {
+  function onEcho(seq: number | null, index: number, tab: string | undefined, text: string): void {
+    // Every tab of the page shares the session, so every tab sees every echo; a reloaded tab
+    // also sees those of what it typed before the reload, sent now from the store.
+    if (tab !== TAB) return log.add('in', `echo of tab ${tab ?? '?'}'s #${seq} “${text}” — the server's message #${index}`);
     const item = sent.find((s) => s.seq === seq);
     if (!item) return log.add('in', `echo of a message this page did not send (seq ${seq}), server #${index}`);
     item.echoes++;
@@ -114,7 +121,7 @@ export function useResultsSession(conn: Results, log: EventLog) {
 
   function send(text: string, seq = nextSeq++): void {
     const open = conn.status.value === 'open';
-    conn.send({ seq, text });
+    conn.send({ seq, text, tab: TAB });
     const item = sent.find((s) => s.seq === seq);
     if (item) item.state = open ? 'sent' : 'queued';
     else {
@@ -141,11 +148,13 @@ export function useResultsSession(conn: Results, log: EventLog) {
   async function checkServerLog(): Promise<void> {
     try {
       const answer = (await conn.request('history', null, { timeout: REQUEST_TIMEOUT_MS })) as ReceiveLog;
-      const seqs = answer.received.flatMap((r) => (r.seq === null ? [] : [r.seq]));
+      const mine = answer.received.filter((r) => r.tab === TAB);
+      const seqs = mine.flatMap((r) => (r.seq === null ? [] : [r.seq]));
       serverLog.value = {
         sessionId: answer.sessionId,
         total: answer.total,
         seqs,
+        others: answer.received.length - mine.length,
         inOrder: seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!),
         repeats: seqs.length - new Set(seqs).size,
       };

@@ -300,7 +300,7 @@ describe('lifeline connect exit statuses', () => {
       expect([args, results[i]!.code]).toEqual([args, 2]);
       expect(results[i]!.stderr).toContain(message);
     }
-  });
+  }, 180_000); // twelve CLI processes at once; over 30 s at load 20
 
   it('options with an optional value take the next argument only if it fits', () => {
     const parse = (...args: string[]) => parseConnectArgs(args, false);

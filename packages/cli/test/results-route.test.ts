@@ -88,6 +88,25 @@ describe('/results', () => {
     expect(time.now).toBeLessThanOrEqual(Date.now());
   });
 
+  it('echoes and logs the tab a numbered message names (tabs sharing one session number their own), not a label over 16 characters', async () => {
+    const { client, echoes } = await connect();
+    client.send({ seq: 1, text: 'from A', tab: 'A' });
+    client.send({ seq: 1, text: 'from B', tab: 'B' });
+    client.send({ seq: 2, text: 'too long', tab: 'x'.repeat(17) });
+    await waitFor(() => echoes.length === 3, 'three echoes');
+    expect(echoes).toEqual([
+      { type: 'echo', index: 1, seq: 1, text: 'from A', tab: 'A' },
+      { type: 'echo', index: 2, seq: 1, text: 'from B', tab: 'B' },
+      { type: 'echo', index: 3, seq: 2, text: 'too long' },
+    ]);
+    const log = (await client.request('history')) as ReceiveLog;
+    expect(log.received.map((r) => [r.seq, r.tab])).toEqual([
+      [1, 'A'],
+      [1, 'B'],
+      [2, undefined],
+    ]);
+  });
+
   it('keeps computing while the connection is down; the results missed arrive in order on resume, none lost', async () => {
     server = await startApp((app) => addResultsRoute(app, '/results', { intervalMs: INTERVAL }));
     const proxy = await startChaosProxy({ targetPort: server.port, seed: 1 });

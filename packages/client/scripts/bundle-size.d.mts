@@ -20,3 +20,15 @@ export function measureLifelineBundleSize(): Promise<BundleSize>;
 
 /** The main entry, `@lifeline/client/lifeline` and `@lifeline/client/channels`, every export kept, bundled together. */
 export function measureChannelsBundleSize(): Promise<BundleSize>;
+
+/** Built entry points of the package (`index`, `lifeline`, `persist`, `shared`, `shared-worker`, …), every export kept, bundled together. */
+export function measureEntries(names: string[]): Promise<BundleSize>;
+
+/** The main entry, `@lifeline/client/lifeline` and `@lifeline/client/persist`. */
+export function measurePersistBundleSize(): Promise<BundleSize>;
+
+/** The main entry, `@lifeline/client/lifeline` and `@lifeline/client/shared` (with the hub a leader tab runs). */
+export function measureSharedBundleSize(): Promise<BundleSize>;
+
+/** `@lifeline/client/shared-worker` alone: what a SharedWorker script bundles. */
+export function measureSharedWorkerBundleSize(): Promise<BundleSize>;

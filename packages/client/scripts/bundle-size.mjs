@@ -64,15 +64,45 @@ export function measureChannelsBundleSize() {
   return bundleForBrowser({ stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), sourcefile: 'channels-bundle.js' } });
 }
 
+/**
+ * Built entry points of this package (`index`, `lifeline`, `persist`, …), every export of
+ * each kept, bundled together.
+ * @param {string[]} names
+ * @returns {Promise<{ bytes: number, gzipBytes: number, inputs: string[], code: string }>}
+ */
+export function measureEntries(names) {
+  const contents = names.map((name) => `export * from ${JSON.stringify(fileURLToPath(new URL(`../dist/${name}.js`, import.meta.url)))};`).join(' ');
+  return bundleForBrowser({ stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), sourcefile: `${names.join('+')}.js` } });
+}
+
+/** Lifeline mode with the persistent store: the main entry, `/lifeline` and `/persist`. */
+export const measurePersistBundleSize = () => measureEntries(['index', 'lifeline', 'persist']);
+
+/**
+ * Lifeline mode with one connection for all tabs: the main entry, `/lifeline` and `/shared`
+ * (which holds the hub a leader tab runs, with the store and channels it needs).
+ */
+export const measureSharedBundleSize = () => measureEntries(['index', 'lifeline', 'shared']);
+
+/** The SharedWorker script's library part: `/shared-worker` alone (it brings the client, Lifeline mode, the store and channels). */
+export const measureSharedWorkerBundleSize = () => measureEntries(['shared-worker']);
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const kib = (n) => (n / 1024).toFixed(2);
   const raw = await measureBundleSize();
   const withMode = await measureLifelineBundleSize();
   const withChannels = await measureChannelsBundleSize();
+  const withStore = await measurePersistBundleSize();
+  const withShared = await measureSharedBundleSize();
+  const worker = await measureSharedWorkerBundleSize();
+  const added = (b) => `+${b.gzipBytes - withMode.gzipBytes} B over Lifeline mode`;
   process.stdout.write(
     `@lifeline/client browser bundle: ${raw.bytes} bytes minified (${kib(raw.bytes)} KiB), ${raw.gzipBytes} bytes min+gz (${kib(raw.gzipBytes)} KiB)\n` +
       `  inputs: ${raw.inputs.map((i) => i.replace(/^.*?packages\//, '')).join(', ')}\n` +
       `with Lifeline mode (+ @lifeline/client/lifeline): ${withMode.bytes} bytes minified, ${withMode.gzipBytes} bytes min+gz (${kib(withMode.gzipBytes)} KiB)\n` +
-      `with channels (+ @lifeline/client/channels): ${withChannels.bytes} bytes minified, ${withChannels.gzipBytes} bytes min+gz (${kib(withChannels.gzipBytes)} KiB)\n`,
+      `with channels (+ @lifeline/client/channels): ${withChannels.bytes} bytes minified, ${withChannels.gzipBytes} bytes min+gz (${kib(withChannels.gzipBytes)} KiB)\n` +
+      `with the persistent store (+ @lifeline/client/persist): ${withStore.bytes} bytes minified, ${withStore.gzipBytes} bytes min+gz (${kib(withStore.gzipBytes)} KiB, ${added(withStore)})\n` +
+      `with one connection for all tabs (+ @lifeline/client/shared): ${withShared.bytes} bytes minified, ${withShared.gzipBytes} bytes min+gz (${kib(withShared.gzipBytes)} KiB, ${added(withShared)})\n` +
+      `the SharedWorker's script (@lifeline/client/shared-worker): ${worker.bytes} bytes minified, ${worker.gzipBytes} bytes min+gz (${kib(worker.gzipBytes)} KiB)\n`,
   );
 }

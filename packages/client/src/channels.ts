@@ -13,6 +13,7 @@
  * every welcome through channel-link.ts, once the first call here attached it.
  */
 import { channelHosts, type ChannelLink, type ChannelSink } from './channel-link.js';
+import { Emitter, type Off } from './emitter.js';
 import {
   isChannelName,
   isChannelPattern,
@@ -108,8 +109,6 @@ export interface ChannelsEvents {
   publication: [publication: Publication, via: string];
 }
 
-type Off = () => void;
-
 /**
  * One hold on a channel or pattern: `subscribe(client, name)`. Several may hold the same
  * channel (two components, say); it stays subscribed on the server until the last one
@@ -155,38 +154,6 @@ const CHANNEL_CODES: readonly string[] = ['LL_INVALID_CHANNEL', 'LL_FORBIDDEN', 
 function channelError(error: Error): Error {
   if (!(error instanceof RequestError) || !CHANNEL_CODES.includes(error.remote.code)) return error;
   return new LifelineError(error.remote.code as LifelineErrorCode, `${error.requestName}: ${error.remote.message}`, { cause: error });
-}
-
-// ---- events --------------------------------------------------------------------------
-
-type Listener = (...args: any[]) => void;
-
-class Emitter<E extends { [K in keyof E]: unknown[] }> {
-  readonly #listeners = new Map<keyof E, Set<Listener>>();
-
-  on<K extends keyof E>(type: K, listener: (...args: E[K]) => void): Off {
-    let set = this.#listeners.get(type);
-    if (!set) this.#listeners.set(type, (set = new Set()));
-    set.add(listener);
-    return () => this.off(type, listener);
-  }
-
-  off<K extends keyof E>(type: K, listener: (...args: E[K]) => void): void {
-    this.#listeners.get(type)?.delete(listener);
-  }
-
-  emit<K extends keyof E>(type: K, ...args: E[K]): void {
-    for (const listener of this.#listeners.get(type) ?? []) {
-      try {
-        listener(...args);
-      } catch (error) {
-        // As in the client: a listener's bug must not stop delivery to the others.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
-  }
 }
 
 // ---- one channel on the wire ---------------------------------------------------------

@@ -8,7 +8,7 @@ import {
   type CloseAction,
 } from '@lifeline/protocol';
 import { defaultWebSocket } from '#websocket';
-import { byteLength, jsonCodec, textCodec, type Codec } from './codec.js';
+import { byteLength, isBinary, jsonCodec, textCodec, type Codec } from './codec.js';
 import type { Mode, ModeFactory, ModeHost, OutboxDropReason, RequestHandler, ResetInfo, SessionInfo } from './mode.js';
 import { transition, type ClientState, type CloseInfo } from './state.js';
 import type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
@@ -96,6 +96,11 @@ export type Message<T = unknown> = {
   bytes?: Uint8Array;
   /** When it arrived (epoch ms). */
   receivedAt: number;
+  /**
+   * Lifeline mode: its sequence number in the session (1, 2, 3 …, counted with the server's
+   * requests and answers). With a persistent store, `store.received` is the last one handed over.
+   */
+  seq?: number;
 } & ({ data: T; error?: undefined } | { data: undefined; error: LifelineError });
 
 export type DropReason = 'overflow' | 'expired' | 'closed' | 'not-open' | 'too-large';
@@ -185,11 +190,31 @@ function option(name: string, value: number | undefined, fallback: number, min =
 }
 
 /**
+ * What every client offers an application, whatever holds its connection: a
+ * {@link LifelineClient}, or a tab's handle on a connection shared by every tab
+ * (`shared()` from `@lifeline/client/shared`). `@lifeline/vue` takes either.
+ */
+export interface LifelineClientLike<In = unknown, Out = unknown> {
+  readonly url: string;
+  readonly state: ClientState;
+  readonly rtt: number | undefined;
+  readonly queued: number;
+  readonly session: SessionInfo | undefined;
+  on<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): () => void;
+  off<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents<In, Out>[K]>): void;
+  send(value: Out, options?: SendOptions): boolean;
+  request(name: string, data?: unknown, options?: RequestOptions): Promise<unknown>;
+  handle(name: string, handler: RequestHandler | undefined): this;
+  open(): this;
+  close(code?: number, reason?: string): void;
+}
+
+/**
  * A WebSocket client that stays connected: reconnects with backoff and full jitter, follows a
  * close-code policy and retry-after hints, heartbeats raw servers, queues while not open,
  * and never throws on a message it cannot decode. See docs/client.md.
  */
-export class LifelineClient<In = unknown, Out = unknown> {
+export class LifelineClient<In = unknown, Out = unknown> implements LifelineClientLike<In, Out> {
   /** The URL of the current or last connection (after http→ws mapping). */
   url = '';
   #url: string | (() => string | Promise<string>);
@@ -227,7 +252,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
   constructor(url: string | { href: string } | (() => string | Promise<string>), options: ClientOptions<In, Out> = {}) {
     this.#url = typeof url === 'function' ? url : (this.url = toWebSocketUrl(url));
     const WS = options.WebSocket ?? defaultWebSocket();
-    if (!WS) throw fail('LL_NO_WEBSOCKET', 'This environment has no WebSocket; pass one as options.WebSocket.');
+    if (!WS) throw fail('LL_NO_WEBSOCKET', 'No WebSocket here; pass one as options.WebSocket.');
     this.#WS = WS;
     this.#protocols = options.protocols;
     const codec = options.codec ?? 'text';
@@ -248,11 +273,11 @@ export class LifelineClient<In = unknown, Out = unknown> {
     // (their interval, which comes in the welcome, replaces `interval`).
     const hb = mode && options.heartbeat !== false ? { ...options.heartbeat } : options.heartbeat;
     if (mode && (options.protocols !== undefined || options.codec !== undefined)) {
-      throw fail('LL_INVALID_OPTION', 'options.mode sets protocols and codec itself; leave both unset.');
+      throw fail('LL_INVALID_OPTION', 'options.mode sets protocols and codec; leave both unset.');
     }
     if (hb) {
       if (!mode && hb.message === undefined && typeof WS.prototype?.ping !== 'function') {
-        throw fail('LL_INVALID_OPTION', 'heartbeat.message is required: this WebSocket cannot send protocol pings.');
+        throw fail('LL_INVALID_OPTION', 'heartbeat.message is required: this WebSocket cannot ping.');
       }
       const timeout = option('heartbeat.timeout', hb.timeout, 10_000);
       this.#hb = { ...hb, interval: option('heartbeat.interval', hb.interval, 25_000), timeout, wait: timeout };
@@ -386,10 +411,10 @@ export class LifelineClient<In = unknown, Out = unknown> {
    */
   close(code = 1000, reason = ''): void {
     if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
-      throw fail('LL_INVALID_CLOSE_CODE', `close(${code}): use 1000 or an application code in 3000-4999.`);
+      throw fail('LL_INVALID_CLOSE_CODE', `close(${code}): use 1000 or 3000-4999.`);
     }
     if (byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
-      throw fail('LL_CLOSE_REASON_TOO_LONG', `close(): the reason is ${byteLength(reason)} bytes of UTF-8; at most ${MAX_CLOSE_REASON_BYTES} fit in a close frame.`);
+      throw fail('LL_CLOSE_REASON_TOO_LONG', `close(): the reason is ${byteLength(reason)} UTF-8 bytes; at most ${MAX_CLOSE_REASON_BYTES} fit.`);
     }
     const s = this.#state;
     if (s.status === 'closed') return;
@@ -415,7 +440,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     } else {
       try {
         frame = this.#codec.encode(value);
-        if (typeof frame !== 'string' && !(frame instanceof ArrayBuffer || ArrayBuffer.isView(frame))) {
+        if (typeof frame !== 'string' && !isBinary(frame)) {
           throw new TypeError(`${typeof frame} is neither text nor binary data`);
         }
       } catch (error) {
@@ -521,7 +546,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     const dial = (url: string) => gen === this.#gen && this.#dial(url);
     const broken = (error: unknown) =>
       gen === this.#gen &&
-      this.#lost(1006, 'no URL', false, error instanceof LifelineError ? error : fail('LL_INVALID_URL', `The url() function failed: ${String(error)}`, error));
+      this.#lost(1006, 'no URL', false, error instanceof LifelineError ? error : fail('LL_INVALID_URL', `url() failed: ${String(error)}`, error));
     try {
       const url = typeof this.#url === 'function' ? this.#url() : this.#url;
       if (typeof url === 'string') dial(url);
@@ -580,15 +605,15 @@ export class LifelineClient<In = unknown, Out = unknown> {
       if (data === this.#hb?.reply) return;
       raw = { text: data };
     } else {
-      raw = {
-        bytes: ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data as ArrayBuffer),
-      };
+      // An ArrayBuffer (no `buffer`, no offset) or a view of one (Node's Buffer).
+      const view = data as Partial<ArrayBufferView> & ArrayBuffer;
+      raw = { bytes: new Uint8Array(view.buffer ?? view, view.byteOffset, view.byteLength) };
     }
     let message: Message<In>;
     try {
       message = { ...raw, receivedAt, data: this.#codec.decode('text' in raw ? raw.text : raw.bytes) };
     } catch (error) {
-      const e = error instanceof LifelineError ? error : fail('LL_DECODE_FAILED', `A message could not be decoded: ${(error as Error).message}`, error);
+      const e = error instanceof LifelineError ? error : fail('LL_DECODE_FAILED', `Cannot decode a message: ${(error as Error).message}`, error);
       message = { ...raw, receivedAt, data: undefined, error: e };
     }
     this.#emit('message', message);
@@ -625,7 +650,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
         transition(s, 'closed', {
           lastClose: info,
           error: b.maxAttempts
-            ? fail('LL_RETRIES_EXHAUSTED', `Gave up after ${this.#failures} failed connection attempts in a row (reconnect.maxAttempts).`)
+            ? fail('LL_RETRIES_EXHAUSTED', `${this.#failures} connection attempts in a row failed (reconnect.maxAttempts).`)
             : undefined,
         }),
       );
@@ -729,7 +754,7 @@ export class LifelineClient<In = unknown, Out = unknown> {
     if (this.#probeAt) {
       if (late) return this.#probe(true);
       if (now - this.#probeAt >= wait) {
-        return this.#lost(1006, 'heartbeat timeout', false, fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${wait} ms of a heartbeat probe; reconnecting.`));
+        return this.#lost(1006, 'heartbeat timeout', false, fail('LL_HEARTBEAT_TIMEOUT', `Nothing arrived within ${wait} ms of a probe.`));
       }
       return this.#schedule(this.#probeAt + wait);
     }
@@ -788,14 +813,17 @@ export class LifelineClient<In = unknown, Out = unknown> {
         this.#abandon(this.#mode ? PAUSE_CLOSE_CODE : 1000, 'page hidden');
         this.#set(transition(s, 'reconnecting', { waitingFor: 'pageshow' }));
       }
-    } else if (type === 'offline') {
-      if (s.status === 'open') this.#probe();
-      else if (s.status === 'reconnecting' && s.waitingFor === 'timer') this.#wait(s, 0);
     } else if (type !== 'visibilitychange' || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'visible') {
-      // online, pageshow, tab visible again: probe an open link (not on pageshow: it just
-      // connected), or try now rather than at the end of the backoff.
-      if (s.status === 'open' && type !== 'pageshow') this.#probe();
-      if (s.status === 'reconnecting' && (s.waitingFor !== 'pageshow' || event.persisted) && !this.#offline()) this.#connect();
+      // offline, online, pageshow, tab visible again: probe an open link (not on pageshow:
+      // it just connected). Waiting to reconnect: offline waits for online instead of the
+      // timer; the others try now rather than at the end of the backoff.
+      if (s.status === 'open') {
+        if (type !== 'pageshow') this.#probe();
+      } else if (s.status === 'reconnecting') {
+        if (type !== 'offline') {
+          if ((s.waitingFor !== 'pageshow' || event.persisted) && !this.#offline()) this.#connect();
+        } else if (s.waitingFor === 'timer') this.#wait(s, 0);
+      }
     }
   };
 }

@@ -11,7 +11,7 @@ export interface Codec<In = unknown, Out = unknown> {
   decode(frame: string | Uint8Array): In;
 }
 
-const isBinary = (value: unknown): value is ArrayBufferLike | ArrayBufferView =>
+export const isBinary = (value: unknown): value is ArrayBufferLike | ArrayBufferView =>
   value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 
 /** Frames as they are: text as a string, binary as a Uint8Array. */
@@ -37,7 +37,7 @@ export const jsonCodec: Codec<unknown, unknown> = {
     try {
       return JSON.parse(frame);
     } catch (error) {
-      throw new LifelineError('LL_INVALID_JSON', `A text message is not JSON (${(error as Error).message}); its raw text is in message.text.`, { cause: error });
+      throw new LifelineError('LL_INVALID_JSON', `A text message is not JSON (${(error as Error).message}); see message.text.`, { cause: error });
     }
   },
 };

@@ -2,6 +2,7 @@ export {
   createClient,
   LifelineClient,
   type ClientEvents,
+  type LifelineClientLike,
   type ClientOptions,
   type DropInfo,
   type DropReason,

@@ -34,6 +34,7 @@ import {
 import { channelHosts, type ChannelHost, type ChannelLink, type ChannelSink } from './channel-link.js';
 import { byteLength } from './codec.js';
 import type { Mode, ModeFactory, ModeHost, RequestHandler, ResetInfo, SessionInfo } from './mode.js';
+import type { DropSource, Restored, SessionStore } from './store-link.js';
 import type { Frame, WebSocketLike } from './types.js';
 
 /** How envelopes travel: JSON text frames (default) or MessagePack binary frames (`@lifeline/client/msgpack`). */
@@ -88,6 +89,12 @@ export interface LifelineModeOptions {
    */
   token?: () => string | Promise<string>;
   /**
+   * Keep the session, the outbox and the received position across page lives:
+   * `persistent(name)` from `@lifeline/client/persist` (docs/client.md, "Persistence").
+   * Unset: in memory, for this page life.
+   */
+  store?: SessionStore;
+  /**
    * Probes (PROTOCOL.md §2.5), against a server whose welcome says it answers them: the
    * client sends `ping` on `online`, when the page becomes visible, on `client.check()`,
    * on a send into a link that received nothing for `staleAfter`, and when the server's own
@@ -124,6 +131,7 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
     maxBytes: bound('replay.maxBytes', options.replay?.maxBytes, 8 * 1024 * 1024),
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
     token: options.token,
+    store: options.store,
     probe: probe !== false && {
       timeout: bound('probe.timeout', probe?.timeout, 2000),
       staleAfter: bound('probe.staleAfter', probe?.staleAfter, 5000, 0),
@@ -131,7 +139,7 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
   };
   return {
     create(host, client) {
-      const session = new LifelineSession(host, settings);
+      const session = new LifelineSession(host, settings, client as DropSource);
       // `@lifeline/client/channels` finds the session from the client the application holds.
       channelHosts.set(client, session);
       return session;
@@ -145,6 +153,7 @@ interface Settings {
   maxBytes: number;
   requestTimeout: number;
   token: (() => string | Promise<string>) | undefined;
+  store: SessionStore | undefined;
   probe: ProbeSettings | false;
 }
 
@@ -167,6 +176,9 @@ interface PendingRequest {
   /** Written to the session (not only queued): a reset means its answer will never come. */
   written?: boolean;
 }
+
+/** What the server may send once the session runs. */
+type Inbound = Exclude<Envelope, { t: 'hello' | 'error' }>;
 
 const isBinary = (value: unknown): value is ArrayBuffer | ArrayBufferView => value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 
@@ -208,15 +220,44 @@ class LifelineSession implements Mode, ChannelHost {
    * ended), so that channels attached later still learn about them.
    */
   #madeByServer = new Map<unknown, unknown>();
+  /** Persistence (`lifeline({ store })`): every change goes to it, and waits for it. */
+  readonly #store: SessionStore | undefined;
+  /** Until the store has read what the last page life left: no hello before that. */
+  #restoring: Promise<void> | undefined;
+  /**
+   * Restored items never written: they go out before anything the outbox holds (and stay,
+   * like the outbox with `keepOnClose`, across `close()`).
+   */
+  #backlog: Item[] = [];
+  /** Inbound work waiting for the store to make the received position durable. */
+  #held = 0;
+  /** A welcome (and what followed it on its connection) waiting behind held deliveries. */
+  #waiting: { ws: WebSocketLike | undefined; envelopes: Inbound[] } | undefined;
   /** What the server accepts (`welcome.max`); unknown until a welcome says. */
   #maxSize: number | undefined;
   #limits: DecodeLimits | undefined;
-
-  constructor(host: ModeHost, settings: Settings) {
+  constructor(host: ModeHost, settings: Settings, client: DropSource) {
     this.#host = host;
     this.#settings = settings;
     this.#format = settings.format;
     this.protocols = [settings.format.protocol];
+    const store = (this.#store = settings.store);
+    // (The store listens to the client's drop events: the outbox drops items without telling the mode.)
+    if (store) {
+      this.#restoring = store.restore(this.#format, client).then((restored) => {
+        // What the last page life left: its session, and the outbox it never wrote.
+        this.#restoring = undefined;
+        const stored = (restored as Restored<Item>).session;
+        if (stored) {
+          this.#replay = stored.replay;
+          this.#inbound = new InboundSequence({ delivered: stored.rx });
+          this.#sid = stored.sid;
+          this.#tok = stored.tok;
+          this.#nextId = stored.nextId;
+        }
+        this.#backlog = restored.queued as Item[];
+      });
+    }
   }
 
   channels<S extends ChannelSink>(make: (link: ChannelLink) => S): S {
@@ -244,12 +285,22 @@ class LifelineSession implements Mode, ChannelHost {
   }
 
   size(item: Item): number {
-    return byteLength(this.#format.encode({ ...item.envelope, s: 1 } as Envelope));
+    const frame = this.#format.encode({ ...item.envelope, s: 1 } as Envelope);
+    // It waits in the outbox: messages and answers are kept for the next page life (a
+    // request's caller is gone by then).
+    if (item.envelope.t !== 'q') this.#store?.queued(item, () => frame, Date.now());
+    return byteLength(frame);
   }
 
   attach(ws: WebSocketLike): void {
     this.#ws = ws;
     this.#welcomed = this.#probes = false;
+    const restoring = this.#restoring;
+    if (restoring) void restoring.then(() => ws === this.#ws && this.#greet(ws));
+    else this.#greet(ws);
+  }
+
+  #greet(ws: WebSocketLike): void {
     const token = this.#settings.token;
     if (!token) return this.#hello(ws);
     // A fresh token for every connection; the connect timeout covers the wait.
@@ -270,7 +321,7 @@ class LifelineSession implements Mode, ChannelHost {
   }
 
   probe(): boolean {
-    return this.#probes && this.#send({ t: 'ping', ts: Date.now() });
+    return this.#probes && this.#send({ t: 'ping', ts: Date.now() }, true);
   }
 
   detach(): void {
@@ -285,6 +336,7 @@ class LifelineSession implements Mode, ChannelHost {
     this.detach();
     const unconfirmed = this.#forget();
     const now = Date.now();
+    this.#store?.session(undefined, undefined, true);
     if (!open) for (const data of unconfirmed) this.#host.emit('drop', { data, reason: 'closed', queuedAt: now });
     for (const [, request] of this.#requests) {
       request.done(new LifelineError('LL_SESSION_CLOSED', `Request "${request.name}": the client was closed before the answer arrived.`));
@@ -293,6 +345,11 @@ class LifelineSession implements Mode, ChannelHost {
   }
 
   write(item: Item): boolean | -1 {
+    // Restored messages first: they were sent in an earlier page life.
+    return this.#backlog.length === 0 && this.#number(item);
+  }
+
+  #number(item: Item): boolean | -1 {
     const ws = this.#ws;
     if (!this.#welcomed || ws === undefined || ws.readyState !== 1) return false;
     if (item.epoch !== undefined && item.epoch !== this.#epoch) return true; // an answer to a request of a session that is gone
@@ -312,7 +369,8 @@ class LifelineSession implements Mode, ChannelHost {
     if (acked) this.#inbound.takeAck();
     const now = Date.now();
     replay.push(s, item, size, now);
-    ws.send(frame);
+    this.#store?.written(item, s, frame);
+    this.#out(ws, frame);
     // Written into a link that received nothing for a while: is it still there? (PROTOCOL.md §2.5)
     if (this.#probes && now - this.#lastIn >= (this.#settings.probe as ProbeSettings).staleAfter) this.#host.probe();
     // (A request that timed out while it waited in the outbox is gone from the map.)
@@ -340,9 +398,23 @@ class LifelineSession implements Mode, ChannelHost {
       return;
     }
     if (envelope.t === 'hello') return this.#fail(new EnvelopeError(1008, 'hello: only the client sends this envelope'));
+    const waiting = this.#waiting;
+    if (waiting) {
+      waiting.envelopes.push(envelope);
+      return;
+    }
+    this.#take(envelope);
+  }
+
+  /** A decoded envelope, in order. */
+  #take(envelope: Inbound): void {
     if (!this.#welcomed) {
       if (envelope.t !== 'welcome') return this.#fail(new EnvelopeError(1008, `${envelope.t}: before welcome`));
-      return this.#welcome(envelope);
+      // Deliveries of the last connection wait for the store: the welcome (a reset, the
+      // replay) and what follows it on this one come after them.
+      if (this.#held > 0) this.#waiting = { ws: this.#ws, envelopes: [envelope] };
+      else this.#welcome(envelope);
+      return;
     }
     switch (envelope.t) {
       case 'welcome':
@@ -351,7 +423,7 @@ class LifelineSession implements Mode, ChannelHost {
         this.#acknowledged(envelope.a);
         return;
       case 'ping':
-        this.#send({ t: 'pong', ts: envelope.ts });
+        this.#send({ t: 'pong', ts: envelope.ts }, true);
         if (envelope.rtt !== undefined) this.#host.emit('heartbeat', (this.#rtt = envelope.rtt));
         return;
       case 'pong':
@@ -359,10 +431,11 @@ class LifelineSession implements Mode, ChannelHost {
         // core already counted it as life; the round trip is measured here.
         return this.#host.emit('heartbeat', (this.#rtt = Math.max(0, this.#lastIn - envelope.ts)));
       // Channel traffic is not numbered (PROTOCOL.md §3.2): the channels order it by offset.
+      // (Behind deliveries waiting for the store, if any, so that they keep their place.)
       case 'p':
-        return this.#channels?.publication(envelope);
+        return this.#held > 0 ? this.#later(() => this.#channels?.publication(envelope)) : this.#channels?.publication(envelope);
       case 'pr':
-        return this.#channels?.presence(envelope);
+        return this.#held > 0 ? this.#later(() => this.#channels?.presence(envelope)) : this.#channels?.presence(envelope);
       default:
         return this.#sequenced(envelope);
     }
@@ -392,7 +465,7 @@ class LifelineSession implements Mode, ChannelHost {
     if (welcome.resumed) {
       if (welcome.sid !== this.#sid) return this.#fail(new EnvelopeError(1002, 'welcome.sid: resumed a session this client did not ask for'));
       if (welcome.rx < replay.acked || welcome.rx > replay.lastSeq) return this.#fail(new EnvelopeError(1002, 'welcome.rx: out of range'));
-      replay.ack(welcome.rx);
+      if (replay.ack(welcome.rx) > 0) this.#store?.acknowledged(welcome.rx);
     } else if (this.#sid !== undefined) {
       const unconfirmed = this.#forget();
       replay = this.#replay;
@@ -401,6 +474,7 @@ class LifelineSession implements Mode, ChannelHost {
     }
     this.#sid = welcome.sid;
     this.#tok = welcome.tok;
+    this.#store?.session(welcome.sid, welcome.tok, !welcome.resumed);
     this.#welcomed = true;
     const max = welcome.max;
     this.#maxSize = max?.size;
@@ -416,11 +490,13 @@ class LifelineSession implements Mode, ChannelHost {
     if (probe) this.#host.liveness(Math.min(hb + Math.max(hb / 4, 25) + PROBE_GRACE_MS, MAX_HEARTBEAT_INTERVAL), Math.max(probe.timeout, 3 * this.#rtt));
     else this.#host.liveness(hb);
     // What the server missed goes first, in order; the outbox follows when the host is ready.
+    const ws = this.#ws!;
     for (const [s, item] of replay.entriesAfter(welcome.rx)) {
       const { frame, acked } = this.#encodeSequenced(item, s);
       if (acked) this.#inbound.takeAck();
-      this.#ws!.send(frame);
+      this.#out(ws, frame);
     }
+    this.#drain();
     // Every channel again, from its position, resumed or not (PROTOCOL.md §3.3): what was
     // written into the dead link is not replayed, and a new session has no subscriptions.
     // Before `ready`, so that these queue and go out with the outbox, ahead of what `open`
@@ -437,7 +513,15 @@ class LifelineSession implements Mode, ChannelHost {
     if (verdict === 'gap') return this.#fail(new EnvelopeError(1002, `${envelope.t}.s: expected ${inbound.delivered + 1}, got a later one`));
     this.#scheduleAck();
     if (verdict === 'duplicate') return;
-    if (envelope.t === 'm') this.#host.emit('message', { data: payloadOf(envelope), bytes: envelope.b, receivedAt: Date.now() });
+    const store = this.#store;
+    if (!store) return this.#deliver(envelope);
+    // Handed over only once the store holds the new position: never again after a reload.
+    store.arrived(envelope.s, envelope);
+    this.#later(() => this.#deliver(envelope));
+  }
+
+  #deliver(envelope: SequencedEnvelope): void {
+    if (envelope.t === 'm') this.#host.emit('message', { data: payloadOf(envelope), bytes: envelope.b, receivedAt: Date.now(), seq: envelope.s });
     else if (envelope.t === 'q') {
       // Reserved names ($subscribed, …) are the protocol's, answered before any application handler.
       if (envelope.n.startsWith('$')) this.#reserved(envelope.id, envelope.n, payloadOf(envelope));
@@ -457,7 +541,11 @@ class LifelineSession implements Mode, ChannelHost {
       this.#fail(new EnvelopeError(1002, 'a: acknowledges a sequence number never sent'));
       return false;
     }
-    if (replay.ack(a) > 0) this.#host.flush();
+    if (replay.ack(a) > 0) {
+      this.#store?.acknowledged(a);
+      this.#drain();
+      this.#host.flush();
+    }
     return true;
   }
 
@@ -469,9 +557,8 @@ class LifelineSession implements Mode, ChannelHost {
     else if (name === '$subscribed') this.#madeByServer.set(ch, data);
     else if (name === '$unsubscribed') this.#madeByServer.delete(ch);
     else error = { code: 'LL_NO_HANDLER', message: `no handler for request "${name}"` };
-    this.#host.submit({ envelope: error ? { t: 'r', id, e: error } : { t: 'r', id, d: null }, epoch: this.#epoch } satisfies Item, (reason) =>
-      this.#host.emit('error', new LifelineError('LL_REQUEST_NOT_SENT', `The answer to request "${name}" was not sent: ${reason}.`)),
-    );
+    const item: Item = { envelope: error ? { t: 'r', id, e: error } : { t: 'r', id, d: null }, epoch: this.#epoch };
+    this.#host.submit(item, (reason) => this.#notSent(item, name, reason));
   }
 
   async #answer(id: number, name: string, data: unknown): Promise<void> {
@@ -494,16 +581,21 @@ class LifelineSession implements Mode, ChannelHost {
         }
       }
     }
-    const reply = (o: typeof outcome) =>
-      this.#host.submit({ envelope: { t: 'r', id, ...o }, epoch } satisfies Item, (reason) =>
-        this.#host.emit('error', new LifelineError('LL_REQUEST_NOT_SENT', `The answer to request "${name}" was not sent: ${reason}.`)),
-      );
+    const reply = (o: typeof outcome) => {
+      const item: Item = { envelope: { t: 'r', id, ...o }, epoch };
+      this.#host.submit(item, (reason) => this.#notSent(item, name, reason));
+    };
     try {
       reply(outcome);
     } catch (error) {
       this.#host.emit('error', error as LifelineError);
       reply({ e: { code: 'LL_ENCODE_FAILED', message: 'the request handler returned a value that cannot be encoded' } });
     }
+  }
+
+  #notSent(item: Item, name: string, reason: string): void {
+    this.#store?.unqueued(item);
+    this.#host.emit('error', new LifelineError('LL_REQUEST_NOT_SENT', `The answer to request "${name}" was not sent: ${reason}.`));
   }
 
   // ---- outbound ------------------------------------------------------------------------
@@ -551,6 +643,7 @@ class LifelineSession implements Mode, ChannelHost {
    */
   #refused(item: Item, error: LifelineError): void {
     const e = item.envelope;
+    this.#store?.unqueued(item);
     if (e.t === 'm') this.#host.emit('drop', { data: item.value, reason: 'too-large', queuedAt: Date.now(), error });
     else if (e.t === 'q') this.#requests.get(e.id)?.done(error);
     else if (!('e' in e)) this.#host.submit({ envelope: { t: 'r', id: e.id, e: { code: error.code, message: 'the answer is over what the server accepts' } }, epoch: item.epoch } satisfies Item, () => {});
@@ -568,11 +661,46 @@ class LifelineSession implements Mode, ChannelHost {
     return problem && new LifelineError(problem.code, `over welcome.max: the message ${problem.reason}`);
   }
 
-  #send(envelope: Envelope): boolean {
+  /** `now`: at once (a pong, a probe); else in turn with what waits for the store (a hello's `rx` and an `a` must be durable first). */
+  #send(envelope: Envelope, now = false): boolean {
     const ws = this.#ws;
     if (ws === undefined || ws.readyState !== 1) return false;
-    ws.send(this.#format.encode(envelope));
+    const frame = this.#format.encode(envelope);
+    if (now) ws.send(frame);
+    else this.#out(ws, frame);
     return true;
+  }
+
+  /**
+   * Puts a frame on `ws`. With a store, once everything recorded before it is durable: a
+   * numbered envelope the server holds must be one the store holds, and an acknowledgement
+   * must not run ahead of the received position the store holds, or a reload would resume
+   * behind what the server already freed.
+   */
+  #out(ws: WebSocketLike, frame: Frame): void {
+    const store = this.#store;
+    if (!store) return ws.send(frame);
+    store.after(() => ws === this.#ws && ws.readyState === 1 && ws.send(frame));
+  }
+
+  /** Runs `work` once the store holds what was recorded before it, in turn with the other deliveries. */
+  #later(work: () => void): void {
+    this.#held++;
+    this.#store!.after(() => {
+      this.#held--;
+      work();
+      const waiting = this.#waiting;
+      if (this.#held > 0 || !waiting) return;
+      this.#waiting = undefined;
+      // The connection they came on may be gone: then nothing of it was taken in.
+      for (const envelope of waiting.envelopes) if (waiting.ws === this.#ws && this.#ws !== undefined) this.#take(envelope);
+    }, true);
+  }
+
+  /** Restored messages, oldest first, while the replay buffer has room. */
+  #drain(): void {
+    const backlog = this.#backlog;
+    while (backlog.length > 0 && this.#number(backlog[0]!)) backlog.shift();
   }
 
   #scheduleAck(): void {

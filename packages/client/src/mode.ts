@@ -15,7 +15,7 @@ export interface ModeHost {
   /** The transport carries the session now: the client becomes `open` and flushes its outbox. */
   ready(session: SessionInfo): void;
   /** Emit a client event: `message` delivers an application message; `heartbeat` also sets the client's `rtt`. */
-  emit(type: 'message', message: { data: unknown; bytes?: Uint8Array; receivedAt: number }): void;
+  emit(type: 'message', message: { data: unknown; bytes?: Uint8Array; receivedAt: number; seq: number }): void;
   emit(type: 'reset', info: ResetInfo): void;
   emit(type: 'error', error: LifelineError): void;
   emit(type: 'heartbeat', rtt: number): void;

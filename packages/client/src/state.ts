@@ -89,7 +89,7 @@ export function transition<F extends Status>(
   now = Date.now(),
 ): ClientState {
   if (!canTransition(from.status, to)) {
-    throw new LifelineError('LL_INVALID_TRANSITION', `Invalid client state transition ${from.status} → ${to}.`);
+    throw new LifelineError('LL_INVALID_TRANSITION', `Invalid state transition ${from.status} → ${to}.`);
   }
   return { attempt: from.attempt, lastClose: from.lastClose, ...fields, status: to, since: now } as ClientState;
 }

@@ -13,10 +13,7 @@ export function toWebSocketUrl(input: string | { href: string }): string {
   try {
     url = new URL(text, (globalThis as { location?: { href: string } }).location?.href);
   } catch {
-    throw new LifelineError(
-      'LL_INVALID_URL',
-      `"${text}" is not a URL; write e.g. ws://${text.includes('://') ? 'host:port/path' : text || 'host:port/path'}.`,
-    );
+    throw new LifelineError('LL_INVALID_URL', `"${text}" is not a URL; write e.g. ws://${text && !text.includes('://') ? text : 'host:port/path'}.`);
   }
   const scheme = SCHEMES[url.protocol];
   if (!scheme) {

@@ -5,6 +5,7 @@
  */
 import { createClient, type LifelineClient, type LifelineError, type OpenInfo } from '@lifeline/client';
 import { lifeline } from '@lifeline/client/lifeline';
+import { shared } from '@lifeline/client/shared';
 import type { AuthOptions, Socket } from '@lifeline/server';
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
@@ -82,5 +83,22 @@ describe('lifeline({ token })', () => {
     expect(calls).toBe(2);
     expect(errors.map((e) => e.code)).toContain('LL_AUTH_FAILED');
     expect(await c.request('whoami')).toEqual({ ok: true });
+  });
+
+  it('shared(): the hub asks a tab for the token before each hello, and resumes with a fresh one after an expiry (here the hub runs in this process: Node has no Web Locks)', async () => {
+    const { running } = await server((token) => {
+      const [name, life] = token.split(':');
+      return { identity: { name }, expiresAt: life === 'short' ? Date.now() + 300 : undefined };
+    });
+    const tokens = ['dan:short', 'eve:long'];
+    const c = shared(running.wsUrl('/s'), { reconnect: { initialDelay: 20, maxDelay: 100 }, token: async () => tokens.shift() ?? 'nobody:long' });
+    cleanup(() => c.closeAll());
+    expect(c.role).toBe('solo');
+    const opens: OpenInfo[] = [];
+    c.on('open', (info) => opens.push(info));
+    await waitFor(() => opens.length === 2, 'the reconnect after the expiry', 5000);
+    expect(opens[1]!.session).toEqual({ id: opens[0]!.session!.id, resumed: true });
+    expect(tokens).toEqual([]);
+    expect(await c.request('whoami')).toEqual({ name: 'eve' });
   });
 });

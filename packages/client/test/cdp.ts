@@ -22,6 +22,10 @@ export interface CdpPage {
   /** Evaluates an expression in the page (awaiting a promise) and returns its JSON value. */
   evaluate<T = unknown>(expression: string): Promise<T>;
   send<T = unknown>(method: string, params?: Record<string, unknown>): Promise<T>;
+  /** Reloads the page (as F5 does) and resolves once the new document has loaded. */
+  reload(): Promise<void>;
+  /** Runs `source` in every document this page loads from now on, before the page's own scripts. */
+  addInitScript(source: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,12 +36,22 @@ export interface CdpBrowser {
   newPage(url: string): Promise<CdpPage>;
   /** CDP events, e.g. Page.loadEventFired, with their session. */
   events: { method: string; params: unknown; sessionId?: string }[];
+  /** The profile directory (`--user-data-dir`). */
+  profile: string;
+  /** SIGKILL to the browser's whole process group (every helper process too), as a crash or `kill -9` would; resolves once the main process is gone. */
+  kill(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function launchCdpChromium(): Promise<CdpBrowser> {
+export interface CdpLaunchOptions {
+  /** A profile directory to use and keep (a relaunch on the same profile); default a fresh one, deleted on close. */
+  profile?: string;
+}
+
+export async function launchCdpChromium(options: CdpLaunchOptions = {}): Promise<CdpBrowser> {
   ensureDebianPackage('chromium', fileExists(CHROMIUM));
-  const profile = mkdtempSync(join(tmpdir(), 'lifeline-cdp-'));
+  const keep = options.profile !== undefined;
+  const profile = options.profile ?? mkdtempSync(join(tmpdir(), 'lifeline-cdp-'));
   const child = spawn(
     CHROMIUM,
     [
@@ -47,9 +61,17 @@ export async function launchCdpChromium(): Promise<CdpBrowser> {
       `--user-data-dir=${profile}`,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group, so that kill() reaches every helper process.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
   let stderr = '';
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`Chromium printed no DevTools endpoint in 20 s: ${stderr}`)), 20_000);
@@ -98,13 +120,16 @@ export async function launchCdpChromium(): Promise<CdpBrowser> {
       const { sessionId } = await send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true });
       await send('Page.enable', {}, sessionId);
       await send('Runtime.enable', {}, sessionId);
-      const loaded = events.length;
-      await send('Page.navigate', { url }, sessionId);
-      const deadline = Date.now() + 10_000;
-      while (!events.slice(loaded).some((e) => e.method === 'Page.loadEventFired' && e.sessionId === sessionId)) {
-        if (Date.now() > deadline) throw new Error(`${url} did not load`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const load = async (what: string, go: () => Promise<unknown>) => {
+        const loaded = events.length;
+        await go();
+        const deadline = Date.now() + 20_000;
+        while (!events.slice(loaded).some((e) => e.method === 'Page.loadEventFired' && e.sessionId === sessionId)) {
+          if (Date.now() > deadline) throw new Error(`${what} did not load`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await load(url, () => send('Page.navigate', { url }, sessionId));
       const page: CdpPage = {
         targetId,
         sessionId,
@@ -118,21 +143,31 @@ export async function launchCdpChromium(): Promise<CdpBrowser> {
           if (exceptionDetails) throw new Error(`in the page: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
           return result.value;
         },
+        reload: () => load(`${url} (reloaded)`, () => send('Page.reload', {}, sessionId)),
+        addInitScript: async (source) => {
+          await send('Page.addScriptToEvaluateOnNewDocument', { source }, sessionId);
+        },
         close: async () => {
           await send('Target.closeTarget', { targetId });
         },
       };
       return page;
     },
+    profile,
+    async kill() {
+      signalGroup('SIGKILL');
+      await exited;
+      ws.terminate();
+    },
     async close() {
       // Browser.close lets Chromium end its helper processes and stop writing to the
       // profile; SIGKILL (by PID) only if it does not exit in 5 s.
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const killer = setTimeout(() => signalGroup('SIGKILL'), 5000);
       if (child.exitCode === null && child.signalCode === null) send('Browser.close').catch(() => {});
       await exited;
       clearTimeout(killer);
       ws.close();
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      if (!keep) rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

@@ -53,6 +53,8 @@ export type LifelineErrorCode =
   | 'LL_FORBIDDEN_KEY'
   | 'LL_LONE_SURROGATE'
   | 'LL_INVALID_TRANSITION'
+  // @lifeline/client/shared: the tab (or worker) holding the shared connection went away
+  | 'LL_LEADER_LOST'
   // the server's HTTP answers (POST /api/publish, the handshake check): the body's `code`
   | 'LL_RATE_LIMITED'
   | 'LL_INTERNAL';

@@ -1,4 +1,4 @@
-import { createClient, LifelineError, type ClientOptions, type LifelineClient } from '@lifeline/client';
+import { createClient, LifelineError, type ClientOptions, type LifelineClient, type LifelineClientLike } from '@lifeline/client';
 import { hasInjectionContext, inject, type App, type InjectionKey } from 'vue';
 
 /** What `createClient` accepts as a URL: a string, a `URL`, or a function called before every attempt. */
@@ -9,20 +9,29 @@ export interface CreateLifelineOptions<In = unknown, Out = unknown> extends Clie
   url: LifelineUrl;
 }
 
+/**
+ * `createLifeline({ client: () => shared(url, options) })`: the app's connection is one made
+ * elsewhere, e.g. the connection every tab shares (`@lifeline/client/shared`). The function is
+ * called only where there is a `window` (never during server rendering).
+ */
+export interface CreateLifelineFrom<C extends LifelineClientLike<any, any>> {
+  client: () => C;
+}
+
 /** The plugin returned by `createLifeline()`. */
-export interface LifelinePlugin<In = unknown, Out = unknown> {
+export interface LifelinePlugin<In = unknown, Out = unknown, C extends LifelineClientLike<In, Out> = LifelineClient<In, Out>> {
   install(app: App): void;
   /**
-   * The shared client, for what the composable does not cover (`client.handle()`, code
+   * The app's client, for what the composable does not cover (`client.handle()`, code
    * outside components). `undefined` where no client is made: without `window` (on the
    * server).
    */
-  readonly client: LifelineClient<In, Out> | undefined;
+  readonly client: C | undefined;
 }
 
 /** What the plugin provides to the app's components. */
 export interface SharedLifeline {
-  readonly client: LifelineClient<any, any> | undefined;
+  readonly client: LifelineClientLike<any, any> | undefined;
   /** Opens the shared connection the first time a component uses it in the browser (unless `autoOpen: false`). */
   start(): void;
 }
@@ -45,9 +54,22 @@ export function injectShared(missing: string): SharedLifeline {
  * app rendered on the server (`renderToString`) never connects, even where a DOM exists.
  * Unmounting the app closes it.
  */
-export function createLifeline<In = unknown, Out = unknown>(options: CreateLifelineOptions<In, Out>): LifelinePlugin<In, Out> {
-  const { url, autoOpen = true, ...clientOptions } = options;
-  const client = typeof window === 'undefined' ? undefined : createClient<In, Out>(url, { ...clientOptions, autoOpen: false });
+export function createLifeline<In = unknown, Out = unknown>(options: CreateLifelineOptions<In, Out>): LifelinePlugin<In, Out>;
+export function createLifeline<In = unknown, Out = unknown, C extends LifelineClientLike<In, Out> = LifelineClientLike<In, Out>>(
+  options: CreateLifelineFrom<C>,
+): LifelinePlugin<In, Out, C>;
+export function createLifeline<In = unknown, Out = unknown>(
+  options: CreateLifelineOptions<In, Out> | CreateLifelineFrom<LifelineClientLike<In, Out>>,
+): LifelinePlugin<In, Out, LifelineClientLike<In, Out>> {
+  let client: LifelineClientLike<In, Out> | undefined;
+  let autoOpen = true;
+  if ('client' in options) {
+    client = typeof window === 'undefined' ? undefined : options.client();
+  } else {
+    const { url, autoOpen: open = true, ...clientOptions } = options;
+    autoOpen = open;
+    client = typeof window === 'undefined' ? undefined : createClient<In, Out>(url, { ...clientOptions, autoOpen: false });
+  }
   let started = !autoOpen;
   const shared: SharedLifeline = {
     client,

@@ -1,4 +1,4 @@
-import { LifelineError, type LifelineClient } from '@lifeline/client';
+import { LifelineError, type LifelineClientLike } from '@lifeline/client';
 import {
   channels,
   type ChannelPosition,
@@ -13,8 +13,8 @@ import { injectShared } from './plugin.js';
 import { isServerRendering } from './server-rendering.js';
 
 export interface UseChannelOptions {
-  /** A Lifeline-mode client; default the app's shared one (`createLifeline({ url, mode: lifeline() })`). */
-  client?: LifelineClient<any, any>;
+  /** A Lifeline-mode client (or a shared one, `shared()` from `@lifeline/client/shared`); default the app's (`createLifeline({ url, mode: lifeline() })`). */
+  client?: LifelineClientLike<any, any>;
   /** Join the channel's presence and keep `members`. */
   presence?: boolean;
   /** Start after a saved position (`position.value` from earlier): what was published since is recovered, or `lastReset` says it cannot be. Applies to the first channel only. */

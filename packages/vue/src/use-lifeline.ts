@@ -4,7 +4,7 @@ import {
   type ClientOptions,
   type ClientState,
   type CloseInfo,
-  type LifelineClient,
+  type LifelineClientLike,
   type Message,
   type RequestOptions,
   type ResetInfo,
@@ -22,8 +22,12 @@ export interface UseLifelineOptions {
 }
 
 export interface UseLifelineReturn<In = unknown, Out = unknown> {
-  /** The client: the one passed in, the app's shared one, or the one made from the URL. `undefined` during server rendering. */
-  readonly client: LifelineClient<In, Out> | undefined;
+  /**
+   * The client: the one passed in (a `LifelineClient`, or a tab's client on a connection all
+   * tabs share, `shared()` from `@lifeline/client/shared`), the app's shared one, or the one
+   * made from the URL. `undefined` during server rendering.
+   */
+  readonly client: LifelineClientLike<In, Out> | undefined;
   /** The client's whole state (a new object on every transition). */
   readonly state: Readonly<ShallowRef<ClientState>>;
   readonly status: ComputedRef<Status>;
@@ -72,13 +76,13 @@ const DEFAULT_HISTORY_SIZE = 100;
  * server rendering no client is made or listened to and the refs stay `idle`.
  */
 export function useLifeline<In = unknown, Out = unknown>(source?: undefined, options?: UseLifelineOptions): UseLifelineReturn<In, Out>;
-export function useLifeline<In, Out>(client: LifelineClient<In, Out>, options?: UseLifelineOptions): UseLifelineReturn<In, Out>;
+export function useLifeline<In, Out>(client: LifelineClientLike<In, Out>, options?: UseLifelineOptions): UseLifelineReturn<In, Out>;
 export function useLifeline<In = unknown, Out = unknown>(
   url: LifelineUrl,
   options?: UseLifelineOptions & ClientOptions<In, Out>,
 ): UseLifelineReturn<In, Out>;
 export function useLifeline<In = unknown, Out = unknown>(
-  source?: LifelineUrl | LifelineClient<In, Out>,
+  source?: LifelineUrl | LifelineClientLike<In, Out>,
   options: UseLifelineOptions & ClientOptions<In, Out> = {},
 ): UseLifelineReturn<In, Out> {
   const { historySize = DEFAULT_HISTORY_SIZE, ...clientOptions } = options;
@@ -95,11 +99,11 @@ export function useLifeline<In = unknown, Out = unknown>(
   // (The plugin makes no client where there is no window, which is server rendering too.)
   if (isServerRendering() || (shared && !shared.client)) return idle();
 
-  let client: LifelineClient<In, Out>;
+  let client: LifelineClientLike<In, Out>;
   let owned = false;
   if (shared?.client) {
     // The plugin cannot know the app's message types; the caller states them.
-    client = shared.client as LifelineClient<In, Out>;
+    client = shared.client as LifelineClientLike<In, Out>;
     shared.start();
   } else if (isClient<In, Out>(source)) {
     client = source;
@@ -196,9 +200,9 @@ export function useLifeline<In = unknown, Out = unknown>(
   };
 }
 
-function isClient<In, Out>(source: LifelineUrl | LifelineClient<In, Out> | undefined): source is LifelineClient<In, Out> {
-  // Duck-typed rather than instanceof: two copies of @lifeline/client in one bundle still work.
-  return typeof source === 'object' && source !== null && typeof (source as Partial<LifelineClient>).on === 'function';
+function isClient<In, Out>(source: LifelineUrl | LifelineClientLike<In, Out> | undefined): source is LifelineClientLike<In, Out> {
+  // Duck-typed rather than instanceof: two copies of @lifeline/client in one bundle still work, and so does a shared client.
+  return typeof source === 'object' && source !== null && typeof (source as Partial<LifelineClientLike>).on === 'function';
 }
 
 function createRefs<In, Out>(initial: ClientState) {

@@ -31,6 +31,8 @@ export interface EchoReply {
   /** The message's `seq`, or `null` when it had none. */
   seq: number | null;
   text: string;
+  /** The message's `tab`, when it had one. */
+  tab?: string;
 }
 
 /** Everything the route sends as a message (requests are answered separately). */
@@ -40,6 +42,8 @@ export type ResultsMessage = PiResult | EchoReply;
 export interface Numbered {
   seq: number;
   text: string;
+  /** Which tab sent it (1–16 characters), when several tabs share one session: each numbers its own. */
+  tab?: string;
 }
 
 /** The answer to `run`. */
@@ -55,5 +59,5 @@ export interface ReceiveLog {
   /** Messages this session received. */
   total: number;
   /** The last 1,000 of them, oldest first. */
-  received: { index: number; seq: number | null; text: string }[];
+  received: { index: number; seq: number | null; text: string; tab?: string }[];
 }

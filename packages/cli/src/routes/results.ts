@@ -45,6 +45,8 @@ const DEFAULT_INTERVAL_MS = 500;
 export const DEFAULT_BATCH = 20_000;
 const MAX_BATCH = 1_000_000;
 const MAX_STEPS = 100_000;
+/** Longest tab label a numbered message may carry (longer ones are not echoed). */
+const MAX_TAB_LABEL = 16;
 /** Log entries kept per session (`ReceiveLog.received`); `total` still counts every message. */
 export const HISTORY_LIMIT = 1000;
 /** Characters of a message's text kept in the log (the echo carries all of it). */
@@ -80,11 +82,12 @@ class ResultsSession {
   }
 
   receive(value: unknown): void {
-    const { seq, text } = asSequenced(value);
+    const { seq, text, tab } = asSequenced(value);
     const index = ++this.#total;
-    this.#received.push({ index, seq, text: text.slice(0, LOGGED_TEXT) });
+    const from = tab === undefined ? {} : { tab };
+    this.#received.push({ index, seq, text: text.slice(0, LOGGED_TEXT), ...from });
     if (this.#received.length > HISTORY_LIMIT) this.#received.shift();
-    this.socket.sendJson({ type: 'echo', index, seq, text } satisfies EchoReply);
+    this.socket.sendJson({ type: 'echo', index, seq, text, ...from } satisfies EchoReply);
   }
 
   history(): ReceiveLog {
@@ -124,10 +127,13 @@ function runSettings(data: unknown): Omit<RunInfo, 'run'> {
 const isWhole = (value: unknown, max: number): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max;
 
 /** `{ seq, text }` as the demo sends it; anything else is logged with `seq: null` and its text. */
-function asSequenced(value: unknown): { seq: number | null; text: string } {
+function asSequenced(value: unknown): { seq: number | null; text: string; tab?: string } {
   if (typeof value === 'object' && value !== null) {
-    const { seq, text } = value as { seq?: unknown; text?: unknown };
-    if (Number.isSafeInteger(seq) && typeof text === 'string') return { seq: seq as number, text };
+    const { seq, text, tab } = value as { seq?: unknown; text?: unknown; tab?: unknown };
+    if (Number.isSafeInteger(seq) && typeof text === 'string') {
+      // The sending tab's label, when several tabs share the session (kept short: it is echoed and logged).
+      return typeof tab === 'string' && tab.length > 0 && tab.length <= MAX_TAB_LABEL ? { seq: seq as number, text, tab } : { seq: seq as number, text };
+    }
   }
   return { seq: null, text: typeof value === 'string' ? value : JSON.stringify(value) ?? String(value) };
 }

@@ -1,0 +1,329 @@
+/**
+ * The hub of a connection shared by the tabs of an origin (shared.ts): one Lifeline-mode
+ * client (with its persistent store, if any) and the tabs it serves. It runs in a
+ * SharedWorker (shared-worker.ts), or in the leader tab. Every tab sends, requests,
+ * subscribes and answers the server's requests through it, and hears every event.
+ *
+ * Delivery to tabs (docs/client.md, "One connection for all tabs"): a tab in the same
+ * context as the hub (the leader's own, or every tab of a SharedWorker) is handed a message
+ * as the client hands it over, after the store holds its position, like a single page. The
+ * other tabs of a leader get each message as it arrives, before that write: if the leader
+ * dies before it, the next leader resumes from the store's position and the server sends the
+ * message again, which those tabs drop by its `seq`; sent after the write, it could be lost
+ * with the leader.
+ */
+import { LifelineError, RequestError, type ChannelPosition } from '@lifeline/protocol';
+import { channels, type Subscription } from './channels.js';
+import { createClient, type ClientOptions, type LifelineClient } from './client.js';
+import type { Off } from './emitter.js';
+import { lifeline } from './lifeline.js';
+import { persistent, type PersistentStore } from './persist.js';
+import type { SharedSettings, StorageInfo, ToHub, ToTab, WireError } from './shared-protocol.js';
+
+/** How the hub reaches its tabs. */
+export interface HubWire {
+  /** One tab. */
+  to(tab: string, message: ToTab): void;
+  /** Every tab. */
+  all(message: ToTab): void;
+  /** Leader mode: every tab but the leader's own (one BroadcastChannel message). */
+  remote?(message: ToTab): void;
+}
+
+interface Tab {
+  readonly id: string;
+  /** Its last send the hub accepted (without a store; with one, the store keeps it durably). */
+  lastSend: number;
+  readonly subs: Map<number, { sub: Subscription; offs: Off[] }>;
+}
+
+interface Ask {
+  tab: string;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+export function wireError(error: unknown): WireError {
+  const e = error as { code?: unknown; message?: unknown; remote?: WireError['remote']; requestName?: string } | null;
+  const out: WireError = { code: typeof e?.code === 'string' ? e.code : 'LL_REQUEST_FAILED', message: String(e?.message ?? error) };
+  if (e?.remote) out.remote = { code: e.remote.code, message: e.remote.message };
+  if (e?.requestName !== undefined) out.requestName = e.requestName;
+  return out;
+}
+
+/** Back to an error object: a `RequestError` where the server failed the request, else a `LifelineError`. */
+export function fromWire(error: WireError): LifelineError {
+  if (error.remote) return new RequestError(error.requestName ?? '', error.remote, 'server');
+  return new LifelineError(error.code as LifelineError['code'], error.message);
+}
+
+/** The hub's client options from its settings (plain data) and what only the hub has. */
+function clientOptions(settings: SharedSettings, store: PersistentStore | undefined, token: (() => Promise<string>) | undefined): ClientOptions {
+  return {
+    connectTimeout: settings.connectTimeout,
+    reconnect: settings.reconnect,
+    heartbeat: settings.heartbeat,
+    outbox: settings.outbox,
+    autoOpen: false,
+    mode: lifeline({ replay: settings.replay, requestTimeout: settings.requestTimeout, store, token }),
+  };
+}
+
+/** Throws what `createClient` would (LL_INVALID_URL, LL_INVALID_OPTION) for a hub with these settings, at once. */
+export function checkSettings(url: string, settings: SharedSettings): void {
+  createClient(url, clientOptions(settings, undefined, undefined));
+}
+
+/** A state or an event argument made cloneable: its `error` as `{ code, message }`. */
+const plain = <T>(value: T): T => {
+  const v = value as { error?: unknown } | undefined;
+  return v && typeof v === 'object' && v.error instanceof Error ? ({ ...v, error: wireError(v.error) } as T) : value;
+};
+
+export class Hub {
+  readonly client: LifelineClient;
+  readonly store: PersistentStore | undefined;
+  readonly #wire: HubWire;
+  readonly #role: 'worker' | 'leader' | 'solo';
+  /** The tab in this context (leader, solo): handed messages after the store holds them. */
+  readonly #local: string | undefined;
+  readonly #tabs = new Map<string, Tab>();
+  /** Server-request names, and the tabs that handle each, first registered first. */
+  readonly #handlers = new Map<string, string[]>();
+  readonly #asks = new Map<number, Ask>();
+  #nextAsk = 1;
+  /** Sends accepted this turn, per tab: confirmed together once the store holds them. */
+  #confirm = new Map<string, number>();
+  #closing = false;
+  /** The last `open` event's information. */
+  #opened: unknown;
+  /** Until the store has read what the last owner left (the marks of sends it accepted): tabs' messages wait. */
+  #early: [tab: string, m: ToHub][] | undefined;
+
+  constructor(url: string, settings: SharedSettings, role: 'worker' | 'leader' | 'solo', wire: HubWire, local?: string) {
+    this.#wire = wire;
+    this.#role = role;
+    this.#local = local;
+    const store = (this.store = settings.store ? persistent(settings.store, { durability: settings.durability }) : undefined);
+    const token = settings.token ? () => this.#ask(undefined, 'token', undefined) as Promise<string> : undefined;
+    const client = (this.client = createClient(url, clientOptions(settings, store, token)));
+    const all = (message: ToTab) => this.#closing || this.#wire.all(message);
+    const state = () => ({ t: 'state', state: plain(client.state), session: client.session, queued: client.queued }) as const;
+    client.on('state', () => all(state()));
+    client.on('open', (info) => (this.#opened = info));
+    for (const type of ['open', 'close', 'error', 'heartbeat', 'reset', 'drop'] as const) {
+      client.on(type, (arg: unknown) => all({ t: 'event', type, arg: arg instanceof Error ? wireError(arg) : plain(arg) }));
+    }
+    // Messages after the store holds them: for tabs in this context (and a worker's tabs).
+    client.on('message', (m) => {
+      if (this.#closing) return;
+      const message: ToTab = { t: 'message', sid: client.session?.id, seq: m.seq, data: m.data, bytes: m.bytes, receivedAt: m.receivedAt };
+      if (this.#role === 'worker') this.#wire.all(message);
+      else if (this.#local !== undefined) this.#wire.to(this.#local, message);
+    });
+    // A leader's other tabs: as they arrive (see the top of this file).
+    const remote = wire.remote;
+    if (role === 'leader' && remote && store) {
+      store.observeArrivals((s, envelope) => {
+        const e = envelope as { t: string; d?: unknown; b?: Uint8Array };
+        if (!this.#closing && e.t === 'm') remote({ t: 'message', sid: client.session?.id, seq: s, data: e.b ?? e.d, bytes: e.b, receivedAt: Date.now() });
+      });
+    }
+    store?.on('status', () => all({ t: 'storage', storage: this.storage }));
+    if (store) {
+      this.#early = [];
+      void store.ready.then(() => {
+        const early = this.#early ?? [];
+        this.#early = undefined;
+        for (const [tab, m] of early) this.receive(tab, m);
+      });
+    }
+    const hub = channels(client);
+    hub.on('subscription', (sub) => all({ t: 'subscription', name: sub.channel }));
+    // One message to every tab (not one per tab's subscription): a leader that dies while it
+    // forwards leaves all of them at the same position, which the next one re-subscribes from.
+    hub.on('publication', (p, via) => all({ t: 'publication', p, via }));
+  }
+
+  get storage(): StorageInfo {
+    const store = this.store;
+    return store ? { status: store.status, problem: store.problem } : { status: 'none' };
+  }
+
+  /** A tab arrived (or came back): it gets the current state. */
+  join(tab: string): void {
+    if (!this.#tabs.has(tab)) {
+      this.#tabs.set(tab, { id: tab, lastSend: 0, subs: new Map() });
+      // The tab holds this lock while it lives: granted to the hub, it is gone (closed, crashed).
+      if (tab !== this.#local) {
+        (globalThis as { navigator?: { locks?: { request(name: string, cb: () => void): Promise<unknown> } } }).navigator?.locks
+          ?.request(`lifeline:tab:${tab}`, () => this.leave(tab))
+          .catch(() => {});
+      }
+    }
+    const client = this.client;
+    const open = client.state.status === 'open' ? this.#opened : undefined;
+    this.#wire.to(tab, { t: 'joined', state: plain(client.state), session: client.session, rtt: client.rtt, queued: client.queued, storage: this.storage, role: this.#role, open });
+    client.open();
+  }
+
+  /** A tab left (or died): its subscriptions end, its handlers go, what it was asked fails. */
+  leave(tab: string): void {
+    const record = this.#tabs.get(tab);
+    if (!record) return;
+    this.#tabs.delete(tab);
+    for (const { sub, offs } of record.subs.values()) {
+      offs.forEach((off) => off());
+      sub.unsubscribe();
+    }
+    for (const [name, tabs] of this.#handlers) {
+      const left = tabs.filter((t) => t !== tab);
+      this.#handlers.set(name, left);
+      if (left.length === 0) {
+        this.#handlers.delete(name);
+        this.client.handle(name, undefined);
+      }
+    }
+    for (const [id, ask] of this.#asks) {
+      if (ask.tab !== tab) continue;
+      this.#asks.delete(id);
+      ask.reject(Object.assign(new Error('the tab that handled it went away'), { code: 'LL_HANDLER_GONE' }));
+    }
+  }
+
+  /**
+   * The leader leaves (its page is hidden or closing): what the store holds is written, the
+   * connection closes with 4001 so that the session stays resumable, and nothing more is
+   * sent to the tabs. The next leader takes over from the store.
+   */
+  resign(): void {
+    this.#closing = true;
+    this.store?.release();
+    this.client.close(4001, 'shared connection: leader leaving');
+  }
+
+  receive(tab: string, m: ToHub): void {
+    if (this.#closing) return;
+    if (this.#early) return void this.#early.push([tab, m]);
+    if (m.t === 'join') return this.join(tab);
+    const record = this.#tabs.get(tab);
+    if (!record) return; // left already (or not joined: it will join first)
+    const client = this.client;
+    const reply = (id: number, work: Promise<unknown>) =>
+      work.then(
+        (value) => this.#closing || this.#wire.to(tab, { t: 'result', id, value }),
+        (error: unknown) => this.#closing || this.#wire.to(tab, { t: 'result', id, error: wireError(error) }),
+      );
+    switch (m.t) {
+      case 'leave':
+        return this.leave(tab);
+      case 'send':
+        return this.#send(record, m);
+      case 'request':
+        return void reply(m.id, client.request(m.name, m.data, { timeout: m.timeout }));
+      case 'handle':
+        return this.#handle(tab, m.name, m.on);
+      case 'answer': {
+        const ask = this.#asks.get(m.id);
+        if (!ask || ask.tab !== tab) return;
+        this.#asks.delete(m.id);
+        if (m.error) ask.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+        else ask.resolve(m.value);
+        return;
+      }
+      case 'sub':
+        return this.#subscribe(record, m.id, m.name, m.presence, m.since);
+      case 'unsub': {
+        const held = record.subs.get(m.id);
+        if (!held) return;
+        record.subs.delete(m.id);
+        held.offs.forEach((off) => off());
+        held.sub.unsubscribe();
+        return;
+      }
+      case 'publish':
+        return void reply(m.id, channels(client).publish(m.name, m.data));
+      case 'presence': {
+        const held = record.subs.get(m.sub);
+        return void reply(m.id, held ? held.sub.presence() : Promise.reject(new LifelineError('LL_INVALID_OPTION', 'presence(): not subscribed')));
+      }
+      case 'open':
+        return void client.open();
+      case 'check':
+        return void client.check();
+      case 'close':
+        return client.close(m.code, m.reason);
+    }
+  }
+
+  /** A tab's send, once: a send it repeats to a new leader that the store (or this hub) accepted already is confirmed, not sent again. */
+  #send(tab: Tab, m: Extract<ToHub, { t: 'send' }>): void {
+    const store = this.store;
+    const accepted = Math.max(tab.lastSend, store?.marked(tab.id) ?? 0);
+    if (m.id > accepted) {
+      tab.lastSend = m.id;
+      const options = m.ttl === undefined && m.queue === undefined ? undefined : { ttl: m.ttl, queue: m.queue };
+      this.client.send(m.value, options);
+      store?.mark(tab.id, m.id);
+    }
+    if (this.#confirm.size === 0) {
+      // Confirmed together, once the store holds everything this turn recorded.
+      queueMicrotask(() => {
+        const confirm = this.#confirm;
+        this.#confirm = new Map();
+        const done = () => {
+          for (const [id, upTo] of confirm) this.#closing || this.#wire.to(id, { t: 'stored', upTo, queued: this.client.queued });
+        };
+        if (store) void store.durable().then(done);
+        else done();
+      });
+    }
+    this.#confirm.set(tab.id, Math.max(this.#confirm.get(tab.id) ?? 0, m.id));
+  }
+
+  #handle(tab: string, name: string, on: boolean): void {
+    const tabs = this.#handlers.get(name) ?? [];
+    const rest = tabs.filter((t) => t !== tab);
+    if (on) rest.push(tab);
+    if (rest.length === 0) {
+      this.#handlers.delete(name);
+      this.client.handle(name, undefined);
+      return;
+    }
+    if (tabs.length === 0) this.client.handle(name, (data) => this.#ask(name, 'serve', data));
+    this.#handlers.set(name, rest);
+  }
+
+  /** Asks a tab: the first that handles `name` (a server request), or any tab (a token). */
+  #ask(name: string | undefined, t: 'serve' | 'token', data: unknown): Promise<unknown> {
+    const tab = name === undefined ? (this.#local ?? this.#tabs.keys().next().value) : this.#handlers.get(name)?.[0];
+    if (tab === undefined) return Promise.reject(Object.assign(new Error('no tab is there to answer'), { code: 'LL_NO_HANDLER' }));
+    const id = this.#nextAsk++;
+    return new Promise((resolve, reject) => {
+      this.#asks.set(id, { tab, resolve, reject });
+      this.#wire.to(tab, t === 'serve' ? { t, id, name: name!, data } : { t, id });
+    });
+  }
+
+  #subscribe(tab: Tab, id: number, name: string, presence?: boolean, since?: ChannelPosition): void {
+    let sub: Subscription;
+    const send = (type: string, ...args: unknown[]) =>
+      this.#closing || this.#wire.to(tab.id, { t: 'sub-event', id, type, args: args.map((a) => (a instanceof Error ? wireError(a) : a)) });
+    try {
+      sub = channels(this.client).subscribe(name, { presence, since });
+    } catch (error) {
+      send('error', error);
+      send('state', 'unsubscribed', 'subscribing');
+      return;
+    }
+    const offs = (['subscribed', 'reset', 'presence', 'state', 'error'] as const).map((type) =>
+      sub.on(type, (...args: unknown[]) => send(type, ...args)),
+    );
+    tab.subs.set(id, { sub, offs });
+    // Where the channel stands (held by another tab already): this tab drops what it had, and
+    // hears that its subscription is confirmed, as the first tab did.
+    if (sub.position) send('position', sub.position);
+    send('state', sub.state, 'subscribing');
+    if (sub.state === 'subscribed') send('subscribed', { position: sub.position, recovered: false });
+  }
+}

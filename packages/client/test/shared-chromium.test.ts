@@ -1,0 +1,225 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { waitFor } from '../../../test/support/wait.js';
+import { readLife, startTestSite, waitForPage, type TestSite } from './browser-site.js';
+import { launchCdpChromium, type CdpBrowser, type CdpPage } from './cdp.js';
+
+/**
+ * One connection for all tabs (`@lifeline/client/shared`) in Debian's headless Chromium
+ * against `lifeline serve` as a child process (issue 18): three tabs, one WebSocket (the
+ * server's /api/stats counts connections), every tab sends and receives through it, and when
+ * the tab that holds it closes or crashes another takes the same session over with nothing
+ * lost or duplicated in any tab.
+ *
+ * Each tab sends its own numbered messages `{ tab, n }` and every tab is handed every echo
+ * (`/echo` answers each message on the shared session, so the echoes are session messages
+ * that every tab gets). A tab checks, per sender, that the numbers it is handed go 1, 2, 3 …
+ * with no gap and no repeat.
+ */
+
+const PAGE = String.raw`
+const q = new URLSearchParams(location.search);
+const label = q.get('label');
+const total = Number(q.get('total') || 0);
+const win = Number(q.get('window') || 200);
+const life = (window.life = { roles: [], opens: [], errors: [], drops: [], resets: [], last: {}, breaks: [], count: 0, sent: 0 });
+const client = (window.client = Lifeline.shared(q.get('ws'), {
+  via: q.get('via') || 'auto',
+  worker: q.get('worker') ? () => new SharedWorker('/worker.js', { name: 'lifeline' }) : undefined,
+  store: q.get('store') === 'none' ? false : q.get('store') || undefined,
+  reconnect: { initialDelay: 100, maxDelay: 1000 },
+}));
+client.on('role', (role) => life.roles.push(role));
+client.on('open', (info) => life.opens.push({ id: info.session.id, resumed: info.session.resumed }));
+client.on('error', (e) => life.errors.push(e.code));
+client.on('drop', (d) => life.drops.push(d.reason));
+client.on('reset', (r) => life.resets.push(r.reason));
+let next = 1;
+let running = false;
+client.on('message', (m) => {
+  const { tab, n } = m.data;
+  const last = life.last[tab] || 0;
+  if (n !== last + 1) life.breaks.push({ tab, n, last });
+  life.last[tab] = n;
+  life.count++;
+  pump();
+});
+function pump() {
+  if (!running) return;
+  while (next <= total && next - 1 - (life.last[label] || 0) < win) {
+    client.send({ tab: label, n: next++ });
+    life.sent = next - 1;
+  }
+}
+window.start = () => { running = true; pump(); return true; };
+// ?channel=NAME: this tab subscribes; every publication it is handed is checked (offsets 1, 2, 3 …).
+life.channel = { subscribed: 0, offsets: [], breaks: [], resets: [] };
+if (q.get('channel')) {
+  const sub = Lifeline.subscribe(client, q.get('channel'));
+  sub.on('subscribed', () => life.channel.subscribed++);
+  sub.on('reset', (r) => life.channel.resets.push(r.reason));
+  sub.on('publication', (p) => {
+    const last = life.channel.offsets.at(-1) || 0;
+    if (p.offset !== last + 1 || p.data.n !== p.offset) life.channel.breaks.push({ offset: p.offset, n: p.data.n, last });
+    life.channel.offsets.push(p.offset);
+  });
+}
+`;
+
+interface Life {
+  roles: string[];
+  opens: { id: string; resumed: boolean }[];
+  errors: string[];
+  drops: string[];
+  resets: string[];
+  last: Record<string, number>;
+  breaks: { tab: string; n: number; last: number }[];
+  count: number;
+  sent: number;
+  channel: { subscribed: number; offsets: number[]; breaks: unknown[]; resets: string[] };
+}
+
+const TOTAL = 3000;
+
+let site: TestSite;
+let browser: CdpBrowser | undefined;
+const servers = new Set<ServeProcess>();
+
+beforeAll(async () => {
+  site = await startTestSite({ page: PAGE });
+});
+
+afterEach(async () => {
+  await browser?.close();
+  browser = undefined;
+  for (const server of servers) await stopProcess(server);
+  servers.clear();
+});
+
+afterAll(async () => {
+  await site?.close();
+});
+
+const API_KEY = 'shared-tabs-publish-key';
+
+async function serve(): Promise<ServeProcess> {
+  const server = await spawnServe([...NO_RATE_LIMIT_ARGS, '--api-key', API_KEY]);
+  servers.add(server);
+  return server;
+}
+
+const lifeOf = (page: CdpPage) => readLife<Life>(page);
+const waitForLife = (page: CdpPage, ready: (life: Life) => boolean, what: string, timeoutMs?: number) => waitForPage(page, ready, what, timeoutMs);
+
+/** Lifeline connections the server holds on /echo now (its own count, from /api/stats). */
+async function echoConnections(server: ServeProcess): Promise<{ lifeline: number; raw: number }> {
+  const stats = (await (await fetch(server.httpUrl('/api/stats'))).json()) as { connections: { byRoute: { route: string; lifeline: number; raw: number }[] } };
+  return stats.connections.byRoute.find((r) => r.route === '/echo') ?? { lifeline: 0, raw: 0 };
+}
+
+describe('one connection for all tabs in headless Chromium', () => {
+  test('leader tab: three tabs, one connection; the leader closed, then the next one crashed, mid-stream: the last tab goes on with the same session, nothing lost or duplicated', async () => {
+    const server = await serve();
+    browser = await launchCdpChromium();
+    const url = (label: string) => site.url('page', { ws: server.wsUrl('/echo'), label, total: TOTAL, via: 'leader', store: 'tabs' });
+    const pages: Record<string, CdpPage> = {};
+    for (const label of ['a', 'b', 'c']) {
+      pages[label] = await browser.newPage(url(label));
+      await waitForLife(pages[label], (l) => l.opens.length === 1, `tab ${label} to be open`);
+    }
+    const roles = await Promise.all(['a', 'b', 'c'].map((l) => pages[l]!.evaluate<string>('client.role')));
+    expect(roles).toEqual(['leader', 'follower', 'follower']);
+    const sessionId = (await lifeOf(pages.a!)).opens[0]!.id;
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
+
+    for (const label of ['a', 'b', 'c']) await pages[label]!.evaluate('start()');
+    await waitForLife(pages.c!, (l) => (l.last.a ?? 0) > TOTAL / 3 && (l.last.c ?? 0) > TOTAL / 3, 'a third of the stream');
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
+
+    // The leader closes (as a person closes the tab): b takes over the same session.
+    const aBefore = await lifeOf(pages.a!);
+    await pages.a!.close();
+    await waitForLife(pages.b!, (l) => l.roles.at(-1) === 'leader', 'tab b to lead');
+    await waitForLife(pages.c!, (l) => (l.last.c ?? 0) > (2 * TOTAL) / 3 && (l.last.b ?? 0) > (2 * TOTAL) / 3, 'two thirds of the stream');
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
+
+    // The new leader's renderer crashes (no pagehide, nothing flushed): c takes over.
+    const bBefore = await lifeOf(pages.b!);
+    void pages.b!.send('Page.crash').catch(() => {}); // never answered: the renderer is gone
+    await waitForLife(pages.c!, (l) => l.roles.at(-1) === 'leader', 'tab c to lead');
+    const c = await waitForLife(pages.c!, (l) => l.last.c === TOTAL, 'all of tab c’s echoes');
+
+    expect(c.breaks).toEqual([]); // per sender: 1, 2, 3 … in order, none twice, none skipped
+    expect(c.last.a).toBeGreaterThan(TOTAL / 3);
+    expect(c.last.b).toBeGreaterThanOrEqual(bBefore.last.b!);
+    expect(c.opens.map((o) => o.id)).toEqual(c.opens.map(() => sessionId)); // one session throughout
+    expect(c.opens.slice(1).every((o) => o.resumed)).toBe(true);
+    expect([c.resets, c.drops]).toEqual([[], []]);
+    expect([aBefore.breaks, bBefore.breaks]).toEqual([[], []]);
+    expect(c.roles).toEqual(['follower', 'leader']);
+    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server', 60_000);
+  }, 240_000);
+
+  test('leader tab: a channel subscribed in three tabs is one subscription of the one session; the leader closes mid-stream and each tab is still handed every publication once, in order', async () => {
+    const server = await serve();
+    browser = await launchCdpChromium();
+    const pages: Record<string, CdpPage> = {};
+    for (const label of ['a', 'b', 'c']) {
+      pages[label] = await browser.newPage(site.url('page', { ws: server.wsUrl('/echo'), label, via: 'leader', store: 'channel-tabs', channel: 'news' }));
+      await waitForLife(pages[label], (l) => l.channel.subscribed >= 1, `tab ${label} to be subscribed`);
+    }
+    const stats = (await (await fetch(server.httpUrl('/api/stats'))).json()) as { channels: { channel: string; subscribers: number }[] };
+    expect(stats.channels).toEqual([{ channel: 'news', subscribers: 1 }]);
+    const publish = async (n: number) => {
+      const response = await fetch(server.httpUrl('/api/publish'), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'news', data: { n } }),
+      });
+      expect(response.status).toBe(200);
+    };
+    // In steps of 20, each once every open tab has the last (fewer than the channel's history of 100 in flight).
+    let published = 0;
+    const open = ['a', 'b', 'c'];
+    for (let step = 0; step < 15; step++) {
+      if (step === 5) {
+        await pages.a!.close(); // the leader, mid-stream
+        open.shift();
+      }
+      for (let i = 0; i < 20; i++) await publish(++published);
+      for (const label of open) await waitForLife(pages[label]!, (l) => l.channel.offsets.at(-1) === published, `tab ${label} to have publication ${published}`);
+    }
+    for (const label of ['b', 'c']) {
+      const life = await lifeOf(pages[label]!);
+      expect(life.channel.breaks).toEqual([]);
+      expect(life.channel.resets).toEqual([]);
+      expect(life.channel.offsets.length).toBe(300);
+    }
+    expect(await pages.b!.evaluate('client.role')).toBe('leader');
+  }, 240_000);
+
+  test('SharedWorker: three tabs, one connection held by the worker; one tab closed mid-stream: the others go on, nothing lost or duplicated', async () => {
+    const server = await serve();
+    browser = await launchCdpChromium();
+    const url = (label: string) => site.url('page', { ws: server.wsUrl('/echo'), label, total: TOTAL, worker: 1, store: 'none' });
+    const pages: Record<string, CdpPage> = {};
+    for (const label of ['a', 'b', 'c']) {
+      pages[label] = await browser.newPage(url(label));
+      await waitForLife(pages[label], (l) => l.opens.length === 1 || l.roles.includes('worker'), `tab ${label} to join the worker`);
+    }
+    expect(await Promise.all(['a', 'b', 'c'].map((l) => pages[l]!.evaluate<string>('client.role')))).toEqual(['worker', 'worker', 'worker']);
+    await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'the worker’s connection', 60_000);
+    for (const label of ['a', 'b', 'c']) await pages[label]!.evaluate('start()');
+    await waitForLife(pages.c!, (l) => (l.last.a ?? 0) > TOTAL / 3, 'a third of the stream');
+    await pages.a!.close();
+    const b = await waitForLife(pages.b!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in b');
+    const c = await waitForLife(pages.c!, (l) => l.last.b === TOTAL && l.last.c === TOTAL, 'all of b’s and c’s echoes in c');
+    for (const life of [b, c]) {
+      expect(life.breaks).toEqual([]);
+      expect(life.opens.length).toBe(1);
+      expect([life.resets, life.drops]).toEqual([[], []]);
+    }
+    expect(b.last.a).toBe(c.last.a);
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
+  }, 240_000);
+});
