@@ -37,6 +37,9 @@ export function expectedVerdict(c: OracleFrame, maxPayload = DEFAULT_MAX_PAYLOAD
   if (isText !== (c.mode === 'json')) return { close: 1008 };
   const value = c.mode === 'json' ? readJson(Buffer.from(bytes).toString('utf8')) : readMsgpack(bytes as Uint8Array);
   if (value === NOT_A_VALUE) return { close: 1007 };
+  // §2.1's value rules, both modes: no key __proto__, strings are Unicode text. (The bounds
+  // — 64 levels, 10,000 items, keys of 1,024 — are never reached by this oracle's frames.)
+  if (c.mode === 'json' ? breaksValueRules(value) : !msgpackStringsAreUtf8(bytes as Uint8Array) || breaksValueRules(value)) return { close: 1007 };
   if (value === HAS_EXTENSION) return { close: 1002 };
   const t = envelopeType(value, c.mode);
   if (t === undefined) return { close: 1002 };
@@ -74,6 +77,76 @@ function readMsgpack(bytes: Uint8Array): unknown {
   } catch (error) {
     return error === extensionFound ? HAS_EXTENSION : NOT_A_VALUE;
   }
+}
+
+/** A key `__proto__`, or a string or key holding a lone surrogate (only a JSON escape or a MessagePack-encoded surrogate can make one). */
+function breaksValueRules(value: unknown): boolean {
+  if (typeof value === 'string') return hasLoneSurrogate(value);
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false;
+  if (Array.isArray(value)) return value.some(breaksValueRules);
+  return Object.keys(value).some((k) => k === '__proto__' || hasLoneSurrogate(k) || breaksValueRules((value as Record<string, unknown>)[k]));
+}
+
+function hasLoneSurrogate(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    else if (c >= 0xd800 && c < 0xe000) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether every MessagePack string (str formats, keys included) in `bytes` is valid UTF-8
+ * (RFC 3629). A walk of the formats of the MessagePack spec, independent of the decoders
+ * under test; a truncated frame counts as valid here (the decoder refuses it anyway).
+ */
+function msgpackStringsAreUtf8(bytes: Uint8Array): boolean {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  let pending = 1; // values still to read
+  const take = (n: number): boolean => (at += n) <= bytes.length;
+  while (pending > 0 && at < bytes.length) {
+    pending--;
+    const b = bytes[at++]!;
+    let str = -1;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
+    if (b >= 0x80 && b <= 0x8f) pending += 2 * (b & 0x0f);
+    else if (b >= 0x90 && b <= 0x9f) pending += b & 0x0f;
+    else if (b >= 0xa0 && b <= 0xbf) str = b & 0x1f;
+    else if (b === 0xd9) str = at < bytes.length ? bytes[at++]! : -1;
+    else if (b === 0xda) str = at + 2 <= bytes.length ? view.getUint16((at += 2) - 2) : -1;
+    else if (b === 0xdb) str = at + 4 <= bytes.length ? view.getUint32((at += 4) - 4) : -1;
+    else if (b === 0xdc || b === 0xde) {
+      if (at + 2 > bytes.length) return true;
+      const n = view.getUint16(at);
+      at += 2;
+      pending += b === 0xde ? 2 * n : n;
+    } else if (b === 0xdd || b === 0xdf) {
+      if (at + 4 > bytes.length) return true;
+      const n = view.getUint32(at);
+      at += 4;
+      pending += b === 0xdf ? 2 * n : n;
+    } else if (b === 0xc4 || b === 0xc7) at += (at < bytes.length ? bytes[at]! : 0) + (b === 0xc7 ? 2 : 1);
+    else if (b === 0xc5 || b === 0xc8) at += (at + 2 <= bytes.length ? view.getUint16(at) : 0) + (b === 0xc8 ? 3 : 2);
+    else if (b === 0xc6 || b === 0xc9) at += (at + 4 <= bytes.length ? view.getUint32(at) : 0) + (b === 0xc9 ? 5 : 4);
+    else if (b === 0xca || b === 0xce || b === 0xd2) at += 4;
+    else if (b === 0xcb || b === 0xcf || b === 0xd3) at += 8;
+    else if (b === 0xcc || b === 0xd0) at += 1;
+    else if (b === 0xcd || b === 0xd1) at += 2;
+    else if (b >= 0xd4 && b <= 0xd8) at += 1 + [1, 2, 4, 8, 16][b - 0xd4]!;
+    // 0xc1 (never used): the decoder refuses the frame.
+    if (str < 0) continue;
+    const start = at;
+    if (!take(str)) return true;
+    try {
+      utf8.decode(bytes.subarray(start, start + str));
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 // ---- 1002: "a frame decodes but is not a valid envelope" (§2.1, §3.2) -------------------------

@@ -21,11 +21,7 @@ export interface Expected {
  * Known disagreements (docs/conformance.md "What the kit found"): our server against the
  * letter of PROTOCOL.md.
  */
-export const KNOWN_FAILURES = [
-  // §3.3 R4: an unknown $ name with a d that is not {ch} is answered LL_INVALID_REQUEST (the
-  // server checks d before it knows the name), not LL_NO_HANDLER.
-  'a reserved $ name the server does not implement is answered LL_NO_HANDLER',
-];
+export const KNOWN_FAILURES: string[] = [];
 
 /** N/A on any deployment of ours: they all offer probes, so the revision-1 check does not apply. */
 export const NA_REVISION_1 = 'without probe: true, a client ping is closed with 1008';

@@ -17,6 +17,9 @@ export interface ChannelRequestContext {
   readonly maxChannels: number;
 }
 
+/** The reserved requests answered here ($auth is the route's, §4.4). */
+const CHANNEL_REQUESTS = new Set(['$subscribe', '$unsubscribe', '$publish', '$presence']);
+
 const refuse = (code: string, message: string): { outcome: ChannelOutcome } => ({ outcome: { e: { code, message } } });
 
 /** Answers one reserved request; `start` (for `$subscribe`) must run right after the response is written. */
@@ -26,6 +29,8 @@ export async function answerChannelRequest(
   data: unknown,
 ): Promise<{ outcome: ChannelOutcome; start?: () => void }> {
   const { hub, socket } = context;
+  // The name first: an unknown reserved name is LL_NO_HANDLER whatever its d (PROTOCOL.md §3.3 R4).
+  if (!CHANNEL_REQUESTS.has(name)) return refuse('LL_NO_HANDLER', `no handler for request "${name}": names starting with $ are reserved (PROTOCOL.md §3.3)`);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return refuse('LL_INVALID_REQUEST', `${name}: d must be an object with ch`);
   const d = data as Record<string, unknown>;
   const ch = d.ch;
@@ -90,7 +95,7 @@ export async function answerChannelRequest(
       }
     }
     default:
-      return refuse('LL_NO_HANDLER', `no handler for request "${name}": names starting with $ are reserved (PROTOCOL.md §3.3)`);
+      throw new Error(`unreachable: ${name} is in CHANNEL_REQUESTS without a case`);
   }
 }
 
