@@ -35,6 +35,12 @@ export class Session {
   /** The request id the next `q` gets. */
   nextId = 1;
 
+  /** A sequenced envelope a check wrote by hand (raw text or bytes): numbered and kept for replay as sendSequenced keeps its own. */
+  wroteByHand(env: Envelope & { s: number }): void {
+    this.numbered = Math.max(this.numbered, env.s);
+    this.buffer.set(env.s, env);
+  }
+
   /** A copy that shares nothing: for a second client that claims the same session (an impostor, a stale copy). */
   clone(): Session {
     const copy = new Session();

@@ -72,8 +72,7 @@ function keyD(ctx: CheckContext, length: number): { frame: Frame; d: Record<stri
 async function accepted(ctx: CheckContext, frame: Frame, what: string): Promise<unknown> {
   const peer = await ctx.open();
   write(peer, frame);
-  peer.session.numbered = 1;
-  peer.session.buffer.set(1, { t: 'm', s: 1, d: null });
+  peer.session.wroteByHand({ t: 'm', s: 1, d: null });
   const echo = await peer.waitFor(`the echo of ${what}`, (i) => i.kind === 'env' && i.env['t'] === 'm', ctx.t(15_000));
   await stillEchoes(peer, `after ${what}`);
   return (echo as { env: Envelope }).env['d'];

@@ -146,8 +146,7 @@ export const SESSION_CHECKS: CheckDef[] = [
       await peer.expectWelcome();
       const d = unique('s as 1.0');
       peer.sendText(`{"t":"m","s":1.0,"d":${JSON.stringify(d)}}`);
-      peer.session.numbered = 1;
-      peer.session.buffer.set(1, { t: 'm', s: 1, d });
+      peer.session.wroteByHand({ t: 'm', s: 1, d });
       await peer.expectEcho({ d });
       await stillEchoes(peer);
       return 'welcome and echo';
@@ -161,8 +160,7 @@ export const SESSION_CHECKS: CheckDef[] = [
       const peer = await ctx.open();
       const d = unique('s as float64');
       peer.sendBinary(mpMap([[mp('t'), mp('m')], [mp('s'), mpFloat64(1)], [mp('d'), mp(d)]]));
-      peer.session.numbered = 1;
-      peer.session.buffer.set(1, { t: 'm', s: 1, d });
+      peer.session.wroteByHand({ t: 'm', s: 1, d });
       await peer.expectEcho({ d });
       await stillEchoes(peer);
       return 'echoed';
@@ -201,8 +199,7 @@ export const SESSION_CHECKS: CheckDef[] = [
       const tag = unique('int keys');
       const d = mpMap([[mp(1), mp('one')], [mp(20), mp(tag)], [mp(-7), mp('minus seven')], [mp('raw'), mp(Uint8Array.from([1, 2, 3]))]]);
       peer.sendBinary(mpMap([[mp('t'), mp('m')], [mp('s'), mp(1)], [mp('d'), d]]));
-      peer.session.numbered = 1;
-      peer.session.buffer.set(1, { t: 'm', s: 1, d: null });
+      peer.session.wroteByHand({ t: 'm', s: 1, d: null });
       const echo = await peer.waitFor('the echo', (i) => i.kind === 'env' && i.env['t'] === 'm');
       const back = (echo as { env: Envelope }).env['d'] as Record<string, unknown>;
       if (back?.['1'] !== 'one' || back?.['20'] !== tag || back?.['-7'] !== 'minus seven') fail(`echo d was ${describe(echo)}`);
