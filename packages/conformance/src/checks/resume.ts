@@ -346,7 +346,9 @@ export const RESUME_CHECKS: CheckDef[] = [
           sentBytes += d.length;
         }
         try {
-          await peer.expectEcho({ d: batch[batch.length - 1] }, 'the batch');
+          // Echo by echo, so that each one (not the whole megabyte) has the wait: a slow server
+          // that keeps echoing is not taken for a silent one.
+          for (const d of batch) await peer.expectEcho({ d }, 'the batch');
         } catch (error) {
           if (!peer.closed) throw error;
         }
