@@ -1,14 +1,9 @@
 /**
  * One process's side of channels: which of its connections subscribe to what, and the
- * fan-out. A publication arrives from the broker once per process; its frames are encoded
- * once per wire format (raw, JSON, MessagePack) and the same bytes go to every subscriber,
- * coalesced with the connection's other writes of that event-loop turn (PROTOCOL.md §3).
- *
- * Presence: the hub keeps its own connections' members and, with a broker that shares
- * presence (`@lifeline/redis`), every other node's. Once per channel per presence interval
- * it tells the broker what changed here and sends its presence subscribers one `pr` with
- * what changed anywhere, so nodes exchange one message per channel per interval each and
- * nothing grows with members × subscribers.
+ * fan-out. A publication arrives from the broker once per process and goes to every local
+ * subscription of its channel and of its channel's pattern, encoded once per wire format
+ * (publication.ts); each subscription applies its slow-subscriber policy (subscription.ts)
+ * and each channel keeps its presence (presence.ts).
  */
 import {
   DEFAULT_DECODE_LIMITS,
@@ -24,85 +19,15 @@ import {
   type PresenceMember,
 } from '@lifeline/protocol';
 import { encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
-import type { Broker, PresenceEntry, PresenceEvent, Publication, PublicationPayload } from './broker.js';
+import type { Broker, Publication, PublicationPayload } from './broker.js';
 import { ChannelOptionsTable, type ResolvedChannelOptions } from './names.js';
-import { PresenceChanges } from './presence-changes.js';
+import { ChannelPresence } from './presence.js';
+import { EncodedPublication, type WireFormat } from './publication.js';
+import { Subscription, type ChannelHubStats, type SubscribedChannel, type Subscriber } from './subscription.js';
 import type { LogFields } from '../leaves/logger.js';
-import type { SharedFrame } from '../transport/transport.js';
 
-/** The wire form a subscriber needs. */
-export type WireFormat = 'raw' | 'json' | 'msgpack';
-
-/** What the hub needs from a connection (a raw Socket or a Lifeline session). */
-export interface Subscriber {
-  readonly id: string;
-  readonly format: WireFormat;
-  /** Presence identity: who this connection is (default its id) and what others see. */
-  readonly presenceMember: PresenceMember;
-  /** Unsent bytes the connection held before this event-loop turn's writes; 0 while a session has no connection. */
-  readonly backlog: number;
-  /**
-   * Writes a frame now (coalesced with the turn's other writes). Does nothing while a
-   * session has no connection. `shared`, when given, is the frame's object shared by all
-   * subscribers of this publication (see SharedFrame: the transport may frame it once).
-   */
-  writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void;
-  /** Calls `callback` once the connection has written out what it holds (or at once when it holds nothing). */
-  whenDrained(callback: () => void): void;
-  /** The slow-subscriber policy `close`: 1013. */
-  closeSlow(reason: string): void;
-}
-
-/** A publication with its frames, each encoded the first time a subscriber needs it. */
-class EncodedPublication {
-  private json: SharedFrame | null | undefined;
-  private msgpack: SharedFrame | null | undefined;
-  private raw: SharedFrame | null | undefined;
-
-  constructor(
-    readonly publication: Publication,
-    private readonly report: (publication: Publication, format: WireFormat, error: unknown) => void,
-  ) {}
-
-  /**
-   * The frame for `format`, or null when the publication cannot be encoded in it. Publishing
-   * refuses such a value before it gets an offset, so this happens only to one that came in
-   * another way (a broker shared with a process that checks less).
-   */
-  frame(format: WireFormat): SharedFrame | null {
-    if (format === 'json') return this.json === undefined ? (this.json = this.encode(format)) : this.json;
-    if (format === 'msgpack') return this.msgpack === undefined ? (this.msgpack = this.encode(format)) : this.msgpack;
-    return this.raw === undefined ? (this.raw = this.encode(format)) : this.raw;
-  }
-
-  private encode(format: WireFormat): SharedFrame | null {
-    const p = this.publication;
-    try {
-      if (format === 'json') return { frame: encodeEnvelope(envelopeOf(p)), binary: false };
-      if (format === 'msgpack') return { frame: encodeEnvelopeMsgpack(envelopeOf(p)), binary: true };
-      // Raw clients get the payload itself: bytes as binary, a string as its text, anything else as JSON.
-      return p.bytes !== undefined ? { frame: p.bytes, binary: true } : { frame: typeof p.data === 'string' ? p.data : JSON.stringify(p.data), binary: false };
-    } catch (error) {
-      this.report(p, format, error);
-      return null;
-    }
-  }
-}
-
-function envelopeOf(p: Publication): Envelope {
-  return p.bytes !== undefined ? { t: 'p', ch: p.channel, o: p.offset, ep: p.epoch, b: p.bytes } : { t: 'p', ch: p.channel, o: p.offset, ep: p.epoch, d: p.data };
-}
-
-/** Counters for /api/stats and /metrics: every application of a slow-subscriber policy is counted. */
-export interface ChannelHubStats {
-  publications: number;
-  deliveries: number;
-  queued: number;
-  droppedOldest: number;
-  droppedNewest: number;
-  coalesced: number;
-  closedSlow: number;
-}
+export type { WireFormat } from './publication.js';
+export type { ChannelHubStats, Subscriber } from './subscription.js';
 
 /** What `subscribe()` reports, and the step that starts delivery. */
 export interface SubscribeResult {
@@ -117,128 +42,38 @@ export interface SubscribeResult {
   start(): void;
 }
 
-/** One subscriber on one local channel. */
-class Subscription {
-  /** The last offset written (or skipped by policy) to the subscriber. */
-  last = 0;
-  /** The epoch of `last`: a publication of another epoch is written whatever its offset (the client re-syncs on it). */
-  epoch = '';
-  /** Publications held: while catching up, or while the connection is congested. */
-  queue: EncodedPublication[] = [];
-  live = false;
-  /** The policy closed the connection: nothing more is queued for it. */
-  private closing = false;
-  private waitingForDrain = false;
-
-  constructor(
-    readonly subscriber: Subscriber,
-    readonly channel: LocalChannel,
-    readonly presence: boolean,
-    private readonly hub: ChannelHub,
-  ) {}
-
-  deliver(p: EncodedPublication): void {
-    if (this.closing) return;
-    const s = this.subscriber;
-    const options = this.channel.options.slowSubscriber;
-    if (this.live && this.queue.length === 0 && s.backlog <= options.bufferedBytes) {
-      this.write(p);
-      return;
-    }
-    this.enqueue(p);
-    if (this.live) this.flushLater();
-  }
-
-  /** Writes what is queued while the connection keeps up; waits for a drain when it does not. */
-  flush(): void {
-    const s = this.subscriber;
-    const limit = this.channel.options.slowSubscriber.bufferedBytes;
-    while (this.live && this.queue.length > 0 && s.backlog <= limit) this.write(this.queue.shift()!);
-    if (this.live && this.queue.length > 0) this.flushLater();
-  }
-
-  private write(p: EncodedPublication): void {
-    // Exact subscriptions skip what they already had (a catch-up overlapping live traffic).
-    const { offset, epoch } = p.publication;
-    if (!this.channel.pattern && epoch === this.epoch && offset <= this.last) return;
-    this.last = offset;
-    this.epoch = epoch;
-    const shared = p.frame(this.subscriber.format);
-    // One that cannot be encoded (reported by the hub) is a gap the subscriber sees; its
-    // recovery with `since` then answers `reset: too-old` (ChannelHub.subscribe).
-    if (shared === null) return;
-    this.subscriber.writeFrame(shared.frame, shared.binary, shared);
-    this.hub.stats.deliveries++;
-  }
-
-  private enqueue(p: EncodedPublication): void {
-    const { policy, maxQueued } = this.channel.options.slowSubscriber;
-    const stats = this.hub.stats;
-    stats.queued++;
-    if (policy === 'coalesce' && p.publication.key !== undefined) {
-      const at = this.queue.findIndex((q) => q.publication.key === p.publication.key);
-      if (at >= 0) {
-        this.queue.splice(at, 1);
-        stats.coalesced++;
-      }
-    }
-    if (this.queue.length < maxQueued) {
-      this.queue.push(p);
-      return;
-    }
-    switch (policy) {
-      case 'close':
-        stats.closedSlow++;
-        this.queue = [];
-        this.live = false;
-        this.closing = true;
-        this.subscriber.closeSlow(`slow subscriber: over ${maxQueued} publications queued on ${this.channel.name}`);
-        return;
-      case 'drop-newest':
-        stats.droppedNewest++;
-        return;
-      default:
-        // drop-oldest, and coalesce without a key to coalesce on
-        this.queue.shift();
-        this.queue.push(p);
-        if (policy === 'coalesce') stats.coalesced++;
-        else stats.droppedOldest++;
-    }
-  }
-
-  private flushLater(): void {
-    if (this.waitingForDrain) return;
-    this.waitingForDrain = true;
-    this.subscriber.whenDrained(() => {
-      this.waitingForDrain = false;
-      this.flush();
-    });
-  }
-}
-
 /** One channel (or pattern) that at least one local connection subscribes to. */
-class LocalChannel {
+class LocalChannel implements SubscribedChannel {
   readonly subscriptions = new Map<Subscriber, Subscription>();
   readonly pattern: boolean;
-  /** Presence of this process's subscribers: member id → connections with it here. */
-  readonly members = new Map<string, { member: PresenceMember; connections: number }>();
-  /** Other processes' members, as the broker reports them: node → member id → member. */
-  readonly remote = new Map<string, Map<string, PresenceEntry>>();
-  /** Everyone present, on any node: member id → the member and on how many nodes (this one counts once). */
-  readonly present = new Map<string, { member: PresenceMember; nodes: number }>();
-  /** Changes of `present` not yet sent to the subscribers (`pr`). */
-  readonly pending = new PresenceChanges();
-  /** Changes of `members` not yet told to the other nodes (the broker). */
-  readonly localChanges = new PresenceChanges();
-  /** The broker reports other nodes' presence here (a broker that shares it, on a channel with presence). */
-  watched = false;
-  presenceTimer: NodeJS.Timeout | undefined;
+  readonly presence: ChannelPresence;
 
   constructor(
     readonly name: string,
     readonly options: ResolvedChannelOptions,
+    broker: Broker,
+    report: (event: string, fields: LogFields) => void,
   ) {
     this.pattern = isChannelPattern(name);
+    this.presence = new ChannelPresence(name, options.presence, broker, (envelope) => this.sendPresence(envelope, report));
+  }
+
+  /** One `pr` to the live presence subscribers, encoded at most once per format. */
+  private sendPresence(envelope: Envelope, report: (event: string, fields: LogFields) => void): void {
+    let json: string | undefined;
+    let msgpack: Uint8Array | undefined;
+    try {
+      for (const sub of this.subscriptions.values()) {
+        if (!sub.presence || !sub.live) continue;
+        const s = sub.subscriber;
+        if (s.format === 'json') s.writeFrame((json ??= encodeEnvelope(envelope)), false);
+        else if (s.format === 'msgpack') s.writeFrame((msgpack ??= encodeEnvelopeMsgpack(envelope)), true);
+      }
+    } catch (error) {
+      // A member's info another process announced that a format cannot carry: this `pr` is
+      // not sent (a timer must not throw); `$presence` still lists the members.
+      report('presence-encode-failed', { channel: this.name, error: (error as Error).message });
+    }
   }
 }
 
@@ -270,7 +105,7 @@ export class ChannelHub {
     this.limits = options.limits ?? DEFAULT_DECODE_LIMITS;
     this.report = options.report ?? (() => {});
     broker.onPublication((publication) => this.fanOut(publication));
-    broker.onPresence?.((event) => this.remotePresence(event));
+    broker.onPresence?.((event) => this.channels.get(event.channel)?.presence.fromBroker(event));
   }
 
   /** Channels (and patterns) the subscriber is on. */
@@ -328,30 +163,30 @@ export class ChannelHub {
     const local = await this.localChannel(name);
     const old = local.subscriptions.get(subscriber);
     const presence = !!options.presence && local.options.presence !== false;
-    const sub = new Subscription(subscriber, local, presence, this);
+    const sub = new Subscription(subscriber, local, presence, this.stats);
     local.subscriptions.set(subscriber, sub);
     let channels = this.bySubscriber.get(subscriber);
     if (!channels) this.bySubscriber.set(subscriber, (channels = new Set()));
     channels.add(local);
-    if (presence && !old?.presence) this.join(local, subscriber.presenceMember);
-    else if (!presence && old?.presence) this.leave(local, subscriber.presenceMember.id);
+    if (presence && !old?.presence) local.presence.join(subscriber.presenceMember);
+    else if (!presence && old?.presence) local.presence.leave(subscriber.presenceMember.id);
 
     if (local.pattern) {
       // Patterns have no history of their own: live from now.
-      return { position: { offset: 0, epoch: '-' }, start: () => this.goLive(sub, []) };
+      return { position: { offset: 0, epoch: '-' }, start: () => sub.goLive([]) };
     }
     const since = options.since;
     if (since === undefined) {
       const position = await this.broker.position(name);
       sub.last = position.offset;
       sub.epoch = position.epoch;
-      return { position, start: () => this.goLive(sub, []) };
+      return { position, start: () => sub.goLive([]) };
     }
     const history = await this.broker.history(name, since.offset, since.epoch);
     if (!history.complete) {
       sub.last = history.position.offset;
       sub.epoch = history.position.epoch;
-      return { position: history.position, recovered: false, reset: history.reason, start: () => this.goLive(sub, []) };
+      return { position: history.position, recovered: false, reset: history.reason, start: () => sub.goLive([]) };
     }
     const missed = history.publications.map((p) => new EncodedPublication(p, this.encodeFailed));
     if (missed.some((p) => p.frame(subscriber.format) === null)) {
@@ -359,11 +194,11 @@ export class ChannelHub {
       // seeing a gap it would try to recover again and again.
       sub.last = history.position.offset;
       sub.epoch = history.position.epoch;
-      return { position: history.position, recovered: false, reset: 'too-old', start: () => this.goLive(sub, []) };
+      return { position: history.position, recovered: false, reset: 'too-old', start: () => sub.goLive([]) };
     }
     sub.last = since.offset;
     sub.epoch = since.epoch;
-    return { position: history.position, recovered: true, start: () => this.goLive(sub, missed) };
+    return { position: history.position, recovered: true, start: () => sub.goLive(missed) };
   }
 
   /** Ends one subscription; false when there was none. */
@@ -390,7 +225,7 @@ export class ChannelHub {
    * presence; else this process's own.
    */
   presence(channel: string): PresenceMember[] {
-    return [...(this.channels.get(channel)?.present.values() ?? [])].map((m) => m.member);
+    return this.channels.get(channel)?.presence.list() ?? [];
   }
 
   /**
@@ -400,23 +235,12 @@ export class ChannelHub {
    */
   async presenceOf(channel: string): Promise<PresenceMember[]> {
     const local = this.channels.get(channel);
-    if (local?.watched || this.broker.presenceSnapshot === undefined) return this.presence(channel);
+    if (local?.presence.watched || this.broker.presenceSnapshot === undefined) return this.presence(channel);
     return this.broker.presenceSnapshot(channel);
   }
 
   close(): void {
-    for (const local of this.channels.values()) {
-      clearTimeout(local.presenceTimer);
-      local.presenceTimer = undefined;
-      this.tellBroker(local);
-    }
-  }
-
-  private goLive(sub: Subscription, missed: EncodedPublication[]): void {
-    // What arrived while catching up queued behind the missed ones; write() skips overlaps.
-    sub.queue = [...missed, ...sub.queue];
-    sub.live = true;
-    sub.flush();
+    for (const local of this.channels.values()) local.presence.stop();
   }
 
   private fanOut(publication: Publication): void {
@@ -447,12 +271,12 @@ export class ChannelHub {
       const local = this.channels.get(name);
       if (local) return local;
       const joined = this.broker.subscribe(name).then(async () => {
-        const created = new LocalChannel(name, this.options.get(name));
+        const created = new LocalChannel(name, this.options.get(name), this.broker, this.report);
         this.channels.set(name, created);
         if (created.options.presence !== false && this.broker.presenceWatch !== undefined) {
           // Other nodes' members arrive (a `sync`) before the first subscriber is answered,
           // so that its `$presence` lists them.
-          created.watched = true;
+          created.presence.watched = true;
           await this.broker.presenceWatch(name).catch(() => {});
         }
       });
@@ -468,139 +292,11 @@ export class ChannelHub {
   private drop(local: LocalChannel, sub: Subscription): void {
     local.subscriptions.delete(sub.subscriber);
     this.bySubscriber.get(sub.subscriber)?.delete(local);
-    if (sub.presence) this.leave(local, sub.subscriber.presenceMember.id);
+    if (sub.presence) local.presence.leave(sub.subscriber.presenceMember.id);
     if (local.subscriptions.size === 0) {
-      clearTimeout(local.presenceTimer);
-      local.presenceTimer = undefined;
-      // The last members here left: the other nodes hear it now, not one interval later.
-      this.tellBroker(local);
-      if (local.watched) this.broker.presenceUnwatch?.(local.name);
+      local.presence.end();
       this.channels.delete(local.name);
       void this.broker.unsubscribe(local.name).catch(() => {});
-    }
-  }
-
-  // ---- presence: this process's members and other nodes' (from the broker), changes ----
-  // ---- coalesced into one `pr` per interval per channel, and one broker update per interval ----
-
-  private join(local: LocalChannel, member: PresenceMember): void {
-    const entry = local.members.get(member.id);
-    if (entry) {
-      entry.connections++;
-      return;
-    }
-    local.members.set(member.id, { member, connections: 1 });
-    local.localChanges.join(member);
-    this.addHolder(local, member);
-    this.schedulePresence(local);
-  }
-
-  private leave(local: LocalChannel, id: string): void {
-    const entry = local.members.get(id);
-    if (!entry || --entry.connections > 0) return;
-    local.members.delete(id);
-    local.localChanges.leave(id);
-    this.removeHolder(local, id);
-    this.schedulePresence(local);
-  }
-
-  /** One more node has the member: a join when it is the first. */
-  private addHolder(local: LocalChannel, member: PresenceEntry): void {
-    const entry = local.present.get(member.id);
-    if (entry) {
-      entry.nodes++;
-      return;
-    }
-    local.present.set(member.id, { member, nodes: 1 });
-    local.pending.join(member);
-    this.schedulePresence(local);
-  }
-
-  /** One node less has the member: a leave when it was the last. */
-  private removeHolder(local: LocalChannel, id: string): void {
-    const entry = local.present.get(id);
-    if (!entry || --entry.nodes > 0) return;
-    local.present.delete(id);
-    local.pending.leave(id);
-    this.schedulePresence(local);
-  }
-
-  /** Another node's presence, from the broker. */
-  private remotePresence(event: PresenceEvent): void {
-    const local = this.channels.get(event.channel);
-    if (!local?.watched) return;
-    if (event.type === 'sync') {
-      for (const node of [...local.remote.keys()]) if (!event.nodes.has(node)) this.replaceNode(local, node, []);
-      for (const [node, members] of event.nodes) this.replaceNode(local, node, members);
-      return;
-    }
-    if (event.replace) {
-      this.replaceNode(local, event.node, event.join);
-      return;
-    }
-    let members = local.remote.get(event.node);
-    if (!members) local.remote.set(event.node, (members = new Map()));
-    for (const member of event.join) {
-      if (!members.has(member.id)) this.addHolder(local, member);
-      members.set(member.id, member);
-    }
-    for (const id of event.leave) if (members.delete(id)) this.removeHolder(local, id);
-    if (members.size === 0) local.remote.delete(event.node);
-  }
-
-  /** A node's whole membership on the channel is now `members` (none: it left, or died). */
-  private replaceNode(local: LocalChannel, node: string, members: readonly PresenceEntry[]): void {
-    const before = local.remote.get(node);
-    const after = new Map(members.map((m) => [m.id, m]));
-    if (before) for (const id of before.keys()) if (!after.has(id)) this.removeHolder(local, id);
-    for (const [id, member] of after) if (!before?.has(id)) this.addHolder(local, member);
-    if (after.size > 0) local.remote.set(node, after);
-    else local.remote.delete(node);
-  }
-
-  private schedulePresence(local: LocalChannel): void {
-    const presence = local.options.presence;
-    if (presence === false || local.presenceTimer !== undefined || this.channels.get(local.name) !== local) return;
-    local.presenceTimer = setTimeout(() => this.flushPresence(local), presence.interval);
-    local.presenceTimer.unref();
-  }
-
-  /** This process's changes since the last call, to the other nodes: one broker update per channel per interval. */
-  private tellBroker(local: LocalChannel): void {
-    if (local.localChanges.empty) return;
-    const { join, leave } = local.localChanges.take();
-    this.broker.presenceUpdate?.(local.name, join, leave);
-  }
-
-  private flushPresence(local: LocalChannel): void {
-    local.presenceTimer = undefined;
-    this.tellBroker(local);
-    const presence = local.options.presence;
-    if (presence === false || local.pending.empty) return;
-    const { join, leave } = local.pending.take();
-    // Past maxListed members only the count goes out: a join then costs one small frame per
-    // subscriber per interval, however many joined, so presence never grows with members².
-    const listed = local.present.size <= presence.maxListed;
-    const envelope: Envelope = {
-      t: 'pr',
-      ch: local.name,
-      count: local.present.size,
-      join: listed ? join : [],
-      leave: listed ? leave : [],
-    };
-    let json: string | undefined;
-    let msgpack: Uint8Array | undefined;
-    try {
-      for (const sub of local.subscriptions.values()) {
-        if (!sub.presence || !sub.live) continue;
-        const s = sub.subscriber;
-        if (s.format === 'json') s.writeFrame((json ??= encodeEnvelope(envelope)), false);
-        else if (s.format === 'msgpack') s.writeFrame((msgpack ??= encodeEnvelopeMsgpack(envelope)), true);
-      }
-    } catch (error) {
-      // A member's info another process announced that a format cannot carry: this `pr` is
-      // not sent (a timer must not throw); `$presence` still lists the members.
-      this.report('presence-encode-failed', { channel: local.name, error: (error as Error).message });
     }
   }
 }
