@@ -193,7 +193,10 @@ describe('heartbeat over real sockets', () => {
     const seen: string[] = [];
     running = await startApp((app) =>
       app.ws('/seed', { textHeartbeat: { message: 'heartCheck', reply: '"heartCheck"' } }, (s) =>
-        s.on('message', (m) => seen.push(m.text)),
+        s.on('message', (m) => {
+          seen.push(m.text);
+          if (m.text === 'barrier') s.send('barrier passed');
+        }),
       ),
     );
     const ws = new WebSocket(running.wsUrl('/seed'));
@@ -203,9 +206,11 @@ describe('heartbeat over real sockets', () => {
     ws.send('heartCheck');
     ws.send('heartCheck!');
     ws.send(Buffer.from('heartCheck')); // binary: not the text heartbeat
-    await waitFor(() => seen.length === 2, 'two handler messages');
-    expect(got).toEqual(['"heartCheck"']);
-    expect(seen).toEqual(['heartCheck!', 'heartCheck']);
+    // The server answers in order, so once the barrier's answer is here every earlier reply is too.
+    ws.send('barrier');
+    await waitFor(() => got.includes('barrier passed'), 'the answer to the barrier');
+    expect(got).toEqual(['"heartCheck"', 'barrier passed']);
+    expect(seen).toEqual(['heartCheck!', 'heartCheck', 'barrier']);
     ws.close();
   });
 });
