@@ -90,7 +90,7 @@ it(`holds ${WANTED.toLocaleString('en')} concurrent WebSocket connections on one
   const connectStarted = Date.now();
   const opened = await Promise.all(
     clients.map((client, i) =>
-      client.request<{ ok: number; failed: number; errors: unknown[]; ms: number }>('open', { url, count: shares[i], concurrency: 128, timeoutMs: 400_000 }, 420_000),
+      client.request<{ ok: number; failed: number; retried: number; errors: unknown[]; ms: number }>('open', { url, count: shares[i], concurrency: 128, timeoutMs: 400_000 }, 420_000),
     ),
   );
   const connectMs = Date.now() - connectStarted;
@@ -116,7 +116,7 @@ it(`holds ${WANTED.toLocaleString('en')} concurrent WebSocket connections on one
     [
       '',
       `load: ${target.toLocaleString('en')} concurrent connections on one server process (wanted ${WANTED.toLocaleString('en')}; fd limit ${before.nofile.soft}/${before.nofile.hard})`,
-      `  connected in ${(connectMs / 1000).toFixed(1)} s from ${clients.length} client processes (${Math.round(target / (connectMs / 1000))}/s; machine load average ${loadAverage()}), server counts ${held.connections}, server fds ${held.fds}`,
+      `  connected in ${(connectMs / 1000).toFixed(1)} s from ${clients.length} client processes (${Math.round(target / (connectMs / 1000))}/s; machine load average ${loadAverage()}), server counts ${held.connections}, server fds ${held.fds}; handshakes tried again after a 408: ${opened.reduce((sum, o) => sum + o.retried, 0)}`,
       `  a message on every connection echoed: ${echoed}/${target} in ${Math.max(...echoes.map((e) => e.ms))} ms`,
       `  server RSS   ${mib(before.memory.rss)} MiB → ${mib(held.memory.rss)} MiB: ${(rssPer / KiB).toFixed(2)} KiB per connection`,
       `  server heap  ${mib(before.memory.heapUsed)} MiB → ${mib(held.memory.heapUsed)} MiB: ${(heapPer / KiB).toFixed(2)} KiB per connection (after forced GC)`,
