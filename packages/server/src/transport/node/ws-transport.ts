@@ -32,8 +32,12 @@ export class NodeWsTransport extends WebSocket implements Transport {
   private pausedFor = 0;
   /** Why the server itself ended the connection, reported when the peer could not tell (no close frame read). */
   private endedBy: { code: number; reason: string } | null = null;
+  /** The socket is watched for the end of our writes, to close it then (see close()). */
+  private closeWatched = false;
   /** The upgraded TCP (or TLS) socket: `ws`'s own field, set before the handshake completes. */
   declare private readonly _socket: Duplex;
+  /** `ws`'s own field: the peer's close frame has been read. */
+  declare private readonly _closeFrameReceived: boolean;
 
   get capabilities(): TransportCapabilities {
     return CAPABILITIES;
@@ -140,7 +144,26 @@ export class NodeWsTransport extends WebSocket implements Transport {
     this.endedBy = { code, reason };
   }
 
-  // close(), terminate() and ping() are ws's own.
+  /**
+   * `ws`'s close, and then RFC 6455 §7.1.1: once both close frames have passed, the server
+   * closes the TCP connection at once. `ws` half-closes it (FIN) and keeps it until the
+   * client's FIN arrives (or 30 s pass); that 'end' then takes `ws` through two calls on
+   * streams that have already finished, each building an error (with its stack trace)
+   * that nobody reads, which is a good part of what a short connection costs. Here the
+   * socket is destroyed as soon as our close frame and FIN are written out ('finish'); the
+   * client's FIN then goes to the kernel alone. Nothing is lost: the peer has sent its
+   * close frame, so it sends nothing more, and what we wrote is already with the kernel.
+   */
+  override close(code?: number, data?: string | Buffer): void {
+    super.close(code, data);
+    // `ws` calls this itself when the peer's close frame arrives (receiverOnConclude).
+    if (this._closeFrameReceived && !this.closeWatched) {
+      this.closeWatched = true;
+      this._socket.on('finish', destroyOnFinish);
+    }
+  }
+
+  // terminate() and ping() are ws's own.
 
   /** @internal `ws` found a protocol error and has sent a close frame for it. */
   failed(error: Error): void {
@@ -208,6 +231,10 @@ function onError(this: NodeWsTransport, error: Error): void {
 
 function onReceiverError(this: Receiver, error: Error): void {
   this[kTransport]?.refused(error);
+}
+
+function destroyOnFinish(this: Duplex): void {
+  this.destroy();
 }
 
 function uncork(transport: NodeWsTransport): void {
