@@ -74,10 +74,14 @@ function parseResponse(data: string): RawResponse | null {
   return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw: data };
 }
 
-/** Opens a TCP connection and completes a WebSocket handshake by hand; returns the socket after the 101. */
-export function rawWebSocket(port: number, path: string, headers: Record<string, string | null> = {}): Promise<Socket> {
+/**
+ * Opens a TCP connection and completes a WebSocket handshake by hand; returns the socket
+ * after the 101. `allowHalfOpen`: the socket does not end its side when the server ends
+ * its own (net's option), so a test decides when the client sends its FIN.
+ */
+export function rawWebSocket(port: number, path: string, headers: Record<string, string | null> = {}, options: { allowHalfOpen?: boolean } = {}): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
     let data = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);

@@ -39,4 +39,21 @@ describe('RouteTable', () => {
     expect(table.find('/rooms/lobby')?.value).toBe(1); // first added wins
     expect(table.paths).toEqual(['/rooms/:id', '/rooms/lobby']);
   });
+
+  it('finds a literal route by its path as written and by the same path with other slashes, in the order routes were added', () => {
+    const table = new RouteTable<string>();
+    table.add('/echo', 'echo');
+    table.add('/:name', 'named');
+    table.add('/', 'root');
+    table.add('/files/*', 'files');
+    table.add('/files/readme', 'readme'); // after /files/*, which matches it first
+    for (const path of ['/echo', '/echo/', '//echo']) expect(table.find(path)).toEqual({ value: 'echo', params: {} });
+    expect(table.find('/other')).toEqual({ value: 'named', params: { name: 'other' } });
+    expect(table.find('/')).toEqual({ value: 'root', params: {} });
+    expect(table.find('/files/readme')).toEqual({ value: 'files', params: { '*': 'readme' } });
+    expect(table.find('/echo/x')).toBeNull();
+    const params = table.find('/echo')!.params;
+    params.x = '1'; // each connection gets params of its own
+    expect(table.find('/echo')!.params).toEqual({});
+  });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import type { Message, Socket } from '@lifeline/server';
 import { serverTestRig } from '../../../test/support/rig.js';
 import type { RunningApp } from '../../../test/support/servers.js';
+import { clientFrame, upgradeRequest } from '../../../test/support/raw-http.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 
 const { startApp } = serverTestRig();
@@ -223,6 +225,41 @@ describe('Socket', () => {
     const [data] = (await once(ok, 'message')) as [Buffer];
     expect(data.toString()).toBe('fine');
     ok.close();
+  });
+
+  it('delivers frames that came in the same packet as the upgrade request, in order, to a handler that listens at once', async () => {
+    const seen: string[] = [];
+    running = await startApp((app) => app.ws('/eager', (socket) => socket.on('message', (m) => seen.push(m.text))));
+    const tcp = connect(running.port, '127.0.0.1');
+    tcp.on('error', () => {});
+    const frames = Array.from({ length: 20 }, (_, i) => clientFrame(0x1, `m${i}`));
+    tcp.write(Buffer.concat([Buffer.from(upgradeRequest('/eager', running.port)), ...frames]));
+    await waitFor(() => seen.length === 20, 'the 20 messages');
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    tcp.destroy();
+  });
+
+  it('hands held messages to a message listener added late, before anything that arrives after it', async () => {
+    const seen: string[] = [];
+    let listen!: () => void;
+    const ready = new Promise<void>((resolve) => (listen = resolve));
+    let server: Socket | undefined;
+    running = await startApp((app) =>
+      app.ws('/late', async (socket) => {
+        server = socket;
+        await ready;
+        socket.on('message', (m) => seen.push(m.text));
+      }),
+    );
+    const ws = await open(running.wsUrl('/late'));
+    for (let i = 0; i < 10; i++) ws.send(`m${i}`);
+    await waitFor(() => server?.stats.messagesIn === 10, 'the 10 at the server, held');
+    listen();
+    await waitFor(() => seen.length === 10, 'the held 10');
+    for (let i = 10; i < 20; i++) ws.send(`m${i}`);
+    await waitFor(() => seen.length === 20, 'the next 10');
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    ws.close();
   });
 
   it('negotiates subprotocols per route', async () => {

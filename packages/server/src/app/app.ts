@@ -370,8 +370,9 @@ export class App {
     if (this.currentState !== 'running') throw new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down; create a new one to attach.');
     if (this.attached.has(server)) return this;
     const unknownPaths = options.unknownPaths ?? 'reject';
+    const upgrades = this.upgrades;
     const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.handleUpgrade(request, socket, head, { unknownPaths });
+      upgrades.handle(new NodeUpgrade(request, socket, head), unknownPaths);
     };
     server.on('upgrade', listener);
     this.attached.set(server, listener);

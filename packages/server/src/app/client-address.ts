@@ -87,48 +87,52 @@ export function addressKey(address: string): string {
  * Open connections per address key. A slot is taken when an upgrade passes the check and
  * given back when its connection (Node: the TCP socket) closes, whatever happens in between
  * (upgraded or refused later, raw or Lifeline, closed, terminated, cut off at shutdown), so
- * the count cannot leak. The close listener is one function for every connection; each
- * connection's key is in a WeakMap rather than on it, which would give every net.Socket
- * that passes through a second shape and slow Node's own stream code down for all of them.
+ * the count cannot leak. Each key's count is an object with its own give-back function,
+ * which every connection under that key registers as its close listener: a connection
+ * costs one Map lookup and no allocation, and nothing is stored on the connection (a
+ * property on every net.Socket would give it a second shape and slow Node's own stream
+ * code down for all of them). A key's entry goes once its count is back to 0; a later
+ * connection from the address starts a new one.
  */
 export class ConnectionsPerAddress {
-  private readonly counts = new Map<string, number>();
-  private readonly keys = new WeakMap<object, string>();
-  private readonly onClose: (this: object) => void;
+  private readonly counts = new Map<string, AddressCount>();
 
-  constructor(readonly max: number) {
-    const { counts, keys } = this;
-    this.onClose = function (this: object) {
-      const key = keys.get(this);
-      if (key === undefined) return;
-      keys.delete(this);
-      const n = (counts.get(key) ?? 1) - 1;
-      if (n <= 0) counts.delete(key);
-      else counts.set(key, n);
-    };
-  }
+  constructor(readonly max: number) {}
 
   /** Takes a slot for the upgrade's connection under `key`; false (nothing taken) when the key is at `max`. */
   tryTake(upgrade: PendingUpgrade, key: string): boolean {
-    const connection = upgrade.connection;
-    if (this.keys.has(connection)) return true; // counted already
-    const n = this.counts.get(key) ?? 0;
-    if (n >= this.max) return false;
+    let entry = this.counts.get(key);
+    if (entry !== undefined && entry.open >= this.max) return false;
     // A connection already gone will not be upgraded; counting it could miss its close.
     if (upgrade.gone) return true;
-    this.counts.set(key, n + 1);
-    this.keys.set(connection, key);
-    upgrade.onConnectionClose(this.onClose);
+    if (entry === undefined) {
+      entry = new AddressCount(key, this.counts);
+      this.counts.set(key, entry);
+    }
+    entry.open++;
+    upgrade.onConnectionClose(entry.giveBack);
     return true;
   }
 
   /** Open (or upgrading) connections under `key`. */
   count(key: string): number {
-    return this.counts.get(key) ?? 0;
+    return this.counts.get(key)?.open ?? 0;
   }
 
   /** Keys with at least one connection. */
   get size(): number {
     return this.counts.size;
+  }
+}
+
+/** One address key's open connections, and the close listener each of them registers. */
+class AddressCount {
+  open = 0;
+  readonly giveBack: () => void;
+
+  constructor(key: string, counts: Map<string, AddressCount>) {
+    this.giveBack = () => {
+      if (--this.open === 0) counts.delete(key);
+    };
   }
 }

@@ -56,17 +56,21 @@ export class Upgrades {
       this.refuse(pending, rejection);
       return true;
     }
-    const upgrade = () => route.transport.accept(pending, (transport) => this.opened(route, found.params, pending, transport));
     // With auth, the token is verified (asynchronously) before the handshake completes (auth/upgrade.ts).
     if (route.auth) {
       authorizeUpgrade(route.auth, pending, {
         appOrigins: this.options.allowedOrigins,
         recheck: () => this.checkCapacity(),
         refuse: (later) => this.refuse(pending, later),
-        upgrade,
+        upgrade: () => this.accept(route, found.params, pending),
       });
-    } else upgrade();
+    } else this.accept(route, found.params, pending);
     return true;
+  }
+
+  /** Completes the handshake (the route's transport); the connection opens at once, or the transport refuses it. */
+  private accept(route: WsRoute, params: RouteParams, pending: PendingUpgrade): void {
+    route.transport.accept(pending, (transport) => this.opened(route, params, pending, transport));
   }
 
   /** The handshake completed: a Lifeline link waiting for its hello, or a raw socket whose handler runs (after auth's first message, if due). */
@@ -96,9 +100,8 @@ export class Upgrades {
     });
     connections.raw.add(socket);
     if (logger.enabled('info')) logger.log('info', 'connect', { id: socket.id, remote, route: route.path, path: pathOf(request.url), protocol: protocol || undefined });
-    const run = () => connections.runWsHandler(route.handler, socket, request);
-    if (route.auth) admitRaw(route.auth, socket, request, run);
-    else run();
+    if (route.auth) admitRaw(route.auth, socket, request, () => connections.runWsHandler(route.handler, socket, request));
+    else connections.runWsHandler(route.handler, socket, request);
   }
 
   /** Shutting down (503), or at `maxConnections` (503). */

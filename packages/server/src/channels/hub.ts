@@ -212,7 +212,10 @@ export class ChannelHub {
 
   /** Ends every subscription of a connection that is gone for good. */
   removeSubscriber(subscriber: Subscriber): void {
-    for (const local of this.bySubscriber.get(subscriber) ?? []) {
+    // Every connection ends here; most never subscribed.
+    const locals = this.bySubscriber.get(subscriber);
+    if (locals === undefined) return;
+    for (const local of locals) {
       const sub = local.subscriptions.get(subscriber);
       if (sub) this.drop(local, sub);
     }

@@ -416,6 +416,18 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
     (this as EventEmitter).off(kHeld, listener);
   }
 
+  /**
+   * @internal A 'message' listener is being added (it is in place after this returns): what
+   * was held goes to it in a microtask. With nothing held, messages go straight to the
+   * listeners from now on, and no microtask is needed.
+   */
+  messageListenerAdded(): void {
+    const held = this.held;
+    if (held === null) return;
+    if (held.length === 0) this.releaseHeld();
+    else queueMicrotask(() => this.releaseHeld());
+  }
+
   /** @internal A listener or an iterator appeared: hand over what arrived before it. */
   releaseHeld(): void {
     const held = this.held;
@@ -499,8 +511,7 @@ export function checkCloseArguments(code: number, reason: string): void {
 }
 
 function onNewListener(this: Socket, event: string | symbol): void {
-  // Deliver held messages after the listener has actually been added.
-  if (event === 'message') queueMicrotask(() => this.releaseHeld());
+  if (event === 'message') this.messageListenerAdded();
 }
 
 function checkChannel(channel: string): string {

@@ -11,6 +11,8 @@ type Segment = { kind: 'literal'; value: string } | { kind: 'param'; name: strin
 
 export class RoutePattern {
   readonly segments: readonly Segment[];
+  /** Literal segments only (no parameter, no `*`): one path matches, up to slashes. */
+  readonly literal: boolean;
 
   constructor(readonly source: string) {
     if (!source.startsWith('/')) {
@@ -38,6 +40,7 @@ export class RoutePattern {
       }
       return { kind: 'literal', value: part };
     });
+    this.literal = this.segments.every((s) => s.kind === 'literal');
   }
 
   /** Two patterns conflict when they would match exactly the same paths. */
@@ -80,6 +83,12 @@ export class RoutePattern {
 /** A table of patterns, matched in the order they were added. */
 export class RouteTable<T> {
   private readonly entries: { pattern: RoutePattern; value: T }[] = [];
+  /**
+   * Literal routes by their path as written, unless an earlier route matches that path
+   * (the first added wins): every upgrade looks its route up, and most ask for a literal
+   * path exactly as the route was written, which needs no split and no match.
+   */
+  private readonly exact = new Map<string, T>();
 
   add(path: string, value: T): void {
     const pattern = new RoutePattern(path);
@@ -87,10 +96,13 @@ export class RouteTable<T> {
     if (clash) {
       throw new LifelineError('LL_ROUTE_CONFLICT', `Route "${path}" is already taken by "${clash.pattern.source}".`);
     }
+    if (pattern.literal && !this.entries.some((e) => e.pattern.match(path) !== null)) this.exact.set(path, value);
     this.entries.push({ pattern, value });
   }
 
   find(pathname: string): { value: T; params: RouteParams } | null {
+    const exact = this.exact.get(pathname);
+    if (exact !== undefined) return { value: exact, params: {} };
     const parts = splitPath(pathname); // once, not once per route
     for (const entry of this.entries) {
       const params = entry.pattern.matchParts(parts);

@@ -160,19 +160,14 @@ export interface PendingUpgrade {
   readonly peerAddress: string;
   /** `address:port` of the peer, for logs and `socket.remoteAddress`. */
   readonly peer: string;
-  /**
-   * The connection the request came on, as a key: the same object until it closes
-   * (connections per address are counted on it).
-   */
-  readonly connection: object;
   /** The peer went away (while the server was deciding). */
   readonly gone: boolean;
   /**
-   * Calls `listener` with `this` the connection key once the connection closes, however it
-   * ends (refused, upgraded then closed, cut off). A shared function: nothing is allocated
-   * per connection.
+   * Calls `listener` once the connection closes, however it ends (refused, upgraded then
+   * closed, cut off). The app passes a function shared by many connections (one per client
+   * address), so an adapter should not wrap it per connection.
    */
-  onConnectionClose(listener: (this: object) => void): void;
+  onConnectionClose(listener: () => void): void;
   /** The decision goes asynchronous (a verify): a reset of the peer meanwhile must not become an uncaught error. */
   guard(): void;
   /** Answers with a readable HTTP refusal and ends the connection. */

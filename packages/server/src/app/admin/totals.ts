@@ -13,9 +13,10 @@ export interface StatsCounts {
   bytesOut: number;
 }
 
-/** What a live raw socket, Lifeline session or Lifeline transport offers the collector. */
+/** What a live raw socket or Lifeline session offers the collector: its own counters (read as they are, no copy). */
 export interface Counted {
-  readonly stats: { messagesIn: number; messagesOut: number };
+  readonly messagesIn: number;
+  readonly messagesOut: number;
 }
 export interface ByteCounts {
   readonly bytesRead: number;
@@ -25,9 +26,8 @@ export interface ByteCounts {
 /** Adds a closed connection's final counts; called once per raw socket, session and transport. */
 export function addEnded(totals: StatsCounts, counted: Counted | undefined, transport: ByteCounts | undefined): void {
   if (counted) {
-    const { messagesIn, messagesOut } = counted.stats;
-    totals.messagesIn += messagesIn;
-    totals.messagesOut += messagesOut;
+    totals.messagesIn += counted.messagesIn;
+    totals.messagesOut += counted.messagesOut;
   }
   if (transport) {
     totals.bytesIn += transport.bytesRead;

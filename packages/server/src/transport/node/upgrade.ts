@@ -27,15 +27,11 @@ export class NodeUpgrade implements PendingUpgrade {
     return `${this.request.socket.remoteAddress}:${this.request.socket.remotePort}`;
   }
 
-  get connection(): object {
-    return this.socket;
-  }
-
   get gone(): boolean {
     return this.socket.destroyed;
   }
 
-  onConnectionClose(listener: (this: object) => void): void {
+  onConnectionClose(listener: () => void): void {
     // 'close' comes once; on() saves the wrapper once() would make per socket.
     this.socket.on('close', listener);
   }

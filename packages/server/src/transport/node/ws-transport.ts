@@ -6,8 +6,7 @@
  * the server's close report) replace what Socket and Link each kept before, and its
  * listeners are shared functions that find the sink through `this`.
  */
-import type { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { serverFrame } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
@@ -20,8 +19,8 @@ const BINARY = { binary: true } as const;
 const kTransport = Symbol('lifeline.transport');
 /** The shared listeners below find their transport through `this` (`ws` calls them on the object itself). */
 type WsListener = (this: WebSocket, ...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
-/** `ws`'s frame parser, which reports a message over maxPayload or text that is not UTF-8 (internal to `ws`, hence optional). */
-type Receiver = EventEmitter & { [kTransport]?: NodeWsTransport };
+/** `ws`'s frame parser, a Writable, which reports a message over maxPayload or text that is not UTF-8 (internal to `ws`, hence optional). */
+type Receiver = Writable & { [kTransport]?: NodeWsTransport };
 
 export class NodeWsTransport extends WebSocket implements Transport {
   /** @internal Where messages and the close go; set by open(). */
@@ -32,8 +31,12 @@ export class NodeWsTransport extends WebSocket implements Transport {
   private pausedFor = 0;
   /** Why the server itself ended the connection, reported when the peer could not tell (no close frame read). */
   private endedBy: { code: number; reason: string } | null = null;
+  /** The socket is watched for the end of our writes, to close it then (see close()). */
+  private closeWatched = false;
   /** The upgraded TCP (or TLS) socket: `ws`'s own field, set before the handshake completes. */
   declare private readonly _socket: Duplex;
+  /** `ws`'s own field: the peer's close frame has been read. */
+  declare private readonly _closeFrameReceived: boolean;
 
   get capabilities(): TransportCapabilities {
     return CAPABILITIES;
@@ -64,14 +67,18 @@ export class NodeWsTransport extends WebSocket implements Transport {
     this.on('message', onMessage as WsListener);
     this.on('close', onClose as WsListener);
     this.on('error', onError as WsListener);
+    const receiver = (this as unknown as { _receiver?: Receiver })._receiver;
+    if (receiver === undefined) return;
+    // `ws` ends its frame parser when the peer's close frame arrives, again when the socket
+    // ends and again when it closes. Each end() of a parser that has already finished builds
+    // an error, stack trace and all, that nobody reads: about 5 us, a few per cent of a short
+    // connection. A second end() without arguments does nothing else, so it returns at once.
+    if (receiver.end === Writable.prototype.end) receiver.end = endOnce;
     // `ws` closes at once, without a reason, when a frame breaks its rules (over maxPayload,
     // not UTF-8): a sink that hears it first can say why (Lifeline: an error envelope).
-    if (sink.transportRefused !== undefined) {
-      const receiver = (this as unknown as { _receiver?: Receiver })._receiver;
-      if (receiver !== undefined && typeof receiver.prependListener === 'function') {
-        receiver[kTransport] = this;
-        receiver.prependListener('error', onReceiverError);
-      }
+    if (sink.transportRefused !== undefined && typeof receiver.prependListener === 'function') {
+      receiver[kTransport] = this;
+      receiver.prependListener('error', onReceiverError);
     }
   }
 
@@ -140,7 +147,26 @@ export class NodeWsTransport extends WebSocket implements Transport {
     this.endedBy = { code, reason };
   }
 
-  // close(), terminate() and ping() are ws's own.
+  /**
+   * `ws`'s close, and then RFC 6455 §7.1.1: once both close frames have passed, the server
+   * closes the TCP connection at once. `ws` half-closes it (FIN) and keeps it until the
+   * client's FIN arrives (or 30 s pass); that 'end' then takes `ws` through two calls on
+   * streams that have already finished, each building an error (with its stack trace)
+   * that nobody reads, which is a good part of what a short connection costs. Here the
+   * socket is destroyed as soon as our close frame and FIN are written out ('finish'); the
+   * client's FIN then goes to the kernel alone. Nothing is lost: the peer has sent its
+   * close frame, so it sends nothing more, and what we wrote is already with the kernel.
+   */
+  override close(code?: number, data?: string | Buffer): void {
+    super.close(code, data);
+    // `ws` calls this itself when the peer's close frame arrives (receiverOnConclude).
+    if (this._closeFrameReceived && !this.closeWatched) {
+      this.closeWatched = true;
+      this._socket.on('finish', destroyOnFinish);
+    }
+  }
+
+  // terminate() and ping() are ws's own.
 
   /** @internal `ws` found a protocol error and has sent a close frame for it. */
   failed(error: Error): void {
@@ -208,6 +234,16 @@ function onError(this: NodeWsTransport, error: Error): void {
 
 function onReceiverError(this: Receiver, error: Error): void {
   this[kTransport]?.refused(error);
+}
+
+/** Writable.end for `ws`'s frame parser: ending it again without arguments is a no-op (see open()). */
+function endOnce(this: Writable, ...args: unknown[]): Writable {
+  if (args.length === 0 && this.writableEnded) return this;
+  return (Writable.prototype.end as (...a: unknown[]) => Writable).apply(this, args);
+}
+
+function destroyOnFinish(this: Duplex): void {
+  this.destroy();
 }
 
 function uncork(transport: NodeWsTransport): void {
