@@ -51,9 +51,9 @@ export interface ServeProcess {
  * Runs `lifeline serve` as its own process (on a free port unless `--port` is given) and
  * resolves once it prints its listening line (within `timeoutMs`: a loaded 2-core machine took over 15 s).
  */
-export async function spawnServe(args: string[] = [], timeoutMs = 60_000): Promise<ServeProcess> {
+export async function spawnServe(args: string[] = [], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
   const finalArgs = args.includes('--port') ? args : ['--port', '0', ...args];
-  const child = spawn(process.execPath, [CLI, 'serve', ...finalArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', ...finalArgs], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));

@@ -23,6 +23,35 @@ export interface Expected {
  */
 export const KNOWN_FAILURES: string[] = [];
 
+/** Text frames that are not UTF-8: Bun (1007) and Deno (no close frame: 1006) refuse them before the app sees them, so no error envelope goes first. */
+const UTF8_REFUSED_BY_RUNTIME = ['after the welcome, a text frame that is not valid UTF-8', 'a text frame that is not valid UTF-8 instead of hello'];
+
+/**
+ * What fails on each runtime's own server, and why (docs/server.md "Runtimes", docs/conformance.md
+ * "What the kit found"): what the runtime's WebSocket API does not let the app do.
+ */
+export const RUNTIME_FAILURES: Record<'node' | 'bun' | 'deno', string[]> = {
+  node: [],
+  bun: [
+    ...UTF8_REFUSED_BY_RUNTIME,
+    // Bun's maxPayloadLength closes with 1009 itself (the code is right; the envelope is missing).
+    'a message of max.size + 1 bytes: 1009 with an error envelope',
+    'a message over max.size instead of hello: 1009',
+    'a text frame over max.size that is also not UTF-8',
+    'a refused message ends the connection, not the session: after 1009 the session resumes',
+    // No pauseReading: the inbound rate limit closes with 1013 (the session resumable) before the replay bound is reached.
+    'reset overflow: a client that never acknowledges is closed with 1013',
+  ],
+  deno: [
+    ...UTF8_REFUSED_BY_RUNTIME,
+    // Deno reads the whole oversize frame, then drops the connection for its bad UTF-8 (1006).
+    'a text frame over max.size that is also not UTF-8',
+    // Deno's HTTP layer answers 400 to an upgrade request with a chunked body (Node's client sends a POST so) before the app sees it.
+    'an upgrade with another method than GET: 405 with Allow: GET',
+    'reset overflow: a client that never acknowledges is closed with 1013',
+  ],
+};
+
 /** N/A on any deployment of ours: they all offer probes, so the revision-1 check does not apply. */
 export const NA_REVISION_1 = 'without probe: true, a client ping is closed with 1008';
 
