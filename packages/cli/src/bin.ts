@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = resolveServeConfig(values);
   const here = runningOn();
-  if (config.runtime !== here) {
+  if (config.runtime !== undefined && config.runtime !== here) {
     if (here !== 'node') usageError(`--runtime ${config.runtime}: this lifeline runs on ${here}; start it with node for another runtime.`);
     const runtime = config.runtime as 'bun' | 'deno';
     const binary = findRuntime(runtime);

@@ -93,10 +93,13 @@ export class DenoNativeServer implements NativeServer {
     });
   }
 
-  stopListening(): void {
-    // Deno stops accepting at once and lets open connections finish.
-    void this.server?.shutdown();
-  }
+  /**
+   * Deno's only way to stop listening, `shutdown()`, also closes every open WebSocket with
+   * 1001 at once, before the app's own closes (1012 with a retry-after hint) go out: so
+   * the server keeps listening while the app drains, and answers new upgrades 503 (the app's
+   * shutting-down refusal); closeAll() shuts it down afterwards.
+   */
+  stopListening(): void {}
 
   async closeAll(): Promise<void> {
     const server = this.server;

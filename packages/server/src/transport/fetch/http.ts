@@ -57,19 +57,37 @@ export class FetchIncoming extends Readable {
   }
 
   override _read(): void {
-    const body = this.fetchRequest.body;
-    if (body === null) {
-      this.push(null);
-      return;
+    if (this.reader === undefined) {
+      let body: ReadableStream<Uint8Array> | null;
+      try {
+        body = this.fetchRequest.body;
+      } catch (error) {
+        // Deno: the answer went out before the body was read, and the request is closed.
+        this.cutOff(error);
+        return;
+      }
+      if (body === null) {
+        this.push(null);
+        return;
+      }
+      this.reader = body.getReader();
     }
-    this.reader ??= body.getReader();
     this.reader.read().then(
       ({ done, value }) => {
         if (done) this.push(null);
         else this.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
       },
-      (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+      (error: unknown) => this.cutOff(error),
     );
+  }
+
+  /**
+   * The runtime cut the body off (the answer went out first, or the peer went away): an
+   * error for a handler that listens, else the end; never an unhandled 'error'.
+   */
+  private cutOff(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.destroy(error instanceof Error ? error : new Error(String(error)));
+    else this.push(null);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
