@@ -1,0 +1,148 @@
+/**
+ * `lifeline serve --runtime node|bun|deno` (docs/cli.md, docs/server.md "Runtimes"): the
+ * HTTP side the same on each runtime's own server (health, readiness, metrics, stats, the
+ * built console as static files with validators, the 404/405/426 answers), a missing runtime
+ * named with how to install it (exit 2), and the runtime's process going when the command
+ * that started it is killed.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureRuntime, serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
+import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { waitFor } from '../../../test/support/wait.js';
+
+const CONSOLE_DIST = fileURLToPath(new URL('../../../apps/console/dist/', import.meta.url));
+
+describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s: the HTTP side', (runtime) => {
+  let server: ServeProcess | undefined;
+  beforeAll(async () => {
+    const on = serveOn(runtime);
+    server = await spawnServe(on.args, 60_000, on.env);
+  }, 600_000);
+  afterAll(() => stopProcess(server));
+
+  it('answers /healthz, /readyz, /metrics and /api/stats as on Node', async () => {
+    const health = await fetch(server!.httpUrl('/healthz'));
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(server!.httpUrl('/readyz'));
+    expect(ready.status).toBe(200);
+    const metrics = await fetch(server!.httpUrl('/metrics'));
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toMatch(/^# HELP lifeline_connections /m);
+    expect(text).toMatch(/^# TYPE lifeline_sessions gauge$/m);
+    const stats = await fetch(server!.httpUrl('/api/stats'));
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toMatchObject({ connections: { total: 0 }, sessions: { live: 0 } });
+  });
+
+  it('serves the built console byte for byte, with an ETag that gives 304, and HEAD without a body', async () => {
+    const page = await fetch(server!.httpUrl('/console/'));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(Buffer.from(await page.arrayBuffer()).equals(readFileSync(`${CONSOLE_DIST}index.html`))).toBe(true);
+    // The largest asset: a body written over several turns (piped from the file) streams.
+    const assets = readdirSync(`${CONSOLE_DIST}assets`).filter((name) => name.endsWith('.js'));
+    const largest = assets.map((name) => ({ name, bytes: readFileSync(`${CONSOLE_DIST}assets/${name}`) })).sort((a, b) => b.bytes.length - a.bytes.length)[0]!;
+    const asset = await fetch(server!.httpUrl(`/console/assets/${largest.name}`));
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(Buffer.from(await asset.arrayBuffer()).equals(largest.bytes)).toBe(true);
+    const etag = asset.headers.get('etag');
+    expect(etag).toMatch(/^W\/"/);
+    const again = await fetch(server!.httpUrl(`/console/assets/${largest.name}`), { headers: { 'If-None-Match': etag! } });
+    expect(again.status).toBe(304);
+    expect((await again.arrayBuffer()).byteLength).toBe(0);
+    const head = await fetch(server!.httpUrl('/console/'), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  it('answers a WebSocket route over plain HTTP with 426 (GET) and 405 (POST), and an unknown path with 404 naming the routes', async () => {
+    const plain = await fetch(server!.httpUrl('/echo'));
+    expect(plain.status).toBe(426);
+    expect(await plain.text()).toContain('/echo is a WebSocket endpoint');
+    const post = await fetch(server!.httpUrl('/echo'), { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+    const missing = await fetch(server!.httpUrl('/no-such-page'));
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toMatch(/^Nothing at \/no-such-page\. HTTP routes: .*WebSocket routes: .*\/echo/);
+  });
+});
+
+/** Runs `lifeline serve` with `env` until it exits; its status and stderr. */
+function runServe(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  });
+}
+
+describe('lifeline serve --runtime without the runtime', () => {
+  // A PATH with node's own directory only: no bun, no deno there.
+  const bare = { ...process.env, PATH: fileURLToPath(new URL('.', `file://${process.execPath}`)), LIFELINE_BUN: '', LIFELINE_DENO: '' };
+
+  it.each(['bun', 'deno'] as const)('--runtime %s exits 2, saying how to install it', { timeout: 120_000 }, async (runtime) => {
+    const { status, stderr } = await runServe(['--runtime', runtime], bare);
+    expect(status).toBe(2);
+    const name = runtime === 'bun' ? 'Bun' : 'Deno';
+    const variable = runtime === 'bun' ? 'LIFELINE_BUN' : 'LIFELINE_DENO';
+    expect(stderr).toContain(`--runtime ${runtime} needs ${name}, and no "${runtime}" is on PATH and ${variable} is not set.`);
+    expect(stderr).toContain(`npm install --global ${runtime}`);
+  });
+
+  it('a LIFELINE_BUN that is not an executable is named, exit 2', { timeout: 60_000 }, async () => {
+    const { status, stderr } = await runServe(['--runtime', 'bun'], { ...bare, LIFELINE_BUN: '/nonexistent/bun' });
+    expect(status).toBe(2);
+    expect(stderr).toContain('LIFELINE_BUN names /nonexistent/bun, which is not an executable file');
+  });
+});
+
+describe('lifeline serve --runtime bun: the runtime process and the command', () => {
+  it('the runtime process exits once the command that started it is killed with SIGKILL', { timeout: 600_000 }, async () => {
+    const { command } = ensureRuntime('bun');
+    // Not in a process group of its own: only the command gets the SIGKILL.
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runtime', 'bun'], { env: { ...process.env, LIFELINE_BUN: command }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      await waitFor(() => out.includes('listening on'), 'the listening line', 60_000);
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      // The runtime's process is the command's child.
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      expect(children).toHaveLength(1);
+      const runtimePid = children[0]!;
+      expect(readFileSync(`/proc/${runtimePid}/cmdline`, 'utf8').split('\0')[0]).toContain('bun');
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      child.kill('SIGKILL');
+      await exited;
+      await waitFor(() => !alive(runtimePid), `the bun process ${runtimePid} to exit after its parent was killed`, 30_000);
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+  });
+});
+
+/** The process runs (a zombie waiting to be reaped by whoever adopted it has exited). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
