@@ -3,12 +3,14 @@
  * HTTP side the same on each runtime's own server (health, readiness, metrics, stats, the
  * built console as static files with validators, the 404/405/426 answers), a missing runtime
  * named with how to install it (exit 2), and the runtime's process going when the command
- * that started it is killed.
+ * that started it is killed. And an app of one's own run by each runtime unchanged:
+ * asynchronous auth, a route's maxPayload, the heartbeat of raw connections.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { ensureRuntime, serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
 import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
@@ -72,6 +74,65 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s: the HTTP side', (ru
     const missing = await fetch(server!.httpUrl('/no-such-page'));
     expect(missing.status).toBe(404);
     expect(await missing.text()).toMatch(/^Nothing at \/no-such-page\. HTTP routes: .*WebSocket routes: .*\/echo/);
+  });
+});
+
+const APP = fileURLToPath(new URL('../../../test/fixtures/runtimes/server.mjs', import.meta.url));
+
+/** A WebSocket to the fixture app: open, or the HTTP status it was refused with. */
+function connect(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+const closeOf = (ws: WebSocket) => new Promise<{ code: number; reason: string; at: number }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+
+describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (runtime) => {
+  let app: { child: ChildProcess; port: number; exited: Promise<unknown> } | undefined;
+  beforeAll(async () => {
+    const command = runtime === 'node' ? { command: process.execPath, args: [] } : ensureRuntime(runtime);
+    const child = spawn(command.command, [...command.args, APP], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    await waitFor(() => /port \d+ \w+/.test(out) || child.exitCode !== null, 'the app to listen', 60_000);
+    const [, port, on] = /port (\d+) (\w+)/.exec(out) ?? [];
+    expect(on, out).toBe(runtime);
+    app = { child, port: Number(port), exited };
+  }, 600_000);
+  afterAll(async () => {
+    app?.child.kill('SIGKILL');
+    await app?.exited;
+  });
+
+  it('verifies a token asynchronously before the upgrade: 401 without the right one, the identity with it', async () => {
+    expect(await connect(`ws://127.0.0.1:${app!.port}/secure`, { headers: { authorization: 'Bearer wrong-token' } })).toBe(401);
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/secure`, { headers: { authorization: 'Bearer runtime-test-token' } })) as WebSocket;
+    const reply = new Promise<unknown>((resolve) => ws.once('message', (data) => resolve(JSON.parse(String(data)))));
+    ws.send('hi');
+    expect(await reply).toEqual({ identity: { user: 'ann' }, got: 'hi' });
+    ws.close();
+  });
+
+  it("closes with 1009 past the route's own maxPayload", async () => {
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/small`)) as WebSocket;
+    const closed = closeOf(ws);
+    ws.send('0123456789a');
+    expect(await closed).toMatchObject({ code: 1009 });
+  });
+
+  it('ends a raw connection that answers no ping after the heartbeat timeout (1.5 s), not at its first ping', { timeout: 60_000 }, async () => {
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/small`, { autoPong: false })) as WebSocket;
+    const opened = Date.now();
+    const closed = await closeOf(ws);
+    // Node and Bun: the app's sweep (1006 at the peer); Deno: its own idleTimeout, the heartbeat timeout in whole seconds (1001).
+    expect(closed.code).toBe(runtime === 'deno' ? 1001 : 1006);
+    // The server counts from the handshake, a little before the client's open event: a margin, and no later bound (a loaded machine).
+    expect(closed.at - opened).toBeGreaterThanOrEqual(1000);
   });
 });
 
