@@ -4,13 +4,15 @@
  * built console as static files with validators, the 404/405/426 answers), a missing runtime
  * named with how to install it (exit 2), and the runtime's process going when the command
  * that started it is killed. And an app of one's own run by each runtime unchanged:
- * asynchronous auth, a route's maxPayload, the heartbeat of raw connections.
+ * asynchronous auth, a route's maxPayload, the inbound rate limit of a Lifeline link (and its
+ * fallback where reading cannot pause), the heartbeat of raw connections.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { ensureRuntime, serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
 import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
@@ -123,6 +125,28 @@ describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (r
     const closed = closeOf(ws);
     ws.send('0123456789a');
     expect(await closed).toMatchObject({ code: 1009 });
+  });
+
+  it('a Lifeline client over the inbound rate limit: slowed down on Node (all echoed), closed with 1013 on Bun and Deno, and its session resumes', { timeout: 60_000 }, async () => {
+    const client = new LifelineTestClient(`ws://127.0.0.1:${app!.port}/lifeline`);
+    const first = await client.connect();
+    const n = 400; // four times the burst
+    for (let i = 1; i <= n; i++) client.send({ i });
+    if (runtime === 'node') {
+      // Reading pauses until the buckets refill: everything arrives, a little later, on the same connection.
+      await waitFor(() => client.messages.length === n, `the ${n} echoes`, 30_000);
+      expect(client.messages).toEqual(Array.from({ length: n }, (_, k) => ({ i: k + 1 })));
+      expect(client.welcomes).toHaveLength(1);
+    } else {
+      // No way to stop reading (docs/server.md "Runtimes"): 1013, and the session stays resumable.
+      const closed = await client.closed();
+      // On Deno the close may reach a client that keeps writing as a reset (1006; docs/server.md "Runtimes").
+      if (!(runtime === 'deno' && closed.code === 1006)) expect(closed).toEqual({ code: 1013, reason: 'rate limit: over 100 messages/s' });
+      const again = await client.connect();
+      expect(again).toMatchObject({ resumed: true, sid: first!.sid });
+    }
+    expect(client.problems).toEqual([]);
+    client.close();
   });
 
   it('ends a raw connection that answers no ping after the heartbeat timeout (1.5 s), not at its first ping', { timeout: 60_000 }, async () => {

@@ -15,6 +15,12 @@ export interface Expected {
   notApplicable: string[];
   /** Title fragments of the checks that fail on this deployment for a reason reported in docs/conformance.md. */
   knownFailures: string[];
+  /**
+   * Checks that may pass or fail on this deployment, each only in the one way named (the
+   * reason a FAIL must give): a runtime's own timing (Deno's close racing a reset), reported
+   * in docs/conformance.md. A FAIL for any other reason is unexpected.
+   */
+  mayFail?: { title: string; reason: RegExp }[];
 }
 
 /**
@@ -39,17 +45,25 @@ export const RUNTIME_FAILURES: Record<'node' | 'bun' | 'deno', string[]> = {
     'a message over max.size instead of hello: 1009',
     'a text frame over max.size that is also not UTF-8',
     'a refused message ends the connection, not the session: after 1009 the session resumes',
-    // No pauseReading: the inbound rate limit closes with 1013 (the session resumable) before the replay bound is reached.
-    'reset overflow: a client that never acknowledges is closed with 1013',
-  ],
+    ],
   deno: [
     ...UTF8_REFUSED_BY_RUNTIME,
     // Deno reads the whole oversize frame, then drops the connection for its bad UTF-8 (1006).
     'a text frame over max.size that is also not UTF-8',
     // Deno's HTTP layer answers 400 to an upgrade request with a chunked body (Node's client sends a POST so) before the app sees it.
     'an upgrade with another method than GET: 405 with Allow: GET',
-    'reset overflow: a client that never acknowledges is closed with 1013',
   ],
+};
+
+/**
+ * Deno ends the TCP connection right after its close frame; a frame the kit sent meanwhile
+ * makes the kernel answer with a reset, and the kit may see 1006 instead of the close
+ * (docs/server.md "Runtimes"). Only where the kit keeps writing after the refused frame.
+ */
+export const RUNTIME_MAY_FAIL: Record<'node' | 'bun' | 'deno', { title: string; reason: RegExp }[]> = {
+  node: [],
+  bun: [],
+  deno: [{ title: 'a refused message ends the connection, not the session: after 1009 the session resumes', reason: /the close was 1006/ }],
 };
 
 /** N/A on any deployment of ours: they all offer probes, so the revision-1 check does not apply. */
@@ -85,7 +99,8 @@ export function expectConformance(report: ConformanceReport, expected: Expected)
   const matches = (fragments: string[]) => (r: CheckResult) => fragments.some((f) => r.title.includes(f));
   const allowedNa = matches(expected.notApplicable);
   const knownFail = matches(expected.knownFailures);
-  const unexpected = report.results.filter((r) => (r.status === 'FAIL' && !knownFail(r)) || (r.status === 'N/A' && !allowedNa(r)) || (r.status === 'PASS' && knownFail(r)));
+  const mayFail = (r: CheckResult) => (expected.mayFail ?? []).some((m) => r.title.includes(m.title) && m.reason.test(r.reason));
+  const unexpected = report.results.filter((r) => (r.status === 'FAIL' && !knownFail(r) && !mayFail(r)) || (r.status === 'N/A' && !allowedNa(r)) || (r.status === 'PASS' && knownFail(r)));
   expect(unexpected.map(line), 'results other than the expected ones').toEqual([]);
   for (const fragment of expected.notApplicable) {
     expect(report.results.some((r) => r.status === 'N/A' && r.title.includes(fragment)), `an N/A check matching "${fragment}"`).toBe(true);

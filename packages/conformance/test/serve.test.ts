@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
-import { closedPort, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
-import { expectConformance, KNOWN_FAILURES, RUNTIME_FAILURES, NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW, NA_REVISION_1, NA_SINGLE_NODE } from './expectations.js';
+import { closedPort, NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { expectConformance, KNOWN_FAILURES, RUNTIME_FAILURES, RUNTIME_MAY_FAIL, NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW, NA_REVISION_1, NA_SINGLE_NODE } from './expectations.js';
 import { runCli, runCliJson } from './run-cli.js';
 
 const API_KEY = 'conformance-serve-api-key-0123456789';
@@ -18,7 +18,10 @@ describe.each(SERVER_RUNTIMES)('lifeline conformance against lifeline serve --ru
   let server: ServeProcess | undefined;
   beforeAll(async () => {
     const on = serveOn(runtime);
-    server = await spawnServe([...SERVE_ARGS, ...on.args], 60_000, on.env);
+    // Bun and Deno cannot stop reading a connection, so the inbound rate limit would close the
+    // reset-overflow check's flood with 1013 before the replay bound, or not, as the machine's
+    // load decides; that fallback has its own test (packages/cli/test/serve-runtime.test.ts).
+    server = await spawnServe([...SERVE_ARGS, ...(runtime === 'node' ? [] : NO_RATE_LIMIT_ARGS), ...on.args], 60_000, on.env);
   }, 600_000);
   afterAll(() => stopProcess(server));
 
@@ -35,6 +38,7 @@ describe.each(SERVER_RUNTIMES)('lifeline conformance against lifeline serve --ru
       // /echo has no `ask`, presence is off for its channels, the resume window is not a flag.
       notApplicable: [NA_REVISION_1, ...NA_SINGLE_NODE, ...NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW],
       knownFailures,
+      mayFail: RUNTIME_MAY_FAIL[runtime],
     });
     expect(status).toBe(knownFailures.length > 0 ? 1 : 0);
   });
