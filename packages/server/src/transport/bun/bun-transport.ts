@@ -25,7 +25,7 @@ export class BunTransport extends MessageTransport {
     protocol: string,
     maxPayload: number,
     upgrade: FetchUpgrade,
-    /** @internal Called once Bun has opened the WebSocket; dropped then. */
+    /** Called once Bun has opened the WebSocket; dropped then. */
     public whenOpen: ((transport: Transport) => void) | undefined,
   ) {
     super(protocol, maxPayload, upgrade);

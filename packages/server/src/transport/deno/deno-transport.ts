@@ -18,7 +18,7 @@ const CAPABILITIES: TransportCapabilities = { pauseReading: false, framed: false
 
 export class DenoTransport extends MessageTransport {
   constructor(
-    /** @internal */
+    /** The standard WebSocket Deno.upgradeWebSocket returned. */
     readonly socket: DenoWebSocket,
     protocol: string,
     maxPayload: number,
