@@ -196,6 +196,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #batch = 1;
   #done = 0;
   #waiters: { batch: number; then: () => void; delivery: boolean | undefined }[] = [];
+  /** `#wake` is running its waiters. */
+  #waking = false;
   #arrivals: ((s: number, envelope: unknown) => void) | undefined;
 
   constructor(name: string, options: PersistentOptions = {}) {
@@ -341,8 +343,13 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   after(then: () => void, delivery?: boolean): void {
     // The batch being collected, or else the last one handed to IndexedDB.
     const batch = this.#dirty ? this.#batch : this.#batch - 1;
-    if (this.#status === 'memory' || (batch <= this.#done && this.#waiters.length === 0)) return then();
+    // Never ahead of what waits, in memory too: the session's frames must leave in the order
+    // they were numbered (one sent ahead of the frames its store was still holding back is a
+    // sequence gap to the server, which closes the connection with 1002).
+    if (this.#waiters.length === 0 && (this.#status === 'memory' || batch <= this.#done)) return then();
     this.#waiters.push({ batch, then, delivery });
+    // In memory, what waits runs now (if the store is running its waiters, in their turn).
+    if (this.#status === 'memory') this.#wake();
   }
 
   // ---- shared connections (shared.ts) ---------------------------------------------------
@@ -458,12 +465,28 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     tx.commit?.();
   }
 
-  /** Runs the waiters whose batch has committed, in order. */
+  /**
+   * Runs the waiters whose batch has committed (all of them in memory), in order. A waiter
+   * that adds one (a message handed over, whose handler sends) queues it behind the others,
+   * and this loop reaches it in turn; a waiter that throws does not stop the ones after it.
+   */
   #wake(): void {
-    const waiters = this.#waiters;
-    let n = 0;
-    while (n < waiters.length && (this.#status === 'memory' || waiters[n]!.batch <= this.#done)) waiters[n++]!.then();
-    waiters.splice(0, n);
+    if (this.#waking) return;
+    this.#waking = true;
+    try {
+      for (let waiter; (waiter = this.#waiters[0]) && (this.#status === 'memory' || waiter.batch <= this.#done); ) {
+        this.#waiters.shift();
+        try {
+          waiter.then();
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    } finally {
+      this.#waking = false;
+    }
   }
 
   /**
