@@ -61,7 +61,10 @@ export interface StorageEvents {
 interface Meta {
   sid?: string;
   tok?: string;
-  /** The last `s` received (and, once committed, handed over). */
+  /**
+   * Where a later owner resumes: the last `s` received (and, once committed, handed over); a
+   * shared connection's leader records no more than every other tab confirmed.
+   */
   rx: number;
   /** The last `s` the server acknowledged. */
   acked: number;
@@ -171,6 +174,12 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #meta: Meta = { rx: 0, acked: 0, nextId: 1, accepted: 0, nextK: 1, marks: [] };
   /** The received position the store holds (committed). */
   #durableRx = 0;
+  /** The last `s` that arrived in this session; `#meta.rx`, where a later owner resumes, may be held below it. */
+  #arrived = 0;
+  /** A shared connection's leader: how far `#meta.rx` may go (what the other tabs confirmed). */
+  #hold: ((sid: string | undefined, arrived: number) => number) | undefined;
+  /** The session: `acknowledgeable()` rose without an arrival. */
+  #raised: (() => void) | undefined;
   /** What waits in the outbox, in the order it was queued. */
   #queued = new Map<StoreItem, Waiting>();
   /** Messages counted in `accepted` (queued, then written, or restored): each is counted once. */
@@ -318,9 +327,17 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   }
 
   arrived(s: number, envelope: unknown): void {
-    this.#meta.rx = s;
+    this.#arrived = s;
     this.#arrivals?.(s, envelope);
-    this.#change();
+    this.#advance();
+  }
+
+  acknowledgeable(): number {
+    return this.#meta.rx;
+  }
+
+  onAcknowledgeable(listener: () => void): void {
+    this.#raised = listener;
   }
 
   session(sid: string | undefined, tok: string | undefined, fresh: boolean): void {
@@ -329,7 +346,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     meta.sid = sid;
     meta.tok = tok;
     if (fresh) {
-      meta.rx = meta.acked = 0;
+      meta.rx = meta.acked = this.#arrived = 0;
       this.#clearSent = true;
       this.#sent = [];
       this.#sentUpTo = 0;
@@ -357,6 +374,26 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   /** @internal Calls `listener` with every envelope the session takes in, at once (before it is durable). */
   observeArrivals(listener: (s: number, envelope: unknown) => void): void {
     this.#arrivals = listener;
+  }
+
+  /**
+   * @internal The leader tab of a shared connection: the received position a later owner
+   * resumes from (and what the session acknowledges) goes no further than `limit(sid,
+   * arrived)`, what the other tabs confirmed; call `advance()` when that may have risen. It
+   * never goes back. In memory (no later owner resumes from this store) nothing is held.
+   */
+  holdReceived(limit: (sid: string | undefined, arrived: number) => number): void {
+    this.#hold = limit;
+  }
+
+  /** @internal The session this store holds and the last `s` that arrived in it. */
+  position(): { sid: string | undefined; arrived: number } {
+    return { sid: this.#meta.sid, arrived: this.#arrived };
+  }
+
+  /** @internal What the hold allows may have risen (a tab confirmed, joined or left). */
+  advance(): void {
+    if (this.#advance()) this.#raised?.();
   }
 
   /** @internal The last send of `tab` this store accepted (0: none). */
@@ -394,6 +431,17 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       }
     }
     if (match) this.unqueued(match);
+  }
+
+  /** Records the received position: the last arrival, or as far as the hold lets it. True when it rose. */
+  #advance(): boolean {
+    const meta = this.#meta;
+    const limit = this.#hold && this.#status !== 'memory' ? this.#hold(meta.sid, this.#arrived) : Infinity;
+    const rx = Math.min(this.#arrived, limit);
+    if (rx <= meta.rx) return false;
+    meta.rx = rx;
+    this.#change();
+    return true;
   }
 
   #change(): void {
@@ -617,7 +665,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       waiting.key = m.nextK++;
       this.#puts.set(waiting.key, put);
     }
-    this.#durableRx = m.rx;
+    this.#durableRx = this.#arrived = m.rx;
     const decode = (frame: Frame) => format.decode(typeof frame === 'string' ? frame : new Uint8Array(frame as ArrayBuffer)) as Decoded;
     let session: Restored['session'];
     const restored: unknown[] = [];
