@@ -40,6 +40,7 @@ interface Locks {
   request(name: string, callback: () => void): Promise<unknown>;
   query?(): Promise<{ held?: LockInfo[]; pending?: LockInfo[] }>;
 }
+const isSeq = (seq: unknown): seq is number => Number.isSafeInteger(seq) && (seq as number) >= 0;
 const locks = (): Locks | undefined => (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
 
 /** How the hub reaches its tabs. */
@@ -195,7 +196,7 @@ export class Hub {
     if (!this.#tabs.has(tab)) {
       // Where it stands: as it says, in the session the store holds; else (a new tab) here.
       const here = this.store?.position();
-      const start = at !== undefined && at.sid !== undefined && at.sid === here?.sid && typeof at.seq === 'number' ? at : { sid: here?.sid, seq: here?.arrived ?? 0 };
+      const start = at?.sid !== undefined && at.sid === here?.sid && isSeq(at.seq) ? at : { sid: here?.sid, seq: here?.arrived ?? 0 };
       this.#tabs.set(tab, { id: tab, lastSend: 0, subs: new Map(), at: { sid: start.sid, seq: start.seq }, owes: undefined });
       if (tab !== this.#local) this.#watch(tab);
     }
@@ -259,7 +260,7 @@ export class Hub {
 
   /** A tab confirmed it was handed every message up to `at`. */
   #confirmed(tab: Tab, at: Position): void {
-    if (typeof at?.seq !== 'number') return;
+    if (!isSeq(at?.seq)) return; // (tabs are this origin's pages, but a message on the channel is checked all the same)
     tab.at = { sid: at.sid, seq: at.seq };
     const here = this.store?.position();
     // Behind still: it owes the rest (from now: it answers).

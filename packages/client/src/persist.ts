@@ -438,7 +438,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     const meta = this.#meta;
     const limit = this.#hold && this.#status !== 'memory' ? this.#hold(meta.sid, this.#arrived) : Infinity;
     const rx = Math.min(this.#arrived, limit);
-    if (rx <= meta.rx) return false;
+    if (!(rx > meta.rx)) return false;
     meta.rx = rx;
     this.#change();
     return true;
