@@ -27,7 +27,8 @@ import { leaderLock, tabLock, type Position, type SharedSettings, type StorageIn
  * frozen or hung page), or that is this many messages behind the last arrival, no longer holds
  * the recorded position and the server's acknowledgements back: the server's replay buffer
  * (10,000 messages by default) must not overflow for it. Tabs that were in line when a leader
- * began and have not joined it hold the position where the last leader left it, as long.
+ * began and have not joined it hold the position where the last leader left it, as long (and
+ * no further than as many messages).
  */
 const CONFIRM_WAIT_MS = 10_000;
 const CONFIRM_MAX_BEHIND = 5_000;
@@ -132,6 +133,8 @@ export class Hub {
   /** A leader: the other tabs that were in line when it began and have not joined (undefined until known). */
   #awaited: Set<string> | undefined = new Set();
   readonly #began = Date.now();
+  /** Where the store stood when it was read: the position the last owner left. */
+  #from = 0;
 
   constructor(url: string, settings: SharedSettings, role: 'worker' | 'leader' | 'solo', wire: HubWire, local?: string) {
     this.#url = url;
@@ -174,6 +177,7 @@ export class Hub {
     if (store) {
       this.#early = [];
       void store.ready.then(() => {
+        this.#from = store.position().arrived;
         const early = this.#early ?? [];
         this.#early = undefined;
         for (const [tab, m] of early) this.receive(tab, m);
@@ -247,7 +251,7 @@ export class Hub {
   #confirmedUpTo(sid: string | undefined, arrived: number): number {
     const now = Date.now();
     const awaited = this.#awaited;
-    if ((awaited === undefined || awaited.size > 0) && now - this.#began < CONFIRM_WAIT_MS) return 0;
+    if ((awaited === undefined || awaited.size > 0) && now - this.#began < CONFIRM_WAIT_MS && arrived - this.#from <= CONFIRM_MAX_BEHIND) return 0;
     let limit = Infinity;
     for (const tab of this.#tabs.values()) {
       if (tab.id === this.#local) continue;
@@ -309,6 +313,7 @@ export class Hub {
     if (this.#closing) return;
     if (this.#early) return void this.#early.push([tab, m]);
     if (m.t === 'join') return this.join(tab, m.at);
+    if (m.t === 'leave') return this.leave(tab); // (also from a tab that never joined: one that closed its client, in line still)
     const record = this.#tabs.get(tab);
     if (!record) return; // left already (or not joined: it will join first)
     const client = this.client;
@@ -318,8 +323,6 @@ export class Hub {
         (error: unknown) => this.#closing || this.#wire.to(tab, { t: 'result', id, error: wireError(error) }),
       );
     switch (m.t) {
-      case 'leave':
-        return this.leave(tab);
       case 'send':
         return this.#send(record, m);
       case 'confirm':

@@ -351,6 +351,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     if (changed) this.#failPending('LL_LEADER_LOST', 'the tab that held the shared connection went away before the answer came; it may or may not have run');
     if (role) this.#setRole(role);
     if (!this.#left) this.#join();
+    else up({ t: 'leave' }); // in line for the lock still, but not on the connection: a new leader need not wait for it
   }
 
   #join(): void {
