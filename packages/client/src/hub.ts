@@ -7,10 +7,12 @@
  * Delivery to tabs (docs/client.md, "One connection for all tabs"): a tab in the same
  * context as the hub (the leader's own, or every tab of a SharedWorker) is handed a message
  * as the client hands it over, after the store holds its position, like a single page. The
- * other tabs of a leader get each message as it arrives, before that write: if the leader
- * dies before it, the next leader resumes from the store's position and the server sends the
- * message again, which those tabs drop by its `seq`; sent after the write, it could be lost
- * with the leader.
+ * other tabs of a leader get each message as it arrives, and confirm what they were handed.
+ * The leader records (for the next leader to resume from) and acknowledges to the server no
+ * further than the least position the other live tabs confirmed: a leader that dies with
+ * messages on their way to a tab (a crashed renderer loses what it posted and had not sent
+ * yet) leaves a position before them, the next leader resumes there, the server sends them
+ * again, and each tab drops what it had by its `seq`.
  */
 import { LifelineError, RequestError, type ChannelPosition } from '@lifeline/protocol';
 import { channels, type Subscription } from './channels.js';
@@ -18,7 +20,29 @@ import { createClient, type ClientOptions, type LifelineClient } from './client.
 import type { Off } from './emitter.js';
 import { lifeline } from './lifeline.js';
 import { persistent, type PersistentStore } from './persist.js';
-import type { SharedSettings, StorageInfo, ToHub, ToTab, WireError } from './shared-protocol.js';
+import { leaderLock, tabLock, type Position, type SharedSettings, type StorageInfo, type ToHub, type ToTab, type WireError } from './shared-protocol.js';
+
+/**
+ * A leader's other tab that confirmed nothing for this long while messages went to it (a
+ * frozen or hung page), or that is this many messages behind the last arrival, no longer holds
+ * the recorded position and the server's acknowledgements back: the server's replay buffer
+ * (10,000 messages by default) must not overflow for it. Tabs that were in line when a leader
+ * began and have not joined it hold the position where the last leader left it, as long (and
+ * no further than as many messages).
+ */
+const CONFIRM_WAIT_MS = 10_000;
+const CONFIRM_MAX_BEHIND = 5_000;
+
+interface LockInfo {
+  name?: string;
+  clientId?: string;
+}
+interface Locks {
+  request(name: string, callback: () => void): Promise<unknown>;
+  query?(): Promise<{ held?: LockInfo[]; pending?: LockInfo[] }>;
+}
+const isSeq = (seq: unknown): seq is number => Number.isSafeInteger(seq) && (seq as number) >= 0;
+const locks = (): Locks | undefined => (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
 
 /** How the hub reaches its tabs. */
 export interface HubWire {
@@ -35,6 +59,10 @@ interface Tab {
   /** Its last send the hub accepted (without a store; with one, the store keeps it durably). */
   lastSend: number;
   readonly subs: Map<number, { sub: Subscription; offs: Off[] }>;
+  /** A leader's other tab: the last message it confirmed it was handed (or where it joined). */
+  at: Position;
+  /** Since when it owes a confirmation (a message went to it past `at`), if it does. */
+  owes: number | undefined;
 }
 
 interface Ask {
@@ -83,6 +111,7 @@ const plain = <T>(value: T): T => {
 export class Hub {
   readonly client: LifelineClient;
   readonly store: PersistentStore | undefined;
+  readonly #url: string;
   readonly #wire: HubWire;
   readonly #role: 'worker' | 'leader' | 'solo';
   /** The tab in this context (leader, solo): handed messages after the store holds them. */
@@ -99,8 +128,16 @@ export class Hub {
   #opened: unknown;
   /** Until the store has read what the last owner left (the marks of sends it accepted): tabs' messages wait. */
   #early: [tab: string, m: ToHub][] | undefined;
+  /** Tabs whose lock the hub waits for (granted: the tab is gone). */
+  readonly #watched = new Set<string>();
+  /** A leader: the other tabs that were in line when it began and have not joined (undefined until known). */
+  #awaited: Set<string> | undefined = new Set();
+  readonly #began = Date.now();
+  /** Where the store stood when it was read: the position the last owner left. */
+  #from = 0;
 
   constructor(url: string, settings: SharedSettings, role: 'worker' | 'leader' | 'solo', wire: HubWire, local?: string) {
+    this.#url = url;
     this.#wire = wire;
     this.#role = role;
     this.#local = local;
@@ -121,18 +158,26 @@ export class Hub {
       if (this.#role === 'worker') this.#wire.all(message);
       else if (this.#local !== undefined) this.#wire.to(this.#local, message);
     });
-    // A leader's other tabs: as they arrive (see the top of this file).
+    // A leader's other tabs: as they arrive, held back by what they confirm (see the top of this file).
     const remote = wire.remote;
     if (role === 'leader' && remote && store) {
       store.observeArrivals((s, envelope) => {
         const e = envelope as { t: string; d?: unknown; b?: Uint8Array };
-        if (!this.#closing && e.t === 'm') remote({ t: 'message', sid: client.session?.id, seq: s, data: e.b ?? e.d, bytes: e.b, receivedAt: Date.now() });
+        if (this.#closing) return;
+        const sid = client.session?.id;
+        const now = Date.now();
+        if (e.t === 'm') remote({ t: 'message', sid, seq: s, data: e.b ?? e.d, bytes: e.b, receivedAt: now });
+        // (A request or an answer goes to no tab, but a tab's position passes it only with the next message.)
+        for (const tab of this.#tabs.values()) if (tab.owes === undefined && tab.id !== local && !(tab.at.sid === sid && tab.at.seq >= s)) tab.owes = now;
       });
+      store.holdReceived((sid, arrived) => this.#confirmedUpTo(sid, arrived));
+      this.#await();
     }
     store?.on('status', () => all({ t: 'storage', storage: this.storage }));
     if (store) {
       this.#early = [];
       void store.ready.then(() => {
+        this.#from = store.position().arrived;
         const early = this.#early ?? [];
         this.#early = undefined;
         for (const [tab, m] of early) this.receive(tab, m);
@@ -150,28 +195,90 @@ export class Hub {
     return store ? { status: store.status, problem: store.problem } : { status: 'none' };
   }
 
-  /** A tab arrived (or came back): it gets the current state. */
-  join(tab: string): void {
+  /** A tab arrived (or came back): it gets the current state. `at`: the last message it was handed. */
+  join(tab: string, at?: Position): void {
     if (!this.#tabs.has(tab)) {
-      this.#tabs.set(tab, { id: tab, lastSend: 0, subs: new Map() });
-      // The tab holds this lock while it lives: granted to the hub, it is gone (closed, crashed).
-      if (tab !== this.#local) {
-        (globalThis as { navigator?: { locks?: { request(name: string, cb: () => void): Promise<unknown> } } }).navigator?.locks
-          ?.request(`lifeline:tab:${tab}`, () => this.leave(tab))
-          .catch(() => {});
-      }
+      // Where it stands: as it says, in the session the store holds; else (a new tab) here.
+      const here = this.store?.position();
+      const start = at?.sid !== undefined && at.sid === here?.sid && isSeq(at.seq) ? at : { sid: here?.sid, seq: here?.arrived ?? 0 };
+      this.#tabs.set(tab, { id: tab, lastSend: 0, subs: new Map(), at: { sid: start.sid, seq: start.seq }, owes: undefined });
+      if (tab !== this.#local) this.#watch(tab);
     }
     const client = this.client;
     const open = client.state.status === 'open' ? this.#opened : undefined;
     this.#wire.to(tab, { t: 'joined', state: plain(client.state), session: client.session, rtt: client.rtt, queued: client.queued, storage: this.storage, role: this.#role, open });
+    if (this.#awaited?.delete(tab)) this.store?.advance();
     client.open();
+  }
+
+  /** The tab holds this lock while it lives: granted to the hub, it is gone (closed, crashed). */
+  #watch(tab: string): void {
+    if (this.#watched.has(tab)) return;
+    this.#watched.add(tab);
+    locks()
+      ?.request(tabLock(this.#url, tab), () => this.leave(tab))
+      .catch(() => {});
+  }
+
+  /**
+   * A leader: the other tabs in line for its lock when it began (each tab's own lock says which
+   * tab it is, its client id which page): until they join, or go, the received position stays
+   * where the last leader left it, so that one slow to hear of this leader loses nothing.
+   */
+  #await(): void {
+    const webLocks = locks();
+    if (!webLocks?.query) return;
+    this.#awaited = undefined;
+    const known = (awaited: Set<string>) => {
+      this.#awaited = awaited;
+      this.store?.advance();
+    };
+    webLocks.query().then(({ held = [], pending = [] }) => {
+      const inLine = new Set(pending.filter((lock) => lock.name === leaderLock(this.#url)).map((lock) => lock.clientId));
+      const prefix = tabLock(this.#url, '');
+      const awaited = new Set<string>();
+      for (const lock of held) {
+        const tab = lock.name?.startsWith(prefix) ? lock.name.slice(prefix.length) : undefined;
+        if (tab === undefined || tab === this.#local || this.#tabs.has(tab) || !inLine.has(lock.clientId)) continue;
+        awaited.add(tab);
+        this.#watch(tab);
+      }
+      known(awaited);
+    }, () => known(new Set()));
+  }
+
+  /** How far the received position may go: the least position the other live tabs confirmed. */
+  #confirmedUpTo(sid: string | undefined, arrived: number): number {
+    const now = Date.now();
+    const awaited = this.#awaited;
+    if ((awaited === undefined || awaited.size > 0) && now - this.#began < CONFIRM_WAIT_MS && arrived - this.#from <= CONFIRM_MAX_BEHIND) return 0;
+    let limit = Infinity;
+    for (const tab of this.#tabs.values()) {
+      if (tab.id === this.#local) continue;
+      const seq = tab.at.sid === sid ? tab.at.seq : 0;
+      if ((tab.owes !== undefined && now - tab.owes > CONFIRM_WAIT_MS) || arrived - seq > CONFIRM_MAX_BEHIND) continue;
+      limit = Math.min(limit, seq);
+    }
+    return limit;
+  }
+
+  /** A tab confirmed it was handed every message up to `at`. */
+  #confirmed(tab: Tab, at: Position): void {
+    if (!isSeq(at?.seq)) return; // (tabs are this origin's pages, but a message on the channel is checked all the same)
+    tab.at = { sid: at.sid, seq: at.seq };
+    const here = this.store?.position();
+    // Behind still: it owes the rest (from now: it answers).
+    tab.owes = here && (at.sid !== here.sid || at.seq < here.arrived) ? Date.now() : undefined;
+    this.store?.advance();
   }
 
   /** A tab left (or died): its subscriptions end, its handlers go, what it was asked fails. */
   leave(tab: string): void {
+    if (this.#awaited?.delete(tab)) this.store?.advance();
     const record = this.#tabs.get(tab);
     if (!record) return;
     this.#tabs.delete(tab);
+    this.store?.advance();
     for (const { sub, offs } of record.subs.values()) {
       offs.forEach((off) => off());
       sub.unsubscribe();
@@ -205,7 +312,8 @@ export class Hub {
   receive(tab: string, m: ToHub): void {
     if (this.#closing) return;
     if (this.#early) return void this.#early.push([tab, m]);
-    if (m.t === 'join') return this.join(tab);
+    if (m.t === 'join') return this.join(tab, m.at);
+    if (m.t === 'leave') return this.leave(tab); // (also from a tab that never joined: one that closed its client, in line still)
     const record = this.#tabs.get(tab);
     if (!record) return; // left already (or not joined: it will join first)
     const client = this.client;
@@ -215,10 +323,10 @@ export class Hub {
         (error: unknown) => this.#closing || this.#wire.to(tab, { t: 'result', id, error: wireError(error) }),
       );
     switch (m.t) {
-      case 'leave':
-        return this.leave(tab);
       case 'send':
         return this.#send(record, m);
+      case 'confirm':
+        return this.#confirmed(record, m.at);
       case 'request':
         return void reply(m.id, client.request(m.name, m.data, { timeout: m.timeout }));
       case 'handle':

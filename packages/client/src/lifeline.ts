@@ -210,6 +210,8 @@ class LifelineSession implements Mode, ChannelHost {
   #replay = new ReplayBuffer<Item>();
   #inbound = new InboundSequence();
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The highest acknowledgement sent in this session (`a` or a hello's `rx`). */
+  #ackSent = 0;
   #requests = new Map<number, PendingRequest>();
   #nextId = 1;
   #handlers = new Map<string, RequestHandler>();
@@ -257,6 +259,7 @@ class LifelineSession implements Mode, ChannelHost {
         }
         this.#backlog = restored.queued as Item[];
       });
+      store.onAcknowledgeable(() => this.#welcomed && this.#ackValue() > this.#ackSent && this.#sendAck());
     }
   }
 
@@ -313,8 +316,10 @@ class LifelineSession implements Mode, ChannelHost {
     if (ws !== this.#ws) return;
     const a = auth === undefined ? {} : { auth };
     if (this.#sid !== undefined && this.#tok !== undefined) {
-      this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx: this.#inbound.delivered, ...a });
+      const rx = this.#ackValue();
+      this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx, ...a });
       this.#inbound.acknowledgedByRx();
+      this.#ackSent = rx;
     } else {
       this.#send({ t: 'hello', v: 1, ...a });
     }
@@ -356,7 +361,7 @@ class LifelineSession implements Mode, ChannelHost {
     const replay = this.#replay;
     if (replay.count >= this.#settings.maxMessages || replay.bytes >= this.#settings.maxBytes) return false;
     const s = replay.lastSeq + 1;
-    const { frame, acked } = this.#encodeSequenced(item, s);
+    const { frame, a } = this.#encodeSequenced(item, s);
     const size = byteLength(frame);
     // Over what the server accepts: numbered and sent, it would close the connection, and
     // be resent after every resume (PROTOCOL.md §2.6). Refused here, it never gets a number
@@ -366,7 +371,7 @@ class LifelineSession implements Mode, ChannelHost {
       this.#refused(item, refused);
       return -1;
     }
-    if (acked) this.#inbound.takeAck();
+    if (a !== undefined) this.#tookAck(a);
     const now = Date.now();
     replay.push(s, item, size, now);
     this.#store?.written(item, s, frame);
@@ -492,8 +497,8 @@ class LifelineSession implements Mode, ChannelHost {
     // What the server missed goes first, in order; the outbox follows when the host is ready.
     const ws = this.#ws!;
     for (const [s, item] of replay.entriesAfter(welcome.rx)) {
-      const { frame, acked } = this.#encodeSequenced(item, s);
-      if (acked) this.#inbound.takeAck();
+      const { frame, a } = this.#encodeSequenced(item, s);
+      if (a !== undefined) this.#tookAck(a);
       this.#out(ws, frame);
     }
     this.#drain();
@@ -511,12 +516,13 @@ class LifelineSession implements Mode, ChannelHost {
     const inbound = this.#inbound;
     const verdict = inbound.receive(envelope.s, Date.now());
     if (verdict === 'gap') return this.#fail(new EnvelopeError(1002, `${envelope.t}.s: expected ${inbound.delivered + 1}, got a later one`));
+    const store = this.#store;
+    // Recorded before an acknowledgement can name it.
+    if (verdict === 'deliver') store?.arrived(envelope.s, envelope);
     this.#scheduleAck();
     if (verdict === 'duplicate') return;
-    const store = this.#store;
     if (!store) return this.#deliver(envelope);
     // Handed over only once the store holds the new position: never again after a reload.
-    store.arrived(envelope.s, envelope);
     this.#later(() => this.#deliver(envelope));
   }
 
@@ -628,13 +634,33 @@ class LifelineSession implements Mode, ChannelHost {
     }
   }
 
-  /** The frame for `item` as number `s`, and whether it carries the pending acknowledgement (the caller takes it once the frame goes out). */
-  #encodeSequenced(item: Item, s: number): { frame: Frame; acked: boolean } {
-    const inbound = this.#inbound;
-    // The acknowledgement rides along whenever one is pending (PROTOCOL.md §2.3).
-    const a = inbound.pending > 0 ? inbound.delivered : undefined;
+  /** The frame for `item` as number `s`, and the acknowledgement it carries, if one is due (the caller takes it once the frame goes out). */
+  #encodeSequenced(item: Item, s: number): { frame: Frame; a: number | undefined } {
+    // The acknowledgement rides along whenever one is due (PROTOCOL.md §2.3).
+    const a = this.#ackDue();
     const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
-    return { frame, acked: a !== undefined };
+    return { frame, a };
+  }
+
+  /**
+   * What an acknowledgement names: the last `s` delivered, no further than the store records
+   * (a reload resumes from there, and the leader tab of a shared connection records only what
+   * every tab confirmed: the server must still hold what comes after it).
+   */
+  #ackValue(): number {
+    return Math.min(this.#inbound.delivered, this.#store?.acknowledgeable() ?? Infinity);
+  }
+
+  /** The acknowledgement to send, if one is due: envelopes arrived since the last one, or the store let it go further. */
+  #ackDue(): number | undefined {
+    const a = this.#ackValue();
+    return this.#inbound.pending > 0 || a > this.#ackSent ? a : undefined;
+  }
+
+  /** Acknowledgement `a` goes out: the batch ends (PROTOCOL.md §2.3 R4). (It never goes back: both positions only rise.) */
+  #tookAck(a: number): void {
+    this.#inbound.takeAck();
+    this.#ackSent = a;
   }
 
   /**
@@ -714,8 +740,10 @@ class LifelineSession implements Mode, ChannelHost {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     if (!this.#welcomed) return;
-    const a = this.#inbound.takeAck();
-    if (a !== undefined) this.#send({ t: 'a', a });
+    const a = this.#ackDue();
+    if (a === undefined) return;
+    this.#tookAck(a);
+    this.#send({ t: 'a', a });
   };
 
   #fail(error: EnvelopeError): void {
@@ -735,6 +763,7 @@ class LifelineSession implements Mode, ChannelHost {
     }
     this.#replay = new ReplayBuffer<Item>();
     this.#inbound = new InboundSequence();
+    this.#ackSent = 0;
     return unconfirmed;
   }
 

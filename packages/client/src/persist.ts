@@ -61,7 +61,10 @@ export interface StorageEvents {
 interface Meta {
   sid?: string;
   tok?: string;
-  /** The last `s` received (and, once committed, handed over). */
+  /**
+   * Where a later owner resumes: the last `s` received (and, once committed, handed over); a
+   * shared connection's leader records no more than every other tab confirmed.
+   */
   rx: number;
   /** The last `s` the server acknowledged. */
   acked: number;
@@ -171,6 +174,12 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #meta: Meta = { rx: 0, acked: 0, nextId: 1, accepted: 0, nextK: 1, marks: [] };
   /** The received position the store holds (committed). */
   #durableRx = 0;
+  /** The last `s` that arrived in this session; `#meta.rx`, where a later owner resumes, may be held below it. */
+  #arrived = 0;
+  /** A shared connection's leader: how far `#meta.rx` may go (what the other tabs confirmed). */
+  #hold: ((sid: string | undefined, arrived: number) => number) | undefined;
+  /** The session: `acknowledgeable()` rose without an arrival. */
+  #raised: (() => void) | undefined;
   /** What waits in the outbox, in the order it was queued. */
   #queued = new Map<StoreItem, Waiting>();
   /** Messages counted in `accepted` (queued, then written, or restored): each is counted once. */
@@ -196,6 +205,8 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   #batch = 1;
   #done = 0;
   #waiters: { batch: number; then: () => void; delivery: boolean | undefined }[] = [];
+  /** `#wake` is running its waiters. */
+  #waking = false;
   #arrivals: ((s: number, envelope: unknown) => void) | undefined;
 
   constructor(name: string, options: PersistentOptions = {}) {
@@ -316,9 +327,17 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   }
 
   arrived(s: number, envelope: unknown): void {
-    this.#meta.rx = s;
+    this.#arrived = s;
     this.#arrivals?.(s, envelope);
-    this.#change();
+    this.#advance();
+  }
+
+  acknowledgeable(): number {
+    return this.#meta.rx;
+  }
+
+  onAcknowledgeable(listener: () => void): void {
+    this.#raised = listener;
   }
 
   session(sid: string | undefined, tok: string | undefined, fresh: boolean): void {
@@ -327,7 +346,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     meta.sid = sid;
     meta.tok = tok;
     if (fresh) {
-      meta.rx = meta.acked = 0;
+      meta.rx = meta.acked = this.#arrived = 0;
       this.#clearSent = true;
       this.#sent = [];
       this.#sentUpTo = 0;
@@ -341,8 +360,13 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   after(then: () => void, delivery?: boolean): void {
     // The batch being collected, or else the last one handed to IndexedDB.
     const batch = this.#dirty ? this.#batch : this.#batch - 1;
-    if (this.#status === 'memory' || (batch <= this.#done && this.#waiters.length === 0)) return then();
+    // Never ahead of what waits, in memory too: the session's frames must leave in the order
+    // they were numbered (one sent ahead of the frames its store was still holding back is a
+    // sequence gap to the server, which closes the connection with 1002).
+    if (this.#waiters.length === 0 && (this.#status === 'memory' || batch <= this.#done)) return then();
     this.#waiters.push({ batch, then, delivery });
+    // In memory, what waits runs now (if the store is running its waiters, in their turn).
+    if (this.#status === 'memory') this.#wake();
   }
 
   // ---- shared connections (shared.ts) ---------------------------------------------------
@@ -350,6 +374,26 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
   /** @internal Calls `listener` with every envelope the session takes in, at once (before it is durable). */
   observeArrivals(listener: (s: number, envelope: unknown) => void): void {
     this.#arrivals = listener;
+  }
+
+  /**
+   * @internal The leader tab of a shared connection: the received position a later owner
+   * resumes from (and what the session acknowledges) goes no further than `limit(sid,
+   * arrived)`, what the other tabs confirmed; call `advance()` when that may have risen. It
+   * never goes back. In memory (no later owner resumes from this store) nothing is held.
+   */
+  holdReceived(limit: (sid: string | undefined, arrived: number) => number): void {
+    this.#hold = limit;
+  }
+
+  /** @internal The session this store holds and the last `s` that arrived in it. */
+  position(): { sid: string | undefined; arrived: number } {
+    return { sid: this.#meta.sid, arrived: this.#arrived };
+  }
+
+  /** @internal What the hold allows may have risen (a tab confirmed, joined or left). */
+  advance(): void {
+    if (this.#advance()) this.#raised?.();
   }
 
   /** @internal The last send of `tab` this store accepted (0: none). */
@@ -387,6 +431,17 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       }
     }
     if (match) this.unqueued(match);
+  }
+
+  /** Records the received position: the last arrival, or as far as the hold lets it. True when it rose. */
+  #advance(): boolean {
+    const meta = this.#meta;
+    const limit = this.#hold && this.#status !== 'memory' ? this.#hold(meta.sid, this.#arrived) : Infinity;
+    const rx = Math.min(this.#arrived, limit);
+    if (!(rx > meta.rx)) return false;
+    meta.rx = rx;
+    this.#change();
+    return true;
   }
 
   #change(): void {
@@ -458,12 +513,28 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     tx.commit?.();
   }
 
-  /** Runs the waiters whose batch has committed, in order. */
+  /**
+   * Runs the waiters whose batch has committed (all of them in memory), in order. A waiter
+   * that adds one (a message handed over, whose handler sends) queues it behind the others,
+   * and this loop reaches it in turn; a waiter that throws does not stop the ones after it.
+   */
   #wake(): void {
-    const waiters = this.#waiters;
-    let n = 0;
-    while (n < waiters.length && (this.#status === 'memory' || waiters[n]!.batch <= this.#done)) waiters[n++]!.then();
-    waiters.splice(0, n);
+    if (this.#waking) return;
+    this.#waking = true;
+    try {
+      for (let waiter; (waiter = this.#waiters[0]) && (this.#status === 'memory' || waiter.batch <= this.#done); ) {
+        this.#waiters.shift();
+        try {
+          waiter.then();
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    } finally {
+      this.#waking = false;
+    }
   }
 
   /**
@@ -594,7 +665,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       waiting.key = m.nextK++;
       this.#puts.set(waiting.key, put);
     }
-    this.#durableRx = m.rx;
+    this.#durableRx = this.#arrived = m.rx;
     const decode = (frame: Frame) => format.decode(typeof frame === 'string' ? frame : new Uint8Array(frame as ArrayBuffer)) as Decoded;
     let session: Restored['session'];
     const restored: unknown[] = [];

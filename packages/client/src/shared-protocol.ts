@@ -35,7 +35,10 @@ export interface WireError {
 
 /** A tab's message to the hub. `id`s are the tab's own, counted per tab. */
 export type ToHub =
-  | { t: 'join'; url: string; settings: SharedSettings }
+  /** `at`: the last message this tab was handed (its session and `seq`), if any. */
+  | { t: 'join'; url: string; settings: SharedSettings; at?: Position }
+  /** Leader tab: every message up to `at` was handed to this tab's application. */
+  | { t: 'confirm'; at: Position }
   | { t: 'leave' }
   | { t: 'send'; id: number; value: unknown; ttl?: number; queue?: boolean }
   | { t: 'request'; id: number; name: string; data: unknown; timeout?: number }
@@ -76,10 +79,21 @@ export type ToTab =
   | { t: 'subscription'; name: string }
   | { t: 'storage'; storage: StorageInfo };
 
+/** A place in a session's stream of server messages. */
+export interface Position {
+  sid: string | undefined;
+  seq: number;
+}
+
 export interface StorageInfo {
   status: 'opening' | 'persistent' | 'memory' | 'none';
   problem?: string;
 }
+
+/** The Web Lock a tab of `url` holds while it lives: a hub granted it knows the tab is gone. */
+export const tabLock = (url: string, tab: string): string => `lifeline:tab:${url}#${tab}`;
+/** The Web Lock the tabs of `url` wait in line for: its holder leads. */
+export const leaderLock = (url: string): string => `lifeline:leader:${url}`;
 
 /** A message between tabs and a hub: an object with a type (anything else on the channel or port is ignored). */
 export const isMessage = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

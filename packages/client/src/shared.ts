@@ -26,7 +26,7 @@ import type { ClientEvents, LifelineClientLike, RequestOptions, SendOptions } fr
 import { Emitter, type Off } from './emitter.js';
 import { checkSettings, fromWire, Hub, wireError, type HubWire } from './hub.js';
 import type { RequestHandler, SessionInfo } from './mode.js';
-import { isMessage, type SharedSettings, type StorageInfo, type ToHub, type ToTab } from './shared-protocol.js';
+import { isMessage, leaderLock, tabLock, type SharedSettings, type StorageInfo, type ToHub, type ToTab } from './shared-protocol.js';
 import type { ClientState } from './state.js';
 import { toWebSocketUrl } from './url.js';
 
@@ -53,12 +53,16 @@ interface Locks {
 
 interface Platform {
   SharedWorker?: unknown;
+  MessageChannel?: new () => { port1: PortLike; port2: PortLike };
   BroadcastChannel?: new (name: string) => ChannelLike;
   navigator?: { locks?: Locks | null };
   addEventListener?(type: string, listener: (event: { persisted?: boolean }) => void): void;
   crypto?: { randomUUID?(): string };
 }
 const platform = globalThis as unknown as Platform;
+
+/** A follower confirms to the leader at least every this many messages it was handed. */
+const CONFIRM_EVERY = 64;
 
 export interface SharedOptions extends Omit<SharedSettings, 'token' | 'store'> {
   /**
@@ -134,6 +138,10 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
   /** Dedup of server messages (a new leader resends what the old one may have forwarded). */
   #sid: string | undefined;
   #seq = 0;
+  /** A follower: messages handed over since its last confirmation, and the task that sends the next. */
+  #handed = 0;
+  #tick: { port1: PortLike; port2: PortLike } | undefined;
+  #ticking = false;
 
   // Leader mode.
   #hub: Hub | undefined;
@@ -284,13 +292,13 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     const locks = platform.navigator?.locks;
     if (!locks) return Promise.resolve();
     return new Promise((held) => {
-      locks.request(`lifeline:tab:${this.tab}`, () => new Promise<void>(() => held())).catch(() => held());
+      locks.request(tabLock(this.url, this.tab), () => new Promise<void>(() => held())).catch(() => held());
     });
   }
 
   /** Waits in line for the leader's lock; holds it until the page leaves. */
   #campaign(): void {
-    void platform.navigator!.locks!.request(`lifeline:leader:${this.url}`, () => {
+    void platform.navigator!.locks!.request(leaderLock(this.url), () => {
       if (this.#hidden) return; // hidden while waiting: the next tab leads
       return new Promise<void>((resign) => {
         this.#resign = resign;
@@ -343,12 +351,14 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     if (changed) this.#failPending('LL_LEADER_LOST', 'the tab that held the shared connection went away before the answer came; it may or may not have run');
     if (role) this.#setRole(role);
     if (!this.#left) this.#join();
+    else up({ t: 'leave' }); // in line for the lock still, but not on the connection: a new leader need not wait for it
   }
 
   #join(): void {
     const up = this.#up;
     if (!up) return;
-    up({ t: 'join', url: this.url, settings: settingsOf(this.url, this.#options, this.#role === 'leader') });
+    const at = this.#sid === undefined ? undefined : { sid: this.#sid, seq: this.#seq };
+    up({ t: 'join', url: this.url, settings: settingsOf(this.url, this.#options, this.#role === 'leader'), at });
     for (const name of this.#handlers.keys()) up({ t: 'handle', name, on: true });
     for (const [id, sub] of this.#subs) up({ t: 'sub', id, name: sub.channel, presence: sub.wantsPresence, since: sub.position });
     for (const { id, value, options } of this.#unconfirmed) up({ t: 'send', id, value, ...(options ?? {}) });
@@ -395,6 +405,28 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     this.#bc?.postMessage({ dir: 'who', from: this.tab } satisfies Msg);
   }
 
+  /**
+   * Confirms to the leader the last message handed over: at once every `CONFIRM_EVERY`
+   * messages, else in a task of its own right after the ones queued now (a MessageChannel's,
+   * which hidden tabs do not throttle as they do timers).
+   */
+  #confirmSoon(): void {
+    if (++this.#handed >= CONFIRM_EVERY || !platform.MessageChannel) return this.#confirm();
+    if (this.#ticking) return;
+    this.#ticking = true;
+    if (!this.#tick) {
+      this.#tick = new platform.MessageChannel();
+      this.#tick.port1.onmessage = () => this.#ticking && this.#confirm();
+    }
+    this.#tick.port2.postMessage(0);
+  }
+
+  #confirm(): void {
+    this.#handed = 0;
+    this.#ticking = false;
+    if (this.#sid !== undefined) this.#up?.({ t: 'confirm', at: { sid: this.#sid, seq: this.#seq } });
+  }
+
   #setRole(role: SharedRole): void {
     if (role === this.#role) return;
     this.#role = role;
@@ -434,7 +466,10 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
         this.#sid = m.sid;
         if (m.seq !== undefined) this.#seq = m.seq;
         const message = { data: m.data, receivedAt: m.receivedAt, seq: m.seq, ...(m.bytes ? { bytes: m.bytes } : {}) };
-        return this.emit('message', message as ClientEvents<In, Out>['message'][0]);
+        this.emit('message', message as ClientEvents<In, Out>['message'][0]);
+        // A leader's other tab says what it was handed: the leader goes no further (hub.ts).
+        if (this.#role === 'follower') this.#confirmSoon();
+        return;
       }
       case 'stored': {
         this.#unconfirmed = this.#unconfirmed.filter((u) => u.id > m.upTo);

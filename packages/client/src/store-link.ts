@@ -70,6 +70,15 @@ export interface SessionStore {
   /** Envelope `s` arrived in order (`envelope`: what it carries); it is handed over after `after`. */
   arrived(s: number, envelope: unknown): void;
   /**
+   * The last received position the session may acknowledge (`a`, a hello's `rx`): the one the
+   * store records, durable before any frame queued after this call leaves (`after`). The last
+   * arrival, unless the store holds it back (the leader tab of a shared connection: until the
+   * other tabs confirmed they have what a successor resuming from it would not ask for again).
+   */
+  acknowledgeable(): number;
+  /** `listener` runs when `acknowledgeable()` rose without an arrival (a tab confirmed): an acknowledgement may be due. */
+  onAcknowledgeable(listener: () => void): void;
+  /**
    * The session this client holds now: a new one (`fresh`: what the old one had written goes,
    * and queued answers to its requests), the same one with a new token, or none
    * (`sid` undefined: the client closed, the session is over).
