@@ -1,4 +1,5 @@
 import { Message } from '../connection/message.js';
+import { EncodedText } from './message-bytes.js';
 
 /**
  * A message received in Lifeline mode: `json()` is the payload `d` as sent, `text` is `d`
@@ -8,13 +9,28 @@ import { Message } from '../connection/message.js';
  */
 export class LifelineMessage extends Message {
   constructor(
-    /** The payload `d` (undefined for a binary `b` payload). */
-    readonly value: unknown,
+    /** The payload `d`, or for a large string `d` its EncodedText; undefined for a binary `b` payload. */
+    private readonly payload: unknown,
     /** The bytes of a `b` payload; undefined for `d`, whose JSON is made on demand. */
     data: Buffer | undefined,
     binary: boolean,
   ) {
     super(data as Buffer, binary);
+  }
+
+  /** The payload `d` (undefined for a binary `b` payload). */
+  get value(): unknown {
+    const payload = this.payload;
+    return payload instanceof EncodedText ? payload.text : payload;
+  }
+
+  /**
+   * @internal A large string `d` as it came (message-bytes.ts), made into a string only when
+   * something reads it: sending the message on copies its bytes.
+   */
+  get encoded(): EncodedText | undefined {
+    const payload = this.payload;
+    return payload instanceof EncodedText ? payload : undefined;
   }
 
   override get text(): string {
@@ -27,7 +43,9 @@ export class LifelineMessage extends Message {
 
   /** @internal */
   protected override lazyData(): Buffer {
-    const d = this.value;
+    const payload = this.payload;
+    if (payload instanceof EncodedText) return payload.utf8();
+    const d = payload;
     return Buffer.from(typeof d === 'string' ? d : (JSON.stringify(d) ?? 'null'));
   }
 }

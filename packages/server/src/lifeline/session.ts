@@ -37,6 +37,7 @@ import { answerChannelRequest } from './channel-requests.js';
 import type { Codec, Frame } from './codec.js';
 import type { Link } from './link.js';
 import { LifelineMessage, toBuffer } from './message.js';
+import { EncodedMessage, EncodedText } from './message-bytes.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import { sessionClosed, SessionRequests } from './requests.js';
 import { SharedSession } from './shared-session.js';
@@ -60,7 +61,8 @@ export interface SessionOwner {
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
-type Payload = { d: unknown } | { b: Uint8Array };
+/** What send() puts in an `m`: a `d`, a `b`, or a large string `d` as it was received (message-bytes.ts). */
+type Payload = { d: unknown } | { b: Uint8Array } | EncodedText;
 
 /** How a session comes to be on this node. */
 export type SessionOrigin =
@@ -195,7 +197,11 @@ export class SessionSocket extends Socket {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
     let sent: boolean;
     try {
-      sent = this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope);
+      sent = this.sendSequenced((s, a) =>
+        payload instanceof EncodedText
+          ? new EncodedMessage(s, a, payload)
+          : ((a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope),
+      );
     } catch (error) {
       // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
       // nothing was numbered; the application hears why.
@@ -542,7 +548,11 @@ export class SessionSocket extends Socket {
     if (verdict === 'duplicate') return;
     if (envelope.t === 'm') {
       this.messagesIn++;
-      this.accept(envelope.b !== undefined ? new LifelineMessage(undefined, toBuffer(envelope.b), true) : new LifelineMessage(envelope.d, undefined, false));
+      this.accept(
+        envelope.b !== undefined
+          ? new LifelineMessage(undefined, toBuffer(envelope.b), true)
+          : new LifelineMessage(envelope instanceof EncodedMessage ? envelope.encoded : envelope.d, undefined, false),
+      );
     } else if (envelope.t === 'q') this.requestsOf().answer(envelope);
     else this.requests?.settle(envelope);
   }
@@ -679,7 +689,8 @@ function flushAck(session: SessionSocket): void {
 function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
   if (data instanceof Message) {
     if (binary ?? data.binary) return { b: data.data };
-    return { d: data instanceof LifelineMessage && !data.binary ? data.value : data.text };
+    if (!(data instanceof LifelineMessage)) return { d: data.text };
+    return data.binary ? { d: data.text } : (data.encoded ?? { d: data.value });
   }
   if (typeof data === 'string') return binary === true ? { b: Buffer.from(data) } : { d: data };
   const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
@@ -687,5 +698,6 @@ function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
 }
 
 function sizeOf(payload: Payload): number {
+  if (payload instanceof EncodedText) return payload.bytes.length;
   return 'b' in payload ? payload.b.byteLength : typeof payload.d === 'string' ? Buffer.byteLength(payload.d) : 0;
 }

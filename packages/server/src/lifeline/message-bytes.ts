@@ -1,0 +1,409 @@
+/**
+ * `m` envelopes with a large payload, read and written as bytes, in both formats (issue 16).
+ *
+ * The general path turns a frame into a string, parses it, and serialises the payload again
+ * to send it: for a 16 KiB message that is three copies of it, a JSON.stringify that reads it
+ * character by character, and a frame kept as a string in the replay buffer, where the garbage
+ * collector copies it until the client acknowledges it. Here the exact shapes the encoders
+ * write — JSON `{"t":"m","s":S[,"a":A],"d":"…"}` or `…,"b":"…"}`, MessagePack the same map
+ * with its keys in that order — are read from the frame's bytes, and written into one Buffer
+ * (off the JavaScript heap). A string `d` stays in its encoded form (EncodedText), made into a
+ * string only if something reads it, and a message sent on as it came (`socket.send(message)`,
+ * an echo) is copied, not encoded again.
+ *
+ * Every reader returns `undefined` for what it does not take, and the general path decides:
+ * it accepts only what the general path accepts, with the same envelope, and never rejects
+ * anything itself, so every refusal keeps its close code and reason. The writers produce
+ * the bytes the general encoders produce. `test/message-bytes.test.ts` checks both over
+ * generated frames.
+ */
+import { isAscii, isUtf8 } from 'node:buffer';
+import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
+import type { LifelineFormat } from './options.js';
+
+/**
+ * Frames and payloads from this many bytes on take the byte path. Below it the string path
+ * costs no more, and keeps small frames as strings: a small Buffer would come from Node's
+ * shared pool, and one held in a replay buffer would pin a whole pool slab.
+ */
+export const BYTE_PATH_MIN = 1024;
+
+/**
+ * A string `d` as it was received, in the form the format's encoder writes it: a JSON string
+ * literal without escapes (quotes included), or a MessagePack str with its header. The string
+ * itself is made from these bytes only when something reads it.
+ */
+export class EncodedText {
+  private decoded: string | undefined;
+
+  constructor(
+    readonly format: LifelineFormat,
+    /** The field's value, encoded: what goes on the wire for it. */
+    readonly bytes: Buffer,
+    /** Where the string's UTF-8 bytes begin and end within `bytes`. */
+    private readonly start: number,
+    private readonly end: number,
+    /** They are ASCII (then latin1 decodes them, which costs a copy and nothing else). */
+    private readonly ascii: boolean,
+  ) {}
+
+  /** The string. */
+  get text(): string {
+    return (this.decoded ??= this.bytes.toString(this.ascii ? 'latin1' : 'utf8', this.start, this.end));
+  }
+
+  /** The string's UTF-8 bytes, copied. */
+  utf8(): Buffer {
+    return Buffer.from(this.bytes.subarray(this.start, this.end));
+  }
+}
+
+/**
+ * An `m` envelope whose `d` is an EncodedText: read so from a frame, or made to send one on
+ * (`socket.send(message)`). `d` reads like any envelope's, so the general encoders take it too;
+ * a writer of the same format copies its bytes instead.
+ */
+export class EncodedMessage {
+  readonly t = 'm';
+  readonly s: number;
+  /** Present only when set, as in every decoded envelope. */
+  declare readonly a?: number;
+
+  constructor(
+    s: number,
+    a: number | undefined,
+    readonly encoded: EncodedText,
+  ) {
+    this.s = s;
+    if (a !== undefined) (this as { a?: number }).a = a;
+  }
+
+  get d(): string {
+    return this.encoded.text;
+  }
+}
+
+// ---- JSON (lifeline.v1) ---------------------------------------------------------------------
+
+const JSON_HEAD = Buffer.from('{"t":"m","s":', 'latin1');
+const JSON_A = Buffer.from(',"a":', 'latin1');
+const JSON_D = Buffer.from(',"d":"', 'latin1'); // a string d: its opening quote included
+const JSON_B = Buffer.from(',"b":"', 'latin1');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const CLOSE_BRACE = 0x7d;
+
+/** Where the last readDigits / readUint stopped. */
+let cursor = 0;
+
+/**
+ * The envelope in a JSON text frame of at least BYTE_PATH_MIN bytes, when it has the
+ * encoder's shape and a string `d` without escapes, or a `b`; otherwise `undefined`.
+ */
+export function readJsonMessage(data: Buffer, limits: DecodeLimits): MessageEnvelope | EncodedMessage | undefined {
+  const n = data.length;
+  if (n < BYTE_PATH_MIN || data[n - 1] !== CLOSE_BRACE || !bytesAt(data, 0, JSON_HEAD)) return undefined;
+  const s = readDigits(data, JSON_HEAD.length);
+  if (s < 1) return undefined;
+  let a: number | undefined;
+  if (bytesAt(data, cursor, JSON_A)) {
+    a = readDigits(data, cursor + JSON_A.length);
+    if (a < 0) return undefined;
+  }
+  // The general path counts the envelope's fields as items (bounds.ts); its other bounds
+  // (depth 1, keys of one character) every limit allows.
+  if ((a === undefined ? 3 : 4) > limits.maxItems) return undefined;
+  const start = cursor + JSON_D.length; // the first character inside the quotes, for d and b alike
+  const end = n - 2; // the closing quote
+  if (end < start || data[end] !== QUOTE) return undefined;
+  if (bytesAt(data, cursor, JSON_D)) {
+    // Without a quote inside, a backslash or a control character, the literal is a JSON
+    // string without escapes: it reads as its own UTF-8 text, which JSON.stringify writes
+    // back as these very bytes (valid UTF-8 holds no lone surrogate).
+    if (!plainJsonString(data, start, end)) return undefined;
+    const literal = data.subarray(start - 1, end + 1);
+    const ascii = isAscii(literal);
+    if (!ascii && !isUtf8(literal)) return undefined; // the general path reads it with replacement characters
+    return new EncodedMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
+  }
+  if (bytesAt(data, cursor, JSON_B)) {
+    // Canonical base64 only (PROTOCOL.md §2.1): Node's decoder is lenient, but what it gives
+    // back encodes to the text only when the text was canonical.
+    const text = data.toString('latin1', start, end);
+    const b = Buffer.from(text, 'base64');
+    if (b.toString('base64') !== text) return undefined;
+    return a === undefined ? { t: 'm', s, b } : { t: 'm', s, a, b };
+  }
+  return undefined;
+}
+
+/**
+ * The text frame (as bytes) of an `m` envelope with a `b` of at least BYTE_PATH_MIN bytes,
+ * or an EncodedMessage received as JSON; otherwise `undefined`.
+ */
+export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | undefined {
+  if (!numbered(m)) return undefined;
+  const head = m.a === undefined ? `{"t":"m","s":${m.s}` : `{"t":"m","s":${m.s},"a":${m.a}`;
+  if (m instanceof EncodedMessage) {
+    const bytes = m.encoded.bytes;
+    if (m.encoded.format !== 'json') return undefined;
+    const frame = Buffer.allocUnsafeSlow(head.length + 5 + bytes.length + 1);
+    let at = frame.write(head, 0, 'latin1');
+    at += JSON_D.copy(frame, at, 0, 5); // ,"d":
+    at += bytes.copy(frame, at);
+    frame[at] = CLOSE_BRACE;
+    return frame;
+  }
+  const b = m.b;
+  if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
+  const base64 = asBuffer(b).toString('base64');
+  const frame = Buffer.allocUnsafeSlow(head.length + JSON_B.length + base64.length + 2);
+  let at = frame.write(head, 0, 'latin1');
+  at += JSON_B.copy(frame, at);
+  at += frame.write(base64, at, 'latin1');
+  frame[at] = QUOTE;
+  frame[at + 1] = CLOSE_BRACE;
+  return frame;
+}
+
+/**
+ * No byte in `data[start, end)` is a quote, a backslash or a control character (below
+ * 0x20). Quotes and backslashes are found with indexOf (native); control characters four
+ * bytes at a time, with the test for a byte below n of "Bit Twiddling Hacks" (hasless),
+ * which reports no false positive for a whole word.
+ */
+function plainJsonString(data: Buffer, start: number, end: number): boolean {
+  if (data.indexOf(QUOTE, start) !== end || data.indexOf(BACKSLASH, start) !== -1) return false;
+  let i = start;
+  for (const aligned = Math.min(end, i + ((4 - ((data.byteOffset + i) & 3)) & 3)); i < aligned; i++) if (data[i]! < 0x20) return false;
+  const words = (end - i) >> 2;
+  if (words > 0) {
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    let below = 0;
+    for (let k = 0; k < words; k++) {
+      const x = view[k]!;
+      below |= (x - 0x20202020) & ~x;
+    }
+    if ((below & 0x80808080) !== 0) return false;
+    i += words << 2;
+  }
+  for (; i < end; i++) if (data[i]! < 0x20) return false;
+  return true;
+}
+
+// ---- MessagePack (lifeline.v1.msgpack) ------------------------------------------------------
+
+/** fixstr "t", fixstr "m", fixstr "s": the three fields' start after the map's head. */
+const MSGPACK_HEAD = Buffer.from([0xa1, 0x74, 0xa1, 0x6d, 0xa1, 0x73]);
+const FIXSTR_1 = 0xa1;
+const KEY_A = 0x61;
+const KEY_B = 0x62;
+const KEY_D = 0x64;
+
+/**
+ * The envelope in a MessagePack frame of at least BYTE_PATH_MIN bytes, when it is the map
+ * `{t: "m", s, [a,] d}` with a string d (valid UTF-8, its header the shortest) or
+ * `{t: "m", s, [a,] b}`, integers as unsigned MessagePack integers; otherwise `undefined`.
+ * A `b` is a view into `data`, as the general decoder gives it.
+ */
+export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): MessageEnvelope | EncodedMessage | undefined {
+  const n = data.length;
+  const fields = data[0]! - 0x80; // a fixmap of 3 or 4 entries
+  if (n < BYTE_PATH_MIN || (fields !== 3 && fields !== 4) || !bytesAt(data, 1, MSGPACK_HEAD)) return undefined;
+  // The general decoder counts the map's entries as items; it allows one level of nesting at least.
+  if (fields > limits.maxItems) return undefined;
+  const s = readUint(data, 1 + MSGPACK_HEAD.length);
+  if (s < 1) return undefined;
+  let a: number | undefined;
+  if (fields === 4) {
+    if (data[cursor] !== FIXSTR_1 || data[cursor + 1] !== KEY_A) return undefined;
+    a = readUint(data, cursor + 2);
+    if (a < 0) return undefined;
+  }
+  if (data[cursor] !== FIXSTR_1) return undefined;
+  const key = data[cursor + 1];
+  const at = cursor + 2;
+  if (key === KEY_D) {
+    const start = stringStart(data, at);
+    if (start < 0) return undefined;
+    const text = data.subarray(start);
+    const ascii = isAscii(text);
+    if (!ascii && !isUtf8(text)) return undefined; // the general decoder refuses it (1007)
+    return new EncodedMessage(s, a, new EncodedText('msgpack', data.subarray(at), start - at, n - at, ascii));
+  }
+  if (key === KEY_B) {
+    const start = binaryStart(data, at);
+    if (start < 0) return undefined;
+    const b = data.subarray(start);
+    return a === undefined ? { t: 'm', s, b } : { t: 'm', s, a, b };
+  }
+  return undefined;
+}
+
+/**
+ * The binary frame of an `m` envelope with a `b` of at least BYTE_PATH_MIN bytes, or an
+ * EncodedMessage received in MessagePack; otherwise `undefined`.
+ */
+export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer | undefined {
+  if (!numbered(m)) return undefined;
+  const { s, a } = m;
+  const encoded = m instanceof EncodedMessage ? m.encoded : undefined;
+  const b = m instanceof EncodedMessage ? undefined : m.b;
+  let payloadSize: number;
+  if (encoded !== undefined) {
+    if (encoded.format !== 'msgpack') return undefined;
+    payloadSize = encoded.bytes.length;
+  } else {
+    if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
+    payloadSize = (b.byteLength < 0x10000 ? 3 : 5) + b.byteLength;
+  }
+  const frame = Buffer.allocUnsafeSlow(1 + MSGPACK_HEAD.length + uintSize(s) + (a === undefined ? 0 : 2 + uintSize(a)) + 2 + payloadSize);
+  frame[0] = a === undefined ? 0x83 : 0x84;
+  let at = 1 + MSGPACK_HEAD.copy(frame, 1);
+  at = writeUint(frame, at, s);
+  if (a !== undefined) {
+    frame[at] = FIXSTR_1;
+    frame[at + 1] = KEY_A;
+    at = writeUint(frame, at + 2, a);
+  }
+  frame[at] = FIXSTR_1;
+  if (encoded !== undefined) {
+    frame[at + 1] = KEY_D;
+    encoded.bytes.copy(frame, at + 2);
+    return frame;
+  }
+  frame[at + 1] = KEY_B;
+  at += 2;
+  const size = b!.byteLength;
+  if (size < 0x10000) {
+    frame[at] = 0xc5; // bin 16 (a bin 8 holds less than BYTE_PATH_MIN)
+    frame.writeUInt16BE(size, at + 1);
+    at += 3;
+  } else {
+    frame[at] = 0xc6; // bin 32
+    frame.writeUInt32BE(size, at + 1);
+    at += 5;
+  }
+  frame.set(b!, at);
+  return frame;
+}
+
+/** Where a str's bytes begin, when a str 8/16/32 with the shortest header runs from `at` to the end; else −1. */
+function stringStart(data: Buffer, at: number): number {
+  const n = data.length;
+  const head = data[at];
+  if (head === 0xd9 && at + 2 <= n) return data[at + 1]! >= 32 && at + 2 + data[at + 1]! === n ? at + 2 : -1;
+  if (head === 0xda && at + 3 <= n) {
+    const length = data.readUInt16BE(at + 1);
+    return length >= 0x100 && at + 3 + length === n ? at + 3 : -1;
+  }
+  if (head === 0xdb && at + 5 <= n) {
+    const length = data.readUInt32BE(at + 1);
+    return length >= 0x10000 && at + 5 + length === n ? at + 5 : -1;
+  }
+  return -1; // a fixstr holds less than BYTE_PATH_MIN: never the whole rest of the frame
+}
+
+/** Where a bin's bytes begin, when a bin 8/16/32 runs from `at` to the end; else −1. */
+function binaryStart(data: Buffer, at: number): number {
+  const n = data.length;
+  const head = data[at];
+  if (head === 0xc4 && at + 2 <= n) return at + 2 + data[at + 1]! === n ? at + 2 : -1;
+  if (head === 0xc5 && at + 3 <= n) return at + 3 + data.readUInt16BE(at + 1) === n ? at + 3 : -1;
+  if (head === 0xc6 && at + 5 <= n) return at + 5 + data.readUInt32BE(at + 1) === n ? at + 5 : -1;
+  return -1;
+}
+
+/** An unsigned MessagePack integer at `at` (positive fixint, uint 8/16/32/64) up to 2^53 − 1, or −1. */
+function readUint(data: Buffer, at: number): number {
+  const n = data.length;
+  const head = data[at]!;
+  if (head < 0x80) {
+    cursor = at + 1;
+    return at < n ? head : -1;
+  }
+  let value: number;
+  if (head === 0xcc && at + 2 <= n) {
+    value = data[at + 1]!;
+    cursor = at + 2;
+  } else if (head === 0xcd && at + 3 <= n) {
+    value = data.readUInt16BE(at + 1);
+    cursor = at + 3;
+  } else if (head === 0xce && at + 5 <= n) {
+    value = data.readUInt32BE(at + 1);
+    cursor = at + 5;
+  } else if (head === 0xcf && at + 9 <= n) {
+    const high = data.readUInt32BE(at + 1);
+    if (high > 0x1f_ffff) return -1; // above 2^53 − 1
+    value = high * 0x1_0000_0000 + data.readUInt32BE(at + 5);
+    cursor = at + 9;
+  } else return -1;
+  return value;
+}
+
+/** Bytes of the shortest unsigned encoding of `value`, as @msgpack/msgpack writes it. */
+function uintSize(value: number): number {
+  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x1_0000_0000 ? 5 : 9;
+}
+
+function writeUint(frame: Buffer, at: number, value: number): number {
+  if (value < 0x80) {
+    frame[at] = value;
+    return at + 1;
+  }
+  if (value < 0x100) {
+    frame[at] = 0xcc;
+    frame[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    frame[at] = 0xcd;
+    frame.writeUInt16BE(value, at + 1);
+    return at + 3;
+  }
+  if (value < 0x1_0000_0000) {
+    frame[at] = 0xce;
+    frame.writeUInt32BE(value, at + 1);
+    return at + 5;
+  }
+  frame[at] = 0xcf;
+  frame.writeUInt32BE(Math.floor(value / 0x1_0000_0000), at + 1);
+  frame.writeUInt32BE(value >>> 0, at + 5);
+  return at + 9;
+}
+
+// ---- both ------------------------------------------------------------------------------------
+
+/** `s` and `a` as the general encoders write them without the full check (integers in range). */
+function numbered(m: MessageEnvelope | EncodedMessage): boolean {
+  const { s, a } = m;
+  return typeof s === 'number' && Number.isSafeInteger(s) && s >= 1 && (a === undefined || (typeof a === 'number' && Number.isSafeInteger(a) && a >= 0));
+}
+
+/**
+ * A JSON integer without sign, fraction, exponent or leading zero at `i`, up to 2^53 − 1
+ * (exact in a double, as JSON.parse reads it), or −1.
+ */
+function readDigits(data: Buffer, i: number): number {
+  const start = i;
+  let value = 0;
+  for (; i < data.length; i++) {
+    const digit = data[i]! - 48;
+    if (digit < 0 || digit > 9) break;
+    value = value * 10 + digit;
+  }
+  const length = i - start;
+  if (length === 0 || length > 16 || value > Number.MAX_SAFE_INTEGER || (length > 1 && data[start] === 48)) return -1;
+  cursor = i;
+  return value;
+}
+
+function bytesAt(data: Buffer, at: number, expected: Buffer): boolean {
+  if (at + expected.length > data.length) return false;
+  for (let i = 0; i < expected.length; i++) if (data[at + i] !== expected[i]) return false;
+  return true;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
