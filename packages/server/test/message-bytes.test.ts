@@ -7,7 +7,7 @@ import { LifelineTestClient } from '../../../test/support/lifeline-test-client.j
 import { serverTestRig } from '../../../test/support/rig.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { codecsWithin } from '../src/lifeline/codec.js';
-import { BYTE_PATH_MIN, EncodedMessage, readJsonMessage, readMsgpackMessage } from '../src/lifeline/message-bytes.js';
+import { BYTE_PATH_MIN, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
 
 /**
  * The byte path for large `m` envelopes (message-bytes.ts) against the general path
@@ -22,7 +22,7 @@ const RUNS = { numRuns: 1500 };
 
 // ---- outcomes ---------------------------------------------------------------------------------
 
-/** An envelope as plain data (a `d` read through EncodedMessage's getter, `b` as hex), or the refusal. */
+/** An envelope as plain data (a `d` or `b` read through an EncodedEnvelope's getter, `b` as hex), or the refusal. */
 function outcome(decode: () => Envelope): unknown {
   let e: Envelope;
   try {
@@ -204,17 +204,19 @@ const mpFrame = fc
 
 // ---- the properties ---------------------------------------------------------------------------
 
-/** The frame's bytes, a text frame's as UTF-8. */
-const bytesOf = (frame: string | Uint8Array) => Buffer.from(typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame);
+/** The frame's bytes, a text frame's as UTF-8, a frame in pieces joined. */
+const bytesOf = (frame: string | Uint8Array | readonly Uint8Array[]) =>
+  Array.isArray(frame) ? Buffer.concat(frame) : Buffer.from(typeof frame === 'string' ? Buffer.from(frame, 'utf8') : (frame as Uint8Array));
 
-/** A received string `d` kept encoded, sent on in an envelope of either format: the bytes of the general encoders. */
-function sendsOnAsTheGeneralEncodersWrite(received: Envelope | EncodedMessage | undefined): void {
-  if (!(received instanceof EncodedMessage)) return;
+/** A received payload kept encoded, sent on in an envelope of either format: the bytes of the general encoders. */
+function sendsOnAsTheGeneralEncodersWrite(received: Envelope | EncodedEnvelope | undefined): void {
+  if (!(received instanceof EncodedEnvelope)) return;
   const codecs = codecsWithin({ maxDepth: 64, maxItems: 10_000, maxKeyLength: 1024 });
+  const payload = received.b !== undefined ? { b: received.b } : { d: received.d };
   for (const [s, a] of [[7, undefined], [300, 70_000]] as const) {
-    const plain: Envelope = a === undefined ? { t: 'm', s, d: received.d } : { t: 'm', s, a, d: received.d };
-    expect(bytesOf(codecs.json.encode(new EncodedMessage(s, a, received.encoded)))).toEqual(bytesOf(encodeEnvelope(plain)));
-    expect(bytesOf(codecs.msgpack.encode(new EncodedMessage(s, a, received.encoded)))).toEqual(bytesOf(encodeEnvelopeMsgpack(plain)));
+    const plain = (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as Envelope;
+    expect(bytesOf(codecs.json.encode(encodedMessage(s, a, received.encoded)))).toEqual(bytesOf(encodeEnvelope(plain)));
+    expect(bytesOf(codecs.msgpack.encode(encodedMessage(s, a, received.encoded)))).toEqual(bytesOf(encodeEnvelopeMsgpack(plain)));
   }
 }
 
@@ -278,9 +280,9 @@ describe('the byte path writes the bytes the general encoders write', () => {
           codecs.msgpack.decode(bytesOf(encodeEnvelopeMsgpack({ t: 'm', s, d: text }))),
         ];
         for (const r of received) {
-          if (!(r instanceof EncodedMessage)) continue; // escapes in the text: the general path's
+          if (!(r instanceof TextMessage)) continue; // escapes in the text: the general path's
           passed++;
-          const out = new EncodedMessage(s2, a2, r.encoded);
+          const out = new TextMessage(s2, a2, r.encoded);
           const plain: Envelope = a2 === undefined ? { t: 'm', s: s2, d: text } : { t: 'm', s: s2, a: a2, d: text };
           expect(r.d).toBe(text);
           expect(bytesOf(codecs.json.encode(out))).toEqual(bytesOf(encodeEnvelope(plain)));
@@ -291,6 +293,35 @@ describe('the byte path writes the bytes the general encoders write', () => {
     );
     expect(passed).toBeGreaterThan(150);
   });
+});
+
+describe('a received payload sent on stays where it arrived', () => {
+  const codecs = codecsWithin({ maxDepth: 64, maxItems: 10_000, maxKeyLength: 1024 });
+  const text = 'x'.repeat(16_384);
+  const frames = {
+    json: Buffer.from(encodeEnvelope({ t: 'm', s: 9, d: text })),
+    msgpack: Buffer.from(encodeEnvelopeMsgpack({ t: 'm', s: 9, b: Buffer.from(text) })),
+  };
+
+  for (const format of ['json', 'msgpack'] as const) {
+    it(`${format}: written in pieces, the payload a view of the received frame, not a copy`, () => {
+      const received = codecs[format].decode(frames[format]) as EncodedEnvelope;
+      const frame = codecs[format].encode(encodedMessage(1, 9, received.encoded));
+      expect(Array.isArray(frame)).toBe(true);
+      const pieces = frame as Uint8Array[];
+      expect(pieces[1]!.buffer).toBe(frames[format].buffer);
+      expect(pieces[1]!.byteOffset).toBeGreaterThan(frames[format].byteOffset);
+    });
+
+    it(`${format}: copied into a frame of its own when the memory it came in is much larger`, () => {
+      const big = Buffer.alloc(frames[format].length * 5);
+      frames[format].copy(big, 7);
+      const received = codecs[format].decode(big.subarray(7, 7 + frames[format].length)) as EncodedEnvelope;
+      const frame = codecs[format].encode(encodedMessage(1, 9, received.encoded));
+      expect(Buffer.isBuffer(frame)).toBe(true);
+      expect((frame as Buffer).buffer).not.toBe(big.buffer);
+    });
+  }
 });
 
 // ---- through a server -------------------------------------------------------------------------
@@ -327,6 +358,25 @@ describe('large messages through a Lifeline route', () => {
         else if (typeof p === 'string') expect(seen[i]).toEqual({ text: p, json: p, data: Buffer.from(p), binary: false });
         else expect(seen[i]).toEqual({ text: JSON.stringify(p), json: p, data: Buffer.from(JSON.stringify(p)), binary: false });
       }
+    });
+  }
+
+  for (const format of ['json', 'msgpack'] as const) {
+    it(`${format}: a handler that changes a received b's bytes and sends the message sends them as changed`, async () => {
+      const running = await startApp((app) =>
+        app.ws('/invert', { lifeline: true }, (socket) => {
+          socket.on('message', (msg) => {
+            for (let i = 0; i < msg.data.length; i++) msg.data[i] = 255 - msg.data[i]!;
+            socket.send(msg);
+          });
+        }),
+      );
+      const c = new LifelineTestClient(running.wsUrl('/invert'), { format });
+      cleanup(() => c.close());
+      await c.connect();
+      c.send(bytes);
+      await waitFor(() => c.messages.length === 1, 'the answer');
+      expect(c.messages[0]).toEqual(Buffer.from(bytes.map((x) => 255 - x)));
     });
   }
 

@@ -8,14 +8,15 @@ import {
   type Envelope,
 } from '@lifeline/protocol';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
-import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage } from './message-bytes.js';
+import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
 import type { LifelineFormat } from './options.js';
 
 /**
  * One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). A JSON
- * frame is a string, or its UTF-8 bytes (an `m` with a large payload, message-bytes.ts).
+ * frame is a string, or its UTF-8 bytes; an `m` with a large payload may be pieces written one
+ * after another, the payload where it was received (message-bytes.ts).
  */
-export type Frame = string | Uint8Array;
+export type Frame = string | Uint8Array | FramePieces;
 
 /** A Lifeline wire format. */
 export interface Codec {

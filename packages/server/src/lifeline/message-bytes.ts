@@ -29,23 +29,32 @@ import type { LifelineFormat } from './options.js';
 export const BYTE_PATH_MIN = 1024;
 
 /**
- * A string `d` as it was received, in the form the format's encoder writes it: a JSON string
- * literal without escapes (quotes included), or a MessagePack str with its header. The string
- * itself is made from these bytes only when something reads it.
+ * A received payload kept as it came: the field's value encoded exactly as the format's
+ * encoder writes it (`bytes`), so that sending it on writes these bytes again.
  */
-export class EncodedText {
+export abstract class EncodedPayload {
+  constructor(
+    readonly format: LifelineFormat,
+    /** A JSON string literal (quotes included), or a MessagePack str or bin with its header. */
+    readonly bytes: Buffer,
+  ) {}
+}
+
+/** A string `d`: a JSON literal without escapes, or a MessagePack str. The string is made from its bytes when first read. */
+export class EncodedText extends EncodedPayload {
   private decoded: string | undefined;
 
   constructor(
-    readonly format: LifelineFormat,
-    /** The field's value, encoded: what goes on the wire for it. */
-    readonly bytes: Buffer,
+    format: LifelineFormat,
+    bytes: Buffer,
     /** Where the string's UTF-8 bytes begin and end within `bytes`. */
     private readonly start: number,
     private readonly end: number,
     /** They are ASCII (then latin1 decodes them, which costs a copy and nothing else). */
     private readonly ascii: boolean,
-  ) {}
+  ) {
+    super(format, bytes);
+  }
 
   /** The string. */
   get text(): string {
@@ -58,30 +67,88 @@ export class EncodedText {
   }
 }
 
+/** A `b`: canonical base64 in a JSON literal, or a MessagePack bin; `value` is the bytes it stands for. */
+export class EncodedBytes extends EncodedPayload {
+  constructor(
+    format: LifelineFormat,
+    bytes: Buffer,
+    readonly value: Buffer,
+  ) {
+    super(format, bytes);
+  }
+}
+
 /**
- * An `m` envelope whose `d` is an EncodedText: read so from a frame, or made to send one on
- * (`socket.send(message)`). `d` reads like any envelope's, so the general encoders take it too;
- * a writer of the same format copies its bytes instead.
+ * An `m` envelope whose payload is kept encoded: read so from a frame, or made to send a
+ * received one on (`socket.send(message)`). Its `d` or `b` reads like any envelope's, so the
+ * general encoders take it too; a writer of the same format writes its bytes instead.
  */
-export class EncodedMessage {
+export abstract class EncodedEnvelope {
   readonly t = 'm';
   readonly s: number;
   /** Present only when set, as in every decoded envelope. */
   declare readonly a?: number;
+
+  constructor(s: number, a: number | undefined) {
+    this.s = s;
+    if (a !== undefined) (this as { a?: number }).a = a;
+  }
+
+  abstract readonly encoded: EncodedPayload;
+}
+
+export class TextMessage extends EncodedEnvelope {
+  declare readonly b?: undefined;
 
   constructor(
     s: number,
     a: number | undefined,
     readonly encoded: EncodedText,
   ) {
-    this.s = s;
-    if (a !== undefined) (this as { a?: number }).a = a;
+    super(s, a);
   }
 
   get d(): string {
     return this.encoded.text;
   }
 }
+
+export class BytesMessage extends EncodedEnvelope {
+  declare readonly d?: undefined;
+
+  constructor(
+    s: number,
+    a: number | undefined,
+    readonly encoded: EncodedBytes,
+  ) {
+    super(s, a);
+  }
+
+  get b(): Buffer {
+    return this.encoded.value;
+  }
+}
+
+/** An `m` whose payload is kept encoded: a string `d` or a `b`. */
+export type EncodedMessage = TextMessage | BytesMessage;
+
+/** A received payload sent on, in a new envelope of the session's own numbering. */
+export function encodedMessage(s: number, a: number | undefined, encoded: EncodedPayload): EncodedMessage {
+  return encoded instanceof EncodedText ? new TextMessage(s, a, encoded) : new BytesMessage(s, a, encoded as EncodedBytes);
+}
+
+/**
+ * A frame written in pieces, one after another, as one message: a received payload stays
+ * where it arrived (no copy), between a head and a tail of its own.
+ */
+export type FramePieces = readonly Uint8Array[];
+
+/**
+ * A received payload's bytes are written where they are (a view of the frame they came in)
+ * when they make at least this share of the memory the view keeps alive; otherwise they are
+ * copied, so that the replay buffer, which counts the frames' bytes, never holds much more.
+ */
+const VIEW_SHARE = 4;
 
 // ---- JSON (lifeline.v1) ---------------------------------------------------------------------
 
@@ -92,6 +159,7 @@ const JSON_B = Buffer.from(',"b":"', 'latin1');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
+const JSON_CLOSE = Buffer.from('}', 'latin1');
 
 /** Where the last readDigits / readUint stopped. */
 let cursor = 0;
@@ -100,7 +168,7 @@ let cursor = 0;
  * The envelope in a JSON text frame of at least BYTE_PATH_MIN bytes, when it has the
  * encoder's shape and a string `d` without escapes, or a `b`; otherwise `undefined`.
  */
-export function readJsonMessage(data: Buffer, limits: DecodeLimits): MessageEnvelope | EncodedMessage | undefined {
+export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMessage | undefined {
   const n = data.length;
   if (n < BYTE_PATH_MIN || data[n - 1] !== CLOSE_BRACE || !bytesAt(data, 0, JSON_HEAD)) return undefined;
   const s = readDigits(data, JSON_HEAD.length);
@@ -124,7 +192,7 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): MessageEnve
     const literal = data.subarray(start - 1, end + 1);
     const ascii = isAscii(literal);
     if (!ascii && !isUtf8(literal)) return undefined; // the general path reads it with replacement characters
-    return new EncodedMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
+    return new TextMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
   }
   if (bytesAt(data, cursor, JSON_B)) {
     // Canonical base64 only (PROTOCOL.md §2.1): Node's decoder is lenient, but what it gives
@@ -132,27 +200,21 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): MessageEnve
     const text = data.toString('latin1', start, end);
     const b = Buffer.from(text, 'base64');
     if (b.toString('base64') !== text) return undefined;
-    return a === undefined ? { t: 'm', s, b } : { t: 'm', s, a, b };
+    return new BytesMessage(s, a, new EncodedBytes('json', data.subarray(start - 1, end + 1), b));
   }
   return undefined;
 }
 
 /**
- * The text frame (as bytes) of an `m` envelope with a `b` of at least BYTE_PATH_MIN bytes,
- * or an EncodedMessage received as JSON; otherwise `undefined`.
+ * The text frame of an `m` envelope whose payload was received as JSON (EncodedMessage),
+ * in pieces; or of one with a `b` of at least BYTE_PATH_MIN bytes, as bytes. Otherwise
+ * `undefined`.
  */
-export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | undefined {
+export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | FramePieces | undefined {
   if (!numbered(m)) return undefined;
   const head = m.a === undefined ? `{"t":"m","s":${m.s}` : `{"t":"m","s":${m.s},"a":${m.a}`;
-  if (m instanceof EncodedMessage) {
-    const bytes = m.encoded.bytes;
-    if (m.encoded.format !== 'json') return undefined;
-    const frame = Buffer.allocUnsafeSlow(head.length + 5 + bytes.length + 1);
-    let at = frame.write(head, 0, 'latin1');
-    at += JSON_D.copy(frame, at, 0, 5); // ,"d":
-    at += bytes.copy(frame, at);
-    frame[at] = CLOSE_BRACE;
-    return frame;
+  if (m instanceof EncodedEnvelope && m.encoded.format === 'json') {
+    return withPayload(ownBytes(m instanceof TextMessage ? `${head},"d":` : `${head},"b":`), m.encoded.bytes, JSON_CLOSE);
   }
   const b = m.b;
   if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
@@ -202,11 +264,11 @@ const KEY_D = 0x64;
 
 /**
  * The envelope in a MessagePack frame of at least BYTE_PATH_MIN bytes, when it is the map
- * `{t: "m", s, [a,] d}` with a string d (valid UTF-8, its header the shortest) or
- * `{t: "m", s, [a,] b}`, integers as unsigned MessagePack integers; otherwise `undefined`.
+ * `{t: "m", s, [a,] d}` with a string d (valid UTF-8) or `{t: "m", s, [a,] b}`, the payload's
+ * header the shortest, integers as unsigned MessagePack integers; otherwise `undefined`.
  * A `b` is a view into `data`, as the general decoder gives it.
  */
-export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): MessageEnvelope | EncodedMessage | undefined {
+export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): EncodedMessage | undefined {
   const n = data.length;
   const fields = data[0]! - 0x80; // a fixmap of 3 or 4 entries
   if (n < BYTE_PATH_MIN || (fields !== 3 && fields !== 4) || !bytesAt(data, 1, MSGPACK_HEAD)) return undefined;
@@ -229,35 +291,45 @@ export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): MessageE
     const text = data.subarray(start);
     const ascii = isAscii(text);
     if (!ascii && !isUtf8(text)) return undefined; // the general decoder refuses it (1007)
-    return new EncodedMessage(s, a, new EncodedText('msgpack', data.subarray(at), start - at, n - at, ascii));
+    return new TextMessage(s, a, new EncodedText('msgpack', data.subarray(at), start - at, n - at, ascii));
   }
   if (key === KEY_B) {
     const start = binaryStart(data, at);
     if (start < 0) return undefined;
-    const b = data.subarray(start);
-    return a === undefined ? { t: 'm', s, b } : { t: 'm', s, a, b };
+    return new BytesMessage(s, a, new EncodedBytes('msgpack', data.subarray(at), data.subarray(start)));
   }
   return undefined;
 }
 
 /**
- * The binary frame of an `m` envelope with a `b` of at least BYTE_PATH_MIN bytes, or an
- * EncodedMessage received in MessagePack; otherwise `undefined`.
+ * The binary frame of an `m` envelope whose payload was received as MessagePack
+ * (EncodedMessage), in pieces; or of one with a `b` of at least BYTE_PATH_MIN bytes, as
+ * bytes. Otherwise `undefined`.
  */
-export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer | undefined {
+export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer | FramePieces | undefined {
   if (!numbered(m)) return undefined;
-  const { s, a } = m;
-  const encoded = m instanceof EncodedMessage ? m.encoded : undefined;
-  const b = m instanceof EncodedMessage ? undefined : m.b;
-  let payloadSize: number;
-  if (encoded !== undefined) {
-    if (encoded.format !== 'msgpack') return undefined;
-    payloadSize = encoded.bytes.length;
+  if (m instanceof EncodedEnvelope && m.encoded.format === 'msgpack') return withPayload(msgpackHead(m.s, m.a, m instanceof TextMessage ? KEY_D : KEY_B, 0), m.encoded.bytes);
+  const b = m.b;
+  if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
+  const size = b.byteLength;
+  const binHead = size < 0x10000 ? 3 : 5; // bin 16 or bin 32 (a bin 8 holds less than BYTE_PATH_MIN)
+  const frame = msgpackHead(m.s, m.a, KEY_B, binHead + size);
+  let at = frame.length - binHead - size;
+  if (size < 0x10000) {
+    frame[at] = 0xc5;
+    frame.writeUInt16BE(size, at + 1);
   } else {
-    if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
-    payloadSize = (b.byteLength < 0x10000 ? 3 : 5) + b.byteLength;
+    frame[at] = 0xc6;
+    frame.writeUInt32BE(size, at + 1);
   }
-  const frame = Buffer.allocUnsafeSlow(1 + MSGPACK_HEAD.length + uintSize(s) + (a === undefined ? 0 : 2 + uintSize(a)) + 2 + payloadSize);
+  at += binHead;
+  frame.set(b, at);
+  return frame;
+}
+
+/** A map's head up to the payload's key (fixmap, t, s, a), with `room` more bytes after it for the payload. */
+function msgpackHead(s: number, a: number | undefined, key: number, room: number): Buffer {
+  const frame = Buffer.allocUnsafeSlow(1 + MSGPACK_HEAD.length + uintSize(s) + (a === undefined ? 0 : 2 + uintSize(a)) + 2 + room);
   frame[0] = a === undefined ? 0x83 : 0x84;
   let at = 1 + MSGPACK_HEAD.copy(frame, 1);
   at = writeUint(frame, at, s);
@@ -267,25 +339,31 @@ export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer
     at = writeUint(frame, at + 2, a);
   }
   frame[at] = FIXSTR_1;
-  if (encoded !== undefined) {
-    frame[at + 1] = KEY_D;
-    encoded.bytes.copy(frame, at + 2);
-    return frame;
-  }
-  frame[at + 1] = KEY_B;
-  at += 2;
-  const size = b!.byteLength;
-  if (size < 0x10000) {
-    frame[at] = 0xc5; // bin 16 (a bin 8 holds less than BYTE_PATH_MIN)
-    frame.writeUInt16BE(size, at + 1);
-    at += 3;
-  } else {
-    frame[at] = 0xc6; // bin 32
-    frame.writeUInt32BE(size, at + 1);
-    at += 5;
-  }
-  frame.set(b!, at);
+  frame[at + 1] = key;
   return frame;
+}
+
+/**
+ * `head`, the received `payload` and `tail` as one frame: in pieces, the payload where it
+ * is, when it makes at least 1/VIEW_SHARE of the memory it keeps alive; else copied into one.
+ */
+function withPayload(head: Buffer, payload: Buffer, tail?: Buffer): Buffer | FramePieces {
+  const pieces = tail === undefined ? [head, payload] : [head, payload, tail];
+  if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) return pieces;
+  const frame = Buffer.allocUnsafeSlow(head.length + payload.length + (tail?.length ?? 0));
+  let at = 0;
+  for (const piece of pieces) at += piece.copy(frame, at);
+  return frame;
+}
+
+/**
+ * ASCII text as bytes of their own: never a slice of Node's shared pool, which a frame held
+ * for replay would keep alive whole.
+ */
+function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(text.length);
+  bytes.write(text, 0, 'latin1');
+  return bytes;
 }
 
 /** Where a str's bytes begin, when a str 8/16/32 with the shortest header runs from `at` to the end; else −1. */
@@ -304,14 +382,19 @@ function stringStart(data: Buffer, at: number): number {
   return -1; // a fixstr holds less than BYTE_PATH_MIN: never the whole rest of the frame
 }
 
-/** Where a bin's bytes begin, when a bin 8/16/32 runs from `at` to the end; else −1. */
+/** Where a bin's bytes begin, when a bin 16/32 with the shortest header runs from `at` to the end; else −1. */
 function binaryStart(data: Buffer, at: number): number {
   const n = data.length;
   const head = data[at];
-  if (head === 0xc4 && at + 2 <= n) return at + 2 + data[at + 1]! === n ? at + 2 : -1;
-  if (head === 0xc5 && at + 3 <= n) return at + 3 + data.readUInt16BE(at + 1) === n ? at + 3 : -1;
-  if (head === 0xc6 && at + 5 <= n) return at + 5 + data.readUInt32BE(at + 1) === n ? at + 5 : -1;
-  return -1;
+  if (head === 0xc5 && at + 3 <= n) {
+    const length = data.readUInt16BE(at + 1);
+    return length >= 0x100 && at + 3 + length === n ? at + 3 : -1;
+  }
+  if (head === 0xc6 && at + 5 <= n) {
+    const length = data.readUInt32BE(at + 1);
+    return length >= 0x10000 && at + 5 + length === n ? at + 5 : -1;
+  }
+  return -1; // a bin 8 holds less than BYTE_PATH_MIN: never the whole rest of the frame
 }
 
 /** An unsigned MessagePack integer at `at` (positive fixint, uint 8/16/32/64) up to 2^53 − 1, or −1. */

@@ -1,6 +1,35 @@
-/** The size of an encoded message as the wire carries it: a string's UTF-8 bytes, or the bytes. */
-export function frameSize(frame: string | Uint8Array): number {
-  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+/** The size of an encoded message as the wire carries it: a string's UTF-8 bytes, or the bytes (of every piece). */
+export function frameSize(frame: string | Uint8Array | readonly Uint8Array[]): number {
+  if (typeof frame === 'string') return Buffer.byteLength(frame);
+  if (!Array.isArray(frame)) return (frame as Uint8Array).byteLength;
+  let size = 0;
+  for (const piece of frame) size += piece.byteLength;
+  return size;
+}
+
+/** The head of an unfragmented, unmasked server frame of `length` bytes (RFC 6455 §5.2), in `frame` at 0; returns its size. */
+export function writeFrameHead(frame: Buffer, length: number, binary: boolean): number {
+  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (length < 126) {
+    frame[1] = length;
+    return 2;
+  }
+  if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+    return 4;
+  }
+  frame[1] = 127;
+  frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+  frame.writeUInt32BE(length >>> 0, 6);
+  return 10;
+}
+
+/** The head alone, for a frame whose payload is written after it in pieces. */
+export function frameHead(length: number, binary: boolean): Buffer {
+  const head = Buffer.allocUnsafe(length < 126 ? 2 : length < 65536 ? 4 : 10);
+  writeFrameHead(head, length, binary);
+  return head;
 }
 
 /**
@@ -9,19 +38,8 @@ export function frameSize(frame: string | Uint8Array): number {
  */
 export function serverFrame(payload: string | Uint8Array, binary: boolean): Buffer {
   const length = frameSize(payload);
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(header + length);
-  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
-  if (length < 126) {
-    frame[1] = length;
-  } else if (length < 65536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
+  const frame = Buffer.allocUnsafe((length < 126 ? 2 : length < 65536 ? 4 : 10) + length);
+  const header = writeFrameHead(frame, length, binary);
   if (typeof payload === 'string') frame.write(payload, header, 'utf8');
   else frame.set(payload, header);
   return frame;

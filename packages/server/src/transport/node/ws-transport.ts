@@ -9,7 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { serverFrame } from '../frame.js';
+import { frameHead, frameSize, serverFrame } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
 
 const CAPABILITIES: TransportCapabilities = { pauseReading: true, framed: true, ping: true, refusalFirst: true };
@@ -75,10 +75,18 @@ export class NodeWsTransport extends WebSocket implements Transport {
     }
   }
 
-  write(data: string | Uint8Array, binary: boolean): void {
+  write(data: string | Uint8Array | readonly Uint8Array[], binary: boolean): void {
     if (this.readyState !== WebSocket.OPEN) return;
     this.cork();
-    this.send(data, binary ? BINARY : TEXT);
+    if (!Array.isArray(data)) {
+      this.send(data as string | Uint8Array, binary ? BINARY : TEXT);
+      return;
+    }
+    // In pieces: the frame's head, then each piece, straight to the TCP socket (see writeShared
+    // for why going around ws's sender keeps the order). The cork makes them one writev.
+    const raw = this._socket;
+    raw.write(frameHead(frameSize(data), binary));
+    for (const piece of data) raw.write(piece);
   }
 
   /**
