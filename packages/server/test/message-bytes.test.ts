@@ -7,6 +7,7 @@ import { LifelineTestClient } from '../../../test/support/lifeline-test-client.j
 import { serverTestRig } from '../../../test/support/rig.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { codecsWithin } from '../src/lifeline/codec.js';
+import { joinPieces, type Pieces } from '../src/transport/frame.js';
 import { BYTE_PATH_MIN, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
 
 /**
@@ -205,8 +206,8 @@ const mpFrame = fc
 // ---- the properties ---------------------------------------------------------------------------
 
 /** The frame's bytes, a text frame's as UTF-8, a frame in pieces joined. */
-const bytesOf = (frame: string | Uint8Array | readonly Uint8Array[]) =>
-  Array.isArray(frame) ? Buffer.concat(frame) : Buffer.from(typeof frame === 'string' ? Buffer.from(frame, 'utf8') : (frame as Uint8Array));
+const bytesOf = (frame: string | Uint8Array | Pieces) =>
+  Array.isArray(frame) ? joinPieces(frame) : Buffer.from(typeof frame === 'string' ? Buffer.from(frame, 'utf8') : (frame as Uint8Array));
 
 /** A received payload kept encoded, sent on in an envelope of either format: the bytes of the general encoders. */
 function sendsOnAsTheGeneralEncodersWrite(received: Envelope | EncodedEnvelope | undefined): void {

@@ -19,6 +19,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
+import type { Pieces } from '../transport/frame.js';
 import type { LifelineFormat } from './options.js';
 
 /**
@@ -139,9 +140,10 @@ export function encodedMessage(s: number, a: number | undefined, encoded: Encode
 
 /**
  * A frame written in pieces, one after another, as one message: a received payload stays
- * where it arrived (no copy), between a head and a tail of its own.
+ * where it arrived (no copy), between a head and a tail of its own. A string piece is bytes
+ * as latin1 (one byte a character): a head costs no allocation outside the JavaScript heap.
  */
-export type FramePieces = readonly Uint8Array[];
+export type FramePieces = Pieces;
 
 /**
  * A received payload's bytes are written where they are (a view of the frame they came in)
@@ -159,7 +161,6 @@ const JSON_B = Buffer.from(',"b":"', 'latin1');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
-const JSON_CLOSE = Buffer.from('}', 'latin1');
 
 /** Where the last readDigits / readUint stopped. */
 let cursor = 0;
@@ -214,7 +215,7 @@ export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | 
   if (!numbered(m)) return undefined;
   const head = m.a === undefined ? `{"t":"m","s":${m.s}` : `{"t":"m","s":${m.s},"a":${m.a}`;
   if (m instanceof EncodedEnvelope && m.encoded.format === 'json') {
-    return withPayload(ownBytes(m instanceof TextMessage ? `${head},"d":` : `${head},"b":`), m.encoded.bytes, JSON_CLOSE);
+    return withPayload(m instanceof TextMessage ? `${head},"d":` : `${head},"b":`, m.encoded.bytes, '}');
   }
   const b = m.b;
   if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
@@ -255,8 +256,9 @@ function plainJsonString(data: Buffer, start: number, end: number): boolean {
 
 // ---- MessagePack (lifeline.v1.msgpack) ------------------------------------------------------
 
-/** fixstr "t", fixstr "m", fixstr "s": the three fields' start after the map's head. */
-const MSGPACK_HEAD = Buffer.from([0xa1, 0x74, 0xa1, 0x6d, 0xa1, 0x73]);
+/** fixstr "t", fixstr "m", fixstr "s": the three fields' start after the map's head (latin1). */
+const MSGPACK_HEAD = '\xa1t\xa1m\xa1s';
+const MSGPACK_HEAD_BYTES = Buffer.from(MSGPACK_HEAD, 'latin1');
 const FIXSTR_1 = 0xa1;
 const KEY_A = 0x61;
 const KEY_B = 0x62;
@@ -271,7 +273,7 @@ const KEY_D = 0x64;
 export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): EncodedMessage | undefined {
   const n = data.length;
   const fields = data[0]! - 0x80; // a fixmap of 3 or 4 entries
-  if (n < BYTE_PATH_MIN || (fields !== 3 && fields !== 4) || !bytesAt(data, 1, MSGPACK_HEAD)) return undefined;
+  if (n < BYTE_PATH_MIN || (fields !== 3 && fields !== 4) || !bytesAt(data, 1, MSGPACK_HEAD_BYTES)) return undefined;
   // The general decoder counts the map's entries as items; it allows one level of nesting at least.
   if (fields > limits.maxItems) return undefined;
   const s = readUint(data, 1 + MSGPACK_HEAD.length);
@@ -308,13 +310,14 @@ export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): EncodedM
  */
 export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer | FramePieces | undefined {
   if (!numbered(m)) return undefined;
-  if (m instanceof EncodedEnvelope && m.encoded.format === 'msgpack') return withPayload(msgpackHead(m.s, m.a, m instanceof TextMessage ? KEY_D : KEY_B, 0), m.encoded.bytes);
+  if (m instanceof EncodedEnvelope && m.encoded.format === 'msgpack') return withPayload(msgpackHead(m.s, m.a, m instanceof TextMessage ? 'd' : 'b'), m.encoded.bytes);
   const b = m.b;
   if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
   const size = b.byteLength;
   const binHead = size < 0x10000 ? 3 : 5; // bin 16 or bin 32 (a bin 8 holds less than BYTE_PATH_MIN)
-  const frame = msgpackHead(m.s, m.a, KEY_B, binHead + size);
-  let at = frame.length - binHead - size;
+  const head = msgpackHead(m.s, m.a, 'b');
+  const frame = Buffer.allocUnsafeSlow(head.length + binHead + size);
+  let at = frame.write(head, 0, 'latin1');
   if (size < 0x10000) {
     frame[at] = 0xc5;
     frame.writeUInt16BE(size, at + 1);
@@ -327,43 +330,35 @@ export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer
   return frame;
 }
 
-/** A map's head up to the payload's key (fixmap, t, s, a), with `room` more bytes after it for the payload. */
-function msgpackHead(s: number, a: number | undefined, key: number, room: number): Buffer {
-  const frame = Buffer.allocUnsafeSlow(1 + MSGPACK_HEAD.length + uintSize(s) + (a === undefined ? 0 : 2 + uintSize(a)) + 2 + room);
-  frame[0] = a === undefined ? 0x83 : 0x84;
-  let at = 1 + MSGPACK_HEAD.copy(frame, 1);
-  at = writeUint(frame, at, s);
-  if (a !== undefined) {
-    frame[at] = FIXSTR_1;
-    frame[at + 1] = KEY_A;
-    at = writeUint(frame, at + 2, a);
-  }
-  frame[at] = FIXSTR_1;
-  frame[at + 1] = key;
-  return frame;
+/** A map's head up to the payload's key (fixmap, t, s, [a,] and the key `d` or `b`), as latin1 text. */
+function msgpackHead(s: number, a: number | undefined, key: 'd' | 'b'): string {
+  let head = (a === undefined ? '\x83' : '\x84') + MSGPACK_HEAD + uintText(s);
+  if (a !== undefined) head += `\xa1a${uintText(a)}`;
+  return `${head}\xa1${key}`;
+}
+
+/** `value` as the shortest unsigned MessagePack integer @msgpack/msgpack writes (fixint, uint 8/16/32/64), as latin1 text. */
+function uintText(value: number): string {
+  if (value < 0x80) return String.fromCharCode(value);
+  if (value < 0x100) return `\xcc${String.fromCharCode(value)}`;
+  if (value < 0x10000) return `\xcd${String.fromCharCode(value >>> 8, value & 0xff)}`;
+  const low = String.fromCharCode(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+  if (value < 0x1_0000_0000) return `\xce${low}`;
+  const high = Math.floor(value / 0x1_0000_0000);
+  return `\xcf${String.fromCharCode(high >>> 24, (high >>> 16) & 0xff, (high >>> 8) & 0xff, high & 0xff)}${low}`;
 }
 
 /**
  * `head`, the received `payload` and `tail` as one frame: in pieces, the payload where it
  * is, when it makes at least 1/VIEW_SHARE of the memory it keeps alive; else copied into one.
  */
-function withPayload(head: Buffer, payload: Buffer, tail?: Buffer): Buffer | FramePieces {
-  const pieces = tail === undefined ? [head, payload] : [head, payload, tail];
-  if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) return pieces;
+function withPayload(head: string, payload: Buffer, tail?: string): Buffer | FramePieces {
+  if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) return tail === undefined ? [head, payload] : [head, payload, tail];
   const frame = Buffer.allocUnsafeSlow(head.length + payload.length + (tail?.length ?? 0));
-  let at = 0;
-  for (const piece of pieces) at += piece.copy(frame, at);
+  let at = frame.write(head, 0, 'latin1');
+  at += payload.copy(frame, at);
+  if (tail !== undefined) frame.write(tail, at, 'latin1');
   return frame;
-}
-
-/**
- * ASCII text as bytes of their own: never a slice of Node's shared pool, which a frame held
- * for replay would keep alive whole.
- */
-function ownBytes(text: string): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(text.length);
-  bytes.write(text, 0, 'latin1');
-  return bytes;
 }
 
 /** Where a str's bytes begin, when a str 8/16/32 with the shortest header runs from `at` to the end; else −1. */
@@ -422,37 +417,6 @@ function readUint(data: Buffer, at: number): number {
     cursor = at + 9;
   } else return -1;
   return value;
-}
-
-/** Bytes of the shortest unsigned encoding of `value`, as @msgpack/msgpack writes it. */
-function uintSize(value: number): number {
-  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x1_0000_0000 ? 5 : 9;
-}
-
-function writeUint(frame: Buffer, at: number, value: number): number {
-  if (value < 0x80) {
-    frame[at] = value;
-    return at + 1;
-  }
-  if (value < 0x100) {
-    frame[at] = 0xcc;
-    frame[at + 1] = value;
-    return at + 2;
-  }
-  if (value < 0x10000) {
-    frame[at] = 0xcd;
-    frame.writeUInt16BE(value, at + 1);
-    return at + 3;
-  }
-  if (value < 0x1_0000_0000) {
-    frame[at] = 0xce;
-    frame.writeUInt32BE(value, at + 1);
-    return at + 5;
-  }
-  frame[at] = 0xcf;
-  frame.writeUInt32BE(Math.floor(value / 0x1_0000_0000), at + 1);
-  frame.writeUInt32BE(value >>> 0, at + 5);
-  return at + 9;
 }
 
 // ---- both ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  */
 import { EnvelopeError, type InboundSequence, type ReplayBuffer, type SequencedEnvelope } from '@lifeline/protocol';
 import type { LogFields } from '../leaves/logger.js';
-import { frameSize } from '../transport/frame.js';
+import { frameSize, joinPieces } from '../transport/frame.js';
 import type { SharedFrame } from '../transport/transport.js';
 import type { Frame } from './codec.js';
 import type { Link } from './link.js';
@@ -77,7 +77,7 @@ export class SharedSession implements DurableHost {
 
   /** The frames after `seq`, for the store: a frame in pieces joined into one. */
   *framesAfter(seq: number): Iterable<JournalFrame> {
-    for (const frame of this.session.replay.itemsAfter(seq)) yield Array.isArray(frame) ? Buffer.concat(frame) : (frame as string | Uint8Array);
+    for (const frame of this.session.replay.itemsAfter(seq)) yield Array.isArray(frame) ? joinPieces(frame) : (frame as string | Uint8Array);
   }
 
   /** The store holds the server's envelopes up to `seq` and the client's up to `rx`. */

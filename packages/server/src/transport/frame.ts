@@ -1,10 +1,21 @@
+/**
+ * A message written in pieces, one after another (Transport.write): bytes, or strings that
+ * stand for bytes as latin1 (one byte a character).
+ */
+export type Pieces = readonly (string | Uint8Array)[];
+
 /** The size of an encoded message as the wire carries it: a string's UTF-8 bytes, or the bytes (of every piece). */
-export function frameSize(frame: string | Uint8Array | readonly Uint8Array[]): number {
+export function frameSize(frame: string | Uint8Array | Pieces): number {
   if (typeof frame === 'string') return Buffer.byteLength(frame);
   if (!Array.isArray(frame)) return (frame as Uint8Array).byteLength;
   let size = 0;
-  for (const piece of frame) size += piece.byteLength;
+  for (const piece of frame as Pieces) size += typeof piece === 'string' ? piece.length : piece.byteLength;
   return size;
+}
+
+/** The pieces as one Buffer. */
+export function joinPieces(pieces: Pieces): Buffer {
+  return Buffer.concat(pieces.map((piece) => (typeof piece === 'string' ? Buffer.from(piece, 'latin1') : piece)));
 }
 
 /** The head of an unfragmented, unmasked server frame of `length` bytes (RFC 6455 §5.2), in `frame` at 0; returns its size. */

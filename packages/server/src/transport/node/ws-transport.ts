@@ -9,7 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { frameHead, frameSize, serverFrame } from '../frame.js';
+import { frameHead, frameSize, serverFrame, type Pieces } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
 
 const CAPABILITIES: TransportCapabilities = { pauseReading: true, framed: true, ping: true, refusalFirst: true };
@@ -75,7 +75,7 @@ export class NodeWsTransport extends WebSocket implements Transport {
     }
   }
 
-  write(data: string | Uint8Array | readonly Uint8Array[], binary: boolean): void {
+  write(data: string | Uint8Array | Pieces, binary: boolean): void {
     if (this.readyState !== WebSocket.OPEN) return;
     this.cork();
     if (!Array.isArray(data)) {
@@ -86,7 +86,10 @@ export class NodeWsTransport extends WebSocket implements Transport {
     // for why going around ws's sender keeps the order). The cork makes them one writev.
     const raw = this._socket;
     raw.write(frameHead(frameSize(data), binary));
-    for (const piece of data) raw.write(piece);
+    for (const piece of data as Pieces) {
+      if (typeof piece === 'string') raw.write(piece, 'latin1');
+      else raw.write(piece);
+    }
   }
 
   /**
