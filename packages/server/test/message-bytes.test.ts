@@ -334,7 +334,8 @@ describe('large messages through a Lifeline route', () => {
   const unicode = `é😀€ ${ascii}`.repeat(2); // UTF-8 that is not ASCII: the byte path
   const escaped = `"quoted"\n${ascii}\\`; // escapes: the general path
   const bytes = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 7) % 256));
-  const payloads: unknown[] = [ascii, unicode, escaped, bytes, 'small', { nested: [ascii] }];
+  const long = ascii.repeat(6); // 108,000 characters: a frame over 64 KiB (a head with a 64-bit length)
+  const payloads: unknown[] = [ascii, unicode, escaped, bytes, 'small', { nested: [ascii] }, long, Buffer.from(long)];
 
   for (const format of ['json', 'msgpack'] as const) {
     it(`${format}: an echo (socket.send(message)) gives back every payload as sent, and the handler reads each one right`, async () => {

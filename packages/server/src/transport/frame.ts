@@ -36,11 +36,14 @@ export function writeFrameHead(frame: Buffer, length: number, binary: boolean): 
   return 10;
 }
 
-/** The head alone, for a frame whose payload is written after it in pieces. */
-export function frameHead(length: number, binary: boolean): Buffer {
-  const head = Buffer.allocUnsafe(length < 126 ? 2 : length < 65536 ? 4 : 10);
-  writeFrameHead(head, length, binary);
-  return head;
+/** The head alone, as latin1 text, for a frame whose payload is written after it in pieces. */
+export function frameHeadText(length: number, binary: boolean): string {
+  const first = String.fromCharCode(0x80 | (binary ? 0x2 : 0x1));
+  if (length < 126) return first + String.fromCharCode(length);
+  if (length < 65536) return first + String.fromCharCode(126, length >>> 8, length & 0xff);
+  const high = Math.floor(length / 2 ** 32);
+  const bytes = [127, high >>> 24, (high >>> 16) & 0xff, (high >>> 8) & 0xff, high & 0xff, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff];
+  return first + String.fromCharCode(...bytes);
 }
 
 /**

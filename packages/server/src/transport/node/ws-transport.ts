@@ -9,7 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { frameHead, frameSize, serverFrame, type Pieces } from '../frame.js';
+import { frameHeadText, frameSize, serverFrame, type Pieces } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
 
 const CAPABILITIES: TransportCapabilities = { pauseReading: true, framed: true, ping: true, refusalFirst: true };
@@ -82,11 +82,17 @@ export class NodeWsTransport extends WebSocket implements Transport {
       this.send(data as string | Uint8Array, binary ? BINARY : TEXT);
       return;
     }
-    // In pieces: the frame's head, then each piece, straight to the TCP socket (see writeShared
-    // for why going around ws's sender keeps the order). The cork makes them one writev.
+    // In pieces: the frame's head (with the first piece when that is text), then each piece,
+    // straight to the TCP socket (see writeShared for why going around ws's sender keeps the
+    // order). The cork makes them one writev.
     const raw = this._socket;
-    raw.write(frameHead(frameSize(data), binary));
-    for (const piece of data as Pieces) {
+    const pieces = data as Pieces;
+    const head = frameHeadText(frameSize(pieces), binary);
+    const first = pieces[0];
+    if (typeof first === 'string') raw.write(head + first, 'latin1');
+    else raw.write(head, 'latin1');
+    for (let i = typeof first === 'string' ? 1 : 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
       if (typeof piece === 'string') raw.write(piece, 'latin1');
       else raw.write(piece);
     }
