@@ -1129,9 +1129,16 @@ static inline size_t json_ws(const uint8_t *p, size_t i, size_t n) {
 
 /* The string at p[i] (a quote); returns the index after its closing quote. */
 static size_t json_string(const uint8_t *p, size_t i, size_t n, int *escaped) {
-  for (i++; i < n; i++) {
-    if (p[i] == '"') return i + 1;
-    if (p[i] == '\\') *escaped = 1, i++;
+  /* memchr for the next quote, then for a backslash before it: a 16 KiB payload costs two
+   * vectorised scans, not a loop over its bytes */
+  for (i++; i < n;) {
+    const uint8_t *q = memchr(p + i, '"', n - i);
+    if (!q) return JBAD;
+    size_t at = (size_t)(q - p);
+    const uint8_t *b = memchr(p + i, '\\', at - i);
+    if (!b) return at + 1;
+    *escaped = 1;
+    i = (size_t)(b - p) + 2; /* past the escaped character */
   }
   return JBAD;
 }
