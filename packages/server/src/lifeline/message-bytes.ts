@@ -212,13 +212,11 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMess
  * `undefined`.
  */
 export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | FramePieces | undefined {
-  if (!numbered(m)) return undefined;
+  const passing = m instanceof EncodedEnvelope && m.encoded.format === 'json';
+  if ((!passing && !largeBytes(m)) || !numbered(m)) return undefined; // (a small m returns here at once)
   const head = m.a === undefined ? `{"t":"m","s":${m.s}` : `{"t":"m","s":${m.s},"a":${m.a}`;
-  if (m instanceof EncodedEnvelope && m.encoded.format === 'json') {
-    return withPayload(m instanceof TextMessage ? `${head},"d":` : `${head},"b":`, m.encoded.bytes, '}');
-  }
-  const b = m.b;
-  if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
+  if (passing) return withPayload(m instanceof TextMessage ? `${head},"d":` : `${head},"b":`, (m as EncodedMessage).encoded.bytes, '}');
+  const b = m.b!;
   const base64 = asBuffer(b).toString('base64');
   const frame = Buffer.allocUnsafeSlow(head.length + JSON_B.length + base64.length + 2);
   let at = frame.write(head, 0, 'latin1');
@@ -324,10 +322,10 @@ export function readMsgpackMessage(data: Buffer, limits: DecodeLimits): EncodedM
  * bytes. Otherwise `undefined`.
  */
 export function writeMsgpackMessage(m: MessageEnvelope | EncodedMessage): Buffer | FramePieces | undefined {
-  if (!numbered(m)) return undefined;
-  if (m instanceof EncodedEnvelope && m.encoded.format === 'msgpack') return withPayload(msgpackHead(m.s, m.a, m instanceof TextMessage ? 'd' : 'b'), m.encoded.bytes);
-  const b = m.b;
-  if (!(b instanceof Uint8Array) || m.d !== undefined || b.byteLength < BYTE_PATH_MIN) return undefined;
+  const passing = m instanceof EncodedEnvelope && m.encoded.format === 'msgpack';
+  if ((!passing && !largeBytes(m)) || !numbered(m)) return undefined; // (a small m returns here at once)
+  if (passing) return withPayload(msgpackHead(m.s, m.a, m instanceof TextMessage ? 'd' : 'b'), (m as EncodedMessage).encoded.bytes);
+  const b = m.b!;
   const size = b.byteLength;
   const binHead = size < 0x10000 ? 3 : 5; // bin 16 or bin 32 (a bin 8 holds less than BYTE_PATH_MIN)
   const head = msgpackHead(m.s, m.a, 'b');
@@ -435,6 +433,12 @@ function readUint(data: Buffer, at: number): number {
 }
 
 // ---- both ------------------------------------------------------------------------------------
+
+/** A `b` (and no `d`) of at least BYTE_PATH_MIN bytes. */
+function largeBytes(m: MessageEnvelope | EncodedMessage): boolean {
+  const b = m.b;
+  return b instanceof Uint8Array && m.d === undefined && b.byteLength >= BYTE_PATH_MIN;
+}
 
 /** `s` and `a` as the general encoders write them without the full check (integers in range). */
 function numbered(m: MessageEnvelope | EncodedMessage): boolean {
