@@ -6,6 +6,7 @@ import type { Socket } from '@lifeline/server';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
 import { serverTestRig } from '../../../test/support/rig.js';
 import { waitFor } from '../../../test/support/wait.js';
+import { base64Alphabet, base64AlphabetJs, plainText, plainTextJs } from '../src/lifeline/byte-scan.js';
 import { codecsWithin } from '../src/lifeline/codec.js';
 import { joinPieces, type Pieces } from '../src/transport/frame.js';
 import { BYTE_PATH_MIN, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
@@ -204,6 +205,53 @@ const mpFrame = fc
   });
 
 // ---- the properties ---------------------------------------------------------------------------
+
+describe('the byte scans (WebAssembly SIMD, and JavaScript where it is missing) agree with a byte-by-byte reference', () => {
+  const plainReference = (d: Uint8Array, start: number, end: number) => d.subarray(start, end).every((c) => c >= 0x20 && c !== 0x22 && c !== 0x5c);
+  const base64Reference = (d: Uint8Array, start: number, end: number) => [...d.subarray(start, end)].every((c) => /[A-Za-z0-9+/]/.test(String.fromCharCode(c)));
+  // Mostly bytes that pass, with a few of any value dropped in, at any offset and length (around the 16-byte blocks too).
+  const region = fc
+    .tuple(fc.constantFrom('text', 'base64'), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 300 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }))
+    .map(([kind, start, length, bad]) => {
+      const alphabet = kind === 'text' ? 'ab é0~ÿ' : 'AZaz09+/';
+      const d = Buffer.from(Array.from({ length: start + length + 5 }, (_, i) => alphabet.charCodeAt(i % alphabet.length) & 0xff));
+      for (const [at, byte] of bad) if (length > 0) d[start + (at % length)] = byte;
+      return { d, start, end: start + length };
+    });
+
+  it('plainText', () => {
+    fc.assert(
+      fc.property(region, ({ d, start, end }) => {
+        const expected = plainReference(d, start, end);
+        expect(plainText(d, start, end)).toBe(expected);
+        expect(plainTextJs(d, start, end)).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('base64Alphabet', () => {
+    fc.assert(
+      fc.property(region, ({ d, start, end }) => {
+        const expected = base64Reference(d, start, end);
+        expect(base64Alphabet(d, start, end)).toBe(expected);
+        expect(base64AlphabetJs(d, start, end)).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('every byte value in every lane of a block', () => {
+    for (let value = 0; value < 256; value++) {
+      for (let lane = 0; lane < 16; lane++) {
+        const d = Buffer.alloc(40, 0x41);
+        d[16 + lane] = value;
+        expect(plainText(d, 3, 40)).toBe(plainReference(d, 3, 40));
+        expect(base64Alphabet(d, 3, 40)).toBe(base64Reference(d, 3, 40));
+      }
+    }
+  });
+});
 
 /** The frame's bytes, a text frame's as UTF-8, a frame in pieces joined. */
 const bytesOf = (frame: string | Uint8Array | Pieces) =>

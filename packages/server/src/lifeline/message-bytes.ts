@@ -20,6 +20,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
 import type { Pieces } from '../transport/frame.js';
+import { base64Alphabet, plainText } from './byte-scan.js';
 import type { LifelineFormat } from './options.js';
 
 /**
@@ -68,14 +69,21 @@ export class EncodedText extends EncodedPayload {
   }
 }
 
-/** A `b`: canonical base64 in a JSON literal, or a MessagePack bin; `value` is the bytes it stands for. */
+/**
+ * A `b`: canonical base64 in a JSON literal (decoded when first read), or a MessagePack bin
+ * (`value` is a view of it).
+ */
 export class EncodedBytes extends EncodedPayload {
-  constructor(
-    format: LifelineFormat,
-    bytes: Buffer,
-    readonly value: Buffer,
-  ) {
+  private decoded: Buffer | undefined;
+
+  constructor(format: LifelineFormat, bytes: Buffer, value?: Buffer) {
     super(format, bytes);
+    this.decoded = value;
+  }
+
+  /** The bytes it stands for. */
+  get value(): Buffer {
+    return (this.decoded ??= Buffer.from(this.bytes.toString('latin1', 1, this.bytes.length - 1), 'base64'));
   }
 }
 
@@ -159,7 +167,6 @@ const JSON_A = Buffer.from(',"a":', 'latin1');
 const JSON_D = Buffer.from(',"d":"', 'latin1'); // a string d: its opening quote included
 const JSON_B = Buffer.from(',"b":"', 'latin1');
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
 
 /** Where the last readDigits / readUint stopped. */
@@ -189,19 +196,15 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMess
     // Without a quote inside, a backslash or a control character, the literal is a JSON
     // string without escapes: it reads as its own UTF-8 text, which JSON.stringify writes
     // back as these very bytes (valid UTF-8 holds no lone surrogate).
-    if (!plainJsonString(data, start, end)) return undefined;
+    if (!plainText(data, start, end)) return undefined;
     const literal = data.subarray(start - 1, end + 1);
     const ascii = isAscii(literal);
     if (!ascii && !isUtf8(literal)) return undefined; // the general path reads it with replacement characters
     return new TextMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
   }
   if (bytesAt(data, cursor, JSON_B)) {
-    // Canonical base64 only (PROTOCOL.md §2.1): Node's decoder is lenient, but what it gives
-    // back encodes to the text only when the text was canonical.
-    const text = data.toString('latin1', start, end);
-    const b = Buffer.from(text, 'base64');
-    if (b.toString('base64') !== text) return undefined;
-    return new BytesMessage(s, a, new EncodedBytes('json', data.subarray(start - 1, end + 1), b));
+    if (!canonicalBase64(data, start, end)) return undefined;
+    return new BytesMessage(s, a, new EncodedBytes('json', data.subarray(start - 1, end + 1)));
   }
   return undefined;
 }
@@ -225,46 +228,6 @@ export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | 
   frame[at] = QUOTE;
   frame[at + 1] = CLOSE_BRACE;
   return frame;
-}
-
-/**
- * No byte in `data[start, end)` is a quote, a backslash or a control character (below
- * 0x20). Quotes and backslashes are found with indexOf (native); control characters four
- * bytes at a time, with the test for a byte below n of "Bit Twiddling Hacks" (hasless),
- * which reports no false positive for a whole word, on four words at once (independent
- * accumulators: the loop is then bound by loads, not by one chain of ORs).
- */
-function plainJsonString(data: Buffer, start: number, end: number): boolean {
-  if (data.indexOf(QUOTE, start) !== end || data.indexOf(BACKSLASH, start) !== -1) return false;
-  let i = start;
-  for (const aligned = Math.min(end, i + ((4 - ((data.byteOffset + i) & 3)) & 3)); i < aligned; i++) if (data[i]! < 0x20) return false;
-  const words = (end - i) >> 2;
-  if (words > 0) {
-    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let d = 0;
-    let k = 0;
-    for (; k + 4 <= words; k += 4) {
-      const w0 = view[k]!;
-      const w1 = view[k + 1]!;
-      const w2 = view[k + 2]!;
-      const w3 = view[k + 3]!;
-      a |= (w0 - 0x20202020) & ~w0;
-      b |= (w1 - 0x20202020) & ~w1;
-      c |= (w2 - 0x20202020) & ~w2;
-      d |= (w3 - 0x20202020) & ~w3;
-    }
-    for (; k < words; k++) {
-      const w = view[k]!;
-      a |= (w - 0x20202020) & ~w;
-    }
-    if (((a | b | c | d) & 0x80808080) !== 0) return false;
-    i += words << 2;
-  }
-  for (; i < end; i++) if (data[i]! < 0x20) return false;
-  return true;
 }
 
 // ---- MessagePack (lifeline.v1.msgpack) ------------------------------------------------------
@@ -373,6 +336,25 @@ function withPayload(head: string, payload: Buffer, tail?: string): Buffer | Fra
   if (tail !== undefined) frame.write(tail, at, 'latin1');
   return frame;
 }
+
+/**
+ * `data[start, end)` is canonical base64 (PROTOCOL.md §2.1), as decodeBase64 of
+ * @lifeline/protocol has it: a length that is a multiple of 4, the alphabet only, up to two
+ * `=` at the end and nothing but zero bits before them. (Node's decoder accepts more, and in
+ * Node 20 reads about a byte a nanosecond: the bytes are decoded only if the handler reads them.)
+ */
+function canonicalBase64(data: Buffer, start: number, end: number): boolean {
+  const n = end - start;
+  if (n % 4 !== 0) return false;
+  const pad = n === 0 || data[end - 1] !== 0x3d ? 0 : data[end - 2] === 0x3d ? 2 : 1;
+  if (!base64Alphabet(data, start, end - pad)) return false;
+  if (pad === 0) return true;
+  // The last character before the padding carries bits past the last byte: they must be zero.
+  const last = BASE64_VALUE.indexOf(String.fromCharCode(data[end - pad - 1]!));
+  return (last & (pad === 2 ? 15 : 3)) === 0;
+}
+
+const BASE64_VALUE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Where a str's bytes begin, when a str 8/16/32 with the shortest header runs from `at` to the end; else −1. */
 function stringStart(data: Buffer, at: number): number {
