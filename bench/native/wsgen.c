@@ -48,6 +48,10 @@
  *        generator keeps no replay buffer and never resumes. In idle mode,
  *        --no-ack leaves the server's envelopes unacknowledged (held in the
  *        server's replay buffer).
+ *        --format msgpack speaks lifeline.v1.msgpack instead (binary frames,
+ *        the same envelopes as MessagePack maps), and --payload b sends the
+ *        payload as bytes in b (base64 in JSON mode) instead of a string d;
+ *        --size is then the number of bytes in b. Both: echo and idle modes.
  *
  * Output: progress events on stderr as lines "@event {json}", and exactly one
  * JSON result line on stdout. Exit status 1 on integrity errors, 2 on setup
@@ -101,6 +105,8 @@ static struct {
   int ack_every; /* lifeline: an ack is due after this many received envelopes */
   int idle_msgs; /* idle mode (ws, lifeline): messages each connection exchanges before "ready" */
   int no_ack;    /* lifeline: never acknowledge (the server's replay buffer keeps everything) */
+  int ll_msgpack; /* lifeline: lifeline.v1.msgpack (MessagePack maps in binary frames) */
+  int ll_bytes;   /* lifeline: the payload is b (bytes; base64 in JSON mode), not the string d */
   int pub_proto; /* fan-out: the publisher's protocol (default: --proto) */
   const char *pub_path; /* fan-out: the publisher's request path */
   int pubs, warmup_pubs; /* fan-out: measured publications, and warm-up ones before them */
@@ -152,19 +158,33 @@ static size_t frame_len;     /* hdr_len + payload */
 static size_t pfx_len, sfx_len; /* eio wrapper around the body: 42["m","  and  "] */
 static const char EIO_PFX[] = "42[\"m\",\"";
 static const char EIO_SFX[] = "\"]";
-/* lifeline: an m envelope is LL_M_PFX, s, [LL_A_KEY, a,] then ll_tail, which
- * is LL_D_KEY, the payload template and LL_M_SFX, built once. */
+/* lifeline: an m envelope is its head (t, s and maybe a: ll_head) then ll_tail,
+ * built once: the payload's key and the encoded payload template, where the
+ * payload itself begins at ll_payload_at. JSON: LL_M_PFX, s, [LL_A_KEY, a,] then
+ * LL_D_KEY, the template and LL_M_SFX (with --payload b: LL_B_KEY, the template
+ * in base64, LL_M_SFX). MessagePack: a fixmap of 3 or 4 entries, fixstr keys,
+ * integers in their shortest form, d as a str, b as a bin. */
 static const char LL_M_PFX[] = "{\"t\":\"m\",\"s\":";
 static const char LL_A_KEY[] = ",\"a\":";
 static const char LL_D_KEY[] = ",\"d\":\"";
+static const char LL_B_KEY[] = ",\"b\":\"";
 static const char LL_M_SFX[] = "\"}";
 static const char LL_HELLO[] = "{\"t\":\"hello\",\"v\":1}";
 static const char LL_ACK_PFX[] = "{\"t\":\"a\",\"a\":";
 static const char LL_PONG_PFX[] = "{\"t\":\"pong\",\"ts\":";
 static const char LL_PROTOCOL[] = "lifeline.v1";
+static const char LL_PROTOCOL_MP[] = "lifeline.v1.msgpack";
+/* MessagePack: {"t":"hello","v":1}, and the starts of {"t":"a","a":K} and {"t":"pong","ts":X} */
+static const uint8_t MP_HELLO[] = {0x82, 0xa1, 't', 0xa5, 'h', 'e', 'l', 'l', 'o', 0xa1, 'v', 0x01};
+static const uint8_t MP_ACK_PFX[] = {0x82, 0xa1, 't', 0xa1, 'a', 0xa1, 'a'};
+static const uint8_t MP_PONG_PFX[] = {0x82, 0xa1, 't', 0xa4, 'p', 'o', 'n', 'g', 0xa2, 't', 's'};
+static const uint8_t MP_M_HEAD[] = {0xa1, 't', 0xa1, 'm', 0xa1, 's'}; /* after the map's first byte */
 #define LL_ACK_DELAY_NS 50000000ull /* PROTOCOL.md §2.3: ack 50 ms after the first unacked */
+#define LL_HEAD_MAX 64 /* the longest head of an m envelope, either format */
 static uint8_t *ll_tail;
-static size_t ll_tail_len;
+static size_t ll_tail_len, ll_payload_at;
+static size_t ll_b64_len;    /* --payload b in JSON mode: characters of the base64 payload */
+static uint8_t *ll_scratch;  /* --payload b in JSON mode: the decoded parts of an echo */
 
 static int conns_open, conns_ready, conns_failed, conns_started;
 static int sending;          /* echo mode: replace each echo with a new message */
@@ -296,18 +316,49 @@ static void sha1(const uint8_t *msg, size_t len, uint8_t out[20]) {
     for (int j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
 }
 
-static void b64(const uint8_t *in, size_t n, char *out) {
+/* Base64 of n bytes at out (padded), without a terminating NUL. */
+static void b64_into(const uint8_t *in, size_t n, uint8_t *out) {
   static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   size_t o = 0;
   for (size_t i = 0; i < n; i += 3) {
     uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
                  (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = T[v >> 18 & 63];
-    out[o++] = T[v >> 12 & 63];
-    out[o++] = i + 1 < n ? T[v >> 6 & 63] : '=';
-    out[o++] = i + 2 < n ? T[v & 63] : '=';
+    out[o++] = (uint8_t)T[v >> 18 & 63];
+    out[o++] = (uint8_t)T[v >> 12 & 63];
+    out[o++] = i + 1 < n ? (uint8_t)T[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < n ? (uint8_t)T[v & 63] : '=';
   }
-  out[o] = 0;
+}
+
+/* Base64 of n bytes as a NUL-terminated string. */
+static void b64(const uint8_t *in, size_t n, char *out) {
+  b64_into(in, n, (uint8_t *)out);
+  out[(n + 2) / 3 * 4] = 0;
+}
+
+/* Decodes nchars (a multiple of 4) of base64 at in to out; returns the bytes
+ * written, or -1 for a character outside the alphabet or misplaced padding. */
+static ssize_t b64_decode(const uint8_t *in, size_t nchars, uint8_t *out) {
+  size_t o = 0;
+  for (size_t i = 0; i + 4 <= nchars; i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; k++) {
+      uint8_t c = in[i + k], d;
+      if (c >= 'A' && c <= 'Z') d = c - 'A';
+      else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
+      else if (c >= '0' && c <= '9') d = c - '0' + 52;
+      else if (c == '+') d = 62;
+      else if (c == '/') d = 63;
+      else if (c == '=' && k >= 2 && i + 4 == nchars && (k == 3 || in[i + 3] == '=')) d = 0, pad++;
+      else return -1;
+      v = v << 6 | d;
+    }
+    out[o++] = (uint8_t)(v >> 16);
+    if (pad < 2) out[o++] = (uint8_t)(v >> 8);
+    if (pad < 1) out[o++] = (uint8_t)v;
+  }
+  return (ssize_t)o;
 }
 
 static void fill_random(void *p, size_t n) {
@@ -350,14 +401,42 @@ static void build_template(int proto) {
   memcpy(tmpl + cfg.size - sfx_len, EIO_SFX, sfx_len);
   size_t n = cfg.size;
   if (proto == PROTO_LL) {
-    /* The payload is the string d; the template needs no JSON escaping. */
-    size_t dk = strlen(LL_D_KEY), ms = strlen(LL_M_SFX);
-    ll_tail_len = dk + n + ms;
-    ll_tail = xrealloc(NULL, ll_tail_len);
-    memcpy(ll_tail, LL_D_KEY, dk);
-    memcpy(ll_tail + dk, tmpl, n);
-    memcpy(ll_tail + dk + n, LL_M_SFX, ms);
-    n = strlen(LL_M_PFX) + strlen(LL_A_KEY) + 2 * 20 + ll_tail_len; /* the largest m envelope */
+    /* The payload template is ASCII: as the string d it needs no JSON escaping. */
+    ll_tail = xrealloc(NULL, n * 2 + 64);
+    size_t t = 0;
+    if (!cfg.ll_msgpack) {
+      const char *key = cfg.ll_bytes ? LL_B_KEY : LL_D_KEY;
+      memcpy(ll_tail, key, strlen(key));
+      t = ll_payload_at = strlen(key);
+      if (cfg.ll_bytes) {
+        ll_b64_len = (n + 2) / 3 * 4;
+        b64_into(tmpl, n, ll_tail + t);
+        t += ll_b64_len;
+        ll_scratch = xrealloc(NULL, n);
+        memcpy(ll_scratch, tmpl, n);
+      } else {
+        memcpy(ll_tail + t, tmpl, n);
+        t += n;
+      }
+      memcpy(ll_tail + t, LL_M_SFX, strlen(LL_M_SFX));
+      t += strlen(LL_M_SFX);
+    } else {
+      /* fixstr key, then str 8/16/32 (d) or bin 8/16/32 (b), shortest first */
+      ll_tail[t++] = 0xa1;
+      ll_tail[t++] = cfg.ll_bytes ? 'b' : 'd';
+      int b = cfg.ll_bytes;
+      if (n < 256) ll_tail[t++] = b ? 0xc4 : 0xd9, ll_tail[t++] = (uint8_t)n;
+      else if (n < 65536) ll_tail[t++] = b ? 0xc5 : 0xda, ll_tail[t++] = (uint8_t)(n >> 8), ll_tail[t++] = (uint8_t)n;
+      else {
+        ll_tail[t++] = b ? 0xc6 : 0xdb;
+        for (int i = 3; i >= 0; i--) ll_tail[t++] = (uint8_t)(n >> (8 * i));
+      }
+      ll_payload_at = t;
+      memcpy(ll_tail + t, tmpl, n);
+      t += n;
+    }
+    ll_tail_len = t;
+    n = LL_HEAD_MAX + ll_tail_len; /* the largest m envelope */
   }
   hdr_len = (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4;
   frame_len = hdr_len + n;
@@ -411,6 +490,15 @@ static size_t put_dec(uint8_t *p, uint64_t v) {
   while (v);
   for (size_t i = 0; i < n; i++) p[i] = (uint8_t)tmp[n - 1 - i];
   return n;
+}
+
+/* MessagePack: v as an unsigned integer in its shortest form at p; returns its length. */
+static size_t put_mp_uint(uint8_t *p, uint64_t v) {
+  if (v < 0x80) return p[0] = (uint8_t)v, 1;
+  size_t n = v < 0x100 ? 1 : v < 0x10000 ? 2 : v < 0x100000000ull ? 4 : 8;
+  p[0] = n == 1 ? 0xcc : n == 2 ? 0xcd : n == 4 ? 0xce : 0xcf;
+  for (size_t i = 0; i < n; i++) p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+  return n + 1;
 }
 
 /* Mask a client frame's payload in place, four bytes at a time. */
@@ -507,13 +595,65 @@ static inline int ll_ack_due(const conn_t *c) {
  * goes out to carry it. */
 static void queue_ll_ack(conn_t *c) {
   uint8_t buf[48];
-  size_t n = sizeof LL_ACK_PFX - 1;
-  memcpy(buf, LL_ACK_PFX, n);
-  n += put_dec(buf + n, c->ll_rx);
-  buf[n++] = '}';
+  size_t n;
+  if (cfg.ll_msgpack) {
+    memcpy(buf, MP_ACK_PFX, n = sizeof MP_ACK_PFX);
+    n += put_mp_uint(buf + n, c->ll_rx);
+  } else {
+    memcpy(buf, LL_ACK_PFX, n = sizeof LL_ACK_PFX - 1);
+    n += put_dec(buf + n, c->ll_rx);
+    buf[n++] = '}';
+  }
   c->ll_pending = 0;
   st.ll_acks_alone++;
-  queue_frame(c, 1, buf, n);
+  queue_frame(c, cfg.opcode, buf, n);
+}
+
+/* lifeline: the head of an m envelope (everything before ll_tail) at p; returns its length. */
+static size_t ll_head(uint8_t *p, uint64_t s, int ack, uint64_t a) {
+  size_t n = 0;
+  if (cfg.ll_msgpack) {
+    p[n++] = ack ? 0x84 : 0x83;
+    memcpy(p + n, MP_M_HEAD, sizeof MP_M_HEAD);
+    n += sizeof MP_M_HEAD;
+    n += put_mp_uint(p + n, s);
+    if (ack) {
+      p[n++] = 0xa1;
+      p[n++] = 'a';
+      n += put_mp_uint(p + n, a);
+    }
+    return n;
+  }
+  memcpy(p, LL_M_PFX, n = sizeof LL_M_PFX - 1);
+  n += put_dec(p + n, s);
+  if (ack) {
+    memcpy(p + n, LL_A_KEY, sizeof LL_A_KEY - 1);
+    n += sizeof LL_A_KEY - 1;
+    n += put_dec(p + n, a);
+  }
+  return n;
+}
+
+/* The payload's fields (sequence number and send time at the start, the
+ * sequence number again at the end) written at p, a copy of the template: in
+ * JSON mode with --payload b, into its base64 form (only the groups of 3 bytes
+ * that hold them change). */
+static void ll_put_fields(uint8_t *p, uint32_t seq) {
+  size_t n = cfg.size;
+  if (!ll_b64_len) {
+    put_hex(p, seq, 8);
+    put_hex(p + 8, now, 16);
+    put_hex(p + n - TAIL_LEN, seq, 8);
+    return;
+  }
+  uint8_t head[FIELD_LEN], tail[TAIL_LEN + 2];
+  put_hex(head, seq, 8);
+  put_hex(head + 8, now, 16);
+  b64_into(head, FIELD_LEN, p); /* FIELD_LEN is a multiple of 3 */
+  size_t from = (n - TAIL_LEN) / 3 * 3; /* the first group holding the tail */
+  memcpy(tail, tmpl + from, n - from);
+  put_hex(tail + (n - TAIL_LEN - from), seq, 8);
+  b64_into(tail, n - from, p + from / 3 * 4);
 }
 
 /* lifeline: one m envelope. Its length depends on the digits of s (and of a,
@@ -524,27 +664,19 @@ static void queue_ll_message(conn_t *c) {
   uint32_t seq = c->next_send++;
   uint64_t s = (uint64_t)seq + 1; /* s counts from 1; the payload's seq from 0 */
   int ack = ll_ack_due(c);
-  size_t pl = sizeof LL_M_PFX - 1, al = sizeof LL_A_KEY - 1;
-  size_t len = pl + dec_len(s) + (ack ? al + dec_len(c->ll_rx) : 0) + ll_tail_len;
-  out_reserve(c, len + 14);
-  uint8_t *p = c->out + c->out_len;
-  size_t h = put_header(p, 1, len, c->mask);
-  uint8_t *q = p + h;
-  memcpy(q, LL_M_PFX, pl);
-  q += pl;
-  q += put_dec(q, s);
+  uint8_t head[LL_HEAD_MAX];
+  size_t hl = ll_head(head, s, ack, c->ll_rx);
   if (ack) {
-    memcpy(q, LL_A_KEY, al);
-    q += al;
-    q += put_dec(q, c->ll_rx);
     c->ll_pending = 0;
     st.ll_acks_riding++;
   }
-  memcpy(q, ll_tail, ll_tail_len);
-  uint8_t *d = q + sizeof LL_D_KEY - 1;
-  put_hex(d, seq, 8);
-  put_hex(d + 8, now, 16);
-  put_hex(d + cfg.size - TAIL_LEN, seq, 8);
+  size_t len = hl + ll_tail_len;
+  out_reserve(c, len + 14);
+  uint8_t *p = c->out + c->out_len;
+  size_t h = put_header(p, cfg.opcode, len, c->mask);
+  memcpy(p + h, head, hl);
+  memcpy(p + h + hl, ll_tail, ll_tail_len);
+  ll_put_fields(p + h + hl + ll_payload_at, seq);
   mask_bytes(p + h, len, c->mask);
   c->out_len += h + len;
   c->inflight++;
@@ -645,13 +777,15 @@ static void conn_close(conn_t *c) {
   conns_open--;
 }
 
+static const char *ll_protocol(void) { return cfg.ll_msgpack ? LL_PROTOCOL_MP : LL_PROTOCOL; }
+
 static void send_request(conn_t *c) {
   uint8_t rnd[16];
   char key[32], cat[96];
   fill_random(rnd, sizeof rnd);
   b64(rnd, sizeof rnd, key);
   char proto_hdr[64] = "";
-  if (c->proto == PROTO_LL) snprintf(proto_hdr, sizeof proto_hdr, "Sec-WebSocket-Protocol: %s\r\n", LL_PROTOCOL);
+  if (c->proto == PROTO_LL) snprintf(proto_hdr, sizeof proto_hdr, "Sec-WebSocket-Protocol: %s\r\n", ll_protocol());
   int n = snprintf(req_buf, sizeof req_buf,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
@@ -730,9 +864,10 @@ static ssize_t parse_upgrade(conn_t *c) {
   if (c->proto == PROTO_LL) {
     /* Without the subprotocol the route would treat us as a raw client. */
     v = find_header(c->in, hlen, "sec-websocket-protocol:", &vl);
-    if (!v || vl != strlen(LL_PROTOCOL) || memcmp(v, LL_PROTOCOL, vl) != 0)
-      return handshake_failed(c, "server did not select lifeline.v1"), -1;
-    queue_frame(c, 1, (const uint8_t *)LL_HELLO, strlen(LL_HELLO));
+    if (!v || vl != strlen(ll_protocol()) || memcmp(v, ll_protocol(), vl) != 0)
+      return handshake_failed(c, cfg.ll_msgpack ? "server did not select lifeline.v1.msgpack" : "server did not select lifeline.v1"), -1;
+    if (cfg.ll_msgpack) queue_frame(c, 2, MP_HELLO, sizeof MP_HELLO);
+    else queue_frame(c, 1, (const uint8_t *)LL_HELLO, strlen(LL_HELLO));
     c->state = ST_LL_WELCOME;
     return (ssize_t)hlen;
   }
@@ -980,10 +1115,10 @@ static void on_eio(conn_t *c, int op, const uint8_t *pl, size_t len, const uint8
 #define JBAD ((size_t)-1)
 
 typedef struct {
-  const uint8_t *t, *d, *ts, *msg, *n;
-  size_t t_len, d_len, ts_len, msg_len, n_len;
+  const uint8_t *t, *d, *b, *ts, *msg, *n;
+  size_t t_len, d_len, b_len, ts_len, msg_len, n_len;
   int d_kind;       /* 0 absent, 1 string without escapes, 2 any other value */
-  int has_b;
+  int has_b;        /* 1: b is a string without escapes (JSON) or a bin (MessagePack); 2: anything else */
   int64_t s, a, o, id; /* -1 absent, -2 not a plain integer */
 } ll_env_t;
 
@@ -994,9 +1129,16 @@ static inline size_t json_ws(const uint8_t *p, size_t i, size_t n) {
 
 /* The string at p[i] (a quote); returns the index after its closing quote. */
 static size_t json_string(const uint8_t *p, size_t i, size_t n, int *escaped) {
-  for (i++; i < n; i++) {
-    if (p[i] == '"') return i + 1;
-    if (p[i] == '\\') *escaped = 1, i++;
+  /* memchr for the next quote, then for a backslash before it: a 16 KiB payload costs two
+   * vectorised scans, not a loop over its bytes */
+  for (i++; i < n;) {
+    const uint8_t *q = memchr(p + i, '"', n - i);
+    if (!q) return JBAD;
+    size_t at = (size_t)(q - p);
+    const uint8_t *b = memchr(p + i, '\\', at - i);
+    if (!b) return at + 1;
+    *escaped = 1;
+    i = (size_t)(b - p) + 2; /* past the escaped character */
   }
   return JBAD;
 }
@@ -1068,7 +1210,10 @@ static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
     if (kl == 1 && key[0] == 't' && is_str) e->t = sv, e->t_len = sl;
     else if (kl == 1 && key[0] == 's') e->s = json_uint(p + v, vend - v);
     else if (kl == 1 && key[0] == 'a') e->a = json_uint(p + v, vend - v);
-    else if (kl == 1 && key[0] == 'b') e->has_b = 1;
+    else if (kl == 1 && key[0] == 'b') {
+      e->has_b = is_str && !esc ? 1 : 2;
+      e->b = sv, e->b_len = sl;
+    }
     else if (kl == 1 && key[0] == 'o') e->o = json_uint(p + v, vend - v);
     else if (kl == 1 && key[0] == 'n' && is_str) e->n = sv, e->n_len = sl;
     else if (kl == 2 && key[0] == 'i' && key[1] == 'd') e->id = json_uint(p + v, vend - v);
@@ -1085,6 +1230,108 @@ static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
     if (i < n && p[i] == '}') return json_ws(p, i + 1, n) == n ? 0 : -1;
     return -1;
   }
+}
+
+/* ------------------------------------------------- lifeline (MessagePack) */
+/* The same envelopes as MessagePack maps: the same fields are located, values
+ * are skipped by their type byte, nested maps and arrays included. */
+
+/* Length of the value's head and of what follows it, for a str, bin or ext at
+ * p[i]; -1 otherwise. */
+static int mp_sized(const uint8_t *p, size_t i, size_t n, size_t *head, size_t *len) {
+  uint8_t b = p[i];
+  size_t w;
+  if (b >= 0xa0 && b <= 0xbf) return *head = 1, *len = b & 0x1f, 0;
+  switch (b) {
+  case 0xc4: case 0xd9: w = 1; break;
+  case 0xc5: case 0xda: w = 2; break;
+  case 0xc6: case 0xdb: w = 4; break;
+  case 0xd4: return *head = 2, *len = 1, 0;
+  case 0xd5: return *head = 2, *len = 2, 0;
+  case 0xd6: return *head = 2, *len = 4, 0;
+  case 0xd7: return *head = 2, *len = 8, 0;
+  case 0xd8: return *head = 2, *len = 16, 0;
+  case 0xc7: case 0xc8: case 0xc9: {
+    size_t lw = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4, l = 0;
+    if (i + 1 + lw > n) return -1;
+    for (size_t k = 0; k < lw; k++) l = l << 8 | p[i + 1 + k];
+    return *head = 2 + lw, *len = l, 0;
+  }
+  default: return -1;
+  }
+  if (i + 1 + w > n) return -1;
+  size_t l = 0;
+  for (size_t k = 0; k < w; k++) l = l << 8 | p[i + 1 + k];
+  return *head = 1 + w, *len = l, 0;
+}
+
+/* The index after the value at p[i], or JBAD. */
+static size_t mp_skip(const uint8_t *p, size_t i, size_t n, int depth) {
+  if (i >= n || depth > 32) return JBAD;
+  uint8_t b = p[i];
+  size_t head, len, items = 0;
+  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) return i + 1;
+  if (b == 0xcc || b == 0xd0) return i + 2;
+  if (b == 0xcd || b == 0xd1) return i + 3;
+  if (b == 0xca || b == 0xce || b == 0xd2) return i + 5;
+  if (b == 0xcb || b == 0xcf || b == 0xd3) return i + 9;
+  if (mp_sized(p, i, n, &head, &len) == 0) return i + head + len <= n ? i + head + len : JBAD;
+  if (b >= 0x90 && b <= 0x9f) items = b & 0x0f, i += 1;
+  else if (b >= 0x80 && b <= 0x8f) items = 2 * (size_t)(b & 0x0f), i += 1; /* a map: keys and values */
+  else if ((b == 0xdc || b == 0xde) && i + 3 <= n) items = (size_t)p[i + 1] << 8 | p[i + 2], i += 3;
+  else if ((b == 0xdd || b == 0xdf) && i + 5 <= n)
+    items = (size_t)p[i + 1] << 24 | (size_t)p[i + 2] << 16 | (size_t)p[i + 3] << 8 | p[i + 4], i += 5;
+  else return JBAD;
+  if (b == 0xde || b == 0xdf) items *= 2;
+  for (size_t k = 0; k < items; k++)
+    if ((i = mp_skip(p, i, n, depth + 1)) == JBAD) return JBAD;
+  return i;
+}
+
+static inline int mp_is_str(uint8_t b) { return (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb); }
+
+/* An unsigned MessagePack integer (fixint, uint 8/16/32/64) spanning p[0, n), or -2. */
+static int64_t mp_uint(const uint8_t *p, size_t n) {
+  if (n == 1 && p[0] <= 0x7f) return p[0];
+  size_t w = p[0] == 0xcc ? 1 : p[0] == 0xcd ? 2 : p[0] == 0xce ? 4 : p[0] == 0xcf ? 8 : 0;
+  if (!w || n != 1 + w) return -2;
+  uint64_t v = 0;
+  for (size_t k = 0; k < w; k++) v = v << 8 | p[1 + k];
+  return v >= (1ull << 53) ? -2 : (int64_t)v;
+}
+
+static int ll_parse_mp(const uint8_t *p, size_t n, ll_env_t *e) {
+  memset(e, 0, sizeof *e);
+  e->s = e->a = e->o = e->id = -1;
+  size_t i = 0, fields;
+  if (n < 1) return -1;
+  if (p[0] >= 0x80 && p[0] <= 0x8f) fields = p[0] & 0x0f, i = 1;
+  else if (p[0] == 0xde && n >= 3) fields = (size_t)p[1] << 8 | p[2], i = 3;
+  else return -1;
+  for (size_t f = 0; f < fields; f++) {
+    size_t kh, kl, vh, vl;
+    if (i >= n || !mp_is_str(p[i]) || mp_sized(p, i, n, &kh, &kl) < 0 || i + kh + kl >= n) return -1;
+    const uint8_t *key = p + i + kh;
+    size_t v = i + kh + kl, vend = mp_skip(p, v, n, 0);
+    if (vend == JBAD) return -1;
+    int is_str = mp_is_str(p[v]);
+    int is_bin = p[v] >= 0xc4 && p[v] <= 0xc6;
+    const uint8_t *sv = NULL;
+    size_t sl = 0;
+    if ((is_str || is_bin) && mp_sized(p, v, n, &vh, &vl) == 0) sv = p + v + vh, sl = vl;
+    if (kl == 1 && key[0] == 't' && is_str) e->t = sv, e->t_len = sl;
+    else if (kl == 1 && key[0] == 's') e->s = mp_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'a') e->a = mp_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'o') e->o = mp_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'b') e->has_b = is_bin ? 1 : 2, e->b = sv, e->b_len = sl;
+    else if (kl == 1 && key[0] == 'n' && is_str) e->n = sv, e->n_len = sl;
+    else if (kl == 2 && key[0] == 'i' && key[1] == 'd') e->id = mp_uint(p + v, vend - v);
+    else if (kl == 1 && key[0] == 'd') e->d_kind = is_str ? 1 : 2, e->d = sv, e->d_len = sl;
+    else if (kl == 2 && key[0] == 't' && key[1] == 's') e->ts = p + v, e->ts_len = vend - v;
+    else if (kl == 7 && !memcmp(key, "message", 7) && is_str) e->msg = sv, e->msg_len = sl;
+    i = vend;
+  }
+  return i == n ? 0 : -1;
 }
 
 static inline int ll_is(const ll_env_t *e, const char *t) {
@@ -1108,7 +1355,7 @@ static void ll_server_ack(conn_t *c, int64_t a) {
  * the subscriber ready then). It is answered {"t":"r","s":S,"a":A,"id":ID,"d":null},
  * the ack of everything received so far riding on it. */
 static void on_ll_request(conn_t *c, const ll_env_t *e) {
-  if (c->state != ST_OPEN || e->s < 1 || e->id < 1) {
+  if (c->state != ST_OPEN || e->s < 1 || e->id < 1 || cfg.ll_msgpack) { /* (fan-out speaks JSON only) */
     st.err_protocol++;
     return;
   }
@@ -1136,16 +1383,41 @@ static void on_ll_request(conn_t *c, const ll_env_t *e) {
   if (subscribed && cfg.mode == MODE_FANOUT && !c->ready) on_ready(c);
 }
 
-/* One text frame in Lifeline mode. */
+/* The echo of one of our messages: d as a string, or b (in JSON mode, the
+ * base64 groups that hold the payload's fields are decoded). A payload that
+ * is not ours counts as having the wrong length. */
+static void ll_echo(conn_t *c, const ll_env_t *e) {
+  if (!cfg.ll_bytes) {
+    on_echo(c, cfg.opcode, e->d, e->d_kind == 1 ? e->d_len : 0, NULL);
+    return;
+  }
+  if (e->has_b != 1) {
+    on_echo(c, cfg.opcode, e->b, 0, NULL);
+    return;
+  }
+  if (!ll_b64_len) {
+    on_echo(c, cfg.opcode, e->b, e->b_len, NULL);
+    return;
+  }
+  size_t n = cfg.size, from = (n - TAIL_LEN) / 3 * 3, at = from / 3 * 4;
+  int ok = e->b_len == ll_b64_len && b64_decode(e->b, FIELD_LEN / 3 * 4, ll_scratch) == FIELD_LEN &&
+           b64_decode(e->b + at, ll_b64_len - at, ll_scratch + from) == (ssize_t)(n - from);
+  on_echo(c, cfg.opcode, ll_scratch, ok ? n : 0, NULL);
+}
+
+/* One frame in Lifeline mode: a text frame, or a binary one with --format msgpack. */
 static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
   ll_env_t e;
-  if (ll_parse(pl, len, &e) < 0 || !e.t) {
-    if (st.err_protocol < 3) fprintf(stderr, "wsgen: conn %d: not an envelope: %.*s\n", c->id, (int)(len > 80 ? 80 : len), pl);
+  if ((cfg.ll_msgpack ? ll_parse_mp(pl, len, &e) : ll_parse(pl, len, &e)) < 0 || !e.t) {
+    if (st.err_protocol < 3) {
+      if (cfg.ll_msgpack) fprintf(stderr, "wsgen: conn %d: not a MessagePack envelope (%zu bytes, first %02x)\n", c->id, len, len ? pl[0] : 0);
+      else fprintf(stderr, "wsgen: conn %d: not an envelope: %.*s\n", c->id, (int)(len > 80 ? 80 : len), pl);
+    }
     st.err_protocol++;
     return;
   }
   if (ll_is(&e, "m")) {
-    if (c->state != ST_OPEN || e.s < 1 || e.has_b) {
+    if (c->state != ST_OPEN || e.s < 1 || (cfg.ll_bytes ? e.d_kind != 0 : e.has_b != 0)) {
       st.err_protocol++;
       return;
     }
@@ -1159,8 +1431,8 @@ static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
     if ((uint64_t)e.s > c->ll_rx) c->ll_rx = (uint64_t)e.s;
     if (c->ll_pending++ == 0) c->ll_first_pending = now;
     if (e.a != -1) ll_server_ack(c, e.a);
-    /* The echo of d; a non-string or escaped d cannot be ours, and fails the length or payload check. */
-    if (cfg.mode == MODE_ECHO || cfg.mode == MODE_IDLE) on_echo(c, 1, e.d, e.d_kind == 1 ? e.d_len : 0, NULL);
+    /* The echo of d (or b); a non-string or escaped d cannot be ours, and fails the length or payload check. */
+    if (cfg.mode == MODE_ECHO || cfg.mode == MODE_IDLE) ll_echo(c, &e);
     else st.unexpected_data++;
   } else if (ll_is(&e, "p")) {
     /* A publication (PROTOCOL.md §3.2), outside the numbered stream: no s, no ack. */
@@ -1182,18 +1454,18 @@ static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
     on_ll_request(c, &e);
   } else if (ll_is(&e, "ping")) {
     uint8_t buf[96];
-    size_t n = sizeof LL_PONG_PFX - 1;
+    size_t n = cfg.ll_msgpack ? sizeof MP_PONG_PFX : sizeof LL_PONG_PFX - 1;
     if (!e.ts || e.ts_len > 40) {
       st.err_protocol++;
       return;
     }
-    memcpy(buf, LL_PONG_PFX, n);
+    memcpy(buf, cfg.ll_msgpack ? MP_PONG_PFX : (const uint8_t *)LL_PONG_PFX, n);
     memcpy(buf + n, e.ts, e.ts_len); /* ts goes back exactly as written */
     n += e.ts_len;
-    buf[n++] = '}';
+    if (!cfg.ll_msgpack) buf[n++] = '}';
     st.pings++;
     st.pongs_sent++;
-    queue_frame(c, 1, buf, n);
+    queue_frame(c, cfg.opcode, buf, n);
     ping_round_check();
   } else if (ll_is(&e, "a")) {
     ll_server_ack(c, e.a);
@@ -1250,7 +1522,7 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       return c->state == ST_FREE ? -1 : 0;
     }
     if (c->proto == PROTO_LL) {
-      if (op != 1 || mk) { /* JSON mode is text only, and servers do not mask */
+      if (op != cfg.opcode || mk) { /* JSON mode is text only, MessagePack binary only, and servers do not mask */
         st.err_protocol++;
         return 0;
       }
@@ -1694,6 +1966,8 @@ static void usage(void) {
           "  [--connect-concurrency C] [--connect-timeout S] [--hold S] [--src-ips K]\n"
           "  [--close clean|fin] [--ack-every N] [--idle-msgs N] [--no-ack]\n"
           "  --proto lifeline: Lifeline mode (lifeline.v1, JSON); --size is the length of d\n"
+          "  [--format json|msgpack] [--payload d|b]: lifeline.v1.msgpack, and the payload as\n"
+          "  bytes in b (base64 in JSON mode; --size bytes), in echo and idle modes\n"
           "  fanout: --conns N subscribers on --path, one publisher on --pub-path speaking\n"
           "  --pub-proto ws|raw|eio (default --proto); --window publications in flight,\n"
           "  --warmup-pubs U then --pubs P measured, --stall S (no progress: give up)\n");
@@ -1711,6 +1985,7 @@ int main(int argc, char **argv) {
       {"close", 1, 0, 'x'},    {"ack-every", 1, 0, 'A'}, {"idle-msgs", 1, 0, 'I'},
       {"no-ack", 0, 0, 'N'},   {"pub-proto", 1, 0, 'Q'}, {"pub-path", 1, 0, 'U'},
       {"pubs", 1, 0, 'B'},     {"warmup-pubs", 1, 0, 'V'}, {"stall", 1, 0, 'S'},
+      {"format", 1, 0, 'F'},   {"payload", 1, 0, 'L'},
       {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1762,6 +2037,14 @@ int main(int argc, char **argv) {
     case 'B': cfg.pubs = atoi(optarg); break;
     case 'V': cfg.warmup_pubs = atoi(optarg); break;
     case 'S': cfg.stall = atof(optarg); break;
+    case 'F':
+      if (!strcmp(optarg, "msgpack")) cfg.ll_msgpack = 1;
+      else if (strcmp(optarg, "json")) usage();
+      break;
+    case 'L':
+      if (!strcmp(optarg, "b")) cfg.ll_bytes = 1;
+      else if (strcmp(optarg, "d")) usage();
+      break;
     default: usage();
     }
   }
@@ -1773,7 +2056,9 @@ int main(int argc, char **argv) {
   if (cfg.pub_proto < 0) cfg.pub_proto = cfg.proto;
   if (!cfg.pub_path) cfg.pub_path = cfg.path;
   if (cfg.mode == MODE_FANOUT && cfg.pub_proto == PROTO_LL) usage();
-  if (cfg.proto == PROTO_EIO || cfg.proto == PROTO_LL) cfg.opcode = 1; /* text only */
+  /* --format and --payload: Lifeline mode, echo and idle only (fan-out speaks JSON and d) */
+  if ((cfg.ll_msgpack || cfg.ll_bytes) && (cfg.proto != PROTO_LL || cfg.mode == MODE_FANOUT || cfg.mode == MODE_HANDSHAKE)) usage();
+  if (cfg.proto == PROTO_EIO || cfg.proto == PROTO_LL) cfg.opcode = cfg.ll_msgpack ? 2 : 1; /* text only, or binary MessagePack */
   /* Fan-out: text frames, because a Lifeline server publishes a string as text. */
   if (cfg.mode == MODE_FANOUT) cfg.opcode = 1;
   dst.sin_family = AF_INET;
@@ -1835,7 +2120,7 @@ int main(int argc, char **argv) {
          "\"errors\":{\"seq\":%llu,\"opcode\":%llu,\"length\":%llu,\"payload\":%llu,"
          "\"lost\":%llu,\"closed\":%llu,\"protocol\":%llu,\"handshake\":%llu,"
          "\"connect\":%llu,\"io\":%llu},\"integrity_errors\":%llu,"
-         "\"lifeline\":{\"acks_riding\":%llu,\"acks_alone\":%llu,\"server_acks\":%llu,"
+         "\"lifeline\":{\"format\":\"%s\",\"payload\":\"%s\",\"acks_riding\":%llu,\"acks_alone\":%llu,\"server_acks\":%llu,"
          "\"unacked_by_server\":%llu}%s}\n",
          setup_failed ? "false" : "true", mode, protos[cfg.proto],
          cfg.mode == MODE_HANDSHAKE ? 0 : cfg.conns, conns_ready, cfg.window, cfg.size,
@@ -1853,7 +2138,8 @@ int main(int argc, char **argv) {
          (unsigned long long)st.err_lost, (unsigned long long)st.err_closed,
          (unsigned long long)st.err_protocol, (unsigned long long)st.err_handshake,
          (unsigned long long)st.err_connect, (unsigned long long)st.err_io,
-         (unsigned long long)integrity, (unsigned long long)st.ll_acks_riding,
+         (unsigned long long)integrity, cfg.ll_msgpack ? "msgpack" : "json", cfg.ll_bytes ? "b" : "d",
+         (unsigned long long)st.ll_acks_riding,
          (unsigned long long)st.ll_acks_alone, (unsigned long long)st.ll_server_acks,
          (unsigned long long)(cfg.proto == PROTO_LL ? ll_unacked : 0), fanout);
   fflush(stdout);

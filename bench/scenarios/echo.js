@@ -2,7 +2,8 @@
 // Every echo is checked by the generator (sequence, opcode, length) and timed.
 // For the lifeline-session target S is the length of the envelope's `d`, and
 // the generator acknowledges every `ackEvery` echoes (or 50 ms), the ack riding
-// on its next message (PROTOCOL.md §2.3).
+// on its next message (PROTOCOL.md §2.3). `format` (json, msgpack) and `payload`
+// (d: a string; b: bytes, base64 in JSON mode) choose the session's envelopes.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 
@@ -18,11 +19,15 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     name,
     title,
     defaultRounds: 5,
-    params: { size, conns, window, warmup: 1, duration: 3, ackEvery: 64 },
+    params: { size, conns, window, warmup: 1, duration: 3, ackEvery: 64, format: 'json', payload: 'd' },
     describe: (p) =>
       `${p.size} B payload, ${p.conns} conns x ${p.window} in flight, ${p.warmup} s warm-up + ${p.duration} s measured` +
-      `; lifeline session: d of ${p.size} B, acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
-    variants: (selected) => selected.filter((t) => !targets || targets.includes(t)).map((t) => ({ id: t, target: t })),
+      `; lifeline session: ${sessionEnvelopes(p)} of ${p.size} B, acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
+    variants(selected, p) {
+      checked(name, 'format', p.format, ['json', 'msgpack']);
+      checked(name, 'payload', p.payload, ['d', 'b']);
+      return selected.filter((t) => !targets || targets.includes(t)).map((t) => ({ id: t, target: t }));
+    },
     primary,
     retryNoisy: true,
     ratioVs,
@@ -72,6 +77,8 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
           warmup: p.warmup,
           duration: p.duration,
           'ack-every': lifeline ? p.ackEvery : undefined,
+          format: lifeline ? p.format : undefined,
+          payload: lifeline ? p.payload : undefined,
         },
         (p.warmup + p.duration + 60) * 1000,
       );
@@ -88,4 +95,14 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
       };
     },
   };
+}
+
+/** What a Lifeline session's messages carry: `d` or `b`, in JSON or MessagePack envelopes. */
+function sessionEnvelopes(p) {
+  const field = p.payload === 'b' ? 'b (bytes' + (p.format === 'msgpack' ? ')' : ', base64)') : 'd (a string)';
+  return `${p.format === 'msgpack' ? 'MessagePack' : 'JSON'} envelopes, ${field}`;
+}
+
+function checked(scenario, key, value, allowed) {
+  if (!allowed.includes(value)) throw new Error(`--set ${scenario}.${key}=${value}: expected ${allowed.join(' or ')}`);
 }

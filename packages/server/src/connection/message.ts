@@ -52,6 +52,11 @@ export class Message {
     return Buffer.alloc(0);
   }
 
+  /** @internal Something has read `data` (a LifelineMessage made without it). */
+  protected get dataRead(): boolean {
+    return this.bytes !== undefined;
+  }
+
   /** The payload as text (UTF-8). For a text frame `ws` has already checked the encoding. */
   get text(): string {
     return (this.decoded ??= this.data.toString('utf8'));

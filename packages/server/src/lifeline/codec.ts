@@ -8,10 +8,15 @@ import {
   type Envelope,
 } from '@lifeline/protocol';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
+import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
 import type { LifelineFormat } from './options.js';
 
-/** One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). */
-export type Frame = string | Uint8Array;
+/**
+ * One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). A JSON
+ * frame is a string, or its UTF-8 bytes; an `m` with a large payload may be pieces written one
+ * after another, the payload where it was received (message-bytes.ts).
+ */
+export type Frame = string | Uint8Array | FramePieces;
 
 /** A Lifeline wire format. */
 export interface Codec {
@@ -26,7 +31,9 @@ export interface Codec {
 
 /**
  * The two wire formats, decoding within `limits` (docs/server.md "Limits"): a peer's
- * envelope over a bound, or against a content rule, is an EnvelopeError 1007.
+ * envelope over a bound, or against a content rule, is an EnvelopeError 1007. An `m` with a
+ * large payload takes the byte path (message-bytes.ts) when it has the encoder's shape; it
+ * decides as the general path does, and everything else goes the general way.
  */
 export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec> {
   return {
@@ -34,15 +41,15 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       format: 'json',
       protocol: LIFELINE_JSON_PROTOCOL,
       binary: false,
-      encode: encodeEnvelope,
-      decode: (data) => decodeEnvelope(data.toString('utf8'), limits),
+      encode: (envelope) => (envelope.t === 'm' ? writeJsonMessage(envelope) : undefined) ?? encodeEnvelope(envelope),
+      decode: (data) => readJsonMessage(data, limits) ?? decodeEnvelope(data.toString('utf8'), limits),
     },
     msgpack: {
       format: 'msgpack',
       protocol: LIFELINE_MSGPACK_PROTOCOL,
       binary: true,
-      encode: encodeEnvelopeMsgpack,
-      decode: (data) => decodeEnvelopeMsgpack(data, limits),
+      encode: (envelope) => (envelope.t === 'm' ? writeMsgpackMessage(envelope) : undefined) ?? encodeEnvelopeMsgpack(envelope),
+      decode: (data) => readMsgpackMessage(data, limits) ?? decodeEnvelopeMsgpack(data, limits),
     },
   };
 }

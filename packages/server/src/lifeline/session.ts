@@ -37,6 +37,7 @@ import { answerChannelRequest } from './channel-requests.js';
 import type { Codec, Frame } from './codec.js';
 import type { Link } from './link.js';
 import { LifelineMessage, toBuffer } from './message.js';
+import { EncodedEnvelope, EncodedPayload, encodedMessage } from './message-bytes.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import { sessionClosed, SessionRequests } from './requests.js';
 import { SharedSession } from './shared-session.js';
@@ -60,7 +61,8 @@ export interface SessionOwner {
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
-type Payload = { d: unknown } | { b: Uint8Array };
+/** What send() puts in an `m`: a `d`, a `b`, or a large payload as it was received (message-bytes.ts). */
+type Payload = { d: unknown } | { b: Uint8Array } | EncodedPayload;
 
 /** How a session comes to be on this node. */
 export type SessionOrigin =
@@ -195,7 +197,11 @@ export class SessionSocket extends Socket {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
     let sent: boolean;
     try {
-      sent = this.sendSequenced((s, a) => (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope);
+      sent = this.sendSequenced((s, a) =>
+        payload instanceof EncodedPayload
+          ? encodedMessage(s, a, payload)
+          : ((a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope),
+      );
     } catch (error) {
       // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
       // nothing was numbered; the application hears why.
@@ -542,7 +548,13 @@ export class SessionSocket extends Socket {
     if (verdict === 'duplicate') return;
     if (envelope.t === 'm') {
       this.messagesIn++;
-      this.accept(envelope.b !== undefined ? new LifelineMessage(undefined, toBuffer(envelope.b), true) : new LifelineMessage(envelope.d, undefined, false));
+      this.accept(
+        envelope instanceof EncodedEnvelope
+          ? new LifelineMessage(envelope.encoded, undefined, envelope.b !== undefined)
+          : envelope.b !== undefined
+            ? new LifelineMessage(undefined, toBuffer(envelope.b), true)
+            : new LifelineMessage(envelope.d, undefined, false),
+      );
     } else if (envelope.t === 'q') this.requestsOf().answer(envelope);
     else this.requests?.settle(envelope);
   }
@@ -678,8 +690,10 @@ function flushAck(session: SessionSocket): void {
 /** The payload of what send() was given: strings and JSON values as `d`, bytes as `b`. */
 function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
   if (data instanceof Message) {
-    if (binary ?? data.binary) return { b: data.data };
-    return { d: data instanceof LifelineMessage && !data.binary ? data.value : data.text };
+    const encoded = data instanceof LifelineMessage ? data.encoded : undefined;
+    if (binary ?? data.binary) return data.binary && encoded !== undefined ? encoded : { b: data.data };
+    if (!(data instanceof LifelineMessage) || data.binary) return { d: data.text };
+    return encoded ?? { d: data.value };
   }
   if (typeof data === 'string') return binary === true ? { b: Buffer.from(data) } : { d: data };
   const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
@@ -687,5 +701,6 @@ function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
 }
 
 function sizeOf(payload: Payload): number {
+  if (payload instanceof EncodedPayload) return payload.bytes.length;
   return 'b' in payload ? payload.b.byteLength : typeof payload.d === 'string' ? Buffer.byteLength(payload.d) : 0;
 }

@@ -8,12 +8,12 @@
  */
 import { EnvelopeError, type InboundSequence, type ReplayBuffer, type SequencedEnvelope } from '@lifeline/protocol';
 import type { LogFields } from '../leaves/logger.js';
-import { frameSize } from '../transport/frame.js';
+import { frameSize, joinPieces } from '../transport/frame.js';
 import type { SharedFrame } from '../transport/transport.js';
 import type { Frame } from './codec.js';
 import type { Link } from './link.js';
 import { SessionDurability, type DurableHost } from './session-durability.js';
-import type { SessionEndReason, SessionJournal } from './session-store.js';
+import type { JournalFrame, SessionEndReason, SessionJournal } from './session-store.js';
 
 /** What the shared side needs of its session. */
 export interface SharedParty {
@@ -75,8 +75,9 @@ export class SharedSession implements DurableHost {
     return this.session.replay.acked;
   }
 
-  framesAfter(seq: number): Iterable<Frame> {
-    return this.session.replay.itemsAfter(seq);
+  /** The frames after `seq`, for the store: a frame in pieces joined into one. */
+  *framesAfter(seq: number): Iterable<JournalFrame> {
+    for (const frame of this.session.replay.itemsAfter(seq)) yield Array.isArray(frame) ? joinPieces(frame) : (frame as string | Uint8Array);
   }
 
   /** The store holds the server's envelopes up to `seq` and the client's up to `rx`. */

@@ -11,6 +11,7 @@
  * closure of the seam's own.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Pieces } from './frame.js';
 
 /**
  * Why reading from the peer is paused. Several reasons may hold at once (a bit each); the
@@ -90,10 +91,13 @@ export interface Transport {
   open(sink: TransportSink): void;
   /**
    * Writes one message (a string as a text frame in UTF-8, bytes as binary, or as `binary`
-   * says). Every write of one event-loop turn leaves in one system call, in order. Nothing
-   * happens unless the transport is open.
+   * says). An array is one message in pieces, written one after another without joining
+   * them first (a received payload sent on where it is, lifeline/message-bytes.ts), a string
+   * piece as latin1 (frame.ts `Pieces`); a transport that cannot do that joins them
+   * (`joinPieces`). Every write of one event-loop turn leaves in one system call, in order.
+   * Nothing happens unless the transport is open.
    */
-  write(data: string | Uint8Array, binary: boolean): void;
+  write(data: string | Uint8Array | Pieces, binary: boolean): void;
   /** Writes a message many connections send (a publication); see SharedFrame. */
   writeShared(frame: SharedFrame): void;
   /** Writes a complete RFC 6455 frame built by the caller, in order with write(). Capability `framed` only. */

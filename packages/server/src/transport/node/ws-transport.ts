@@ -8,7 +8,7 @@
  */
 import { Writable, type Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { serverFrame } from '../frame.js';
+import { frameHeadText, frameSize, serverFrame, type Pieces } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
 
 const CAPABILITIES: TransportCapabilities = { pauseReading: true, framed: true, ping: true, refusalFirst: true };
@@ -82,10 +82,27 @@ export class NodeWsTransport extends WebSocket implements Transport {
     }
   }
 
-  write(data: string | Uint8Array, binary: boolean): void {
+  write(data: string | Uint8Array | Pieces, binary: boolean): void {
     if (this.readyState !== WebSocket.OPEN) return;
     this.cork();
-    this.send(data, binary ? BINARY : TEXT);
+    if (!Array.isArray(data)) {
+      this.send(data as string | Uint8Array, binary ? BINARY : TEXT);
+      return;
+    }
+    // In pieces: the frame's head (with the first piece when that is text), then each piece,
+    // straight to the TCP socket (see writeShared for why going around ws's sender keeps the
+    // order). The cork makes them one writev.
+    const raw = this._socket;
+    const pieces = data as Pieces;
+    const head = frameHeadText(frameSize(pieces), binary);
+    const first = pieces[0];
+    if (typeof first === 'string') raw.write(head + first, 'latin1');
+    else raw.write(head, 'latin1');
+    for (let i = typeof first === 'string' ? 1 : 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      if (typeof piece === 'string') raw.write(piece, 'latin1');
+      else raw.write(piece);
+    }
   }
 
   /**
