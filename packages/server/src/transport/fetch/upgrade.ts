@@ -15,7 +15,7 @@ export class FetchUpgrade implements PendingUpgrade {
   /** What the runtime's fetch handler answers with. */
   readonly answer: Promise<Response | undefined>;
   private settle!: (response: Response | undefined) => void;
-  private closeListeners: (() => void)[] | undefined;
+  private closeListeners: ((this: object) => void)[] | undefined;
   private ended = false;
 
   constructor(
@@ -37,13 +37,17 @@ export class FetchUpgrade implements PendingUpgrade {
     return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
+  get connection(): object {
+    return this;
+  }
+
   get gone(): boolean {
     return this.ended || this.fetchRequest.signal.aborted;
   }
 
-  onConnectionClose(listener: () => void): void {
+  onConnectionClose(listener: (this: object) => void): void {
     if (this.ended) {
-      listener();
+      listener.call(this);
       return;
     }
     (this.closeListeners ??= []).push(listener);
@@ -78,7 +82,7 @@ export class FetchUpgrade implements PendingUpgrade {
     this.ended = true;
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
-    if (listeners) for (const listener of listeners) listener();
+    if (listeners) for (const listener of listeners) listener.call(this);
   }
 }
 
