@@ -80,7 +80,8 @@ describe('bounds and content rules, both codecs (fast-check)', () => {
       }),
       { numRuns: 150 },
     );
-  });
+    // 150 hostile values, some of megabytes: about 10 s of CPU quiet, 35 s seen at load 19 (the default 30 s timed out).
+  }, 180_000);
 
   it('whitespace anywhere between tokens changes no verdict', () => {
     const ws = fc.constantFrom(' ', '\n', '\t', '\r\n  ');
