@@ -65,6 +65,7 @@ beforeAll(async () => {
   proxy.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy()); // a peer's reset; Node's HTTP server no longer listens after 'upgrade'
     const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     const server = new WebSocket(upstream.wsUrl(request.url ?? '/'), protocols, { perMessageDeflate: false });
     server.once('unexpected-response', (_req, response) => {

@@ -94,6 +94,7 @@ describe('what the handshake check reports', () => {
     const seen: IncomingMessage[] = [];
     const raw = createServer();
     raw.on('upgrade', (request: IncomingMessage, socket) => {
+      socket.on('error', () => {}); // a reset by the checker; Node's HTTP server no longer listens after 'upgrade'
       seen.push(request);
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
     });
@@ -128,7 +129,10 @@ describe('what the handshake check reports', () => {
       '/moved': 'HTTP/1.1 301 Moved Permanently\r\nLocation: wss://example.test/ws\r\nContent-Length: 0\r\n\r\n',
     };
     const raw = createServer();
-    raw.on('upgrade', (request: IncomingMessage, socket) => socket.end(answers[request.url!]!));
+    raw.on('upgrade', (request: IncomingMessage, socket) => {
+      socket.on('error', () => {}); // a reset by the checker; Node's HTTP server no longer listens after 'upgrade'
+      socket.end(answers[request.url!]!);
+    });
     const port = await listen(raw);
     expect(await outcome(check, { url: `ws://127.0.0.1:${port}/other`, protocols: ['mine'] })).toMatchObject({ kind: 'accepted', protocol: 'other' });
     expect(await outcome(check, { url: `ws://127.0.0.1:${port}/full` })).toEqual({ kind: 'refused', status: 503, statusText: 'Service Unavailable', headers: { retryAfter: '7' } });
