@@ -133,6 +133,7 @@ interface IdbGlobals {
   indexedDB?: { open(name: string, version: number): IdbOpenRequest; deleteDatabase(name: string): unknown };
   IDBKeyRange: { upperBound(bound: number): unknown };
   navigator?: { locks?: { request(name: string, options: { signal?: unknown }, callback: () => Promise<void>): Promise<unknown> } };
+  localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
 const platform = globalThis as unknown as IdbGlobals;
 
@@ -216,17 +217,47 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
     this.#durability = options.durability ?? 'relaxed';
     this.#timeout = options.timeout ?? 5000;
     // A page being left runs no callbacks after this: what waits to be handed to it goes
-    // now. Its write is on its way (the browser completes it); a crash in the next moments
-    // could only deliver those messages once more, never lose them.
+    // now (#handOver), rather than be lost if the write carrying its position completes.
     (globalThis as { addEventListener?: (type: string, listener: () => void) => void }).addEventListener?.('pagehide', () => this.#handOver());
   }
 
-  /** What was recorded starts its write now (not after the one in flight), and what waits to be handed to the page goes. */
+  /**
+   * The page is being left: what was recorded starts its write now (not after the one in
+   * flight), and what waits to be handed to the page goes. The browser may still abort that
+   * write as the document goes away (seen in Chromium on a reload), and then the next page
+   * life would resume from an older received position and be handed those messages again.
+   * So the position handed over is also noted in localStorage, whose writes are synchronous
+   * for the page and survive a reload; the next page life resumes from the later of the two
+   * (#revive). A crash runs no pagehide and hands nothing early, so it needs no note.
+   */
   #handOver(): void {
     this.#flush(true);
     const early = this.#waiters.filter((w) => w.delivery);
+    if (early.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => !w.delivery);
     for (const waiter of early) waiter.then();
+    const { sid, rx } = this.#meta;
+    if (sid === undefined || this.#status !== 'persistent') return;
+    try {
+      platform.localStorage?.setItem(this.#handedKey, JSON.stringify({ sid, rx }));
+    } catch {
+      // localStorage refused (blocked, full): the IndexedDB write alone decides, as before
+    }
+  }
+
+  get #handedKey(): string {
+    return `lifeline:${this.name}:handed`;
+  }
+
+  /** The received position #handOver noted for session `sid`, if it is later than `rx`. */
+  #handedAfter(sid: string, rx: number): number {
+    try {
+      const note = JSON.parse(platform.localStorage?.getItem(this.#handedKey) ?? 'null') as { sid?: unknown; rx?: unknown } | null;
+      if (note?.sid === sid && Number.isSafeInteger(note.rx) && (note.rx as number) > rx) return note.rx as number;
+    } catch {
+      // unreadable or not ours: the IndexedDB position stands
+    }
+    return rx;
   }
 
   /** `opening`, `persistent` or `memory`. */
@@ -656,6 +687,7 @@ export class PersistentStore extends Emitter<StorageEvents> implements SessionSt
       };
     }
     const m = this.#meta;
+    if (m.sid !== undefined) m.rx = this.#handedAfter(m.sid, m.rx);
     // Sends made while the store opened are numbered after the restored ones.
     m.nextK = Math.max(m.nextK, (keys.at(-1) ?? 0) + 1);
     const puts = this.#puts;

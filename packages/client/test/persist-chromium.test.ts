@@ -29,6 +29,8 @@ const win = Number(q.get('window') || 500);
 const seqCheck = q.get('seq') === '1';
 // ?fullAt=N: storage becomes full (window.full, see the storage-full test) once echo N is handed over.
 const fullAt = Number(q.get('fullAt') || 0);
+// ?stallAt=N: the store's writes stop completing (window.stalled, see the stalled-write test) once echo N is handed over.
+const stallAt = Number(q.get('stallAt') || 0);
 const store = Lifeline.persistent(q.get('store') || 'test');
 const life = (window.life = { statuses: [], opens: [], closes: [], resets: [], errors: [], drops: [], breaks: [], first: undefined, last: undefined, echoes: 0, restored: undefined, prevLast: sessionStorage.getItem('last'), memoryAt: undefined });
 store.on('status', (status, problem) => {
@@ -56,12 +58,15 @@ client.on('message', (m) => {
   life.echoes++;
   sessionStorage.setItem('last', String(n));
   if (n === fullAt) window.full = true;
+  if (n === stallAt) window.stalled = true;
   pump();
 });
 function pump() {
   if (!total || next === undefined) return;
   while (next <= total && next - expected < win) client.send({ n: next++ });
 }
+// Arrivals, before the store lets them be handed over (an internal hook of the store, read only).
+if (stallAt) store.observeArrivals((s) => (life.arrived = s));
 store.ready.then(() => {
   life.restored = { received: store.received, accepted: store.accepted, values: store.restored.length, status: store.status };
   expected = store.received + 1;
@@ -118,6 +123,8 @@ interface Life {
   prevLast: string | null;
   /** The last echo handed over when the store went to memory. */
   memoryAt: number | undefined;
+  /** With ?stallAt: the last \`s\` that arrived (handed over or not). */
+  arrived?: number;
 }
 
 /** Each proof's bound: generous, for a loaded 2-core machine (a quiet one takes 5-13 s). */
@@ -225,6 +232,43 @@ describe('persistent outbox and session in headless Chromium', () => {
     }
     expect(last.statuses.at(-1)).toEqual({ status: 'persistent' });
     console.log(`reload to resumed (ms from navigation start, ${reloadToResumed.length} reloads): ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')}`);
+  }, TEST_MS);
+
+  test('a reload while the store\'s write is still in flight (the browser drops it with the page): what the page was handed at pagehide is not handed again, and nothing is lost', async () => {
+    const server = await serve();
+    const b = await browser();
+    const page = await b.newPage('about:blank');
+    // Once the page sets window.stalled, a write's transaction is kept busy and never commits,
+    // as a write still in flight when the page goes (Chromium aborts it with the document).
+    // Messages that arrive meanwhile wait for it, and the store hands them over at pagehide.
+    await page.addInitScript(`{
+      const put = IDBObjectStore.prototype.put;
+      const commit = IDBTransaction.prototype.commit;
+      IDBObjectStore.prototype.put = function (...args) {
+        if (window.stalled && this.name === 'meta') {
+          const spin = () => (this.count().onsuccess = spin);
+          spin();
+        }
+        return put.apply(this, args);
+      };
+      IDBTransaction.prototype.commit = function () {
+        if (!window.stalled) return commit.call(this);
+      };
+    }`);
+    await page.send('Page.navigate', { url: site.url('page', { ws: server.wsUrl('/echo'), store: 'stalled', total: 2000, seq: 1, stallAt: 500 }) });
+    const stalled = await waitForLife(page, (l) => (l.arrived ?? 0) > (l.last ?? 0) && (l.last ?? 0) >= 500, 'an echo that arrived after the write stalled, waiting for it');
+    const sessionId = stalled.opens[0]!.id;
+    await page.reload();
+    const life = await waitForLife(page, (l) => l.restored !== undefined && l.opens.length === 1, 'the reloaded page to resume');
+    // The last page life was handed more than its last committed write says (at pagehide) …
+    expect(Number(life.prevLast)).toBeGreaterThan(stalled.last!);
+    // … and the next one resumes from exactly there: none handed twice, none skipped.
+    expect(life.restored!.received).toBe(Number(life.prevLast));
+    expect(life.opens[0]).toMatchObject({ id: sessionId, resumed: true });
+    const last = await waitForLife(page, (l) => l.last === 2000, 'the last echo');
+    expect(last.first).toBe(Number(life.prevLast) + 1);
+    expect([last.breaks, last.resets, last.drops]).toEqual([[], [], []]);
+    expect(stalled.breaks).toEqual([]);
   }, TEST_MS);
 
   test('storage blocked (IndexedDB refuses to open, as in a private window of some browsers): the store says so and the client works in memory', async () => {
