@@ -209,6 +209,16 @@ export interface LifelineClientLike<In = unknown, Out = unknown> {
   close(code?: number, reason?: string): void;
 }
 
+/** Throws unless `close(code, reason)` can be sent: 1000 or 3000-4999 (the rest are the protocol's own), a reason that fits a close frame (closeAll() of a shared client checks with it too). */
+export function checkCloseArguments(code: number, reason: string): void {
+  if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
+    throw fail('LL_INVALID_CLOSE_CODE', `close(${code}): use 1000 or 3000-4999.`);
+  }
+  if (byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+    throw fail('LL_CLOSE_REASON_TOO_LONG', `close(): the reason is ${byteLength(reason)} UTF-8 bytes; at most ${MAX_CLOSE_REASON_BYTES} fit.`);
+  }
+}
+
 /**
  * A WebSocket client that stays connected: reconnects with backoff and full jitter, follows a
  * close-code policy and retry-after hints, heartbeats raw servers, queues while not open,
@@ -410,12 +420,7 @@ export class LifelineClient<In = unknown, Out = unknown> implements LifelineClie
    * `code` is 1000 or 3000-4999 (what browsers allow); `reason` at most 123 UTF-8 bytes.
    */
   close(code = 1000, reason = ''): void {
-    if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
-      throw fail('LL_INVALID_CLOSE_CODE', `close(${code}): use 1000 or 3000-4999.`);
-    }
-    if (byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
-      throw fail('LL_CLOSE_REASON_TOO_LONG', `close(): the reason is ${byteLength(reason)} UTF-8 bytes; at most ${MAX_CLOSE_REASON_BYTES} fit.`);
-    }
+    checkCloseArguments(code, reason);
     const s = this.#state;
     if (s.status === 'closed') return;
     const live = s.status === 'connecting' || s.status === 'open';

@@ -20,7 +20,7 @@ import { createClient, type ClientOptions, type LifelineClient } from './client.
 import type { Off } from './emitter.js';
 import { lifeline } from './lifeline.js';
 import { persistent, type PersistentStore } from './persist.js';
-import { leaderLock, tabLock, type Position, type SharedSettings, type StorageInfo, type ToHub, type ToTab, type WireError } from './shared-protocol.js';
+import { isToHub, leaderLock, tabLock, type Position, type SharedSettings, type StorageInfo, type ToHub, type ToTab, type WireError } from './shared-protocol.js';
 
 /**
  * A leader's other tab that confirmed nothing for this long while messages went to it (a
@@ -310,15 +310,16 @@ export class Hub {
   }
 
   receive(tab: string, m: ToHub): void {
-    if (this.#closing) return;
+    if (this.#closing || !isToHub(m)) return;
     if (this.#early) return void this.#early.push([tab, m]);
     if (m.t === 'join') return this.join(tab, m.at);
     if (m.t === 'leave') return this.leave(tab); // (also from a tab that never joined: one that closed its client, in line still)
     const record = this.#tabs.get(tab);
     if (!record) return; // left already (or not joined: it will join first)
     const client = this.client;
-    const reply = (id: number, work: Promise<unknown>) =>
-      work.then(
+    // What a request gives, a value or an error, goes back to the tab as its result (a call that throws at once too).
+    const reply = (id: number, call: () => Promise<unknown>) =>
+      new Promise((resolve) => resolve(call())).then(
         (value) => this.#closing || this.#wire.to(tab, { t: 'result', id, value }),
         (error: unknown) => this.#closing || this.#wire.to(tab, { t: 'result', id, error: wireError(error) }),
       );
@@ -328,7 +329,7 @@ export class Hub {
       case 'confirm':
         return this.#confirmed(record, m.at);
       case 'request':
-        return void reply(m.id, client.request(m.name, m.data, { timeout: m.timeout }));
+        return void reply(m.id, () => client.request(m.name, m.data, { timeout: m.timeout }));
       case 'handle':
         return this.#handle(tab, m.name, m.on);
       case 'answer': {
@@ -350,17 +351,21 @@ export class Hub {
         return;
       }
       case 'publish':
-        return void reply(m.id, channels(client).publish(m.name, m.data));
+        return void reply(m.id, () => channels(client).publish(m.name, m.data));
       case 'presence': {
         const held = record.subs.get(m.sub);
-        return void reply(m.id, held ? held.sub.presence() : Promise.reject(new LifelineError('LL_INVALID_OPTION', 'presence(): not subscribed')));
+        return void reply(m.id, () => (held ? held.sub.presence() : Promise.reject(new LifelineError('LL_INVALID_OPTION', 'presence(): not subscribed'))));
       }
       case 'open':
         return void client.open();
       case 'check':
         return void client.check();
       case 'close':
-        return client.close(m.code, m.reason);
+        try {
+          return client.close(m.code, m.reason);
+        } catch {
+          return; // a code or reason the client refuses (this code's tabs check them before they ask)
+        }
     }
   }
 

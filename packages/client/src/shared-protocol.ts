@@ -97,3 +97,40 @@ export const leaderLock = (url: string): string => `lifeline:leader:${url}`;
 
 /** A message between tabs and a hub: an object with a type (anything else on the channel or port is ignored). */
 export const isMessage = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+
+// ---- checking what a tab sends --------------------------------------------------------------
+// Tabs are this origin's pages, but one may run another version of this code (a tab left open
+// across a deploy) or another script may use the channel's name: the hub holds the connection
+// for every tab, so a message it cannot act on is dropped here rather than throw inside it.
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptional = (v: unknown, check: (v: unknown) => boolean) => v === undefined || check(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+const isDuration = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= 2 ** 31 - 1;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isPosition = (v: unknown) => isObject(v) && isOptional(v.sid, isString) && isId(v.seq);
+const isWireError = (v: unknown) => isObject(v) && isString(v.code) && isString(v.message);
+const isChannelPosition = (v: unknown) => isObject(v) && isId(v.offset) && isString(v.epoch);
+
+/** The fields each `ToHub` type must carry, as checks on the message. */
+const TO_HUB: Record<ToHub['t'], (m: Record<string, unknown>) => boolean> = {
+  join: (m) => isString(m.url) && isObject(m.settings) && isOptional(m.at, isPosition),
+  confirm: (m) => isPosition(m.at),
+  leave: () => true,
+  send: (m) => isId(m.id) && isOptional(m.ttl, isDuration) && isOptional(m.queue, isBoolean),
+  request: (m) => isId(m.id) && isString(m.name) && isOptional(m.timeout, isDuration),
+  handle: (m) => isString(m.name) && isBoolean(m.on),
+  answer: (m) => isId(m.id) && isOptional(m.error, isWireError),
+  sub: (m) => isId(m.id) && isString(m.name) && isOptional(m.presence, isBoolean) && isOptional(m.since, isChannelPosition),
+  unsub: (m) => isId(m.id),
+  publish: (m) => isId(m.id) && isString(m.name),
+  presence: (m) => isId(m.id) && isId(m.sub),
+  open: () => true,
+  check: () => true,
+  close: (m) => isOptional(m.code, Number.isInteger) && isOptional(m.reason, isString),
+};
+
+/** A tab's message the hub can act on: a known type with the fields it needs, of their types. */
+export const isToHub = (m: unknown): m is ToHub =>
+  isObject(m) && isString(m.t) && Object.prototype.hasOwnProperty.call(TO_HUB, m.t) && TO_HUB[m.t as ToHub['t']](m);

@@ -22,7 +22,7 @@
 import { LifelineError, type ChannelPosition, type PresenceMember } from '@lifeline/protocol';
 import { channelHosts, type ChannelHost } from './channel-link.js';
 import type { Channels, ChannelsEvents, Publication, Subscription, SubscribeOptions, SubscriptionEvents, SubscriptionState } from './channels.js';
-import type { ClientEvents, LifelineClientLike, RequestOptions, SendOptions } from './client.js';
+import { checkCloseArguments, type ClientEvents, type LifelineClientLike, type RequestOptions, type SendOptions } from './client.js';
 import { Emitter, type Off } from './emitter.js';
 import { checkSettings, fromWire, Hub, wireError, type HubWire } from './hub.js';
 import type { RequestHandler, SessionInfo } from './mode.js';
@@ -253,6 +253,7 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
 
   /** Closes the shared connection for every tab (`close(code)` on the hub's client): with 1000 the session ends on the server. */
   closeAll(code = 1000, reason = ''): void {
+    checkCloseArguments(code, reason); // here, to the caller: the hub that closes runs in another tab or a worker
     this.#up?.({ t: 'close', code, reason });
   }
 

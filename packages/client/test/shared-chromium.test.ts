@@ -29,6 +29,10 @@ const client = (window.client = Lifeline.shared(q.get('ws'), {
   store: q.get('store') === 'none' ? false : q.get('store') || undefined,
   reconnect: { initialDelay: 100, maxDelay: 1000 },
 }));
+// Anything thrown and not caught in this page (a message handler of the shared connection included).
+life.pageErrors = [];
+addEventListener('error', (e) => life.pageErrors.push(String(e.message)));
+addEventListener('unhandledrejection', (e) => life.pageErrors.push(String(e.reason)));
 client.on('role', (role) => life.roles.push(role));
 client.on('open', (info) => life.opens.push({ id: info.session.id, resumed: info.session.resumed }));
 client.on('error', (e) => life.errors.push(e.code));
@@ -55,6 +59,18 @@ function pump() {
   }
 }
 window.start = () => { running = true; pump(); return true; };
+// Posts each of messages to the leader on the connection's BroadcastChannel as this tab's own,
+// as a tab of another version of the code (or another script) could; resolves with how many.
+window.postToLeader = async (messages) => {
+  const bc = new BroadcastChannel('lifeline:' + client.url);
+  const leader = await new Promise((resolve) => {
+    bc.onmessage = (e) => e.data && e.data.dir === 'leader' && resolve(e.data.from);
+    bc.postMessage({ dir: 'who', from: 'probe' });
+  });
+  for (const m of messages) bc.postMessage({ dir: 'up', from: client.tab, to: leader, m });
+  bc.close();
+  return messages.length;
+};
 // ?channel=NAME: this tab subscribes; every publication it is handed is checked (offsets 1, 2, 3 …).
 life.channel = { subscribed: 0, offsets: [], breaks: [], resets: [] };
 if (q.get('channel')) {
@@ -83,6 +99,7 @@ interface Life {
   count: number;
   sent: number;
   channel: { subscribed: number; offsets: number[]; breaks: unknown[]; resets: string[] };
+  pageErrors: string[];
 }
 
 const TOTAL = 3000;
@@ -202,6 +219,45 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect(b.last.a).toBeGreaterThan(TOTAL / 3);
     expect(b.roles).toEqual(['follower', 'leader']);
     await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server', 60_000);
+  }, 240_000);
+
+  test('leader tab: malformed messages from a tab (another version of the code, another script on the channel) are dropped by the leader: nothing thrown, the stream goes on in every tab', async () => {
+    const server = await serve();
+    const { pages } = await streamingTabs(server, 'hostile');
+    await waitForLife(pages.c, (l) => (l.last.a ?? 0) > TOTAL / 4 && (l.last.b ?? 0) > TOTAL / 4, 'a quarter of the stream');
+    // Each is wrong in one field's type or range, or of no known type; sent as tab b's own.
+    const malformed = [
+      {},
+      { t: 5 },
+      { t: 'no-such-type' },
+      { t: 'toString' },
+      { t: 'constructor' },
+      { t: 'send', id: 1e308, value: { tab: 'b', n: -1 } }, // would have made every later send of b look like a repeat
+      { t: 'send', id: 'x', value: 1 },
+      { t: 'send', id: 1, ttl: 'soon' },
+      { t: 'close', code: 5 },
+      { t: 'close', code: 3000, reason: 7 },
+      { t: 'request', id: 'r', name: 5, data: null },
+      { t: 'handle', name: {}, on: 'yes' },
+      { t: 'sub', id: -1, name: null },
+      { t: 'sub', id: 7, name: 'news', since: { offset: 'x' } },
+      { t: 'confirm', at: { seq: -5 } },
+      { t: 'confirm' },
+      { t: 'join', url: 5 },
+      { t: 'publish', id: 2 ** 60, name: 'x' },
+      { t: 'answer', id: 1, error: 'boom' },
+      { t: 'presence', id: 1 },
+      { t: 'unsub' },
+    ];
+    expect(await pages.b.evaluate<number>(`postToLeader(${JSON.stringify(malformed)})`)).toBe(malformed.length);
+    const lives = await Promise.all(
+      (['a', 'b', 'c'] as const).map((label) => waitForLife(pages[label], (l) => l.last.a === TOTAL && l.last.b === TOTAL && l.last.c === TOTAL, `every echo in tab ${label}`)),
+    );
+    for (const life of lives) {
+      expect([life.breaks, life.seqBreaks, life.pageErrors, life.resets, life.drops]).toEqual([[], [], [], [], []]);
+      expect(life.count).toBe(3 * TOTAL);
+    }
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
   }, 240_000);
 
   test('leader tab: a channel subscribed in three tabs is one subscription of the one session; the leader closes mid-stream and each tab is still handed every publication once, in order', async () => {

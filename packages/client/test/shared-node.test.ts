@@ -21,6 +21,15 @@ describe('shared() and persistent() in Node', () => {
     expect(() => shared('ws://127.0.0.1:1/echo', { replay: { maxMessages: 0 } })).toThrow(expect.objectContaining({ code: 'LL_INVALID_OPTION' }));
   });
 
+  it('closeAll() refuses a close code or reason the connection could not send, to its caller (the hub that closes may run in another tab)', () => {
+    const c = shared('ws://127.0.0.1:1/echo', { reconnect: false });
+    cleanup(() => c.closeAll());
+    expect(() => c.closeAll(1006)).toThrow(expect.objectContaining({ code: 'LL_INVALID_CLOSE_CODE' }));
+    expect(() => c.closeAll(2999)).toThrow(expect.objectContaining({ code: 'LL_INVALID_CLOSE_CODE' }));
+    expect(() => c.closeAll(4000, 'x'.repeat(124))).toThrow(expect.objectContaining({ code: 'LL_CLOSE_REASON_TOO_LONG' }));
+    expect(c.state.status).not.toBe('closed');
+  });
+
   it('a store without IndexedDB works in memory, says why, and the client works as without one', async () => {
     const running = await startApp((app) => app.ws('/s', { lifeline: true }, async (socket) => {
       for await (const message of socket) socket.send(message);
