@@ -142,19 +142,31 @@ async function echoConnections(server: ServeProcess): Promise<{ lifeline: number
 
 /**
  * Tabs a, b and c of the leader-tab mode, each open (a leads, b and c follow, one connection on
- * the server), then streaming their TOTAL messages each; returns the pages and the session id.
+ * the server), then streaming their `total` messages each (TOTAL unless said; a tab `frozen`
+ * is frozen, as a browser freezes a background tab, before the others start and sends
+ * nothing); returns the pages and the session id.
  */
-async function streamingTabs(server: ServeProcess, store: string): Promise<{ pages: Record<'a' | 'b' | 'c', CdpPage>; sessionId: string }> {
+async function streamingTabs(
+  server: ServeProcess,
+  store: string,
+  { total = TOTAL, frozen }: { total?: number; frozen?: 'b' | 'c' } = {},
+): Promise<{ pages: Record<'a' | 'b' | 'c', CdpPage>; sessionId: string }> {
   browser = await launchCdpChromium();
   const pages = {} as Record<'a' | 'b' | 'c', CdpPage>;
   for (const label of ['a', 'b', 'c'] as const) {
-    pages[label] = await browser.newPage(site.url('page', { ws: server.wsUrl('/echo'), label, total: TOTAL, via: 'leader', store }));
+    pages[label] = await browser.newPage(site.url('page', { ws: server.wsUrl('/echo'), label, total, via: 'leader', store }));
     await waitForLife(pages[label], (l) => l.opens.length === 1, `tab ${label} to be open`);
   }
   expect(await Promise.all(Object.values(pages).map((page) => page.evaluate<string>('client.role')))).toEqual(['leader', 'follower', 'follower']);
   const sessionId = (await lifeOf(pages.a)).opens[0]!.id;
   expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
-  for (const page of Object.values(pages)) await page.evaluate('start()');
+  if (frozen) {
+    // Paused in the debugger at its next line of script: the tab runs nothing (it hears, hands
+    // over and confirms nothing) until resumed, as a tab the browser froze in the background.
+    await pages[frozen].send('Debugger.enable');
+    await pages[frozen].send('Debugger.pause');
+  }
+  for (const [label, page] of Object.entries(pages)) if (label !== frozen) await page.evaluate('start()');
   return { pages, sessionId };
 }
 
@@ -256,6 +268,24 @@ describe('one connection for all tabs in headless Chromium', () => {
     for (const life of lives) {
       expect([life.breaks, life.seqBreaks, life.pageErrors, life.resets, life.drops]).toEqual([[], [], [], [], []]);
       expect(life.count).toBe(3 * TOTAL);
+    }
+    expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
+  }, 240_000);
+
+  test('leader tab: a tab frozen mid-session (it confirms nothing) holds the leader back only so far: 12,000 messages go through the session, more than the server\'s replay bound of 10,000, with no overflow', async () => {
+    const server = await serve();
+    // a and b send 6,000 each: 12,000 echoes on the session, which c (frozen) never confirms.
+    // Were the leader to acknowledge no further than c's position, the server's replay buffer
+    // (10,000 messages by default) would overflow: it closes with 1013, and the resume gets
+    // `reset: overflow`. A tab 5,000 messages behind (or silent 10 s) no longer holds it back.
+    const { pages, sessionId } = await streamingTabs(server, 'frozen', { total: 6000, frozen: 'c' });
+    const lives = await Promise.all(
+      (['a', 'b'] as const).map((label) => waitForLife(pages[label], (l) => l.last.a === 6000 && l.last.b === 6000, `every echo in tab ${label}`, 180_000)),
+    );
+    for (const life of lives) {
+      expect([life.breaks, life.seqBreaks, life.resets, life.drops, life.pageErrors]).toEqual([[], [], [], [], []]);
+      expect(life.opens.map((o) => o.id)).toEqual([sessionId]); // one session, never closed
+      expect(life.count).toBe(12_000);
     }
     expect(await echoConnections(server)).toMatchObject({ lifeline: 1, raw: 0 });
   }, 240_000);
