@@ -63,6 +63,11 @@ export class EncodedText extends EncodedPayload {
     return (this.decoded ??= this.bytes.toString(this.ascii ? 'latin1' : 'utf8', this.start, this.end));
   }
 
+  /** Bytes of the string's UTF-8. */
+  get size(): number {
+    return this.end - this.start;
+  }
+
   /** The string's UTF-8 bytes, copied. */
   utf8(): Buffer {
     return Buffer.from(this.bytes.subarray(this.start, this.end));
@@ -79,6 +84,14 @@ export class EncodedBytes extends EncodedPayload {
   constructor(format: LifelineFormat, bytes: Buffer, value?: Buffer) {
     super(format, bytes);
     this.decoded = value;
+  }
+
+  /** How many bytes it stands for (without decoding base64). */
+  get size(): number {
+    if (this.decoded !== undefined) return this.decoded.length;
+    const n = this.bytes.length - 2; // the base64 text, without its quotes
+    const pad = n === 0 ? 0 : this.bytes[n] !== 0x3d ? 0 : this.bytes[n - 1] === 0x3d ? 2 : 1;
+    return (n / 4) * 3 - pad;
   }
 
   /** The bytes it stands for. */
