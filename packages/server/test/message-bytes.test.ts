@@ -432,6 +432,22 @@ describe('large messages through a Lifeline route', () => {
     });
   }
 
+  it('a for-await loop (which counts the bytes it holds) gets every payload and echoes it as sent, in both formats', async () => {
+    const running = await startApp((app) =>
+      app.ws('/loop', { lifeline: true }, async (socket) => {
+        for await (const msg of socket) socket.send(msg);
+      }),
+    );
+    for (const format of ['json', 'msgpack'] as const) {
+      const c = new LifelineTestClient(running.wsUrl('/loop'), { format });
+      cleanup(() => c.close());
+      await c.connect();
+      for (const p of payloads) c.send(p);
+      await waitFor(() => c.messages.length === payloads.length, `every echo (${format})`);
+      expect(c.messages).toEqual(payloads);
+    }
+  });
+
   it('a message received in one format and sent on to a session of the other arrives as sent', async () => {
     const sockets: Socket[] = [];
     const running = await startApp((app) =>

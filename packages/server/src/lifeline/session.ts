@@ -37,7 +37,7 @@ import { answerChannelRequest } from './channel-requests.js';
 import type { Codec, Frame } from './codec.js';
 import type { Link } from './link.js';
 import { LifelineMessage, toBuffer } from './message.js';
-import { EncodedEnvelope, EncodedPayload, encodedMessage } from './message-bytes.js';
+import { BytesMessage, EncodedEnvelope, EncodedPayload, encodedMessage } from './message-bytes.js';
 import type { ResolvedLifelineOptions } from './options.js';
 import { sessionClosed, SessionRequests } from './requests.js';
 import { SharedSession } from './shared-session.js';
@@ -550,7 +550,7 @@ export class SessionSocket extends Socket {
       this.messagesIn++;
       this.accept(
         envelope instanceof EncodedEnvelope
-          ? new LifelineMessage(envelope.encoded, undefined, envelope.b !== undefined)
+          ? new LifelineMessage(envelope.encoded, undefined, envelope instanceof BytesMessage) // (reading envelope.b would decode it)
           : envelope.b !== undefined
             ? new LifelineMessage(undefined, toBuffer(envelope.b), true)
             : new LifelineMessage(envelope.d, undefined, false),
