@@ -9,7 +9,7 @@ import { waitFor } from '../../../test/support/wait.js';
 import { base64Alphabet, base64AlphabetJs, plainText, plainTextJs } from '../src/lifeline/byte-scan.js';
 import { codecsWithin } from '../src/lifeline/codec.js';
 import { joinPieces, type Pieces } from '../src/transport/frame.js';
-import { BYTE_PATH_MIN, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
+import { BYTE_PATH_MIN, BytesMessage, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
 
 /**
  * The byte path for large `m` envelopes (message-bytes.ts) against the general path
@@ -312,14 +312,22 @@ describe('the byte path writes the bytes the general encoders write', () => {
   const ack = fc.option(fc.oneof(fc.nat(300), fc.maxSafeNat()), { nil: undefined });
 
   it('a b payload, in both formats', () => {
+    let read = 0;
     fc.assert(
       fc.property(seq, ack, fc.integer({ min: 0, max: BYTE_PATH_MIN + 2000 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })), (s, a, b) => {
         const m: Envelope = a === undefined ? { t: 'm', s, b } : { t: 'm', s, a, b };
         expect(bytesOf(codecs.json.encode(m))).toEqual(bytesOf(encodeEnvelope(m)));
         expect(bytesOf(codecs.msgpack.encode(m))).toEqual(bytesOf(encodeEnvelopeMsgpack(m)));
+        // Read back: the size a b kept as it came reports (from its base64 or bin header, without decoding) is its length.
+        for (const r of [codecs.json.decode(bytesOf(encodeEnvelope(m))), codecs.msgpack.decode(bytesOf(encodeEnvelopeMsgpack(m)))]) {
+          if (!(r instanceof BytesMessage)) continue; // a small frame: the general path's
+          read++;
+          expect(r.encoded.size).toBe(b.length);
+        }
       }),
       { numRuns: 150 },
     );
+    expect(read).toBeGreaterThan(50);
   }, PROPERTY_TIMEOUT);
 
   it('a string d sent on as it was received, into either format', () => {
@@ -431,6 +439,22 @@ describe('large messages through a Lifeline route', () => {
       expect(c.messages[0]).toEqual(Buffer.from(bytes.map((x) => 255 - x)));
     });
   }
+
+  it('a for-await loop (which counts the bytes it holds) gets every payload and echoes it as sent, in both formats', async () => {
+    const running = await startApp((app) =>
+      app.ws('/loop', { lifeline: true }, async (socket) => {
+        for await (const msg of socket) socket.send(msg);
+      }),
+    );
+    for (const format of ['json', 'msgpack'] as const) {
+      const c = new LifelineTestClient(running.wsUrl('/loop'), { format });
+      cleanup(() => c.close());
+      await c.connect();
+      for (const p of payloads) c.send(p);
+      await waitFor(() => c.messages.length === payloads.length, `every echo (${format})`);
+      expect(c.messages).toEqual(payloads);
+    }
+  });
 
   it('a message received in one format and sent on to a session of the other arrives as sent', async () => {
     const sockets: Socket[] = [];

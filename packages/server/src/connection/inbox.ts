@@ -59,7 +59,7 @@ export class MessageIterator implements AsyncIterator<Message> {
       return;
     }
     this.queue.push(message);
-    this.queuedBytes += message.data.length;
+    this.queuedBytes += message.size;
     this.owner.updateReadPause();
   }
 
@@ -75,7 +75,7 @@ export class MessageIterator implements AsyncIterator<Message> {
   next(): Promise<IteratorResult<Message>> {
     const message = this.queue.shift();
     if (message) {
-      this.queuedBytes -= message.data.length;
+      this.queuedBytes -= message.size;
       this.owner.updateReadPause();
       return Promise.resolve({ value: message, done: false });
     }

@@ -373,7 +373,7 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
     const held = this.held;
     if (held !== null) {
       held.push(message);
-      this.heldBytes += message.data.length;
+      this.heldBytes += message.size;
       if (overHighWater(held.length, this.heldBytes)) this.behind(held.length, this.heldBytes);
       if (held.length === 1) (this as EventEmitter).emit(kHeld);
       return;
@@ -402,7 +402,7 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
   /** @internal Auth (a token in the first message): takes the oldest held message before the handler runs. */
   takeHeld(): Message | undefined {
     const message = this.held?.shift();
-    if (message !== undefined) this.heldBytes -= message.data.length;
+    if (message !== undefined) this.heldBytes -= message.size;
     return message;
   }
 

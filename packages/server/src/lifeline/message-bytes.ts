@@ -2,20 +2,20 @@
  * `m` envelopes with a large payload, read and written as bytes, in both formats (issue 16).
  *
  * The general path turns a frame into a string, parses it, and serialises the payload again
- * to send it: for a 16 KiB message that is three copies of it, a JSON.stringify that reads it
- * character by character, and a frame kept as a string in the replay buffer, where the garbage
- * collector copies it until the client acknowledges it. Here the exact shapes the encoders
- * write — JSON `{"t":"m","s":S[,"a":A],"d":"…"}` or `…,"b":"…"}`, MessagePack the same map
- * with its keys in that order — are read from the frame's bytes, and written into one Buffer
- * (off the JavaScript heap). A string `d` stays in its encoded form (EncodedText), made into a
- * string only if something reads it, and a message sent on as it came (`socket.send(message)`,
- * an echo) is copied, not encoded again.
+ * to send it: for a 16 KiB message several copies of it, a JSON.stringify that reads it
+ * character by character, and a frame kept as a string in the replay buffer, where the
+ * garbage collector copies it until the client acknowledges it. Here the exact shapes the
+ * encoders write — JSON `{"t":"m","s":S[,"a":A],"d":"…"}` or `…,"b":"…"}`, MessagePack the
+ * same map with its keys in that order — are read from the frame's bytes. The payload stays
+ * as it came (EncodedText, EncodedBytes): a string is made from it only if something reads
+ * it, and a message sent on as it came (`socket.send(message)`, an echo) is written as a head
+ * of its own followed by the received bytes, where they are (FramePieces).
  *
  * Every reader returns `undefined` for what it does not take, and the general path decides:
  * it accepts only what the general path accepts, with the same envelope, and never rejects
  * anything itself, so every refusal keeps its close code and reason. The writers produce
  * the bytes the general encoders produce. `test/message-bytes.test.ts` checks both over
- * generated frames.
+ * generated frames. ARCHITECTURE.md, "Large messages", has the whole picture.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
@@ -63,6 +63,11 @@ export class EncodedText extends EncodedPayload {
     return (this.decoded ??= this.bytes.toString(this.ascii ? 'latin1' : 'utf8', this.start, this.end));
   }
 
+  /** Bytes of the string's UTF-8. */
+  get size(): number {
+    return this.end - this.start;
+  }
+
   /** The string's UTF-8 bytes, copied. */
   utf8(): Buffer {
     return Buffer.from(this.bytes.subarray(this.start, this.end));
@@ -79,6 +84,14 @@ export class EncodedBytes extends EncodedPayload {
   constructor(format: LifelineFormat, bytes: Buffer, value?: Buffer) {
     super(format, bytes);
     this.decoded = value;
+  }
+
+  /** How many bytes it stands for (without decoding base64). */
+  get size(): number {
+    if (this.decoded !== undefined) return this.decoded.length;
+    const n = this.bytes.length - 2; // the base64 text, without its quotes
+    const pad = n === 0 ? 0 : this.bytes[n] !== 0x3d ? 0 : this.bytes[n - 1] === 0x3d ? 2 : 1;
+    return (n / 4) * 3 - pad;
   }
 
   /** The bytes it stands for. */

@@ -38,6 +38,12 @@ export class LifelineMessage extends Message {
     return payload instanceof EncodedBytes && !this.dataRead ? payload : undefined;
   }
 
+  /** Bytes of the payload (of `data`), known without making `data` for a payload kept as it came. */
+  override get size(): number {
+    const payload = this.payload;
+    return payload instanceof EncodedPayload && !this.dataRead ? (payload as EncodedText | EncodedBytes).size : super.size;
+  }
+
   override get text(): string {
     return !this.binary && typeof this.value === 'string' ? this.value : super.text;
   }

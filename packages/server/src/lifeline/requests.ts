@@ -11,22 +11,17 @@ import {
   type RequestEnvelope,
   type ResponseEnvelope,
   type ResponseError,
-  type SequencedEnvelope,
 } from '@lifeline/protocol';
 import type { RequestHandler, Socket } from '../connection/socket.js';
 import type { LogFields } from '../leaves/logger.js';
 import { toBuffer } from './message.js';
+import { sendNumbered, type OutboundParty } from './outbound.js';
 
 /** What a request's answer carries. */
 export type Outcome = { d: unknown } | { b: Uint8Array } | { e: ResponseError };
 
 /** What requests need of their session. */
-export interface RequestParty extends Socket {
-  /**
-   * Numbers, encodes and sends one sequenced envelope (held for replay): false when the
-   * session ended or went over its replay bounds; throws LL_ENCODE_FAILED before numbering.
-   */
-  sendSequenced(make: (s: number, a: number | undefined) => SequencedEnvelope): boolean;
+export interface RequestParty extends Socket, OutboundParty {
   /** `$auth` (app/auth): a fresh access token for the session. */
   refreshAuth(data: unknown): Promise<{ d: unknown } | { e: ResponseError }>;
   /** `$subscribe` and the other channel requests (channel-requests.ts). */
@@ -62,7 +57,7 @@ export class SessionRequests {
     return new Promise((resolve, reject) => {
       let sent: boolean;
       try {
-        sent = this.session.sendSequenced((s, a) => ({ t: 'q', s, ...(a === undefined ? {} : { a }), id, n: name, ...payload }) as RequestEnvelope);
+        sent = sendNumbered(this.session, (s, a) => ({ t: 'q', s, ...(a === undefined ? {} : { a }), id, n: name, ...payload }) as RequestEnvelope);
       } catch (error) {
         reject(error as Error);
         return;
@@ -159,7 +154,7 @@ export class SessionRequests {
   private respond(id: number, outcome: Outcome, name?: string): void {
     const session = this.session;
     if (!session.isOpen) return;
-    const answer = (o: Outcome) => session.sendSequenced((s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...o }) as ResponseEnvelope);
+    const answer = (o: Outcome) => sendNumbered(session, (s, a) => ({ t: 'r', s, ...(a === undefined ? {} : { a }), id, ...o }) as ResponseEnvelope);
     try {
       answer(outcome);
     } catch (error) {

@@ -1,7 +1,11 @@
 /**
- * A Lifeline session, and the Socket its route handler holds (PROTOCOL.md §2): numbering,
- * acknowledgements, replay, resume on a new link, expiry. It carries no transport of its
- * own: it is on one Link at a time, or on none while its client is away.
+ * A Lifeline session, and the Socket its route handler holds (PROTOCOL.md §2): its
+ * lifecycle — created (new, reset, or claimed from another node), put on a link with a
+ * welcome, resumed on a new one, detached, expired, ended — and the wiring of its parts:
+ * the numbered stream out (outbound.ts) and in (acknowledgements.ts), requests both ways
+ * (requests.ts), the connection side (linked-socket.ts: the channel Subscriber, read
+ * pausing), and a shared store (shared-session.ts). It carries no transport of its own: it
+ * is on one Link at a time, or on none while its client is away.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
@@ -9,36 +13,28 @@ import {
   InboundSequence,
   LifelineError,
   ReplayBuffer,
-  type ChannelPosition,
   type Envelope,
   type ReplayBound,
+  type ReplayBounds,
   type ResetReason,
   type ResponseError,
   type SequencedEnvelope,
   type WelcomeLimits,
 } from '@lifeline/protocol';
-import type { WireFormat } from '../channels/hub.js';
-import { Message } from '../connection/message.js';
-import {
-  checkCloseArguments,
-  Socket,
-  type RequestHandler,
-  type RequestOptions,
-  type Sendable,
-  type SocketHost,
-  type SocketInit,
-  type SocketStats,
-} from '../connection/socket.js';
+import { checkCloseArguments, type RequestHandler, type RequestOptions, type Sendable, type SocketHost, type SocketInit, type SocketStats } from '../connection/socket.js';
 import { secretDigest } from '../leaves/bearer.js';
 import type { LogFields } from '../leaves/logger.js';
-import { frameSize } from '../transport/frame.js';
-import { PauseReason, type SharedFrame } from '../transport/transport.js';
+import { PauseReason } from '../transport/transport.js';
+import { Acknowledgements } from './acknowledgements.js';
 import { answerChannelRequest } from './channel-requests.js';
 import type { Codec, Frame } from './codec.js';
+import { LinkedSocket } from './linked-socket.js';
 import type { Link } from './link.js';
 import { LifelineMessage, toBuffer } from './message.js';
-import { EncodedEnvelope, EncodedPayload, encodedMessage } from './message-bytes.js';
+import { BytesMessage, EncodedEnvelope, EncodedPayload, encodedMessage } from './message-bytes.js';
 import type { ResolvedLifelineOptions } from './options.js';
+import { acknowledged, freeAcknowledged, replayTo, restoredReplay, rxOutOfRange, sendNumbered } from './outbound.js';
+import { payloadOf, sizeOf, type Payload } from './payload.js';
 import { sessionClosed, SessionRequests } from './requests.js';
 import { SharedSession } from './shared-session.js';
 import type { SessionEndReason, SessionJournal, SessionSnapshot, SharedSessionStore } from './session-store.js';
@@ -61,9 +57,6 @@ export interface SessionOwner {
   log(level: 'info' | 'debug' | 'error', event: string, session: SessionSocket, fields?: LogFields): void;
 }
 
-/** What send() puts in an `m`: a `d`, a `b`, or a large payload as it was received (message-bytes.ts). */
-type Payload = { d: unknown } | { b: Uint8Array } | EncodedPayload;
-
 /** How a session comes to be on this node. */
 export type SessionOrigin =
   /** A hello without a session id. */
@@ -80,10 +73,10 @@ export type SessionOrigin =
  * It ends on `close()`, when the resume window passes (1006 `session expired`), or when
  * the replay buffer goes over its bounds (1013 `replay overflow`).
  */
-// The LinkSession of its links, the RequestParty of its requests and the SharedParty of its shared copy: checked
-// where it is handed to them, not with `implements`, which would name interfaces whose members the public .d.ts
-// leaves out (stripInternal).
-export class SessionSocket extends Socket {
+// The LinkSession of its links, the RequestParty of its requests, the SharedParty of its shared copy, the
+// OutboundParty of its numbered stream and the AckParty of its acknowledgements: checked where it is handed to
+// them, not with `implements`, which would name interfaces whose members the public .d.ts leaves out (stripInternal).
+export class SessionSocket extends LinkedSocket {
   /** @internal */ readonly codec: Codec;
   private readonly sid: string;
   /** @internal SHA-256 of the resume token. */
@@ -94,14 +87,12 @@ export class SessionSocket extends Socket {
   readonly replay: ReplayBuffer<Frame>;
   /** @internal The client's numbered envelopes: delivered, duplicate or gap; the acknowledgement due. */
   readonly inbound: InboundSequence;
+  /** The acknowledgements the session owes for them (acknowledgements.ts). */
+  private readonly acks: Acknowledgements;
   /** @internal With a shared store: nothing is seen before it is stored (shared-session.ts). */
   readonly shared: SharedSession | undefined;
   /** This session began on another node; this handler run continues it (PROTOCOL.md §2.7). */
   readonly moved: boolean;
-  /** @internal The link the session is on; null while its client is away. */
-  link: Link | null = null;
-  private ackTimer: NodeJS.Timeout | undefined;
-  private ackFlushQueued = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Requests both ways, made on first use. */
   private requests: SessionRequests | undefined;
@@ -121,14 +112,7 @@ export class SessionSocket extends Socket {
       this.sid = origin.sessionId;
       this.tokenDigest = origin.tokenDigest;
       this.newToken = null;
-      this.replay = new ReplayBuffer<Frame>(snapshot.acked);
-      const now = Date.now();
-      let s = snapshot.acked;
-      for (const stored of snapshot.frames) {
-        // A store may hand JSON frames back as bytes; the link writes them as text frames.
-        const frame = codec.binary || typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8');
-        this.replay.push(++s, frame, frameSize(frame), now);
-      }
+      this.replay = restoredReplay(snapshot, codec);
       this.inbound = new InboundSequence({ delivered: snapshot.rx });
     } else {
       this.sid = randomBytes(16).toString('base64url');
@@ -139,6 +123,7 @@ export class SessionSocket extends Socket {
       this.inbound = new InboundSequence();
       if (origin.kind === 'reset') this.reset = origin.resetFrom;
     }
+    this.acks = new Acknowledgements(this, this.inbound);
     const journal =
       origin.kind === 'moved'
         ? origin.journal
@@ -172,15 +157,6 @@ export class SessionSocket extends Socket {
     return !this.ended;
   }
 
-  /** True while a connection carries the session. */
-  get connected(): boolean {
-    return this.link !== null;
-  }
-
-  get bufferedAmount(): number {
-    return this.link?.transport.bufferedAmount ?? 0;
-  }
-
   override get stats(): SocketStats {
     return { ...super.stats, replayMessages: this.replay.count, replayBytes: this.replay.bytes };
   }
@@ -197,7 +173,7 @@ export class SessionSocket extends Socket {
     if (this.ended) return this.drop('not-open', sizeOf(payload));
     let sent: boolean;
     try {
-      sent = this.sendSequenced((s, a) =>
+      sent = sendNumbered(this, (s, a) =>
         payload instanceof EncodedPayload
           ? encodedMessage(s, a, payload)
           : ((a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope),
@@ -271,64 +247,6 @@ export class SessionSocket extends Socket {
     this.owner.log('error', event, this, fields);
   }
 
-  // ---- channels: publications travel outside the numbered stream (PROTOCOL.md §3) -------
-
-  /** @internal Subscriber */
-  get format(): WireFormat {
-    return this.codec.format;
-  }
-
-  /** @internal Subscriber: written to the current connection; while there is none, the client recovers it with `since`. */
-  writeFrame(frame: string | Uint8Array, _binary: boolean, sharedFrame?: SharedFrame): void {
-    const link = this.link;
-    if (link === null) return;
-    // With a shared store, numbered envelopes wait to be stored; a publication must not pass them.
-    if (this.shared !== undefined && this.shared.holdsPublication(frame, sharedFrame)) return;
-    link.writePublication(frame, sharedFrame);
-  }
-
-  /** @internal Subscriber */
-  get backlog(): number {
-    return this.link?.backlog ?? 0;
-  }
-
-  /** @internal Subscriber */
-  whenDrained(callback: () => void): void {
-    if (this.link === null) queueMicrotask(callback);
-    else this.link.transport.whenDrained(callback);
-  }
-
-  /** @internal Subscriber: the connection closes; the session stays, and its client resumes and re-subscribes with `since`. */
-  closeSlow(reason: string): void {
-    this.link?.closeWith(1013, reason);
-  }
-
-  /** @internal The client learns about subscriptions the server made, exactly once (a request). */
-  protected subscribedByServer(channel: string, position: ChannelPosition, presence: boolean): void {
-    const d = { ch: channel, o: position.offset, ep: position.epoch, ...(presence ? { presence: true } : {}) };
-    this.request('$subscribed', d).catch(() => {});
-  }
-
-  /** @internal */
-  protected unsubscribedByServer(channel: string): void {
-    this.request('$unsubscribed', { ch: channel }).catch(() => {});
-  }
-
-  // ---- reading pauses with the handler's queue, on whichever link the session is --------
-
-  /** @internal */
-  protected get readingCanPause(): boolean {
-    return this.link?.transport.capabilities.pauseReading ?? true;
-  }
-
-  /** @internal */
-  protected setReadPaused(paused: boolean): void {
-    const transport = this.link?.transport;
-    if (transport === undefined) return;
-    if (paused) transport.pauseReading(PauseReason.inbox);
-    else transport.resumeReading(PauseReason.inbox);
-  }
-
   // ---- a shared store (shared-session.ts) ---------------------------------------------------
 
   /** @internal With a shared store: the journal of this copy, while it is the session's. */
@@ -397,9 +315,7 @@ export class SessionSocket extends Socket {
    * within (undefined).
    */
   rxOutOfRange(rx: number): 'below' | 'above' | undefined {
-    if (rx < this.replay.acked) return 'below';
-    if (rx > (this.shared?.storedSeq ?? this.replay.lastSeq)) return 'above';
-    return undefined;
+    return rxOutOfRange(this, rx);
   }
 
   /** @internal The token the client presented matches this session's (constant time). */
@@ -436,14 +352,7 @@ export class SessionSocket extends Socket {
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.
     const upTo = this.shared?.attached() ?? this.replay.lastSeq;
-    if (!resume) return 0;
-    let replayed = 0;
-    for (const [s, frame] of this.replay.entriesAfter(resume.rx)) {
-      if (s > upTo) break;
-      link.write(frame, 0, true);
-      replayed++;
-    }
-    return replayed;
+    return resume ? replayTo(link, this.replay, resume.rx, upTo) : 0;
   }
 
   /**
@@ -457,7 +366,7 @@ export class SessionSocket extends Socket {
       link.fail(new EnvelopeError(1002, 'hello.rx: outside what the session acknowledged and sent'));
       return { outcome: 'failed' };
     }
-    if (this.replay.ack(rx) > 0) this.shared?.acknowledged();
+    freeAcknowledged(this, rx);
     const over = this.replay.exceeded(this.owner.options.replay, Date.now());
     if (over !== undefined) {
       this.overflow(over);
@@ -470,7 +379,7 @@ export class SessionSocket extends Socket {
   linkClosed(link: Link, code: number, reason: string): void {
     if (link !== this.link) return;
     this.link = null;
-    this.clearAckTimer();
+    this.acks.clear();
     if (this.ended) return;
     if (code === 1000) {
       // The client closed normally: it is done with the session (PROTOCOL.md §2.4), so the
@@ -499,7 +408,7 @@ export class SessionSocket extends Socket {
     this.end(1006, `session expired: not resumed within ${window} ms`, 'expired');
   }
 
-  // ---- receiving and acknowledging --------------------------------------------------------
+  // ---- receiving ----------------------------------------------------------------------------
 
   /** @internal LinkSession: an envelope from the client, on the link that carries this session. */
   receiveEnvelope(envelope: Envelope, link: Link): void {
@@ -507,13 +416,13 @@ export class SessionSocket extends Socket {
       case 'm':
       case 'q':
       case 'r': {
-        if (envelope.a !== undefined && !this.acknowledged(envelope.a, envelope.t, link)) return;
+        if (envelope.a !== undefined && !acknowledged(this, envelope.a, envelope.t, link)) return;
         if (this.shared !== undefined) this.shared.hold(envelope, link);
         else this.deliverEnvelope(envelope, link, Date.now());
         return;
       }
       case 'a':
-        this.acknowledged(envelope.a, 'a', link);
+        acknowledged(this, envelope.a, 'a', link);
         return;
       case 'ping':
         // The client's probe (PROTOCOL.md §2.5): answered at once, outside the numbered stream.
@@ -539,18 +448,17 @@ export class SessionSocket extends Socket {
 
   /** @internal Hands a numbered client envelope to the handler (or drops a duplicate), and schedules the acknowledgement. */
   deliverEnvelope(envelope: SequencedEnvelope, link: Link | null, now: number): void {
-    const verdict = this.inbound.receive(envelope.s, now);
+    const verdict = this.acks.receive(envelope.s, now);
     if (verdict === 'gap') {
       link?.fail(new EnvelopeError(1002, `${envelope.t}.s: sequence gap, expected ${this.inbound.delivered + 1}`));
       return;
     }
-    this.scheduleAck(now);
     if (verdict === 'duplicate') return;
     if (envelope.t === 'm') {
       this.messagesIn++;
       this.accept(
         envelope instanceof EncodedEnvelope
-          ? new LifelineMessage(envelope.encoded, undefined, envelope.b !== undefined)
+          ? new LifelineMessage(envelope.encoded, undefined, envelope instanceof BytesMessage) // (reading envelope.b would decode it)
           : envelope.b !== undefined
             ? new LifelineMessage(undefined, toBuffer(envelope.b), true)
             : new LifelineMessage(envelope.d, undefined, false),
@@ -559,93 +467,15 @@ export class SessionSocket extends Socket {
     else this.requests?.settle(envelope);
   }
 
-  /** @internal */
-  flushAck(): void {
-    this.clearAckTimer();
-    this.ackFlushQueued = false;
-    const link = this.link;
-    if (link === null) return;
-    const a = this.inbound.takeAck();
-    if (a !== undefined) link.sendEnvelope({ t: 'a', a });
+  // ---- sending: numbered, held for replay, written when connected (outbound.ts) ------------
+
+  /** @internal OutboundParty */
+  get replayBounds(): ReplayBounds {
+    return this.owner.options.replay;
   }
 
-  private scheduleAck(now: number): void {
-    if (this.inbound.needsAck(now)) {
-      if (!this.ackFlushQueued) {
-        this.ackFlushQueued = true;
-        process.nextTick(flushAck, this); // after this turn's replies, which may carry it
-      }
-    } else if (this.ackTimer === undefined) {
-      this.ackTimer = setTimeout(ackTimerFired, this.inbound.ackDelay, this);
-      this.ackTimer.unref();
-    }
-  }
-
-  /**
-   * @internal The ack timer stays armed when a reply carries the acknowledgement (re-arming
-   * per message costs more than the ack). When it fires, what is pending may be younger
-   * than the delay: wait for the rest of it rather than acknowledge early.
-   */
-  ackTimerDue(): void {
-    this.ackTimer = undefined;
-    const due = this.inbound.ackDueAt();
-    if (due === undefined) return;
-    const wait = due - Date.now();
-    if (wait > 0) {
-      this.ackTimer = setTimeout(ackTimerFired, wait, this);
-      this.ackTimer.unref();
-    } else this.flushAck();
-  }
-
-  private clearAckTimer(): void {
-    if (this.ackTimer !== undefined) {
-      clearTimeout(this.ackTimer);
-      this.ackTimer = undefined;
-    }
-  }
-
-  /** Frees what the client acknowledged; false (and 1002) for an acknowledgement of something never sent. */
-  private acknowledged(a: number, t: string, link: Link): boolean {
-    if (a > this.replay.lastSeq) {
-      link.fail(new EnvelopeError(1002, `${t}.a: above the last s the server sent`));
-      return false;
-    }
-    // With a shared store the acknowledgement is stored too, so that every node refuses a resume below it.
-    if (this.replay.ack(a) > 0) this.shared?.acknowledged();
-    return true;
-  }
-
-  // ---- sending: numbered, held for replay, written when connected ------------------------
-
-  /**
-   * @internal Numbers, encodes, holds for replay and (when connected) writes one sequenced
-   * envelope, with a pending acknowledgement riding along. False when it pushed the replay
-   * buffer over its bounds (the session then ends). Throws LL_ENCODE_FAILED before
-   * numbering anything.
-   */
-  sendSequenced(make: (s: number, a: number | undefined) => SequencedEnvelope): boolean {
-    const link = this.link;
-    const s = this.replay.lastSeq + 1;
-    const a = link !== null && this.inbound.pending > 0 ? this.inbound.delivered : undefined;
-    const frame = this.codec.encode(make(s, a));
-    // The ack timer stays armed: when it fires with nothing pending it sends nothing, and
-    // clearing it here would cost a timer per message in a request-reply exchange.
-    if (a !== undefined) this.inbound.takeAck();
-    const size = frameSize(frame);
-    const now = Date.now();
-    this.replay.push(s, frame, size, now);
-    const over = this.replay.exceeded(this.owner.options.replay, now);
-    if (over !== undefined) {
-      this.overflow(over);
-      return false;
-    }
-    // With a shared store the frame is written once stored (SharedSession.stored).
-    if (this.shared !== undefined) this.shared.sent();
-    else link?.write(frame, size);
-    return true;
-  }
-
-  private overflow(bound: ReplayBound): void {
+  /** @internal OutboundParty */
+  overflow(bound: ReplayBound): void {
     const { replay } = this;
     this.owner.log('info', 'session-overflow', this, { bound, replayMessages: replay.count, replayBytes: replay.bytes });
     this.end(1013, `replay overflow: over ${bound}`, 'overflow', 1013);
@@ -667,7 +497,7 @@ export class SessionSocket extends Socket {
       if (linkClose === 'terminate') link.terminate();
       else link.closeWith(linkClose ?? code, reason);
     }
-    this.clearAckTimer();
+    this.acks.clear();
     clearTimeout(this.expiryTimer);
     this.requests?.rejectAll();
     this.replay.clear();
@@ -677,30 +507,4 @@ export class SessionSocket extends Socket {
 
 function expire(session: SessionSocket): void {
   session.expire();
-}
-
-function ackTimerFired(session: SessionSocket): void {
-  session.ackTimerDue();
-}
-
-function flushAck(session: SessionSocket): void {
-  session.flushAck();
-}
-
-/** The payload of what send() was given: strings and JSON values as `d`, bytes as `b`. */
-function payloadOf(data: Sendable, binary: boolean | undefined): Payload {
-  if (data instanceof Message) {
-    const encoded = data instanceof LifelineMessage ? data.encoded : undefined;
-    if (binary ?? data.binary) return data.binary && encoded !== undefined ? encoded : { b: data.data };
-    if (!(data instanceof LifelineMessage) || data.binary) return { d: data.text };
-    return encoded ?? { d: data.value };
-  }
-  if (typeof data === 'string') return binary === true ? { b: Buffer.from(data) } : { d: data };
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-  return binary === false ? { d: toBuffer(bytes).toString('utf8') } : { b: bytes };
-}
-
-function sizeOf(payload: Payload): number {
-  if (payload instanceof EncodedPayload) return payload.bytes.length;
-  return 'b' in payload ? payload.b.byteLength : typeof payload.d === 'string' ? Buffer.byteLength(payload.d) : 0;
 }
