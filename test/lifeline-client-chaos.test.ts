@@ -39,7 +39,7 @@ async function chaosRig(n: number, pace: { burst: number; pauseMs: number }): Pr
 }
 
 describe('Lifeline mode under chaos with @lifeline/client', () => {
-  test('Node: 100,000 messages each way through cuts every 50–500 ms: none lost, duplicated or reordered, no reset, and the run ends', { timeout: 150_000 }, async () => {
+  test('Node: 100,000 messages each way through cuts every 50–500 ms: none lost, duplicated or reordered, no reset, and the run ends', { timeout: 330_000 }, async () => {
     const n = 100_000;
     // About 10,000 messages/s each way, so that the run spans dozens of cuts.
     const { server, proxy, url } = await chaosRig(n, { burst: 50, pauseMs: 5 });
@@ -61,7 +61,9 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     });
 
     const started = Date.now();
-    const deadline = started + 120_000;
+    // Liveness, bounded generously: about 10 s on a quiet machine; once over 120 s beside two CPU
+    // hogs and 46 other test files (it had 99,698 of 100,000 then, and no violation).
+    const deadline = started + 300_000;
     // Paced like the server, and never more than one window waiting in the outbox (the replay buffer, WINDOW, fills first).
     let sent = 0;
     while (Date.now() < deadline && (sent < n || got.length < n || server.receivedTotal() < n)) {
@@ -71,7 +73,7 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     const ms = Date.now() - started;
     proxy.chaos = false;
     const found = clientChaosViolations({ server, clientGot: got, n, resets, drops, errors, clientSessions: sessions });
-    if (Date.now() >= deadline) found.unshift(`did not finish within 120 s: server got ${server.receivedTotal()}, client got ${got.length} of ${n}`);
+    if (Date.now() >= deadline) found.unshift(`did not finish within 300 s: server got ${server.receivedTotal()}, client got ${got.length} of ${n}`);
     console.log(
       `[client-chaos] Node: ${ms} ms; proxy ${proxy.stats.connections} connections, ${proxy.stats.cuts} cuts (${proxy.stats.partialCuts} mid-chunk); ` +
         `${opens} opens; violations: ${found.length ? found.join(' | ') : 'none'}`,
@@ -84,7 +86,7 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     expect(client.session?.resumed).toBe(true);
   });
 
-  test('Chromium: 20,000 messages each way with the browser bundle, through the same cuts', { timeout: 150_000 }, async () => {
+  test('Chromium: 20,000 messages each way with the browser bundle, through the same cuts', { timeout: 330_000 }, async () => {
     const n = 20_000;
     const { server, proxy, url } = await chaosRig(n, { burst: 50, pauseMs: 5 });
     const site = await servePage();
@@ -105,7 +107,7 @@ describe('Lifeline mode under chaos with @lifeline/client', () => {
     await waitFor(async () => {
       const p = await progress();
       return p.got >= n && server.receivedTotal() >= n;
-    }, 'both directions complete', 120_000, 100);
+    }, 'both directions complete', 300_000, 100);
     const ms = Date.now() - started;
     proxy.chaos = false;
     const rec = await page.evaluate(() => (window as unknown as { rec: { got: number[]; resets: string[]; drops: number; errors: string[]; opens: number; resumed: boolean; sessions: string[] } }).rec);
