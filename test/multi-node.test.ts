@@ -13,7 +13,9 @@
  *   3. Redis killed and restarted with its data: no reset and nothing lost,
  *   4. Redis restarted without its data: every client is told `reset: epoch`, never a
  *      silent gap.
- * Plus `lifeline serve --redis URL`: the command line's processes use Redis.
+ * All of it twice: three Node processes, and a mixed cluster of Node, Bun and Deno (each
+ * runtime on its own server), where the node killed is Deno's and its sessions resume on
+ * Node and Bun. Plus `lifeline serve --redis URL`: the command line's processes use Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -22,6 +24,7 @@ import type { Envelope, PublicationEnvelope } from '@lifeline/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { startRedis, type RedisServer } from './support/redis.js';
+import { ensureRuntime, type ServerRuntime } from './support/runtimes.js';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { sleep, waitFor } from './support/wait.js';
 
@@ -38,18 +41,21 @@ interface LifelineNode {
   publisher: LifelineTestClient;
 }
 
-async function startNode(redisUrl: string): Promise<LifelineNode> {
-  const child = spawn(process.execPath, [NODE_SCRIPT, redisUrl, API_KEY], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** One node of the cluster: the fixture, run by `runtime` (Bun and Deno from npm on first use). */
+async function startNode(redisUrl: string, runtime: ServerRuntime): Promise<LifelineNode> {
+  const command = runtime === 'node' ? { command: process.execPath, args: [] } : ensureRuntime(runtime);
+  const child = spawn(command.command, [...command.args, NODE_SCRIPT, redisUrl, API_KEY], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start; stderr: ${stderr.join('\n')}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`node (${runtime}) did not start; stderr: ${stderr.join("\n")}`)), 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /^listening (\d+)$/.exec(line);
+      const match = /^listening (\d+) (\w+)$/.exec(line);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        if (match[2] === runtime) resolve(Number(match[1]));
+        else reject(new Error(`the node meant for ${runtime} runs on ${match[2]}`));
       }
     });
     void exited.then(() => {
@@ -60,26 +66,6 @@ async function startNode(redisUrl: string): Promise<LifelineNode> {
   const publisher = new LifelineTestClient(`ws://127.0.0.1:${port}/ws`);
   await publisher.connect();
   return { child, port, exited, alive: true, publisher };
-}
-
-/** Per channel: what the publishers were told, offset → data, per epoch. */
-const published = new Map<string, Map<string, Map<number, unknown>>>();
-/**
- * Per channel: publications whose publisher was told LL_UNAVAILABLE (or 503), by their `i`:
- * they may or may not have been published. Where a client got one, it must be at the same
- * position for every client, and at one position only.
- */
-const unacknowledged = new Map<string, Set<number>>();
-const unacknowledgedAt = new Map<string, Map<number, string>>();
-let failedPublishes = 0;
-
-function record(channel: string, epoch: string, offset: number, data: unknown): void {
-  let epochs = published.get(channel);
-  if (!epochs) published.set(channel, (epochs = new Map()));
-  let offsets = epochs.get(epoch);
-  if (!offsets) epochs.set(epoch, (offsets = new Map()));
-  if (offsets.has(offset)) throw new Error(`offset ${offset} of ${channel} (epoch ${epoch}) was handed out twice`);
-  offsets.set(offset, data);
 }
 
 /**
@@ -167,7 +153,37 @@ class ChannelTracker {
   }
 }
 
-describe('three Lifeline processes sharing one Redis', () => {
+/**
+ * The cluster on Node alone, and mixed: Node, Bun and Deno (each on its own server,
+ * docs/server.md "Runtimes") on one Redis. The node killed mid-stream is the third (Deno in
+ * the mixed one): its sessions resume on Node and on Bun.
+ */
+const CLUSTERS: (readonly ServerRuntime[])[] = [
+  ['node', 'node', 'node'],
+  ['node', 'bun', 'deno'],
+];
+
+describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis', (...runtimes) => {
+  /** Per channel: what the publishers were told, offset → data, per epoch. */
+  const published = new Map<string, Map<string, Map<number, unknown>>>();
+  /**
+   * Per channel: publications whose publisher was told LL_UNAVAILABLE (or 503), by their `i`:
+   * they may or may not have been published. Where a client got one, it must be at the same
+   * position for every client, and at one position only.
+   */
+  const unacknowledged = new Map<string, Set<number>>();
+  const unacknowledgedAt = new Map<string, Map<number, string>>();
+  let failedPublishes = 0;
+
+  function record(channel: string, epoch: string, offset: number, data: unknown): void {
+    let epochs = published.get(channel);
+    if (!epochs) published.set(channel, (epochs = new Map()));
+    let offsets = epochs.get(epoch);
+    if (!offsets) epochs.set(epoch, (offsets = new Map()));
+    if (offsets.has(offset)) throw new Error(`offset ${offset} of ${channel} (epoch ${epoch}) was handed out twice`);
+    offsets.set(offset, data);
+  }
+
   let redis: RedisServer;
   const nodes: LifelineNode[] = [];
   const trackers: ChannelTracker[] = [];
@@ -176,7 +192,7 @@ describe('three Lifeline processes sharing one Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis({ persistent: true });
-    nodes.push(...(await Promise.all([0, 1, 2].map(() => startNode(redis.url)))));
+    nodes.push(...(await Promise.all(runtimes.map((runtime) => startNode(redis.url, runtime)))));
     // Three subscribers on each node.
     for (let i = 0; i < 9; i++) {
       const node = nodes[i % 3]!;
@@ -186,7 +202,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     }
     pumpTimer = setInterval(() => trackers.forEach((t) => t.pump()), 2);
     await waitFor(() => trackers.every((t) => [...t.channels.values()].every((c) => c.ep !== undefined && !c.resyncing)), 'every client subscribed', 10_000);
-  }, 60_000);
+  }, 600_000);
 
   afterAll(async () => {
     clearInterval(pumpTimer);
