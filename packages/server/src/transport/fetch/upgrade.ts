@@ -15,7 +15,7 @@ export class FetchUpgrade implements PendingUpgrade {
   /** What the runtime's fetch handler answers with. */
   readonly answer: Promise<Response | undefined>;
   private settle!: (response: Response | undefined) => void;
-  private closeListeners: ((this: object) => void)[] | undefined;
+  private closeListeners: (() => void)[] | undefined;
   private ended = false;
 
   constructor(
@@ -37,17 +37,13 @@ export class FetchUpgrade implements PendingUpgrade {
     return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
-  get connection(): object {
-    return this;
-  }
-
   get gone(): boolean {
     return this.ended || this.fetchRequest.signal.aborted;
   }
 
-  onConnectionClose(listener: (this: object) => void): void {
+  onConnectionClose(listener: () => void): void {
     if (this.ended) {
-      listener.call(this);
+      listener();
       return;
     }
     (this.closeListeners ??= []).push(listener);
@@ -82,7 +78,7 @@ export class FetchUpgrade implements PendingUpgrade {
     this.ended = true;
     const listeners = this.closeListeners;
     this.closeListeners = undefined;
-    if (listeners) for (const listener of listeners) listener.call(this);
+    if (listeners) for (const listener of listeners) listener();
   }
 }
 
