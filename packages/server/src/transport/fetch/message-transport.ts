@@ -5,6 +5,7 @@
  * absent), tracks its closing state, reports the server's close reason when the peer could
  * not, and waits for its runtime to say that what it held has been written.
  */
+import { joinPieces, type Pieces } from '../frame.js';
 import type { PauseReason, SharedFrame, Transport, TransportCapabilities, TransportSink } from '../transport.js';
 import type { FetchUpgrade } from './upgrade.js';
 
@@ -59,8 +60,13 @@ export abstract class MessageTransport implements Transport {
     this.sink = sink;
   }
 
-  write(data: string | Uint8Array, binary: boolean): void {
+  /**
+   * A message in pieces (a large payload sent on as it came, lifeline/message-bytes.ts) is
+   * joined first: Bun and Deno take one message per send.
+   */
+  write(message: string | Uint8Array | Pieces, binary: boolean): void {
     if (!this.isOpen) return;
+    const data = Array.isArray(message) ? joinPieces(message as Pieces) : (message as string | Uint8Array);
     let sent: number | void;
     if (binary) sent = this.sendBinary(typeof data === 'string' ? Buffer.from(data) : data);
     else sent = this.sendText(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
