@@ -23,6 +23,13 @@ import { waitFor } from './support/wait.js';
 
 const KEY = 'hostile-serve-key-0123456';
 const CASE_MS = 60_000;
+/**
+ * fast-check settings for every property here: a failing case fails the test at once with
+ * its own message (the wait that timed out names what it awaited). Shrinking would run the
+ * case again and again, each run up to CASE_MS when the failure is a wait, past the test's
+ * timeout: the failure would show as a hang.
+ */
+const PROPERTY = { endOnFailure: true } as const;
 const counts = new HostileCounts('lifeline serve: Lifeline frames, raw frames, POST /api/publish');
 const encodeMp = (v: unknown) => msgpackEncode(v, { maxDepth: 1000 });
 const hostile = hostileValue(encodeMp);
@@ -157,7 +164,7 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
     proc = await spawnServe(['--api-key', KEY, ...(process.env.HOSTILE_BREAK ? ['--max-depth', '1000'] : []), ...on.args], 60_000, on.env);
     for (const format of ['json', 'msgpack'] as const) {
       const client = new LifelineTestClient(proc.wsUrl('/echo'), { format });
-      await client.connect();
+      await withTimeout(client.connect(), `the honest ${format} client's welcome`);
       honest.push(client);
     }
   }, 600_000);
@@ -182,7 +189,7 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
           await withTimeout(lifelineCase(f, phase, t, h), what);
           await survived(what);
         }),
-        { numRuns: 160 },
+        { ...PROPERTY, numRuns: 160 },
       );
     }, 600_000);
 
@@ -194,20 +201,20 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
         ] as const) {
           counts.cases++;
           const conn = new HandConnection(proc.wsUrl('/echo'), format);
-          await conn.open();
-          await conn.hello();
-          await sendAndCheck(conn, SESSION_TEMPLATES[0]!, nested(n, 'array', true), 1);
+          await withTimeout(conn.open(), `the open (${n} levels, ${format})`);
+          await withTimeout(conn.hello(), `the welcome (${n} levels, ${format})`);
+          await withTimeout(sendAndCheck(conn, SESSION_TEMPLATES[0]!, nested(n, 'array', true), 1), `${n} levels in d (${format})`);
           if (ok) expect(conn.errors).toEqual([]);
           conn.close();
           await survived(`${n} levels (${format})`);
         }
         counts.cases++;
         const conn = new HandConnection(proc.wsUrl('/echo'), format);
-        await conn.open();
-        await conn.hello();
+        await withTimeout(conn.open(), `the open (over maxPayload, ${format})`);
+        await withTimeout(conn.hello(), `the welcome (over maxPayload, ${format})`);
         conn.send(render(SESSION_TEMPLATES[0]!.frame(1), hugeString(1024 * 1024 + 10, 'x'), format));
         counts.inputs++;
-        const close = await conn.closed;
+        const close = await withTimeout(conn.closed, `the close after a message over maxPayload (${format})`);
         if (REFUSED_BY_RUNTIME[runtime].overMaxPayloadEnvelope) {
           expect(close).toEqual({ code: 1009, reason: 'message over maxPayload: at most 1048576 bytes' });
           expect(conn.errors).toEqual([{ t: 'error', code: 1009, message: close.reason }]);
@@ -235,7 +242,7 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
           const got: { data: Buffer; binary: boolean }[] = [];
           ws.on('message', (d: Buffer, b) => got.push({ data: d, binary: b }));
           const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-          await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+          await withTimeout(new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject))), `the open of ${path} for ${label}`);
           const valid = binary || Buffer.from(data.toString('utf8')).equals(data);
           ws.send(data, { binary });
           counts.inputs++;
@@ -257,22 +264,28 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
           }
           await survived(what);
         }),
-        { numRuns: 60 },
+        { ...PROPERTY, numRuns: 60 },
       );
     }, 300_000);
   });
 
   describe('POST /api/publish (PROTOCOL.md §3.5): hostile bodies', () => {
+    /** A POST whose answer (status and body) must come within CASE_MS, or it fails naming the request. */
     const post = (body: string, authorization = `Bearer ${KEY}`) =>
-      fetch(proc.httpUrl('/api/publish'), { method: 'POST', headers: { Authorization: authorization, 'Content-Type': 'application/json' }, body });
+      fetch(proc.httpUrl('/api/publish'), {
+        method: 'POST',
+        headers: { Authorization: authorization, 'Content-Type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(CASE_MS),
+      });
 
     it('refused bodies get 400/401/413 with a JSON error and use no offset; accepted ones reach JSON and MessagePack subscribers intact, and history gives them back', async () => {
       const subscribers = await Promise.all(
         (['json', 'msgpack'] as const).map(async (format) => {
           const conn = new HandConnection(proc.wsUrl('/echo'), format);
-          await conn.open();
-          await conn.hello();
-          const answer = await conn.request('$subscribe', { ch: 'fz-http' });
+          await withTimeout(conn.open(), `the ${format} subscriber's open`);
+          await withTimeout(conn.hello(), `the ${format} subscriber's welcome`);
+          const answer = await withTimeout(conn.request('$subscribe', { ch: 'fz-http' }), `the ${format} subscriber's $subscribe`);
           expect(answer.d).toMatchObject({ ch: 'fz-http' });
           return conn;
         }),
@@ -319,7 +332,7 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
           }
           await survived(what);
         }),
-        { numRuns: 120 },
+        { ...PROPERTY, numRuns: 120 },
       );
       // Every accepted publication reached both subscribers, in offset order, intact (and each
       // offset was used once: a refused body took none).
@@ -338,10 +351,10 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s', (name) => {
       // The history gives the last 100 back (the channel's default history), the same.
       if (accepted.length > 0) {
         const late = new HandConnection(proc.wsUrl('/echo'), 'msgpack');
-        await late.open();
-        await late.hello();
+        await withTimeout(late.open(), "the late subscriber's open");
+        await withTimeout(late.hello(), "the late subscriber's welcome");
         const from = Math.max(0, accepted.length - 100);
-        const answer = await late.request('$subscribe', { ch: 'fz-http', since: { o: from, ep: accepted[0]!.epoch } });
+        const answer = await withTimeout(late.request('$subscribe', { ch: 'fz-http', since: { o: from, ep: accepted[0]!.epoch } }), "the late subscriber's $subscribe with since");
         expect(answer.d).toMatchObject({ recovered: true });
         await waitFor(() => late.envelopes.filter((e) => e.t === 'p').length === accepted.length - from, 'the recovered publications', CASE_MS);
         late.envelopes
