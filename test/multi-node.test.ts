@@ -26,7 +26,7 @@ import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { ensureRuntime, type ServerRuntime } from './support/runtimes.js';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
-import { sleep, waitFor } from './support/wait.js';
+import { sleep, waitFor, withTimeout } from './support/wait.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./fixtures/redis/node.mjs', import.meta.url));
 const API_KEY = 'multi-node-test-api-key-0123456789';
@@ -154,6 +154,16 @@ class ChannelTracker {
 }
 
 /**
+ * Each cluster test: a few hundred publications one after another, each a round trip through
+ * a node and Redis, plus node or Redis restarts. About 10 s on a quiet machine; the default
+ * 30 s ran out on a loaded 2-core one (two CPU hogs, load 13). Every wait inside has its own
+ * bound and message; this is the outer bound.
+ */
+const CLUSTER_TEST_MS = 180_000;
+/** One publication's answer (through Redis, which a test may be restarting): generous. */
+const PUBLISH_MS = 30_000;
+
+/**
  * The cluster on Node alone, and mixed: Node, Bun and Deno (each on its own server,
  * docs/server.md "Runtimes") on one Redis. The node killed mid-stream is the third (Deno in
  * the mixed one): its sessions resume on Node and on Bun.
@@ -233,12 +243,14 @@ describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
         body: JSON.stringify({ channel: ch, data }),
+        signal: AbortSignal.timeout(PUBLISH_MS), // the answer and its body
       });
       const body = (await response.json()) as { offset: number; epoch: string; error?: { code?: string } };
       if (response.status === 200) position = body;
       else if (response.status !== 503) throw new Error(`publication ${i}: HTTP ${response.status} ${JSON.stringify(body)}`);
     } else {
-      position = (await live[i % live.length]!.publisher.request('publish', { ch, d: data }).catch((error: Error & { code?: string }) => {
+      const answer = withTimeout(live[i % live.length]!.publisher.request('publish', { ch, d: data }), `the answer to publication ${i}`, PUBLISH_MS);
+      position = (await answer.catch((error: Error & { code?: string }) => {
         if (error.code !== 'LL_UNAVAILABLE') throw new Error(`publication ${i}: ${error.code ?? ''} ${error.message}`);
         return undefined;
       })) as { offset: number; epoch: string } | undefined;
@@ -342,7 +354,7 @@ describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis
     return failedPublishes;
   }
 
-  it('delivers publications from every node and from the HTTP API to every subscriber, exactly once and in order', async () => {
+  it('delivers publications from every node and from the HTTP API to every subscriber, exactly once and in order', { timeout: CLUSTER_TEST_MS }, async () => {
     await publishStream(200);
     expect(await expectEveryoneComplete()).toBe(0);
     for (const t of trackers) {
@@ -357,7 +369,7 @@ describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis
     expect(failedPublishes).toBe(0);
   });
 
-  it('moves the clients of a killed node to the others, where they recover every publication they missed', async () => {
+  it('moves the clients of a killed node to the others, where they recover every publication they missed', { timeout: CLUSTER_TEST_MS }, async () => {
     const victim = nodes[2]!;
     const moved = trackers.filter((t) => t.client.url.includes(`:${victim.port}/`));
     expect(moved).toHaveLength(3);
@@ -404,7 +416,7 @@ describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis
     expect(failedPublishes).toBe(0);
   });
 
-  it('loses nothing and resets nothing when Redis is killed and comes back with its data', async () => {
+  it('loses nothing and resets nothing when Redis is killed and comes back with its data', { timeout: CLUSTER_TEST_MS }, async () => {
     const epochs = CHANNELS.map((ch) => [...published.get(ch)!.keys()]);
     const failedBefore = failures();
     await publishStream(300, {
@@ -422,7 +434,7 @@ describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis
     expect(refused).toBeLessThan(300);
   });
 
-  it('tells every client reset: epoch when Redis comes back without its data, never a silent gap', async () => {
+  it('tells every client reset: epoch when Redis comes back without its data, never a silent gap', { timeout: CLUSTER_TEST_MS }, async () => {
     const oldEpochs = new Map(CHANNELS.map((ch) => [ch, [...published.get(ch)!.keys()].at(-1)!]));
     const failedBefore = failures();
     await publishStream(300, {
