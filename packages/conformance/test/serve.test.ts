@@ -10,7 +10,13 @@ import { expectConformance, KNOWN_FAILURES, RUNTIME_FAILURES, RUNTIME_MAY_FAIL, 
 import { runCli, runCliJson } from './run-cli.js';
 
 const API_KEY = 'conformance-serve-api-key-0123456789';
-const HELLO_TIMEOUT_MS = '2000';
+/**
+ * The server's handshake timeout, told to the kit. Only §2.2 R4 waits it out; every other check
+ * sends its hello at once, and on a loaded 2-core machine (two CPU hogs, load 19) "at once"
+ * was once more than 2 s after the upgrade: the server closed 1008 before the hello came.
+ * 10 s (the kit's own default) keeps that a machine-speed question no run here gets near.
+ */
+const HELLO_TIMEOUT_MS = '10000';
 
 const SERVE_ARGS = ['--handshake-timeout', HELLO_TIMEOUT_MS, '--heartbeat-interval', '1000', '--api-key', API_KEY];
 
