@@ -3,10 +3,12 @@
  * (packages `bun` and `deno`; their platform binaries come as optional dependencies). They
  * are not devDependencies: about 200 MB would slow every newcomer's `npm install`. On first
  * use the pinned version is installed into node_modules/.cache/lifeline-runtimes/ (about
- * 10 s each); failing that, the error names what is missing.
+ * 10 s each); failing that, the error names what is missing. Test files that run at the same
+ * time may both install: each installs into a directory of its own and renames it into place
+ * (atomic), and the loser of the race throws its copy away.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,17 +32,30 @@ export function ensureRuntime(name, env = process.env) {
   const prefix = join(CACHE, `${name}-${version}`);
   const binary = join(prefix, 'node_modules', '.bin', name);
   if (!existsSync(binary)) {
-    mkdirSync(prefix, { recursive: true });
+    mkdirSync(CACHE, { recursive: true });
+    const staging = join(CACHE, `.${name}-${version}-${process.pid}-${Date.now()}`);
+    mkdirSync(staging, { recursive: true });
     try {
-      execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', `${name}@${version}`], {
+      execFileSync('npm', ['install', '--prefix', staging, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', `${name}@${version}`], {
         stdio: 'pipe',
         timeout: 600_000,
         env,
       });
     } catch (error) {
-      throw new Error(`${name} ${version} is missing and "npm install ${name}@${version}" into ${prefix} failed: ${error.message}`);
+      rmSync(staging, { recursive: true, force: true });
+      throw new Error(`${name} ${version} is missing and "npm install ${name}@${version}" into ${staging} failed: ${error.message}`);
     }
-    if (!existsSync(binary)) throw new Error(`npm installed ${name}@${version} into ${prefix}, but ${binary} is not there.`);
+    if (!existsSync(join(staging, 'node_modules', '.bin', name))) {
+      rmSync(staging, { recursive: true, force: true });
+      throw new Error(`npm installed ${name}@${version} into ${staging}, but its node_modules/.bin/${name} is not there.`);
+    }
+    try {
+      renameSync(staging, prefix);
+    } catch (error) {
+      // Another process put its copy in place first (the target is a non-empty directory now).
+      rmSync(staging, { recursive: true, force: true });
+      if (!existsSync(binary)) throw new Error(`could not move ${name} ${version} into ${prefix}: ${error.message}`);
+    }
   }
   const reported = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 60_000 });
   if (!reported.includes(version)) throw new Error(`${binary} --version says "${reported.trim()}", not ${version}.`);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { serveOn, SERVER_RUNTIMES } from './support/runtimes.js';
 import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
 import { ensureDebianPackage, pythonModulePresent } from './support/system-packages.js';
 import { waitFor } from './support/wait.js';
@@ -87,22 +88,26 @@ type Step = { send: string } | { send_b64: string } | { send_payload: { kind: Ki
 const script = (server: ServeProcess, path: string, steps: Step[]) =>
   runPython<ScriptResult>(['script', server.wsUrl(path), JSON.stringify(steps)]);
 
-let server: ServeProcess | undefined;
-
-beforeAll(async () => {
-  ensureDebianPackage('python3-websockets', pythonModulePresent(PYTHON, 'websockets'));
-  server = await spawnServe(NO_RATE_LIMIT_ARGS); // the echo test sends 4.4 MiB at once, over the default 4 MiB byte burst
-});
-
 afterAll(async () => {
   for (const run of pythons) {
     run.child.kill('SIGKILL');
     await run.exited;
   }
-  await stopProcess(server);
 });
 
-describe('python3-websockets client against lifeline serve', () => {
+// On each runtime's own server (docs/server.md "Runtimes"): Node's ws, Bun.serve, Deno.serve.
+describe.each(SERVER_RUNTIMES)('python3-websockets client against lifeline serve --runtime %s', (runtime) => {
+  let server: ServeProcess | undefined;
+  let on: { args: string[]; env: NodeJS.ProcessEnv };
+
+  beforeAll(async () => {
+    ensureDebianPackage('python3-websockets', pythonModulePresent(PYTHON, 'websockets'));
+    on = serveOn(runtime);
+    server = await spawnServe([...NO_RATE_LIMIT_ARGS, ...on.args], 60_000, on.env); // the echo test sends 4.4 MiB at once, over the default 4 MiB byte burst
+  }, 600_000);
+
+  afterAll(() => stopProcess(server));
+
   test('/echo returns every message as sent: text as text, binary as binary, in order, at frame-length boundaries', async () => {
     const sizes = [0, 1, 125, 126, 127, 65535, 65536, 65537, MiB - 1, MiB];
     const cases = sizes.flatMap((size) => [
@@ -190,7 +195,7 @@ describe('python3-websockets client against lifeline serve', () => {
   });
 
   test('SIGTERM on the server: the python client sees close 1012 with a retry-after hint, the server exits 0', async () => {
-    const own = await spawnServe();
+    const own = await spawnServe(on.args, 60_000, on.env);
     try {
       const run = startPython(['wait-close', own.wsUrl('/echo')]);
       await waitFor(() => run.lines.length >= 1 || run.child.exitCode !== null, 'the python client to connect', 10_000);

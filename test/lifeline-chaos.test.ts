@@ -5,8 +5,9 @@ import WebSocket from 'ws';
 import { chaosSeed, startChaosProxy, type ChaosProxy, type ChaosStats } from './support/chaos-proxy.js';
 import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { checkServerSessions, checkStream, startPushServer, WINDOW, PAD, type ServerSession } from './support/chaos-streams.js';
-import type { RunningApp } from './support/servers.js';
-import { sleep } from './support/wait.js';
+import { serveOn, SERVER_RUNTIMES } from './support/runtimes.js';
+import { NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type RunningApp } from './support/servers.js';
+import { sleep, waitFor } from './support/wait.js';
 
 /**
  * Chaos proof of Lifeline mode (issue 4): a TCP proxy between the client and the server cuts
@@ -49,6 +50,71 @@ afterEach(async () => {
   }
 });
 
+/**
+ * The client's side of a chaos run: it reconnects (resuming the session it holds) after
+ * every cut, and sends { i: 1..n, p }, keeping at most WINDOW unacknowledged (they queue
+ * while it is disconnected), until `deadline` or stop().
+ */
+function clientLoops(client: LifelineTestClient, options: { n: number; maxBurst: number; pauseMs: number; deadline: number }) {
+  const { n, maxBurst, pauseMs, deadline } = options;
+  let stopped = false;
+  let sent = 0;
+  const state = { connects: 0, connectFailures: 0 };
+  const connector = (async () => {
+    while (!stopped && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          client.connect(),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connect timed out')), 5000))),
+        ]);
+        state.connects++;
+      } catch {
+        state.connectFailures++;
+        client.ws?.terminate();
+        await sleep(5);
+        continue;
+      } finally {
+        clearTimeout(timer);
+      }
+      const ws = client.ws!;
+      if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close');
+    }
+  })();
+  // It starts once the session exists: the test client discards what it queued before a welcome that starts a new session.
+  const sender = (async () => {
+    while (!stopped && client.welcomes.length === 0 && Date.now() < deadline) await sleep(1);
+    while (!stopped && sent < n && Date.now() < deadline) {
+      let burst = 0;
+      while (sent < n && client.unacked < WINDOW && burst < maxBurst) {
+        client.send({ i: ++sent, p: PAD });
+        burst++;
+      }
+      if (burst === 0 || pauseMs > 0) await sleep(Math.max(1, pauseMs));
+      else await new Promise((r) => setImmediate(r));
+    }
+  })();
+  return {
+    get connects() {
+      return state.connects;
+    },
+    get connectFailures() {
+      return state.connectFailures;
+    },
+    sent: () => sent,
+    stop: () => {
+      stopped = true;
+    },
+    /** Stops sending, lets the last acknowledgements through on a connection the proxy leaves alone, then stops. */
+    async finish(proxy: ChaosProxy): Promise<void> {
+      stopped = true;
+      await sender;
+      proxy.cutAll();
+      await Promise.race([connector, sleep(6000)]);
+    },
+  };
+}
+
 async function runChaos(options: {
   n: number;
   deadlineMs: number;
@@ -77,50 +143,8 @@ async function runChaos(options: {
   const started = Date.now();
   const cpuBefore = process.cpuUsage();
   const deadline = started + options.deadlineMs;
-  let stopped = false;
-  handle.stop = () => (stopped = true);
-  let connects = 0;
-  let connectFailures = 0;
-
-  // Reconnect (resuming the session the client holds) after every cut, for as long as the run lasts.
-  const connector = (async () => {
-    while (!stopped && Date.now() < deadline) {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          client.connect(),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connect timed out')), 5000))),
-        ]);
-        connects++;
-      } catch {
-        connectFailures++;
-        client.ws?.terminate();
-        await sleep(5);
-        continue;
-      } finally {
-        clearTimeout(timer);
-      }
-      const ws = client.ws!;
-      if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close');
-    }
-  })();
-
-  // The client sends 1..n, keeping at most WINDOW unacknowledged; while disconnected they queue.
-  // It starts once the session exists: the test client discards what it queued before a welcome that starts a new session.
-  let sent = 0;
-  const sender = (async () => {
-    while (!stopped && client.welcomes.length === 0 && Date.now() < deadline) await sleep(1);
-    while (!stopped && sent < n && Date.now() < deadline) {
-      let burst = 0;
-      while (sent < n && client.unacked < WINDOW && burst < maxBurst) {
-        client.send({ i: ++sent, p: PAD });
-        burst++;
-      }
-      if (burst === 0 || pauseMs > 0) await sleep(Math.max(1, pauseMs));
-      else await new Promise((r) => setImmediate(r));
-    }
-  })();
-
+  const loops = clientLoops(client, { n, maxBurst, pauseMs, deadline });
+  handle.stop = loops.stop;
   // Done when both sides have everything, or (for the controls) nothing moves for 2 s.
   let finished = false;
   let lastProgress = Date.now();
@@ -135,18 +159,14 @@ async function runChaos(options: {
     if (counts !== lastCounts) {
       lastCounts = counts;
       lastProgress = Date.now();
-    } else if (sent >= n && Date.now() - lastProgress > 2000) break;
+    } else if (loops.sent() >= n && Date.now() - lastProgress > 2000) break;
     await sleep(20);
   }
   const ms = Date.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   proxy.chaos = false;
-  stopped = true;
-  await sender;
-  // Let the last acknowledgements through on a connection the proxy leaves alone, then stop.
-  proxy.cutAll();
-  await Promise.race([connector, sleep(6000)]);
+  await loops.finish(proxy);
   if (finished) {
     const quiet = Date.now() + 3000;
     await client.connect().catch(() => undefined);
@@ -165,6 +185,7 @@ async function runChaos(options: {
   if (client.problems.length) violations.push(`client saw protocol problems: ${client.problems.slice(0, 5).join('; ')}`);
   if (client.errors.length) violations.push(`server sent error envelopes: ${client.errors.slice(0, 3).map((e) => `${e.code} ${e.message}`).join('; ')}`);
 
+  const { connects, connectFailures } = loops;
   const result: RunResult = { ms, cpuMs, finished, seed, proxy: { ...proxy.stats }, connects, connectFailures, sessions, client, violations, clientResets };
   console.log(
     `[chaos] seed ${seed}: ${finished ? 'finished' : 'stopped'} in ${ms} ms (${Math.round(cpuMs)} ms of CPU); n=${n}; proxy: ${proxy.stats.connections} connections, ${proxy.stats.cuts} cuts ` +
@@ -231,5 +252,43 @@ describe('Lifeline mode under chaos: a proxy cuts the TCP connection every 50–
     // The run stops at the client's fifth reset; one more may have been under way on the server then.
     expect(serverResets.length - run.clientResets.length).toBeGreaterThanOrEqual(0);
     expect(serverResets.length - run.clientResets.length).toBeLessThanOrEqual(1);
+  });
+});
+
+/**
+ * The same chaos on each runtime's own server (docs/server.md "Runtimes"): `lifeline serve
+ * --runtime node|bun|deno` in its own process, its /echo route in Lifeline mode behind the
+ * proxy. What the client sends comes back as the server's own numbered messages, so a loss
+ * either way, a duplicate or a reorder shows in the echoes; and no reset.
+ */
+describe.each(SERVER_RUNTIMES)('Lifeline sessions under chaos on lifeline serve --runtime %s', (runtime) => {
+  test('20,000 messages echoed through cuts every 50–500 ms: none lost, none duplicated, order kept, no reset, one session', { timeout: 600_000 }, async () => {
+    const n = 20_000;
+    const on = serveOn(runtime);
+    const serve = await spawnServe([...NO_RATE_LIMIT_ARGS, ...on.args], 60_000, on.env);
+    const handle: (typeof running)[number] = { stop: () => void stopProcess(serve) };
+    running.push(handle);
+    const seed = chaosSeed();
+    const proxy = await startChaosProxy({ targetPort: serve.port, seed });
+    handle.proxy = proxy;
+    const client = new LifelineTestClient(`ws://127.0.0.1:${proxy.port}/echo`);
+    handle.client = client;
+    const loops = clientLoops(client, { n, maxBurst: 50, pauseMs: 5, deadline: Date.now() + 240_000 });
+    const inner = handle.stop!;
+    handle.stop = () => (loops.stop(), inner());
+    await waitFor(() => client.messages.length >= n, `the ${n} echoes through the proxy (seed ${seed})`, 240_000).catch((error: Error) => {
+      throw new Error(`${error.message}: ${client.messages.length} arrived, ${proxy.stats.cuts} cuts, ${client.welcomes.length} welcomes`);
+    });
+    proxy.chaos = false;
+    await loops.finish(proxy);
+    console.log(`[chaos] --runtime ${runtime}, seed ${seed}: ${proxy.stats.cuts} cuts (${proxy.stats.partialCuts} mid-chunk), ${loops.connects} welcomes, ${client.duplicates} duplicates dropped`);
+    expect(checkStream('client → server → client', client.messages.map((m) => (m as { i: number }).i), n), `seed ${seed}`).toEqual([]);
+    expect(client.welcomes.filter((w) => w.reset).map((w) => w.reset!.reason)).toEqual([]);
+    expect(client.welcomes.slice(1).every((w) => w.resumed && w.sid === client.welcomes[0]!.sid)).toBe(true);
+    expect(client.errors).toEqual([]);
+    expect(client.problems).toEqual([]);
+    // At least 2 s of paced sending with a cut every 50–500 ms after each connect.
+    expect(proxy.stats.cuts).toBeGreaterThanOrEqual(3);
+    expect(serve.stderr.filter((line) => line.includes('uncaught-exception'))).toEqual([]);
   });
 });

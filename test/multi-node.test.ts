@@ -13,7 +13,9 @@
  *   3. Redis killed and restarted with its data: no reset and nothing lost,
  *   4. Redis restarted without its data: every client is told `reset: epoch`, never a
  *      silent gap.
- * Plus `lifeline serve --redis URL`: the command line's processes use Redis.
+ * All of it twice: three Node processes, and a mixed cluster of Node, Bun and Deno (each
+ * runtime on its own server), where the node killed is Deno's and its sessions resume on
+ * Node and Bun. Plus `lifeline serve --redis URL`: the command line's processes use Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -22,8 +24,9 @@ import type { Envelope, PublicationEnvelope } from '@lifeline/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LifelineTestClient } from './support/lifeline-test-client.js';
 import { startRedis, type RedisServer } from './support/redis.js';
+import { ensureRuntime, type ServerRuntime } from './support/runtimes.js';
 import { spawnServe, stopProcess, type ServeProcess } from './support/servers.js';
-import { sleep, waitFor } from './support/wait.js';
+import { sleep, waitFor, withTimeout } from './support/wait.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./fixtures/redis/node.mjs', import.meta.url));
 const API_KEY = 'multi-node-test-api-key-0123456789';
@@ -38,18 +41,21 @@ interface LifelineNode {
   publisher: LifelineTestClient;
 }
 
-async function startNode(redisUrl: string): Promise<LifelineNode> {
-  const child = spawn(process.execPath, [NODE_SCRIPT, redisUrl, API_KEY], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** One node of the cluster: the fixture, run by `runtime` (Bun and Deno from npm on first use). */
+async function startNode(redisUrl: string, runtime: ServerRuntime): Promise<LifelineNode> {
+  const command = runtime === 'node' ? { command: process.execPath, args: [] } : ensureRuntime(runtime);
+  const child = spawn(command.command, [...command.args, NODE_SCRIPT, redisUrl, API_KEY], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start; stderr: ${stderr.join('\n')}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`node (${runtime}) did not start; stderr: ${stderr.join("\n")}`)), 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /^listening (\d+)$/.exec(line);
+      const match = /^listening (\d+) (\w+)$/.exec(line);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        if (match[2] === runtime) resolve(Number(match[1]));
+        else reject(new Error(`the node meant for ${runtime} runs on ${match[2]}`));
       }
     });
     void exited.then(() => {
@@ -60,26 +66,6 @@ async function startNode(redisUrl: string): Promise<LifelineNode> {
   const publisher = new LifelineTestClient(`ws://127.0.0.1:${port}/ws`);
   await publisher.connect();
   return { child, port, exited, alive: true, publisher };
-}
-
-/** Per channel: what the publishers were told, offset → data, per epoch. */
-const published = new Map<string, Map<string, Map<number, unknown>>>();
-/**
- * Per channel: publications whose publisher was told LL_UNAVAILABLE (or 503), by their `i`:
- * they may or may not have been published. Where a client got one, it must be at the same
- * position for every client, and at one position only.
- */
-const unacknowledged = new Map<string, Set<number>>();
-const unacknowledgedAt = new Map<string, Map<number, string>>();
-let failedPublishes = 0;
-
-function record(channel: string, epoch: string, offset: number, data: unknown): void {
-  let epochs = published.get(channel);
-  if (!epochs) published.set(channel, (epochs = new Map()));
-  let offsets = epochs.get(epoch);
-  if (!offsets) epochs.set(epoch, (offsets = new Map()));
-  if (offsets.has(offset)) throw new Error(`offset ${offset} of ${channel} (epoch ${epoch}) was handed out twice`);
-  offsets.set(offset, data);
 }
 
 /**
@@ -167,7 +153,47 @@ class ChannelTracker {
   }
 }
 
-describe('three Lifeline processes sharing one Redis', () => {
+/**
+ * Each cluster test: a few hundred publications one after another, each a round trip through
+ * a node and Redis, plus node or Redis restarts. About 10 s on a quiet machine; the default
+ * 30 s ran out on a loaded 2-core one (two CPU hogs, load 13). Every wait inside has its own
+ * bound and message; this is the outer bound.
+ */
+const CLUSTER_TEST_MS = 180_000;
+/** One publication's answer (through Redis, which a test may be restarting): generous. */
+const PUBLISH_MS = 30_000;
+
+/**
+ * The cluster on Node alone, and mixed: Node, Bun and Deno (each on its own server,
+ * docs/server.md "Runtimes") on one Redis. The node killed mid-stream is the third (Deno in
+ * the mixed one): its sessions resume on Node and on Bun.
+ */
+const CLUSTERS: (readonly ServerRuntime[])[] = [
+  ['node', 'node', 'node'],
+  ['node', 'bun', 'deno'],
+];
+
+describe.each(CLUSTERS)('three Lifeline processes (%s, %s, %s) sharing one Redis', (...runtimes) => {
+  /** Per channel: what the publishers were told, offset → data, per epoch. */
+  const published = new Map<string, Map<string, Map<number, unknown>>>();
+  /**
+   * Per channel: publications whose publisher was told LL_UNAVAILABLE (or 503), by their `i`:
+   * they may or may not have been published. Where a client got one, it must be at the same
+   * position for every client, and at one position only.
+   */
+  const unacknowledged = new Map<string, Set<number>>();
+  const unacknowledgedAt = new Map<string, Map<number, string>>();
+  let failedPublishes = 0;
+
+  function record(channel: string, epoch: string, offset: number, data: unknown): void {
+    let epochs = published.get(channel);
+    if (!epochs) published.set(channel, (epochs = new Map()));
+    let offsets = epochs.get(epoch);
+    if (!offsets) epochs.set(epoch, (offsets = new Map()));
+    if (offsets.has(offset)) throw new Error(`offset ${offset} of ${channel} (epoch ${epoch}) was handed out twice`);
+    offsets.set(offset, data);
+  }
+
   let redis: RedisServer;
   const nodes: LifelineNode[] = [];
   const trackers: ChannelTracker[] = [];
@@ -176,7 +202,7 @@ describe('three Lifeline processes sharing one Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis({ persistent: true });
-    nodes.push(...(await Promise.all([0, 1, 2].map(() => startNode(redis.url)))));
+    nodes.push(...(await Promise.all(runtimes.map((runtime) => startNode(redis.url, runtime)))));
     // Three subscribers on each node.
     for (let i = 0; i < 9; i++) {
       const node = nodes[i % 3]!;
@@ -186,7 +212,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     }
     pumpTimer = setInterval(() => trackers.forEach((t) => t.pump()), 2);
     await waitFor(() => trackers.every((t) => [...t.channels.values()].every((c) => c.ep !== undefined && !c.resyncing)), 'every client subscribed', 10_000);
-  }, 60_000);
+  }, 600_000);
 
   afterAll(async () => {
     clearInterval(pumpTimer);
@@ -217,12 +243,14 @@ describe('three Lifeline processes sharing one Redis', () => {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
         body: JSON.stringify({ channel: ch, data }),
+        signal: AbortSignal.timeout(PUBLISH_MS), // the answer and its body
       });
       const body = (await response.json()) as { offset: number; epoch: string; error?: { code?: string } };
       if (response.status === 200) position = body;
       else if (response.status !== 503) throw new Error(`publication ${i}: HTTP ${response.status} ${JSON.stringify(body)}`);
     } else {
-      position = (await live[i % live.length]!.publisher.request('publish', { ch, d: data }).catch((error: Error & { code?: string }) => {
+      const answer = withTimeout(live[i % live.length]!.publisher.request('publish', { ch, d: data }), `the answer to publication ${i}`, PUBLISH_MS);
+      position = (await answer.catch((error: Error & { code?: string }) => {
         if (error.code !== 'LL_UNAVAILABLE') throw new Error(`publication ${i}: ${error.code ?? ''} ${error.message}`);
         return undefined;
       })) as { offset: number; epoch: string } | undefined;
@@ -326,7 +354,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     return failedPublishes;
   }
 
-  it('delivers publications from every node and from the HTTP API to every subscriber, exactly once and in order', async () => {
+  it('delivers publications from every node and from the HTTP API to every subscriber, exactly once and in order', { timeout: CLUSTER_TEST_MS }, async () => {
     await publishStream(200);
     expect(await expectEveryoneComplete()).toBe(0);
     for (const t of trackers) {
@@ -341,7 +369,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     expect(failedPublishes).toBe(0);
   });
 
-  it('moves the clients of a killed node to the others, where they recover every publication they missed', async () => {
+  it('moves the clients of a killed node to the others, where they recover every publication they missed', { timeout: CLUSTER_TEST_MS }, async () => {
     const victim = nodes[2]!;
     const moved = trackers.filter((t) => t.client.url.includes(`:${victim.port}/`));
     expect(moved).toHaveLength(3);
@@ -388,7 +416,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     expect(failedPublishes).toBe(0);
   });
 
-  it('loses nothing and resets nothing when Redis is killed and comes back with its data', async () => {
+  it('loses nothing and resets nothing when Redis is killed and comes back with its data', { timeout: CLUSTER_TEST_MS }, async () => {
     const epochs = CHANNELS.map((ch) => [...published.get(ch)!.keys()]);
     const failedBefore = failures();
     await publishStream(300, {
@@ -406,7 +434,7 @@ describe('three Lifeline processes sharing one Redis', () => {
     expect(refused).toBeLessThan(300);
   });
 
-  it('tells every client reset: epoch when Redis comes back without its data, never a silent gap', async () => {
+  it('tells every client reset: epoch when Redis comes back without its data, never a silent gap', { timeout: CLUSTER_TEST_MS }, async () => {
     const oldEpochs = new Map(CHANNELS.map((ch) => [ch, [...published.get(ch)!.keys()].at(-1)!]));
     const failedBefore = failures();
     await publishStream(300, {

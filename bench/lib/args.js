@@ -7,11 +7,12 @@ export const USAGE = `usage: node bench/run.js [options]
                     handshakes,heartbeat,redis-latency,fanout5k,fanout10k; "fanout" stands
                     for both fanout scenarios (default: all)
   --targets LIST    comma-separated: ws,ws+bufferutil,socket.io,socket.io-native,raw-tcp,
-                    lifeline,lifeline-session,lifeline-session-redis,bun,deno (default:
-                    all, each in its default scenarios; the lifeline targets are skipped
-                    if packages/cli/dist/bin.js is missing, lifeline-session-redis also
-                    without /usr/bin/redis-server; bun and deno are installed from npm on
-                    first use)
+                    lifeline,lifeline-session,lifeline-session-redis,bun,lifeline-bun,
+                    lifeline-bun-session,deno,lifeline-deno,lifeline-deno-session
+                    (default: all, each in its default scenarios; the lifeline targets
+                    are skipped if packages/cli/dist/bin.js is missing,
+                    lifeline-session-redis also without /usr/bin/redis-server; Bun and
+                    Deno are installed from npm on first use)
   --rounds N        rounds per scenario (default: 5; idle-memory, session-memory, fanout 3;
                     heartbeat 1)
   --duration S      measured seconds for echo64, echo16k and handshakes (default: 3)

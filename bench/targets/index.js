@@ -129,9 +129,36 @@ export const TARGETS = {
     gen: { kind: 'native', proto: 'ws', path: '/' },
     defaultScenarios: ['echo64', 'echo16k', 'handshakes'],
   },
+  // lifeline serve on Bun and on Deno, each on its runtime's own server (issue 17): the
+  // process `lifeline serve --runtime bun|deno` starts, run directly (without the Node
+  // parent that only waits for it), so that the pinned, measured process is the server.
+  'lifeline-bun': lifelineOn('bun', 'ws'),
+  'lifeline-bun-session': lifelineOn('bun', 'lifeline'),
+  'lifeline-deno': lifelineOn('deno', 'ws'),
+  'lifeline-deno-session': lifelineOn('deno', 'lifeline'),
 };
 
-export const DEFAULT_TARGETS = ['ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis', 'bun', 'deno'];
+/** `lifeline serve` on `runtime`'s own server, /echo in raw mode (`ws`) or Lifeline mode (`lifeline`). */
+function lifelineOn(runtime, proto) {
+  const name = runtime === 'bun' ? 'Bun' : 'Deno';
+  const server = runtime === 'bun' ? 'Bun.serve' : 'Deno.serve';
+  return {
+    label: proto === 'ws' ? `lifeline on ${runtime}` : `lifeline session on ${runtime} (lifeline.v1)`,
+    note: `lifeline serve on ${name} ${RUNTIMES[runtime].version} (${server}), /echo route, ${proto === 'ws' ? 'raw mode' : 'Lifeline mode (JSON envelopes, acks, replay buffer)'}`,
+    runtime,
+    argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
+    env: { LIFELINE_REDIS_URL: null },
+    gen: { kind: 'native', proto, path: '/echo' },
+    available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
+    // No GC hook on these runtimes: no memory scenarios. Handshakes compare raw-mode servers.
+    defaultScenarios: proto === 'ws' ? ['echo64', 'echo16k', 'handshakes'] : ['echo64', 'echo16k'],
+  };
+}
+
+export const DEFAULT_TARGETS = [
+  'ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis',
+  'bun', 'lifeline-bun', 'lifeline-bun-session', 'deno', 'lifeline-deno', 'lifeline-deno-session',
+];
 
 /** Targets of the default run for one scenario. */
 export function defaultTargetsFor(scenario, available) {

@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
-import { mpMapHeader, mpStr, verdict, type Hostile } from './hostile.js';
+import { mpMapHeader, mpStr, verdict, withTimeout, type Hostile } from './hostile.js';
 
 export type Format = 'json' | 'msgpack';
 
@@ -222,6 +222,11 @@ export function expectation(t: Template, h: Hostile, format: Format): { kind: 'r
   return v.ok ? t.accepted(h, format) : { kind: 'refuse', reasons: v.reasons };
 }
 
+/** How long a HandConnection waits for anything (an open, an envelope, a close) before it fails naming it. */
+export const HAND_WAIT_MS = 45_000;
+
+const bounded = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, `waiting for ${what}`, HAND_WAIT_MS);
+
 /**
  * One Lifeline connection spoken by hand: it numbers what it sends, acknowledges what it
  * receives (every envelope it gets), records every envelope and the close.
@@ -249,7 +254,7 @@ export class HandConnection {
   }
 
   async open(): Promise<void> {
-    await Promise.race([once(this.ws, 'open'), this.closed.then((c) => Promise.reject(new Error(`closed before open: ${c.code}`)))]);
+    await bounded(Promise.race([once(this.ws, 'open'), this.closed.then((c) => Promise.reject(new Error(`closed before open: ${c.code}`)))]), 'the open');
   }
 
   /** hello → welcome, optionally resuming. */
@@ -287,10 +292,11 @@ export class HandConnection {
   next(test: (e: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
     const seen = this.envelopes.find(test);
     if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
+    const waiter = new Promise<Record<string, unknown>>((resolve, reject) => {
       this.waiters.push({ test, resolve });
       void this.closed.then((c) => reject(new Error(`closed ${c.code} "${c.reason}" before ${what}`)));
     });
+    return bounded(waiter, what);
   }
 
   /**
@@ -304,7 +310,7 @@ export class HandConnection {
       (e) => Promise.reject(new Error(`${what}: expected a close, but the server carried on and sent ${JSON.stringify(e)}`)),
       () => new Promise<never>(() => {}), // closed: the race is the close's
     );
-    return Promise.race([this.closed, carriedOn]);
+    return bounded(Promise.race([this.closed, carriedOn]), `the close after ${what}`);
   }
 
   get errors(): Record<string, unknown>[] {

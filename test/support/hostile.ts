@@ -343,12 +343,7 @@ export function acceptableValue(encodeMsgpack: (v: unknown) => Uint8Array): fc.A
     .filter((h) => h.written !== undefined && verdict(h.stats, 62, 10).ok);
 }
 
-/** Fails a case that hangs: generous, because a loaded 2-core machine is slow, not stuck. */
-export function withTimeout<T>(p: Promise<T>, what: string, ms = 60_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms: ${what}`)), ms)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
+export { withTimeout } from './wait.js';
 
 /**
  * The honest clients beside the hostile ones: after every case each sends the next

@@ -51,9 +51,11 @@ export interface ServeProcess {
  * Runs `lifeline serve` as its own process (on a free port unless `--port` is given) and
  * resolves once it prints its listening line (within `timeoutMs`: a loaded 2-core machine took over 15 s).
  */
-export async function spawnServe(args: string[] = [], timeoutMs = 60_000): Promise<ServeProcess> {
+export async function spawnServe(args: string[] = [], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
   const finalArgs = args.includes('--port') ? args : ['--port', '0', ...args];
-  const child = spawn(process.execPath, [CLI, 'serve', ...finalArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: with --runtime bun|deno the server is the runtime's process
+  // under this one (packages/cli/src/runtime.ts), and SIGKILL, SIGSTOP and SIGCONT must reach both.
+  const child = spawn(process.execPath, [CLI, 'serve', ...finalArgs], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
   const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
@@ -83,17 +85,29 @@ export async function spawnServe(args: string[] = [], timeoutMs = 60_000): Promi
     exited,
     wsUrl: (path) => `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}${path}`,
     httpUrl: (path) => `${secure ? 'https' : 'http'}://127.0.0.1:${port}${path}`,
-    signal: (name) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(name);
-    },
+    signal: (name) => signalServe(child, name),
   };
 }
 
-/** Stops a process this test started (by its PID) and waits for it to go. */
-export async function stopProcess(proc: { child: ChildProcess; exited: Promise<unknown> } | undefined): Promise<void> {
+/**
+ * A signal for `lifeline serve`: SIGINT and SIGTERM to the command (it passes them on to a
+ * runtime it started), SIGKILL, SIGSTOP and SIGCONT to its process group (the command and
+ * the runtime's process alike, as if they were one process).
+ */
+function signalServe(child: ChildProcess, name: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (name === 'SIGINT' || name === 'SIGTERM' || child.pid === undefined) child.kill(name);
+  else process.kill(-child.pid, name);
+}
+
+/** Stops a process this test started (by its PID; a `lifeline serve` with its process group) and waits for it to go. */
+export async function stopProcess(proc: { child: ChildProcess; exited: Promise<unknown>; signal?: (name: NodeJS.Signals) => void } | undefined): Promise<void> {
   if (!proc) return;
   const { child } = proc;
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) {
+    if (proc.signal) proc.signal('SIGKILL');
+    else child.kill('SIGKILL');
+  }
   await proc.exited;
 }
 

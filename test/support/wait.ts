@@ -41,3 +41,10 @@ export function timerLateness(): { stop(): number } {
     },
   };
 }
+
+/** `p`, or a rejection naming `what` once `ms` pass: an event wait that cannot hang a test. */
+export function withTimeout<T>(p: Promise<T>, what: string, ms = 60_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LifelineError } from '@lifeline/server';
 import { mainHelp, serveHelp } from './help.js';
+import { exitWithParent, findRuntime, missingRuntimeMessage, relaunch, runningOn } from './runtime.js';
 import { resolveServeConfig, SERVE_OPTIONS } from './serve-options.js';
 
 // Each command's module is loaded when that command runs: lifeline serve does not load the
@@ -55,6 +57,15 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = resolveServeConfig(values);
+  const here = runningOn();
+  if (config.runtime !== undefined && config.runtime !== here) {
+    if (here !== 'node') usageError(`--runtime ${config.runtime}: this lifeline runs on ${here}; start it with node for another runtime.`);
+    const runtime = config.runtime as 'bun' | 'deno';
+    const binary = findRuntime(runtime);
+    if (binary === undefined) usageError(missingRuntimeMessage(runtime));
+    process.exit(await relaunch(runtime, binary, fileURLToPath(import.meta.url), argv));
+  }
+  exitWithParent();
   const { serve } = await import('./serve.js');
   await serve(config);
 }

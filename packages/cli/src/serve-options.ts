@@ -9,6 +9,8 @@ import { DEFAULTS, LifelineError, LOG_LEVELS, type AppOptions, type LogLevel } f
 export interface ServeConfig {
   host: string;
   port: number;
+  /** The runtime the server runs on (runtime.ts), with its native WebSocket server; unset: the one this process runs on. */
+  runtime?: ServeRuntime;
   logLevel: LogLevel;
   app: AppOptions;
   /** Bearer token for `GET /api/stats`, `GET /metrics` and `POST /api/handshake-check` (@lifeline/server); unset: loopback binds only. Never printed or logged. */
@@ -21,6 +23,9 @@ export interface ServeConfig {
   tlsCert?: string;
   tlsKey?: string;
 }
+
+export const SERVE_RUNTIMES = ['node', 'bun', 'deno'] as const;
+export type ServeRuntime = (typeof SERVE_RUNTIMES)[number];
 
 type Kind = 'int' | 'string' | 'strings' | 'enum';
 
@@ -45,6 +50,9 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     apply: (c, v) => { c.host = v as string; } }),
   spec({ flag: 'port', key: 'port', kind: 'int', value: 'N', help: 'port to listen on (0: any free port)', default: '5000',
     apply: (c, v) => { c.port = v as number; } }),
+  spec({ flag: 'runtime', key: 'runtime', kind: 'enum', choices: SERVE_RUNTIMES, value: 'NAME',
+    help: 'run on node (ws on node:http), bun (Bun.serve) or deno (Deno.serve + upgradeWebSocket); bun and deno are found on PATH or in LIFELINE_BUN / LIFELINE_DENO',
+    default: 'the one running lifeline (node)', apply: (c, v) => { c.runtime = v as ServeRuntime; } }),
   spec({ flag: 'log-level', key: 'logLevel', kind: 'enum', choices: LOG_LEVELS, value: 'LEVEL',
     help: `JSON log lines on stderr: ${LOG_LEVELS.join(', ')}; info logs every connect and close`, default: DEFAULTS.logLevel,
     apply: (c, v) => { c.logLevel = v as LogLevel; } }),

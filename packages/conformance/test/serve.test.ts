@@ -1,23 +1,37 @@
 /**
  * The kit against `lifeline serve` in its own process (its /echo route), through the
- * command line: `lifeline conformance <url> --json`, and its exit status.
+ * command line: `lifeline conformance <url> --json`, and its exit status; the full run on
+ * every runtime (`--runtime node|bun|deno`), the command's own behaviour on Node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closedPort, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
-import { expectConformance, KNOWN_FAILURES, NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW, NA_REVISION_1, NA_SINGLE_NODE } from './expectations.js';
+import { serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
+import { closedPort, NO_RATE_LIMIT_ARGS, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
+import { expectConformance, KNOWN_FAILURES, RUNTIME_FAILURES, RUNTIME_MAY_FAIL, NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW, NA_REVISION_1, NA_SINGLE_NODE } from './expectations.js';
 import { runCli, runCliJson } from './run-cli.js';
 
 const API_KEY = 'conformance-serve-api-key-0123456789';
-const HELLO_TIMEOUT_MS = '2000';
+/**
+ * The server's handshake timeout, told to the kit. Only §2.2 R4 waits it out; every other check
+ * sends its hello at once, and on a loaded 2-core machine (two CPU hogs, load 19) "at once"
+ * was once more than 2 s after the upgrade: the server closed 1008 before the hello came.
+ * 10 s (the kit's own default) keeps that a machine-speed question no run here gets near.
+ */
+const HELLO_TIMEOUT_MS = '10000';
 
-let server: ServeProcess | undefined;
-beforeAll(async () => {
-  server = await spawnServe(['--handshake-timeout', HELLO_TIMEOUT_MS, '--heartbeat-interval', '1000', '--api-key', API_KEY]);
-});
-afterAll(() => stopProcess(server));
+const SERVE_ARGS = ['--handshake-timeout', HELLO_TIMEOUT_MS, '--heartbeat-interval', '1000', '--api-key', API_KEY];
 
-describe('lifeline conformance against lifeline serve', () => {
-  it('passes every check on /echo (N/A only where the spec allows it); exit status 1 while a known disagreement fails', { timeout: 300_000 }, async () => {
+describe.each(SERVER_RUNTIMES)('lifeline conformance against lifeline serve --runtime %s', (runtime) => {
+  let server: ServeProcess | undefined;
+  beforeAll(async () => {
+    const on = serveOn(runtime);
+    // Bun and Deno cannot stop reading a connection, so the inbound rate limit would close the
+    // reset-overflow check's flood with 1013 before the replay bound, or not, as the machine's
+    // load decides; that fallback has its own test (packages/cli/test/serve-runtime.test.ts).
+    server = await spawnServe([...SERVE_ARGS, ...(runtime === 'node' ? [] : NO_RATE_LIMIT_ARGS), ...on.args], 60_000, on.env);
+  }, 600_000);
+  afterAll(() => stopProcess(server));
+
+  it('passes every check on /echo (N/A only where the spec allows it; what the runtime cannot do fails as listed); exit status 1 while a known disagreement fails', { timeout: 300_000 }, async () => {
     const { status, report } = await runCliJson([
       server!.wsUrl('/echo'),
       '--timeout-scale', '3',
@@ -25,14 +39,24 @@ describe('lifeline conformance against lifeline serve', () => {
       '--publish-url', server!.httpUrl('/api/publish'),
       '--api-key', API_KEY,
     ]);
+    const knownFailures = [...KNOWN_FAILURES, ...RUNTIME_FAILURES[runtime]];
     expectConformance(report, {
       // /echo has no `ask`, presence is off for its channels, the resume window is not a flag.
       notApplicable: [NA_REVISION_1, ...NA_SINGLE_NODE, ...NA_NO_ASK, NA_NO_PRESENCE, NA_NO_RESUME_WINDOW],
-      knownFailures: KNOWN_FAILURES,
+      knownFailures,
+      mayFail: RUNTIME_MAY_FAIL[runtime],
     });
-    expect(status).toBe(KNOWN_FAILURES.length > 0 ? 1 : 0);
+    expect(status).toBe(knownFailures.length > 0 ? 1 : 0);
   });
+});
 
+let server: ServeProcess | undefined;
+beforeAll(async () => {
+  server = await spawnServe(SERVE_ARGS);
+});
+afterAll(() => stopProcess(server));
+
+describe('lifeline conformance against lifeline serve', () => {
   it('prints one line per check with its rule, then the summary; --only narrows the run; exit 0 when all pass', { timeout: 120_000 }, async () => {
     const { status, stdout } = await runCli([server!.wsUrl('/echo'), '--only', '§2.3', '--only', '2.5 R4', '--timeout-scale', '3']);
     const lines = stdout.trim().split('\n');

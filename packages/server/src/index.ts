@@ -33,7 +33,7 @@ export type { AuthSource, SocketAuth } from './connection/identity.js';
 export { TOKEN_EXPIRED_CLOSE } from './app/auth/binding.js';
 export { AUTH_PROTOCOL_PREFIX } from './app/auth/tokens.js';
 export type { AuthContext, AuthGrant, AuthOptions, AuthVerify } from './app/auth/options.js';
-export { DEFAULTS, type AppOptions, type LifelineFormat, type LifelineOptions, type HeartbeatOptions, type OriginCheck, type ShutdownOptions, type SlowConsumerPolicy } from './app/options.js';
+export { DEFAULTS, type AppOptions, type LifelineFormat, type LifelineOptions, type HeartbeatOptions, type OriginCheck, type RuntimeChoice, type ShutdownOptions, type SlowConsumerPolicy } from './app/options.js';
 export type { RateLimitAction, RateLimitOptions } from './leaves/rate-limit.js';
 export type { ClientAddressFunction } from './app/client-address.js';
 export { createJsonLogger, LOG_LEVELS, type Logger, type LogFields, type LogLevel } from './leaves/logger.js';

@@ -1,7 +1,8 @@
 /**
  * The server's layers depend one way (ARCHITECTURE.md, "Layers"): each file imports only
  * from its own layer or the layers below it, type imports included, with no circle
- * anywhere; only the Node transport touches `ws`. Imports are read with TypeScript's own
+ * anywhere; only the Node transport touches `ws`, only transport/bun/ and transport/deno/ name
+ * `Bun` and `Deno`. Imports are read with TypeScript's own
  * pre-processor (import, import type, export … from, import()), not by pattern.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -16,6 +17,21 @@ const SRC = fileURLToPath(new URL('../src', import.meta.url));
 const LAYERS = ['leaves', 'transport', 'channels', 'connection', 'lifeline', 'app'] as const;
 /** Packages only the Node transport may import: everything above talks to the Transport interface. */
 const TRANSPORT_ONLY = new Map([['ws', 'transport/node/']]);
+/** Runtime globals only that runtime's transport may name (as an identifier, anywhere in a file). */
+const RUNTIME_GLOBALS = new Map([
+  ['Bun', 'transport/bun/'],
+  ['Deno', 'transport/deno/'],
+]);
+
+/** Identifiers a file names, by TypeScript's scanner (so comments and strings do not count). */
+function identifiers(text: string): Set<string> {
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, text);
+  const names = new Set<string>();
+  for (let token = scanner.scan(); token !== ts.SyntaxKind.EndOfFileToken; token = scanner.scan()) {
+    if (token === ts.SyntaxKind.Identifier) names.add(scanner.getTokenValue());
+  }
+  return names;
+}
 
 type Sources = Map<string, string>; // path relative to src, with '/' → text
 
@@ -47,6 +63,10 @@ export function layerViolations(sources: Sources): string[] {
   for (const [file, text] of sources) {
     const from = layerOf(file);
     if (from === undefined) problems.push(`${file} is in no layer (${LAYERS.join(', ')})`);
+    const names = identifiers(text);
+    for (const [name, allowed] of RUNTIME_GLOBALS) {
+      if (names.has(name) && !file.startsWith(allowed)) problems.push(`${file} names ${name}, which only ${allowed} may`);
+    }
     const targets: string[] = [];
     for (const spec of specifiers(text)) {
       if (!spec.startsWith('.')) {
@@ -91,14 +111,14 @@ function circles(edges: Map<string, string[]>): string[][] {
 }
 
 describe('packages/server/src in layers', () => {
-  it('every file imports only from its own layer or below, type imports included; no circles; only the Node transport imports ws', () => {
+  it('every file imports only from its own layer or below, type imports included; no circles; only the Node transport imports ws, only the Bun and Deno transports name Bun and Deno', () => {
     const sources = readSources(SRC);
     // Every layer holds files, so a wrong SRC or an empty read cannot pass.
     for (const layer of LAYERS) expect([...sources.keys()].some((file) => file.startsWith(`${layer}/`)), layer).toBe(true);
     expect(layerViolations(sources)).toEqual([]);
   });
 
-  it('the check finds an arrow against the direction, a type-only one, a dynamic one, a circle within a layer, and ws above the transport', () => {
+  it('the check finds an arrow against the direction, a type-only one, a dynamic one, a circle within a layer, ws above the transport, and Bun outside its transport', () => {
     const sources: Sources = new Map([
       ['index.ts', `export * from './app/a.js';`],
       ['leaves/up.ts', `import { A } from '../app/a.js';`],
@@ -107,6 +127,8 @@ describe('packages/server/src in layers', () => {
       ['connection/s.ts', `import { L } from './t.js';\nexport class Socket {}`],
       ['connection/t.ts', `export { Socket } from './s.js';`],
       ['lifeline/l.ts', `import WebSocket from 'ws';`],
+      ['transport/bun/b.ts', `export const serve = (globalThis as { Bun?: unknown }).Bun; // Deno in a comment`],
+      ['transport/deno/d.ts', `export const serve = Bun.serve; export const s = 'Deno in a string';`],
       ['app/a.ts', `import { L } from '../lifeline/l.js';`],
       ['stray.ts', ``],
     ]);
@@ -117,6 +139,7 @@ describe('packages/server/src in layers', () => {
     expect(problems).toContain('circle: connection/s.ts → connection/t.ts → connection/s.ts');
     expect(problems).toContain('lifeline/l.ts imports ws, which only transport/node/ may');
     expect(problems).toContain('stray.ts is in no layer (leaves, transport, channels, connection, lifeline, app)');
-    expect(problems).toHaveLength(6);
+    expect(problems).toContain('transport/deno/d.ts names Bun, which only transport/bun/ may');
+    expect(problems).toHaveLength(7);
   });
 });

@@ -22,7 +22,9 @@ import type { Logger } from '../leaves/logger.js';
 import { InboundLimit } from '../leaves/rate-limit.js';
 import { RouteTable } from '../leaves/router.js';
 import type { SharedSessionStore } from '../lifeline/session-store.js';
+import { nativeServerFor } from '../transport/native.js';
 import { NodeUpgrade, nodeRuntime } from '../transport/node/upgrade.js';
+import type { NativeServer } from '../transport/server.js';
 import { adminGate, bindAddressOf } from './admin/access.js';
 import { HANDSHAKE_CHECK_DEFAULTS, handshakeCheckHandler, type HandshakeCheckOptions } from './admin/handshake-check.js';
 import { healthHandlers, type HealthEndpointsOptions } from './admin/health.js';
@@ -79,6 +81,9 @@ export class App {
   private readonly sweep: HeartbeatSweep | undefined;
   private readonly shared: SharedSessions | undefined;
   private ownServer: Server | undefined;
+  /** Bun.serve or Deno.serve, when the app runs there (options.runtime); undefined on Node. */
+  private readonly native: NativeServer | undefined;
+  private nativeListening = false;
   private currentState: AppState = 'running';
   private shutdownPromise: Promise<void> | undefined;
   private readonly createdAt = Date.now();
@@ -100,7 +105,8 @@ export class App {
     if (this.sessionStore) this.shared = new SharedSessions(this.sessionStore, conns.lifelineRoutes, () => this.logger);
     const rateLimit = this.options.rateLimit;
     const inboundLimit = rateLimit ? new InboundLimit(rateLimit) : undefined;
-    this.routeDefaults = { maxPayload: this.options.maxPayload, inboundLimit, runtime: nodeRuntime };
+    this.native = nativeServerFor(this.options.runtime, { maxBufferedBytes: this.options.maxBufferedBytes, heartbeatTimeout: hb ? hb.timeout : 0 });
+    this.routeDefaults = { maxPayload: this.options.maxPayload, inboundLimit, runtime: this.native?.runtime ?? nodeRuntime };
     this.upgrades = new Upgrades(this.options, conns, this.wsRoutes, () => this.currentState === 'running');
   }
 
@@ -265,7 +271,9 @@ export class App {
   }
 
   private bindAddresses(): (string | null)[] {
-    return [...this.attached.keys()].map(bindAddressOf);
+    const bound = [...this.attached.keys()].map(bindAddressOf);
+    if (this.nativeListening && this.native?.address) bound.push(this.native.address.address);
+    return bound;
   }
 
   private statsSource(): StatsSource {
@@ -325,7 +333,7 @@ export class App {
     this.wsRoutes.add(path, route);
     if (route.lifeline) {
       this.conns.lifelineRoutes.push(route.lifeline);
-      if (this.attached.size > 0) this.shared?.startKeepAlive();
+      if (this.attached.size > 0 || this.nativeListening) this.shared?.startKeepAlive();
     }
     return this;
   }
@@ -368,6 +376,7 @@ export class App {
    */
   attach(server: Server, options: AttachOptions = {}): this {
     if (this.currentState !== 'running') throw new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down; create a new one to attach.');
+    this.nodeOnly('attach()');
     if (this.attached.has(server)) return this;
     const unknownPaths = options.unknownPaths ?? 'reject';
     const upgrades = this.upgrades;
@@ -396,6 +405,7 @@ export class App {
   listen(port: number, host = '127.0.0.1', options: ListenOptions = {}): Promise<AddressInfo> {
     if (this.ownServer) return Promise.reject(new LifelineError('LL_ALREADY_LISTENING', 'This app is already listening; call shutdown() first.'));
     if (this.currentState !== 'running') return Promise.reject(new LifelineError('LL_SHUTTING_DOWN', 'This app has been shut down.'));
+    if (this.native) return this.listenNative(this.native, port, host, options);
     const timeout = this.options.handshakeTimeout;
     const serverOptions = {
       // Bounds the time to a complete upgrade request (slowloris); Node checks it on this period.
@@ -426,6 +436,42 @@ export class App {
     });
   }
 
+  /** listen() on Bun or Deno: the runtime's own server calls the app's HTTP side and its upgrade path. */
+  private async listenNative(native: NativeServer, port: number, host: string, options: ListenOptions): Promise<AddressInfo> {
+    if (this.nativeListening) throw new LifelineError('LL_ALREADY_LISTENING', 'This app is already listening; call shutdown() first.');
+    this.nativeListening = true;
+    const tls = options.tls ? { cert: String(options.tls.cert), key: String(options.tls.key) } : undefined;
+    try {
+      const address = await native.listen(
+        {
+          request: (request, response) => {
+            if (!this.handleRequest(request, response)) notFound(request, response, this.httpRoutes.paths, this.wsRoutes.paths);
+          },
+          upgrade: (pending) => this.upgrades.handle(pending, 'reject'),
+        },
+        port,
+        host,
+        tls,
+      );
+      this.sweep?.start();
+      this.shared?.startKeepAlive();
+      return address;
+    } catch (error) {
+      this.nativeListening = false;
+      throw error;
+    }
+  }
+
+  /** attach() and handleUpgrade() take Node's HTTP server; on Bun or Deno the app listens on the runtime's own. */
+  private nodeOnly(what: string): void {
+    if (this.native) {
+      throw new LifelineError(
+        'LL_INVALID_OPTION',
+        `${what} takes a node:http server, but this app uses ${this.native.name}'s own server (listen()). To attach to a node:http server on ${this.native.name}, create the app with { runtime: 'node' }.`,
+      );
+    }
+  }
+
   /** The server started by listen(), if any. */
   get server(): Server | undefined {
     return this.ownServer;
@@ -446,6 +492,7 @@ export class App {
     const started = Date.now();
     this.logger.log('info', 'shutdown', { connections: this.conns.count, code: options.code });
     const ownClosed = this.ownServer ? closeServer(this.ownServer) : Promise.resolve();
+    if (this.nativeListening) this.native!.stopListening();
     await drainConnections(this.conns, this.sessionStore, this.logger, options);
     this.sweep?.stop();
     this.shared?.stop();
@@ -454,6 +501,7 @@ export class App {
     if (this.ownBroker) await this.hub.broker.close();
     this.ownServer?.closeAllConnections();
     await ownClosed;
+    if (this.nativeListening) await this.native!.closeAll();
     for (const server of [...this.attached.keys()]) this.detach(server);
     this.currentState = 'closed';
     this.logger.log('info', 'shutdown-done', { durationMs: Date.now() - started });
@@ -466,6 +514,7 @@ export class App {
    * answer it.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, options: AttachOptions = {}): boolean {
+    this.nodeOnly('handleUpgrade()');
     return this.upgrades.handle(new NodeUpgrade(request, socket, head), options.unknownPaths ?? 'reject');
   }
 }

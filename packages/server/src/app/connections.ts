@@ -52,12 +52,17 @@ export class Connections implements SocketHost, LifelineAppHost {
     return this.lifelineRoutes.flatMap((route) => [...route.store.values()]);
   }
 
-  /** What the heartbeat sweep walks: raw sockets and Lifeline links alike. */
+  /**
+   * What the heartbeat sweep walks: raw sockets and Lifeline links alike. A raw socket whose
+   * transport cannot send a protocol ping (Deno) is left to the runtime's own idle timeout,
+   * which the app sets from its heartbeat (transport/deno/): the sweep could not tell a quiet
+   * peer that answers the runtime's pings from a dead one. Lifeline links ping with envelopes.
+   */
   get sweepTargets(): Iterable<SweepTarget> {
     const { raw, links } = this;
     return {
       *[Symbol.iterator]() {
-        yield* raw;
+        for (const socket of raw) if (socket.transport.capabilities.ping) yield socket;
         yield* links;
       },
     };

@@ -7,12 +7,14 @@ import { invalidOption, numberOption, positiveOption } from '../leaves/option-ch
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from '../leaves/rate-limit.js';
 import { LIFELINE_DEFAULTS } from '../lifeline/options.js';
 import type { SharedSessionStore } from '../lifeline/session-store.js';
+import type { RuntimeChoice } from '../transport/native.js';
 import { AUTH_DEFAULTS } from './auth/options.js';
 import { resolveTrustProxy, type ClientAddressFunction } from './client-address.js';
 import type { OriginCheck } from './handshake.js';
 
 export type { OriginCheck } from './handshake.js';
 export type { SlowConsumerPolicy } from '../connection/socket.js';
+export type { RuntimeChoice } from '../transport/native.js';
 export type { LifelineFormat, LifelineOptions, ResolvedLifelineOptions } from '../lifeline/options.js';
 
 
@@ -42,6 +44,12 @@ export interface ShutdownOptions {
 export interface AppOptions {
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
   maxPayload?: number;
+  /**
+   * The server `listen()` starts: `auto` (default) the native one of the runtime the process
+   * runs on (Node: `node:http` with `ws`; Bun: `Bun.serve`; Deno: `Deno.serve`), or `node`
+   * (on Bun or Deno: their `node:http` compatibility, e.g. to use `attach()`). docs/server.md, "Runtimes".
+   */
+  runtime?: RuntimeChoice;
   /** Time for a TCP connection to deliver a complete upgrade request, in ms. Default 10,000. */
   handshakeTimeout?: number;
   /** Open WebSocket connections allowed; the next upgrade is answered 503. Default 50,000. */
@@ -95,6 +103,7 @@ export interface AppOptions {
 
 export interface ResolvedOptions {
   maxPayload: number;
+  runtime: RuntimeChoice;
   handshakeTimeout: number;
   maxConnections: number;
   allowedOrigins: OriginCheck | undefined;
@@ -114,6 +123,7 @@ export interface ResolvedOptions {
 /** Every default in one place; README and docs/server.md quote this table. */
 export const DEFAULTS = {
   maxPayload: 1024 * 1024,
+  runtime: 'auto',
   handshakeTimeout: 10_000,
   maxConnections: 50_000,
   maxBufferedBytes: 4 * 1024 * 1024,
@@ -152,8 +162,11 @@ export function resolveOptions(options: AppOptions = {}): ResolvedOptions {
   if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
     throw invalidOption('allowedOrigins', origins, 'an array of origins such as ["https://example.com"] or a function');
   }
+  const runtime = options.runtime ?? DEFAULTS.runtime;
+  if (!(['auto', 'node', 'bun', 'deno'] as unknown[]).includes(runtime)) throw invalidOption('runtime', runtime, '"auto", "node", "bun" or "deno"');
   return {
     maxPayload: positiveOption('maxPayload', options.maxPayload, DEFAULTS.maxPayload),
+    runtime,
     handshakeTimeout: positiveOption('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout),
     maxConnections: positiveOption('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
     allowedOrigins: origins,

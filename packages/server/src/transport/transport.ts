@@ -2,8 +2,8 @@
  * The seam between a runtime's WebSocket server (or another carrier) and everything above
  * it. A raw Socket and a Lifeline Link each hold one Transport and are its sink; neither
  * they nor the app ever touch `ws` or a `net.Socket`. The Node implementation on `ws` is
- * `node/ws-transport.ts`; ARCHITECTURE.md ("The transport seam") says how Bun.serve,
- * Deno.serve + upgradeWebSocket and an HTTP-streaming carrier plug in, and what each
+ * `node/ws-transport.ts`, on Bun `bun/`, on Deno `deno/`; ARCHITECTURE.md ("The transport
+ * seam") says how they plug in (and how an HTTP-streaming carrier would), and what each
  * cannot do (the capability flags below).
  *
  * An implementation keeps per-connection memory lean: the Node one is the `ws` object
@@ -41,9 +41,8 @@ export interface TransportCapabilities {
   readonly framed: boolean;
   /**
    * `ping()` sends a protocol ping whose pong moves `bytesRead`: the heartbeat sweep's
-   * pings of raw connections. A transport without it (Deno) would leave raw connections'
-   * liveness to the runtime's own idle timeout; that fallback is not written yet (the only
-   * transport, Node's, has it). Lifeline links ping with envelopes everywhere.
+   * pings of raw connections. Without it (Deno), the sweep leaves raw connections to the
+   * runtime's own idle timeout (app/connections.ts). Lifeline links ping with envelopes everywhere.
    */
   readonly ping: boolean;
   /**

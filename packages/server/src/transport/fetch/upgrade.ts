@@ -1,0 +1,119 @@
+/**
+ * An upgrade request on a fetch-style server (Bun.serve, Deno.serve) as a PendingUpgrade.
+ * The runtime's fetch handler returns `answer`: the refusal's Response, the handshake's
+ * Response (Deno), or undefined once the runtime took the connection over (Bun). The
+ * connection key is this object: a fetch server does not show its TCP connections, so the
+ * per-address count is per WebSocket, given back when the refusal is sent or the WebSocket
+ * closes.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { PendingUpgrade, Rejection } from '../transport.js';
+import { FetchIncoming, type FetchPeer } from './http.js';
+
+export class FetchUpgrade implements PendingUpgrade {
+  readonly request: IncomingMessage;
+  /** What the runtime's fetch handler answers with. */
+  readonly answer: Promise<Response | undefined>;
+  private settle!: (response: Response | undefined) => void;
+  private closeListeners: (() => void)[] | undefined;
+  private ended = false;
+
+  constructor(
+    readonly fetchRequest: Request,
+    private readonly peerOf: FetchPeer,
+  ) {
+    this.request = new FetchIncoming(fetchRequest, peerOf) as unknown as IncomingMessage;
+    this.answer = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+  }
+
+  get peerAddress(): string {
+    return this.peerOf.address;
+  }
+
+  get peer(): string {
+    const { address, port } = this.peerOf;
+    return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+
+  get gone(): boolean {
+    return this.ended || this.fetchRequest.signal.aborted;
+  }
+
+  onConnectionClose(listener: () => void): void {
+    if (this.ended) {
+      listener();
+      return;
+    }
+    (this.closeListeners ??= []).push(listener);
+  }
+
+  /** Someone counts this connection (maxConnectionsPerIp) and must hear when it closes. */
+  get counted(): boolean {
+    return this.closeListeners !== undefined;
+  }
+
+  guard(): void {}
+
+  refuse(rejection: Rejection): void {
+    const body = rejection.message + '\n';
+    this.settle(
+      new Response(body, {
+        status: rejection.status,
+        headers: { Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8', ...rejection.headers },
+      }),
+    );
+    this.connectionClosed();
+  }
+
+  /** The runtime took the connection (Bun: undefined) or answers the handshake with `response` (Deno). */
+  accepted(response: Response | undefined): void {
+    this.settle(response);
+  }
+
+  /** The WebSocket (or the refused request) is gone: the per-address slot is given back. */
+  connectionClosed(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    if (listeners) for (const listener of listeners) listener();
+  }
+}
+
+/**
+ * The subprotocol the route selects from what the request offers ('' when it offers none),
+ * or undefined once the upgrade has been refused for offering none the route speaks (the
+ * app's own check answered that already; this is the runtime's side of it).
+ */
+export function selectProtocol(upgrade: FetchUpgrade, select: (offered: Set<string>) => string | false): string | undefined {
+  const offered = offeredProtocols(upgrade.request);
+  const protocol = offered.size === 0 ? '' : select(offered);
+  if (protocol !== false) return protocol;
+  upgrade.refuse({ status: 400, message: 'Subprotocol negotiation failed.' });
+  return undefined;
+}
+
+/** The subprotocols a request offers, as the route's choice wants them (never empty entries). */
+function offeredProtocols(request: IncomingMessage): Set<string> {
+  const header = request.headers['sec-websocket-protocol'];
+  const offered = new Set<string>();
+  if (header === undefined) return offered;
+  for (const entry of header.split(',')) {
+    const name = entry.trim();
+    if (name !== '') offered.add(name);
+  }
+  return offered;
+}
+
+/**
+ * A request Node's HTTP server would hand to its `upgrade` listeners: an Upgrade header and
+ * `upgrade` among the Connection tokens. Anything else is plain HTTP (so a WebSocket route
+ * asked without them gets the app's 426).
+ */
+export function isUpgradeRequest(request: Request): boolean {
+  if (!request.headers.has('upgrade')) return false;
+  const connection = request.headers.get('connection');
+  return connection !== null && connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
+}
