@@ -349,21 +349,23 @@ describe('lifeline connect at a terminal (pseudo-terminal)', () => {
 
   it('a message that arrives while typing is printed above the prompt, and the typing goes on intact', async () => {
     const received: string[] = [];
+    let peer: WebSocket | undefined;
     const bare = await startBare((ws) => {
-      ws.on('message', (data) => {
-        received.push(String(data));
-        if (String(data) === 'later') setTimeout(() => ws.send('pushed while you type'), 300);
-      });
+      peer = ws;
+      ws.on('message', (data) => received.push(String(data)));
     });
     const term = startInTerminal([bare.url, '--no-color']);
     await waitFor(() => term.out.includes('/help for commands'), 'the connected line', 10_000);
     term.child.stdin!.write('later\r');
     await waitFor(() => received.length === 1, 'the first message');
     term.child.stdin!.write('half a li'); // no Enter: the push arrives mid-line
-    await waitFor(() => term.out.includes('pushed while you type'), 'the push');
-    const afterPush = term.out.slice(term.out.lastIndexOf('pushed while you type'));
-    // The line was cleared before printing, and the prompt with the typed text drawn again below.
-    expect(plain(afterPush)).toMatch(/^pushed while you type\r?\n> half a li/);
+    // Pushed once the terminal shows the half-typed line (a timer here raced the typing on a busy machine).
+    await waitFor(() => plain(term.out).endsWith('> half a li'), 'the half-typed line at the prompt');
+    peer!.send('pushed while you type');
+    // The line is cleared before printing, and the prompt with the typed text drawn again below.
+    const afterPush = () => plain(term.out.slice(term.out.lastIndexOf('pushed while you type')));
+    await waitFor(() => afterPush().includes('> half a li'), 'the prompt and the typed text drawn again after the push');
+    expect(afterPush()).toMatch(/^pushed while you type\r?\n> half a li/);
     term.child.stdin!.write('ne\r');
     await waitFor(() => received.length === 2, 'the second message');
     expect(received).toEqual(['later', 'half a line']);
