@@ -413,6 +413,7 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     expect(await connections()).toMatchObject({ '/results': 1, '/test': 2 });
     const sessionId = await sessionIdOf(first.page);
     expect(await sessionIdOf(second.page)).toBe(sessionId);
+    expect(await text(panel(second.page, 'lifeline').locator('[data-testid="resumed"]'))).toBe('no — new session');
 
     // A message typed in the second tab goes through the first; both see its echo, once.
     await type(second.page, 'lifeline', 'from the second tab');
@@ -423,9 +424,12 @@ describe('the demo page, served by lifeline serve at /demo', () => {
     // The first tab closes: the second takes the connection, and the same session, over.
     await first.page.close();
     await waitFor(async () => (await sharing(second.page).getAttribute('data-role')) === 'leader', 'the second tab to hold the connection', LOADED_MS);
+    // The role changes first; until its own connection's first state arrives the tab still shows
+    // the old leader's `open`, so wait for the resume itself (the old leader's session was new).
+    const resumed = panel(second.page, 'lifeline').locator('[data-testid="resumed"]');
+    await waitFor(async () => (await text(resumed)) === 'yes — nothing lost', 'the second tab to resume the session', LOADED_MS);
     await waitForStatus(second.page, 'lifeline', 'open', LOADED_MS);
     expect(await sessionIdOf(second.page)).toBe(sessionId);
-    expect(await text(panel(second.page, 'lifeline').locator('[data-testid="resumed"]'))).toBe('yes — nothing lost');
     await type(second.page, 'lifeline', 'after the handover');
     await waitFor(async () => (await sentRows(second.page)).every((r) => r.state === 'echoed'), 'the echo after the handover', LOADED_MS);
     expect(await sentRows(second.page)).toEqual([1, 2].map((seq) => ({ seq, state: 'echoed', echoes: 1 })));
