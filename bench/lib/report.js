@@ -32,6 +32,8 @@ export function summarize(variant, rounds, scenario) {
     median: med,
     spread: spread(used.map((r) => r.metrics[scenario.primary])),
     per_round: ok.map((r) => r.metrics[scenario.primary]),
+    /** The round each per_round value comes from, and whether it was clean (not noisy). */
+    per_round_at: ok.map((r) => ({ round: r.round, clean: !r.flags.includes('noisy') })),
     flags,
     ratios: {},
   };
@@ -81,4 +83,23 @@ export function renderTable(scenario, params, rows, rounds) {
   out.push(line(widths.map((w) => '-'.repeat(w))));
   for (const row of cells) out.push(line(row));
   return out.join('\n');
+}
+
+/**
+ * Each target's primary metric over the baseline's in the same round, for the rounds both
+ * measured clean, and the median of those ratios. Rounds are interleaved, so the two
+ * measurements of a pair ran seconds apart: a pair shares whatever the machine was doing.
+ */
+export function pairedRatios(rows, baseId) {
+  const base = rows.find((r) => r.id === baseId);
+  if (!base) return [];
+  const baseAt = new Map(base.per_round_at.map((at, i) => [at.round, at.clean ? base.per_round[i] : NaN]));
+  return rows
+    .filter((r) => r !== base)
+    .map((r) => {
+      const ratios = r.per_round_at
+        .map((at, i) => (at.clean ? r.per_round[i] / baseAt.get(at.round) : NaN))
+        .filter((x) => Number.isFinite(x));
+      return { id: r.id, ratios, median: median(ratios) };
+    });
 }
