@@ -16,6 +16,7 @@
  *   a hash of every source file) decides what to emit. Outputs changed or missing (someone
  *   deleted dist/): its .tsbuildinfo is deleted, so the project is built from scratch —
  *   `tsc -b` alone would call it up to date. Nothing changed anywhere: tsc is not started.
+ *   After tsc, the outputs of source files that no longer exist are deleted (pruneOrphans).
  * - apps/* (the demo and the console): inputs are every file of the app but dist/ and node_modules/,
  *   the files outside it that its sources import by relative path (the console takes
  *   packages/cli/src/script.ts that way), the built output of the workspace packages it
@@ -115,8 +116,29 @@ function tscProjects() {
         ...SHARED_INPUTS,
       ],
       outputFiles: () => filesUnder(outDir),
+      rootDir: join(dir, options.rootDir ?? '.'),
+      outDir,
     };
   });
+}
+
+/** What tsc writes for one source file, longest first: `a.d.ts.map` must not be read as `a.d.ts` + `.map`. */
+const TSC_OUTPUT = /(\.d\.[cm]?ts\.map|\.[cm]?js\.map|\.d\.[cm]?ts|\.[cm]?js)$/;
+const SOURCE_EXTENSIONS = ['.ts', '.tsx', '.mts', '.cts', '.js', '.mjs', '.cjs'];
+
+/**
+ * Deletes what tsc wrote for a source file that is gone: `tsc -b` never deletes an output, so
+ * after a file is renamed or removed its old .js and .d.ts stay in dist/, importable and in the
+ * published types (a long-lived checkout then fails the public-types test that a clean clone
+ * passes). Only files named like tsc's outputs are touched.
+ */
+function pruneOrphans({ rootDir, outDir }) {
+  for (const file of filesUnder(outDir)) {
+    const suffix = TSC_OUTPUT.exec(file)?.[1];
+    if (suffix === undefined) continue;
+    const stem = join(rootDir, relative(outDir, file.slice(0, -suffix.length)));
+    if (!SOURCE_EXTENSIONS.some((extension) => existsSync(stem + extension))) rmSync(file);
+  }
 }
 
 /** `from './x.js'`, `import './x.js'`, `import('./x.js')`: relative specifiers only. */
@@ -184,6 +206,7 @@ for (const project of projects) {
 if (stale) {
   const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
   run(process.execPath, [tsc, '-b', ...(force ? ['--force'] : [])], 'tsc -b');
+  for (const project of projects) pruneOrphans(project);
   did.push('packages');
 } else {
   skipped.push('packages');

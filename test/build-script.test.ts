@@ -94,19 +94,36 @@ describe('scripts/build.mjs', { timeout: 240_000 }, () => {
     expect(appBuilds()).toBe(2);
   });
 
+  it('what tsc wrote for a source file that was removed is deleted (tsc -b leaves it), and nothing else in dist/', async () => {
+    write('packages/a/src/extra.ts', 'export const extra = 1;\n');
+    await build();
+    const outputs = ['extra.js', 'extra.js.map', 'extra.d.ts', 'extra.d.ts.map'].map((name) => `packages/a/dist/${name}`);
+    expect(outputs.filter((path) => existsSync(join(repo, path)))).toEqual(outputs);
+    rmSync(join(repo, 'packages/a/src/extra.ts'));
+    write('packages/a/dist/notes.txt', 'not a tsc output\n');
+    await build();
+    expect(outputs.filter((path) => existsSync(join(repo, path)))).toEqual([]);
+    expect(read('packages/a/dist/index.js')).toContain("'two'");
+    expect(read('packages/a/dist/notes.txt')).toBe('not a tsc output\n');
+    rmSync(join(repo, 'packages/a/dist/notes.txt'));
+    await build();
+  });
+
   it('an app source changed under an old modification time rebuilds that app only', async () => {
+    const builds = appBuilds();
     writeOld('apps/x/src/main.txt', 'page two\n');
     expect(await build()).toContain('build: built x; unchanged: packages');
     expect(read('apps/x/dist/index.html')).toContain('page two');
-    expect(appBuilds()).toBe(3);
+    expect(appBuilds()).toBe(builds + 1);
   });
 
   it('an app output changed by hand is rebuilt; --force rebuilds everything', async () => {
+    const builds = appBuilds();
     write('apps/x/dist/index.html', 'tampered');
     await build();
     expect(read('apps/x/dist/index.html')).toContain('page two');
-    expect(appBuilds()).toBe(4);
+    expect(appBuilds()).toBe(builds + 1);
     await build('--force');
-    expect(appBuilds()).toBe(5);
+    expect(appBuilds()).toBe(builds + 2);
   });
 });
