@@ -37,8 +37,16 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
       ...LATENCY_COLUMNS,
       ...cpuColumns(),
     ],
-    notes(rows) {
+    notes(rows, p) {
       const lines = [];
+      if (p?.format === 'json' && p.payload === 'b') {
+        // Not a measurement: what base64 alone allows, so that the session rows can be read against it.
+        const encoded = Math.ceil(p.size / 3) * 4;
+        lines.push(
+          `   JSON b: ${p.size} B travel as ${encoded} base64 characters each way, so a session row moving as many bytes ` +
+            `per second as a baseline row shows ${(p.size / encoded).toFixed(2)}x of that baseline's MB/s (envelope fields aside); MessagePack b carries the bytes as they are`,
+        );
+      }
       const find = (id) => rows.find((r) => r.id === id);
       const perRound = (row, base) => row.per_round.length === base.per_round.length
         ? ` (per round: ${row.per_round.map((v, i) => (v / base.per_round[i]).toFixed(2)).join(', ')})`
