@@ -121,6 +121,44 @@ describe('a transport write that throws', () => {
     expect(String(failed[0]!.error)).toContain('test carrier: this write is refused');
   });
 
+  it('raw mode: a send whose write throws returns false, closes the socket with 1011 and reaches its error listener; nothing throws into the handler', { timeout: 30_000 }, async () => {
+    const sent: boolean[] = [];
+    const errors: Error[] = [];
+    const handlerErrors: unknown[] = [];
+    const { logs, failure, url } = await serveWithOneFailingWrite(
+      (a) =>
+        a.ws('/raw', (socket) => {
+          socket.on('error', (error) => errors.push(error));
+          socket.on('message', () => {
+            try {
+              sent.push(socket.send('a'), socket.send('b'.repeat(200)), socket.send('c'));
+            } catch (error) {
+              handlerErrors.push(error);
+            }
+          });
+        }),
+      // The head of the 200-byte text frame: ws writes a frame's head, then its payload.
+      (chunk) => Buffer.isBuffer(chunk) && chunk.length === 4 && chunk[0] === 0x81 && chunk[1] === 126 && chunk.readUInt16BE(2) === 200,
+    );
+
+    const ws = new WebSocket(url('/raw'));
+    cleanup(() => ws.terminate());
+    const received: string[] = [];
+    ws.on('message', (data) => received.push(String(data)));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    ws.once('open', () => ws.send('go'));
+    expect(await withTimeout(closed, 'the client sees the close', 20_000)).toEqual({ code: 1011, reason: 'internal error: write failed' });
+
+    expect(failure.thrown).toBe(1);
+    expect(handlerErrors).toEqual([]);
+    expect(sent).toEqual([true, false, false]);
+    expect(received).toEqual(['a']);
+    expect(errors.map((e) => e.message)).toEqual(['test carrier: this write is refused']);
+    const failed = logs.filter((line) => line.event === 'write-failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ level: 'error', route: '/raw' });
+  });
+
   it('raw mode: a publication whose write throws closes the socket with 1011 and reaches its error listener; publish() is unharmed', { timeout: 30_000 }, async () => {
     const errors: Error[] = [];
     const serverCloses: { code: number; reason: string }[] = [];
