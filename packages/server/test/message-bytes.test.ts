@@ -9,7 +9,7 @@ import { waitFor } from '../../../test/support/wait.js';
 import { base64Alphabet, base64AlphabetJs, plainText, plainTextJs } from '../src/lifeline/byte-scan.js';
 import { codecsWithin } from '../src/lifeline/codec.js';
 import { joinPieces, type Pieces } from '../src/transport/frame.js';
-import { BYTE_PATH_MIN, BytesMessage, EncodedEnvelope, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage } from '../src/lifeline/message-bytes.js';
+import { BYTE_PATH_MIN, BytesMessage, encodedMessage, readJsonMessage, readMsgpackMessage, TextMessage, type EncodedMessage } from '../src/lifeline/message-bytes.js';
 
 /**
  * The byte path for large `m` envelopes (message-bytes.ts) against the general path
@@ -260,10 +260,10 @@ const bytesOf = (frame: string | Uint8Array | Pieces) =>
   Array.isArray(frame) ? joinPieces(frame) : Buffer.from(typeof frame === 'string' ? Buffer.from(frame, 'utf8') : (frame as Uint8Array));
 
 /** A received payload kept encoded, sent on in an envelope of either format: the bytes of the general encoders. */
-function sendsOnAsTheGeneralEncodersWrite(received: Envelope | EncodedEnvelope | undefined): void {
-  if (!(received instanceof EncodedEnvelope)) return;
+function sendsOnAsTheGeneralEncodersWrite(received: EncodedMessage | undefined): void {
+  if (received === undefined) return;
   const codecs = codecsWithin({ maxDepth: 64, maxItems: 10_000, maxKeyLength: 1024 });
-  const payload = received.b !== undefined ? { b: received.b } : { d: received.d };
+  const payload = received instanceof BytesMessage ? { b: received.b } : { d: received.d };
   for (const [s, a] of [[7, undefined], [300, 70_000]] as const) {
     const plain = (a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as Envelope;
     expect(bytesOf(codecs.json.encode(encodedMessage(s, a, received.encoded)))).toEqual(bytesOf(encodeEnvelope(plain)));
@@ -354,6 +354,12 @@ describe('the byte path writes the bytes the general encoders write', () => {
   }, PROPERTY_TIMEOUT);
 });
 
+/** The envelope a codec decoded, which must have kept its payload encoded (the byte path's TextMessage or BytesMessage). */
+function keptEncoded(envelope: Envelope): EncodedMessage {
+  if (envelope instanceof TextMessage || envelope instanceof BytesMessage) return envelope;
+  throw new Error(`the codec decoded the frame on the general path (t: ${envelope.t}), not keeping its payload encoded`);
+}
+
 describe('a received payload sent on stays where it arrived', () => {
   const codecs = codecsWithin({ maxDepth: 64, maxItems: 10_000, maxKeyLength: 1024 });
   const text = 'x'.repeat(16_384);
@@ -364,7 +370,7 @@ describe('a received payload sent on stays where it arrived', () => {
 
   for (const format of ['json', 'msgpack'] as const) {
     it(`${format}: written in pieces, the payload a view of the received frame, not a copy`, () => {
-      const received = codecs[format].decode(frames[format]) as EncodedEnvelope;
+      const received = keptEncoded(codecs[format].decode(frames[format]));
       const frame = codecs[format].encode(encodedMessage(1, 9, received.encoded));
       expect(Array.isArray(frame)).toBe(true);
       const pieces = frame as Uint8Array[];
@@ -375,7 +381,7 @@ describe('a received payload sent on stays where it arrived', () => {
     it(`${format}: copied into a frame of its own when the memory it came in is much larger`, () => {
       const big = Buffer.alloc(frames[format].length * 5);
       frames[format].copy(big, 7);
-      const received = codecs[format].decode(big.subarray(7, 7 + frames[format].length)) as EncodedEnvelope;
+      const received = keptEncoded(codecs[format].decode(big.subarray(7, 7 + frames[format].length)));
       const frame = codecs[format].encode(encodedMessage(1, 9, received.encoded));
       expect(Buffer.isBuffer(frame)).toBe(true);
       expect((frame as Buffer).buffer).not.toBe(big.buffer);

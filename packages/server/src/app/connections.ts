@@ -9,7 +9,7 @@ import type { ChannelHub } from '../channels/hub.js';
 import { RawSocket } from '../connection/raw-socket.js';
 import type { SlowConsumerPolicy, Socket, SocketHost } from '../connection/socket.js';
 import type { SweepTarget } from '../leaves/heartbeat-sweep.js';
-import type { Logger } from '../leaves/logger.js';
+import { describeError, type Logger } from '../leaves/logger.js';
 import type { Link } from '../lifeline/link.js';
 import type { LifelineAppHost, LifelineRoute } from '../lifeline/route.js';
 import type { SessionSocket } from '../lifeline/session.js';
@@ -166,6 +166,10 @@ export class Connections implements SocketHost, LifelineAppHost {
 
   onHeartbeatTimeout(socket: Socket, silentForMs: number): void {
     this.options.logger.log('info', 'heartbeat-timeout', { id: socket.id, remote: socket.remoteAddress, silentForMs });
+  }
+
+  onWriteFailed(socket: Socket, error: unknown): void {
+    this.options.logger.log('error', 'write-failed', { id: socket.id, remote: socket.remoteAddress, route: socket.route, error: describeError(error) });
   }
 
   linkOpened(link: Link): void {

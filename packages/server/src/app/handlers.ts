@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidMessageError } from '../connection/message.js';
 import type { Socket } from '../connection/socket.js';
-import type { Logger } from '../leaves/logger.js';
+import { describeError, type Logger } from '../leaves/logger.js';
 import { pathOf, sendText } from '../leaves/http.js';
 import type { RouteParams } from '../leaves/router.js';
 
@@ -69,8 +69,4 @@ export function runHttpHandler(logger: Logger, handler: HttpHandler, request: In
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

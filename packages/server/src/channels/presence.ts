@@ -11,12 +11,12 @@ import type { ResolvedChannelOptions } from './names.js';
 import { PresenceChanges } from './presence-changes.js';
 
 export class ChannelPresence {
-  /** This process's members: member id → connections with it here. */
-  private readonly members = new Map<string, { member: PresenceMember; connections: number }>();
+  /** This process's members, each counted once per connection with it here. */
+  private readonly members = new Held<PresenceMember>();
   /** Other processes' members, as the broker reports them: node → member id → member. */
   private readonly remote = new Map<string, Map<string, PresenceEntry>>();
-  /** Everyone present, on any node: member id → the member and on how many nodes (this one counts once). */
-  private readonly present = new Map<string, { member: PresenceMember; nodes: number }>();
+  /** Everyone present, on any node, each counted once per node with it (this one counts once). */
+  private readonly present = new Held<PresenceMember>();
   /** Changes of `present` not yet sent to the subscribers (`pr`). */
   private readonly pending = new PresenceChanges();
   /** Changes of `members` not yet told to the other nodes (the broker). */
@@ -37,17 +37,12 @@ export class ChannelPresence {
 
   /** Everyone present, on any node this process hears of. */
   list(): PresenceMember[] {
-    return [...this.present.values()].map((m) => m.member);
+    return this.present.list();
   }
 
   /** A connection here with this member subscribed with presence. */
   join(member: PresenceMember): void {
-    const entry = this.members.get(member.id);
-    if (entry) {
-      entry.connections++;
-      return;
-    }
-    this.members.set(member.id, { member, connections: 1 });
+    if (!this.members.add(member.id, member)) return;
     this.localChanges.join(member);
     this.addHolder(member);
     this.schedule();
@@ -55,9 +50,7 @@ export class ChannelPresence {
 
   /** A connection here with this member left (or dropped presence). */
   leave(id: string): void {
-    const entry = this.members.get(id);
-    if (!entry || --entry.connections > 0) return;
-    this.members.delete(id);
+    if (!this.members.remove(id)) return;
     this.localChanges.leave(id);
     this.removeHolder(id);
     this.schedule();
@@ -101,21 +94,14 @@ export class ChannelPresence {
 
   /** One more node has the member: a join when it is the first. */
   private addHolder(member: PresenceEntry): void {
-    const entry = this.present.get(member.id);
-    if (entry) {
-      entry.nodes++;
-      return;
-    }
-    this.present.set(member.id, { member, nodes: 1 });
+    if (!this.present.add(member.id, member)) return;
     this.pending.join(member);
     this.schedule();
   }
 
   /** One node less has the member: a leave when it was the last. */
   private removeHolder(id: string): void {
-    const entry = this.present.get(id);
-    if (!entry || --entry.nodes > 0) return;
-    this.present.delete(id);
+    if (!this.present.remove(id)) return;
     this.pending.leave(id);
     this.schedule();
   }
@@ -152,5 +138,37 @@ export class ChannelPresence {
     // subscriber per interval, however many joined, so presence never grows with members².
     const listed = this.present.size <= this.options.maxListed;
     this.send({ t: 'pr', ch: this.channel, count: this.present.size, join: listed ? join : [], leave: listed ? leave : [] });
+  }
+}
+
+/** Values by id, each with a count of who holds it: the first holder adds it, the last one's leaving removes it. */
+class Held<T> {
+  private readonly entries = new Map<string, { value: T; holders: number }>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** One more holder of `id`; true when it is the first (`value` is kept until the last one leaves). */
+  add(id: string, value: T): boolean {
+    const entry = this.entries.get(id);
+    if (entry !== undefined) {
+      entry.holders++;
+      return false;
+    }
+    this.entries.set(id, { value, holders: 1 });
+    return true;
+  }
+
+  /** One holder of `id` fewer; true when it was the last (the value is gone). False for an id nobody holds. */
+  remove(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (entry === undefined || --entry.holders > 0) return false;
+    this.entries.delete(id);
+    return true;
+  }
+
+  list(): T[] {
+    return Array.from(this.entries.values(), (entry) => entry.value);
   }
 }

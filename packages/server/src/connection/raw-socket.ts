@@ -10,6 +10,7 @@ import { OVER_BYTES, type InboundLimit, type RateState, type RateVerdict } from 
 import { overBuffered, SLOW_CONSUMER_CLOSE, slowConsumerReason } from '../transport/backpressure.js';
 import { frameSize } from '../transport/frame.js';
 import { PauseReason, type SharedFrame, type Transport, type TransportSink } from '../transport/transport.js';
+import { closeAfterFailedWrite } from '../transport/write-failure.js';
 import { Message } from './message.js';
 import { checkCloseArguments, Socket, type RequestHandler, type RequestOptions, type Sendable, type SocketHost, type SocketInit } from './socket.js';
 
@@ -101,9 +102,25 @@ export class RawSocket extends Socket implements TransportSink, SweepTarget, Rat
       if (this.host.slowConsumer === 'close') transport.close(SLOW_CONSUMER_CLOSE, slowConsumerReason(max));
       return this.drop('slow-consumer', size);
     }
-    transport.write(payload, binary);
+    try {
+      transport.write(payload, binary);
+    } catch (error) {
+      return this.writeFailed(error);
+    }
     this.messagesOut++;
     return true;
+  }
+
+  /**
+   * The transport threw on a write (the server's failure, not the application's value): the
+   * message is not sent, the failure is logged once and the connection closes with 1011; an
+   * `error` listener hears it, nothing throws into the caller.
+   */
+  private writeFailed(error: unknown): false {
+    this.host.onWriteFailed(this, error);
+    closeAfterFailedWrite(this.transport);
+    if (this.listenerCount('error') > 0) this.emitSafely('error', error instanceof Error ? error : new Error(String(error)));
+    return false;
   }
 
   sendJson(value: unknown): boolean {
@@ -145,8 +162,13 @@ export class RawSocket extends Socket implements TransportSink, SweepTarget, Rat
   writeFrame(frame: string | Uint8Array, binary: boolean, shared?: SharedFrame): void {
     const transport = this.transport;
     if (!transport.isOpen) return;
-    if (shared === undefined) transport.write(frame, binary);
-    else transport.writeShared(shared);
+    try {
+      if (shared === undefined) transport.write(frame, binary);
+      else transport.writeShared(shared);
+    } catch (error) {
+      this.writeFailed(error);
+      return;
+    }
     this.messagesOut++;
   }
 

@@ -95,6 +95,8 @@ export interface SocketHost {
   readonly hub: ChannelHub;
   onSocketClose(socket: Socket, code: number, reason: string): void;
   onHeartbeatTimeout(socket: Socket, silentForMs: number): void;
+  /** A raw socket's transport threw on a write: logged (error) once per connection, which closes with 1011. */
+  onWriteFailed(socket: Socket, error: unknown): void;
 }
 
 export interface SocketInit {

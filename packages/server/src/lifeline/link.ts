@@ -11,6 +11,7 @@ import type { RouteParams } from '../leaves/router.js';
 import { overBuffered, SLOW_CONSUMER_CLOSE, slowConsumerReason } from '../transport/backpressure.js';
 import { frameSize } from '../transport/frame.js';
 import { PauseReason, type SharedFrame, type Transport } from '../transport/transport.js';
+import { closeAfterFailedWrite } from '../transport/write-failure.js';
 import type { Codec, Frame } from './codec.js';
 
 /** The session a link carries, as the link sees it. */
@@ -37,6 +38,8 @@ export interface LinkHost {
   onLinkHeartbeatTimeout(link: Link, silentForMs: number): void;
   /** A protocol error closes the link (an EnvelopeError, or a frame the transport refused: 1009, 1007, 1002). */
   onLinkProtocolError(link: Link, code: number, reason: string): void;
+  /** The transport threw on a write: the link closes with 1011 (once per link; the session keeps the frame for its resume). */
+  onLinkWriteFailed(link: Link, error: unknown): void;
 }
 
 export interface LinkInit {
@@ -120,7 +123,8 @@ export class Link {
    * Writes an encoded frame of `size` bytes; coalesced with the others of this turn. Past
    * `maxBufferedBytes` the link closes with 1013 (the session keeps the frame for replay).
    * `unchecked`: a replay (bounded by the replay buffer's own bounds) or a publication
-   * (bounded by the channel's slow-subscriber policy), which may exceed it.
+   * (bounded by the channel's slow-subscriber policy), which may exceed it. Never throws: a
+   * transport that throws on the write closes the link with 1011 (writeFailed).
    */
   write(frame: Frame, size: number, unchecked = false): void {
     const transport = this.transport;
@@ -130,7 +134,11 @@ export class Link {
       this.closeWith(SLOW_CONSUMER_CLOSE, slowConsumerReason(max));
       return;
     }
-    transport.write(frame, this.codec.binary);
+    try {
+      transport.write(frame, this.codec.binary);
+    } catch (error) {
+      this.writeFailed(error);
+    }
   }
 
   /**
@@ -139,7 +147,25 @@ export class Link {
    */
   writePublication(frame: Frame, shared: SharedFrame | undefined): void {
     if (shared === undefined) this.write(frame, 0, true);
-    else if (!this.closing) this.transport.writeShared(shared);
+    else if (!this.closing) {
+      try {
+        this.transport.writeShared(shared);
+      } catch (error) {
+        this.writeFailed(error);
+      }
+    }
+  }
+
+  /**
+   * The transport threw on a write (the frame is the server's to deliver: a numbered one is
+   * in its session's replay buffer already): logged once, and the link closes with 1011.
+   * The session stays resumable; the client's resume on its next link delivers the frame.
+   */
+  private writeFailed(error: unknown): void {
+    this.host.onLinkWriteFailed(this, error);
+    this.closing = true;
+    this.helloDone();
+    closeAfterFailedWrite(this.transport);
   }
 
   /** What the connection held when this turn began writing (see Transport.backlog). */

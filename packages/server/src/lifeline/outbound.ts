@@ -32,7 +32,10 @@ export interface OutboundParty {
 /**
  * Numbers, encodes, holds for replay and (when connected) writes one sequenced envelope,
  * with a pending acknowledgement riding along. False when it pushed the replay buffer over
- * its bounds (the session then ends). Throws LL_ENCODE_FAILED before numbering anything.
+ * its bounds (the session then ends). Throws LL_ENCODE_FAILED before numbering anything:
+ * the envelope is encoded before its number is taken (`replay.push`) or its acknowledgement
+ * used. Once numbered, nothing throws: a transport that throws on the write closes the link
+ * with 1011 (Link.write), and the frame waits in the replay buffer for the client's resume.
  */
 export function sendNumbered(session: OutboundParty, make: (s: number, a: number | undefined) => SequencedEnvelope): boolean {
   const link = session.link;

@@ -13,7 +13,7 @@ import {
   type ResponseError,
 } from '@lifeline/protocol';
 import type { RequestHandler, Socket } from '../connection/socket.js';
-import type { LogFields } from '../leaves/logger.js';
+import { describeError, type LogFields } from '../leaves/logger.js';
 import { toBuffer } from './message.js';
 import { sendNumbered, type OutboundParty } from './outbound.js';
 
@@ -146,7 +146,7 @@ export class SessionRequests {
       this.respond(q.id, { e: { code, message: String((error as Error).message ?? '') } });
       return;
     }
-    this.session.requestLog('request-handler-error', { name: q.n, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    this.session.requestLog('request-handler-error', { name: q.n, error: describeError(error) });
     this.respond(q.id, { e: { code: 'LL_HANDLER_ERROR', message: 'the request handler failed' } });
   }
 

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { EnvelopeError, type DecodeLimits, type Envelope, type HelloEnvelope, type ResetReason, type ResponseError, type WelcomeLimits } from '@lifeline/protocol';
 import type { Socket, SocketHost } from '../connection/socket.js';
 import { secretDigest } from '../leaves/bearer.js';
-import type { Logger, LogFields } from '../leaves/logger.js';
+import { describeError, type Logger, type LogFields } from '../leaves/logger.js';
 import type { RouteParams } from '../leaves/router.js';
 import type { Transport } from '../transport/transport.js';
 import { codecsWithin, type Codec } from './codec.js';
@@ -300,6 +300,11 @@ export class LifelineRoute {
     if (this.app.logger.enabled('info')) {
       this.app.logger.log('info', 'protocol-error', { link: link.id, remote: link.remoteAddress, route: this.path, code, reason });
     }
+  }
+
+  /** @internal LinkHost */
+  onLinkWriteFailed(link: Link, error: unknown): void {
+    this.app.logger.log('error', 'write-failed', { link: link.id, remote: link.remoteAddress, route: this.path, sid: link.session?.sessionId, error: describeError(error) });
   }
 
   /** @internal SessionOwner */

@@ -180,7 +180,8 @@ export class SessionSocket extends LinkedSocket {
       );
     } catch (error) {
       // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
-      // nothing was numbered; the application hears why.
+      // nothing was numbered; the application hears why. (A transport's failed write is no
+      // drop: the link closes with 1011 and the numbered frame waits for the resume.)
       return this.drop('encode-failed', sizeOf(payload), error as Error);
     }
     if (!sent) return false;

@@ -95,7 +95,9 @@ export interface Transport {
    * them first (a received payload sent on where it is, lifeline/message-bytes.ts), a string
    * piece as latin1 (frame.ts `Pieces`); a transport that cannot do that joins them
    * (`joinPieces`). Every write of one event-loop turn leaves in one system call, in order.
-   * Nothing happens unless the transport is open.
+   * Nothing happens unless the transport is open. It may throw (the runtime refuses the
+   * message, or the connection broke under it): the sink then closes with 1011
+   * (write-failure.ts), and so for writeShared().
    */
   write(data: string | Uint8Array | Pieces, binary: boolean): void;
   /** Writes a message many connections send (a publication); see SharedFrame. */

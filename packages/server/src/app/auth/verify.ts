@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { LifelineError } from '@lifeline/protocol';
 import type { AuthSource } from '../../connection/identity.js';
+import { describeError } from '../../leaves/logger.js';
 import type { Rejection } from '../../transport/transport.js';
 import type { AuthContext, AuthGrant, RouteAuth } from './options.js';
 
@@ -32,7 +33,7 @@ export async function check(route: RouteAuth, token: string, request: IncomingMe
   const outcome = await Promise.race([run(), timeout]);
   clearTimeout(timer);
   if (outcome.kind === 'error') {
-    route.log.log('error', 'auth-error', { route: route.path, source: context.source, error: redact(describe(outcome.error), token) });
+    route.log.log('error', 'auth-error', { route: route.path, source: context.source, error: redact(describeError(outcome.error), token) });
   }
   return outcome;
 }
@@ -84,8 +85,4 @@ export function closeFor(outcome: Exclude<Outcome, { kind: 'ok' }>): [number, st
 
 function redact(text: string, token: string): string {
   return token.length > 0 ? text.split(token).join('[token]') : text;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

@@ -86,7 +86,16 @@ export class NodeWsTransport extends WebSocket implements Transport {
     if (this.readyState !== WebSocket.OPEN) return;
     this.cork();
     if (!Array.isArray(data)) {
-      this.send(data as string | Uint8Array, binary ? BINARY : TEXT);
+      try {
+        this.send(data as string | Uint8Array, binary ? BINARY : TEXT);
+      } catch (error) {
+        // ws's sender corks the socket around a frame's head and payload: a socket that throws
+        // on the head leaves that cork behind, and every later write, the close frame the sink
+        // sends for the failure included, would wait behind it. Only this turn's cork stays.
+        const raw = this._socket;
+        while (raw.writableCorked > 1) raw.uncork();
+        throw error;
+      }
       return;
     }
     // In pieces: the frame's head (with the first piece when that is text), then each piece,
