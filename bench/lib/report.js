@@ -103,3 +103,35 @@ export function pairedRatios(rows, baseId) {
       return { id: r.id, ratios, median: median(ratios) };
     });
 }
+
+/**
+ * Issue 17's pairs: Lifeline on Bun and on Deno against that runtime's bare server (goal:
+ * >= 0.8x in echo 64 B and handshakes), and Lifeline mode on Bun against Lifeline mode on
+ * Node (goal: >= 3x in echo 64 B). A scenario passes the pairs it has and their goals.
+ */
+export const RUNTIME_PAIRS = [
+  { target: 'lifeline-bun', vs: 'bun' },
+  { target: 'lifeline-deno', vs: 'deno' },
+];
+
+/**
+ * One line per pair present in `rows`: target's median of `primary` as a multiple of vs's,
+ * the ratios of the rounds both measured clean (pairedRatios), and with `min` whether the
+ * goal is met (judged on the ratio of the medians).
+ */
+export function pairLines(rows, primary, pairs, source = 'issue 17') {
+  const lines = [];
+  for (const { target, vs, min } of pairs) {
+    const a = rows.find((r) => r.id === target);
+    const b = rows.find((r) => r.id === vs);
+    if (!a || !b) continue;
+    const ratio = a.median[primary] / b.median[primary];
+    const paired = pairedRatios(rows, vs).find((p) => p.id === target);
+    const perRound = paired && paired.ratios.length > 1
+      ? ` (round by round, clean pairs: ${paired.ratios.map((x) => x.toFixed(2)).join(' ')}; median ${paired.median.toFixed(2)}x)`
+      : '';
+    const goal = min === undefined ? '' : `; ${source}: >= ${min}x — ${ratio >= min ? 'met' : 'NOT met'}`;
+    lines.push(`   ${target} / ${vs} = ${ratio.toFixed(2)}x ${primary}${perRound}${goal}`);
+  }
+  return lines;
+}

@@ -13,7 +13,17 @@ export const SERVER_CORE = 0;
 // server under test keeps core 0 to itself, as with Redis on another machine. Its
 // CPU is reported (`redis_pct`) and not counted as noise on that core (procfs.js).
 export const REDIS_CORE = GEN_CORE;
-const GC_HOOK = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js')).href;
+const GC_HOOK_PATH = join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js');
+const GC_HOOK = pathToFileURL(GC_HOOK_PATH).href;
+/**
+ * What each runtime needs before the script to load the GC hook (gc-hook.js): Bun's
+ * `Bun.gc` is always there; Deno's V8 exposes `gc()` only with --expose-gc.
+ */
+const GC_HOOK_ARGS = {
+  node: ['--expose-gc', '--import', GC_HOOK],
+  bun: ['--preload', GC_HOOK_PATH],
+  deno: ['--v8-flags=--expose-gc', '--preload', GC_HOOK_PATH],
+};
 
 /**
  * @param {string} name      key of TARGETS
@@ -45,9 +55,9 @@ export async function startTarget(name, { extraArgs = [], argv: argvOf } = {}) {
     let argv;
     if (def.runtime) {
       const runtime = ensureRuntime(def.runtime);
-      argv = [runtime.command, ...runtime.args, ...script];
+      argv = [runtime.command, ...runtime.args, ...GC_HOOK_ARGS[def.runtime], ...script];
     } else {
-      argv = [process.execPath, '--expose-gc', '--import', GC_HOOK, ...script];
+      argv = [process.execPath, ...GC_HOOK_ARGS.node, ...script];
     }
     child = spawnPinned(argv, { core: SERVER_CORE, env: def.env });
     await waitForPort(port, child);

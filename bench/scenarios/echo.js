@@ -6,6 +6,7 @@
 // (d: a string; b: bytes, base64 in JSON mode) choose the session's envelopes.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
+import { pairLines } from '../lib/report.js';
 
 /**
  * `requirement` (optional): { target, vs, min, source } — a line under the table
@@ -13,8 +14,9 @@ import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
  * `compare` (optional): [{ target, vs, what }] — for each pair present, a line under
  * the table with target's throughput as a multiple of vs's and both rows' p50 and
  * p99 latency (and the CPU of the target's helpers, e.g. its redis-server).
+ * `pairs` (optional): lib/report.js pairLines, Lifeline on Bun and Deno (issue 17).
  */
-export function echoScenario({ name, size, conns, window, title, primary, ratioVs, targets, requirement, compare = [] }) {
+export function echoScenario({ name, size, conns, window, title, primary, ratioVs, targets, requirement, compare = [], pairs = [] }) {
   return {
     name,
     title,
@@ -71,6 +73,7 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
             `p50 ${ms(b.median.p50_ms)} → ${ms(a.median.p50_ms)} ms, p99 ${ms(b.median.p99_ms)} → ${ms(a.median.p99_ms)} ms${redis}`,
         );
       }
+      lines.push(...pairLines(rows, primary, pairs));
       return lines;
     },
     async measure(target, p) {

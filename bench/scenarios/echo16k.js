@@ -1,4 +1,5 @@
 import { echoScenario } from './echo.js';
+import { RUNTIME_PAIRS } from '../lib/report.js';
 
 export default echoScenario({
   name: 'echo16k',
@@ -8,4 +9,5 @@ export default echoScenario({
   window: 8,
   primary: 'mb_per_s',
   ratioVs: ['ws', 'ws+bufferutil'],
+  pairs: RUNTIME_PAIRS,
 });

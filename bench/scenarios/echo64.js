@@ -1,4 +1,5 @@
 import { echoScenario } from './echo.js';
+import { RUNTIME_PAIRS } from '../lib/report.js';
 
 export default echoScenario({
   name: 'echo64',
@@ -10,4 +11,9 @@ export default echoScenario({
   ratioVs: ['ws', 'lifeline', 'lifeline-session'],
   requirement: { target: 'lifeline-session', vs: 'ws', min: 0.8, source: 'issue 4' },
   compare: [{ target: 'lifeline-session-redis', vs: 'lifeline-session', what: 'cost of the Redis session store' }],
+  pairs: [
+    ...RUNTIME_PAIRS.map((p) => ({ ...p, min: 0.8 })),
+    { target: 'lifeline-bun-session', vs: 'lifeline-session', min: 3 },
+    { target: 'lifeline-deno-session', vs: 'lifeline-session' },
+  ],
 });

@@ -19,10 +19,17 @@
 //                     clients; /pub messages published with app.publish('bench', text)
 //   lifeline-session  the same server, subscribers in Lifeline mode (lifeline.v1): each
 //                     publication arrives as {"t":"p","ch":"bench","o":N,"ep":"…","d":"…"}
+//   bun               Bun.serve, /sub sockets ws.subscribe('bench'), /pub messages
+//                     server.publish('bench', message): Bun's shared-frame fan-out
+//   deno              Deno.serve, a loop of send() over the /sub sockets (Deno has nothing else)
+//   lifeline-bun(-session), lifeline-deno(-session)
+//                     lifeline-fanout.js run by Bun or Deno: the same app on that runtime's
+//                     own server (the channel path of lifeline and lifeline-session)
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
+import { pairLines, RUNTIME_PAIRS } from '../lib/report.js';
 
 const SERVERS = join(dirname(fileURLToPath(import.meta.url)), '..', 'targets', 'servers');
 const SOCKET_IO_PATH = '/socket.io/?EIO=4&transport=websocket';
@@ -49,19 +56,44 @@ const FANOUT = {
     argv: server('lifeline-fanout.js'),
     gen: { proto: 'lifeline', pubProto: 'ws', path: '/sub', pubPath: '/pub' },
   },
+  bun: { label: 'bun (server.publish topic)', argv: server('bun-fanout.js'), gen: { proto: 'ws', path: '/sub', pubPath: '/pub' } },
+  deno: { label: 'deno (send loop)', argv: server('deno-fanout.js'), gen: { proto: 'ws', path: '/sub', pubPath: '/pub' } },
+  ...lifelineOn('bun'),
+  ...lifelineOn('deno'),
 };
+
+/** lifeline-fanout.js on `runtime` (the target's runtime runs it), raw and Lifeline-mode subscribers. */
+function lifelineOn(runtime) {
+  return {
+    [`lifeline-${runtime}`]: {
+      label: `lifeline on ${runtime} (raw subscribers)`,
+      argv: server('lifeline-fanout.js'),
+      gen: { proto: 'ws', path: '/sub', pubPath: '/pub' },
+    },
+    [`lifeline-${runtime}-session`]: {
+      label: `lifeline session on ${runtime} (p envelopes)`,
+      argv: server('lifeline-fanout.js'),
+      gen: { proto: 'lifeline', pubProto: 'ws', path: '/sub', pubPath: '/pub' },
+    },
+  };
+}
 
 /** Issue 7's target: Lifeline (raw subscribers) at least 5x bare ws, in the same run. */
 const REQUIREMENT = { target: 'lifeline', vs: 'ws', min: 5, source: 'issue 7' };
 
-export function fanoutScenario({ name, subs, pubs }) {
+/** Bun and Deno, bare and with Lifeline (issue 17). */
+const RUNTIME_TARGETS = ['bun', 'lifeline-bun', 'lifeline-bun-session', 'deno', 'lifeline-deno', 'lifeline-deno-session'];
+
+/** `runtimes`: Bun and Deno in the default run (otherwise only with --targets). */
+export function fanoutScenario({ name, subs, pubs, runtimes }) {
   return {
     name,
     title: `Channel fan-out, 1 publisher to ${subs.toLocaleString('en-US')} subscribers`,
     defaultRounds: 3,
     // ws+bufferutil repeats ws (bufferutil only unmasks the publisher's few frames);
-    // name it in --targets to run it.
-    defaultTargets: ['ws', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session'],
+    // name it in --targets to run it. Bun and Deno only where a round on them stays short
+    // (fanout5k: about 70 s for the six; fanout10k: about 200 s, so --targets only).
+    defaultTargets: ['ws', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', ...(runtimes ? RUNTIME_TARGETS : [])],
     params: { subs, pubs, warmupPubs: 10, window: 16, size: 64, stall: 10 },
     describe: (p) =>
       `${p.subs} subscribers, ${p.pubs} publications measured (${(p.subs * p.pubs).toLocaleString('en-US')} deliveries) after ${p.warmupPubs} warm-up;` +
@@ -101,6 +133,7 @@ export function fanoutScenario({ name, subs, pubs }) {
             `${REQUIREMENT.source}: >= ${REQUIREMENT.min}x — ${ratio >= REQUIREMENT.min ? 'met' : 'NOT met'}`,
         );
       }
+      lines.push(...pairLines(rows, this.primary, RUNTIME_PAIRS));
       return lines;
     },
     async measure(target, p, variant) {
@@ -144,5 +177,5 @@ export function fanoutScenario({ name, subs, pubs }) {
   };
 }
 
-export const fanout5k = fanoutScenario({ name: 'fanout5k', subs: 5000, pubs: 100 });
+export const fanout5k = fanoutScenario({ name: 'fanout5k', subs: 5000, pubs: 100, runtimes: true });
 export const fanout10k = fanoutScenario({ name: 'fanout10k', subs: 10000, pubs: 50 });

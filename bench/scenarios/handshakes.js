@@ -2,7 +2,7 @@
 // (101 and Sec-WebSocket-Accept checked), WebSocket close handshake, repeat.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
-import { pairedRatios } from '../lib/report.js';
+import { pairedRatios, pairLines, RUNTIME_PAIRS } from '../lib/report.js';
 
 export default {
   name: 'handshakes',
@@ -18,10 +18,13 @@ export default {
   primary: 'handshakes_per_s',
   retryNoisy: true,
   ratioVs: ['ws'],
-  notes: (rows) =>
-    pairedRatios(rows, 'ws')
+  notes: (rows) => [
+    ...pairedRatios(rows, 'ws')
       .filter((p) => p.ratios.length)
       .map((p) => `   ${p.id} / ws, round by round (clean pairs): ${p.ratios.map((x) => x.toFixed(2)).join(' ')}; median ${p.median.toFixed(2)}x`),
+    // Issue 17: Lifeline on Bun and Deno against that runtime's bare server.
+    ...pairLines(rows, 'handshakes_per_s', RUNTIME_PAIRS.map((p) => ({ ...p, min: 0.8 }))),
+  ],
   columns: [
     { key: 'handshakes_per_s', label: 'hs/s', fmt: 'int' },
     ...LATENCY_COLUMNS,

@@ -6,6 +6,7 @@ import { holdConnections } from '../lib/hold.js';
 import { fullGc } from '../lib/target.js';
 import { rssKiB } from '../lib/procfs.js';
 import { sleep } from '../lib/net.js';
+import { pairLines, RUNTIME_PAIRS } from '../lib/report.js';
 
 /** Columns shared with session-memory. */
 export const MEMORY_COLUMNS = [
@@ -69,11 +70,12 @@ export default {
   title: 'Idle memory per connection',
   defaultRounds: 3,
   params: { conns: 10000, settle: 2 },
-  describe: (p) => `${p.conns} idle connections; RSS (and V8 heap) sampled after ${p.settle} s settle + full GC, before and after connecting`,
+  describe: (p) => `${p.conns} idle connections; RSS (and JS heap) sampled after ${p.settle} s settle + full GC, before and after connecting`,
   variants: (selected) => selected.map((t) => ({ id: t, target: t })),
   primary: 'kib_per_conn',
   lowerIsBetter: true,
   ratioVs: ['ws'],
+  notes: (rows) => pairLines(rows, 'kib_per_conn', RUNTIME_PAIRS),
   columns: MEMORY_COLUMNS,
   async measure(target, p) {
     const { metrics, flags, result } = await measureIdleMemory(target, p);

@@ -11,9 +11,14 @@
 //                         exchanged, so the server's replay buffer is empty
 //   session, K unacked    then K messages echoed that the client never acks,
 //                         so the server holds K envelopes per session
-// The ratio and Δ columns are against raw mode with nothing sent (the
-// idle-memory figure); the notes under the table also give each session
-// variant against the raw baseline with the same traffic.
+// The ratio and Δ columns are against Node's raw mode with nothing sent (the
+// idle-memory figure); the notes under the table give each session variant
+// against the raw baseline of the same runtime with the same traffic.
+//
+// On Bun and Deno (lifeline-bun / lifeline-bun-session, lifeline-deno /
+// lifeline-deno-session) the same variants run on `lifeline serve` on that
+// runtime; the GC hook is preloaded there too (lib/gc-hook.js), and the
+// `heap` column is that runtime's own heap (JavaScriptCore's on Bun).
 //
 // With lifeline-session-redis selected, the three session variants run again
 // with the Redis session store (`lifeline serve --redis`, its own redis-server):
@@ -21,10 +26,28 @@
 // much the redis-server's RSS grew per session.
 import { measureIdleMemory, MEMORY_COLUMNS } from './idle-memory.js';
 
-/** Targets whose connections are Lifeline sessions: id prefix and label of their variants. */
-const SESSION_TARGETS = [
-  { target: 'lifeline-session', prefix: 'session', label: 'lifeline session' },
-  { target: 'lifeline-session-redis', prefix: 'redis', label: 'lifeline session + Redis store' },
+/**
+ * One row group per runtime: its raw-mode target (the baseline) and the targets whose
+ * connections are Lifeline sessions on the same server, with the id prefix and label of
+ * their variants. Node's ids ('lifeline', 'raw-msgs', 'session-…', 'redis-…') are kept as
+ * they were before Bun and Deno joined.
+ */
+const GROUPS = [
+  {
+    raw: { target: 'lifeline', id: 'lifeline', msgsId: 'raw-msgs', label: 'lifeline raw mode' },
+    sessions: [
+      { target: 'lifeline-session', prefix: 'session', label: 'lifeline session' },
+      { target: 'lifeline-session-redis', prefix: 'redis', label: 'lifeline session + Redis store' },
+    ],
+  },
+  {
+    raw: { target: 'lifeline-bun', id: 'lifeline-bun', msgsId: 'bun-raw-msgs', label: 'lifeline on bun, raw mode' },
+    sessions: [{ target: 'lifeline-bun-session', prefix: 'bun-session', label: 'lifeline session on bun' }],
+  },
+  {
+    raw: { target: 'lifeline-deno', id: 'lifeline-deno', msgsId: 'deno-raw-msgs', label: 'lifeline on deno, raw mode' },
+    sessions: [{ target: 'lifeline-deno-session', prefix: 'deno-session', label: 'lifeline session on deno' }],
+  },
 ];
 
 export default {
@@ -34,19 +57,21 @@ export default {
   params: { conns: 10000, settle: 2, size: 64, msgs: 4, unacked: 16 },
   describe: (p) =>
     `${p.conns} idle connections on lifeline serve /echo; ${p.size} B messages; ` +
-    `RSS (and V8 heap) after ${p.settle} s settle + full GC, before and after connecting`,
+    `RSS (and JS heap) after ${p.settle} s settle + full GC, before and after connecting`,
   variants(selected, p) {
     const v = [];
     const gen = (extra) => ({ size: p.size, ...extra });
-    if (selected.includes('lifeline')) {
-      v.push({ id: 'lifeline', target: 'lifeline', label: 'lifeline raw mode', gen: {}, msgs: 0 });
-      if (p.msgs > 0) v.push({ id: 'raw-msgs', target: 'lifeline', label: `lifeline raw mode, ${p.msgs} msgs echoed`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
-    }
-    for (const { target, prefix, label } of SESSION_TARGETS) {
-      if (!selected.includes(target)) continue;
-      v.push({ id: `${prefix}-hello`, target, label: `${label}, hello only`, gen: {}, msgs: 0 });
-      if (p.msgs > 0) v.push({ id: `${prefix}-acked`, target, label: `${label}, ${p.msgs} msgs acked`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
-      if (p.unacked > 0) v.push({ id: `${prefix}-unacked`, target, label: `${label}, ${p.unacked} msgs unacked`, gen: gen({ 'idle-msgs': p.unacked, 'no-ack': true }), msgs: p.unacked });
+    for (const { raw, sessions } of GROUPS) {
+      if (selected.includes(raw.target)) {
+        v.push({ id: raw.id, target: raw.target, label: raw.label, gen: {}, msgs: 0 });
+        if (p.msgs > 0) v.push({ id: raw.msgsId, target: raw.target, label: `${raw.label}, ${p.msgs} msgs echoed`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
+      }
+      for (const { target, prefix, label } of sessions) {
+        if (!selected.includes(target)) continue;
+        v.push({ id: `${prefix}-hello`, target, label: `${label}, hello only`, gen: {}, msgs: 0 });
+        if (p.msgs > 0) v.push({ id: `${prefix}-acked`, target, label: `${label}, ${p.msgs} msgs acked`, gen: gen({ 'idle-msgs': p.msgs }), msgs: p.msgs });
+        if (p.unacked > 0) v.push({ id: `${prefix}-unacked`, target, label: `${label}, ${p.unacked} msgs unacked`, gen: gen({ 'idle-msgs': p.unacked, 'no-ack': true }), msgs: p.unacked });
+      }
     }
     return v;
   },
@@ -66,16 +91,19 @@ export default {
     const cost = (r, base) => {
       const d = r.median.kib_per_conn - base.median.kib_per_conn;
       const h = r.median.heap_kib_per_conn - base.median.heap_kib_per_conn;
-      return `${d >= 0 ? '+' : ''}${d.toFixed(2)} KiB RSS (${h >= 0 ? '+' : ''}${h.toFixed(2)} KiB V8 heap) per session over ${base.label}`;
+      return `${d >= 0 ? '+' : ''}${d.toFixed(2)} KiB RSS (${h >= 0 ? '+' : ''}${h.toFixed(2)} KiB JS heap) per session over ${base.label}`;
     };
     const lines = [];
-    const idle = byId.lifeline;
-    const used = byId['raw-msgs'] ?? idle;
-    for (const { prefix } of SESSION_TARGETS) {
-      const [hello, acked, unacked] = ['hello', 'acked', 'unacked'].map((k) => byId[`${prefix}-${k}`]);
-      if (idle && hello) lines.push(`   ${hello.label}: ${cost(hello, idle)}`);
-      if (used && acked) lines.push(`   ${acked.label}: ${cost(acked, used)}`);
-      if (used && unacked) lines.push(`   ${unacked.label}: ${cost(unacked, used)}`);
+    // Each runtime's sessions against the same runtime's raw mode.
+    for (const { raw, sessions } of GROUPS) {
+      const idle = byId[raw.id];
+      const used = byId[raw.msgsId] ?? idle;
+      for (const { prefix } of sessions) {
+        const [hello, acked, unacked] = ['hello', 'acked', 'unacked'].map((k) => byId[`${prefix}-${k}`]);
+        if (idle && hello) lines.push(`   ${hello.label}: ${cost(hello, idle)}`);
+        if (used && acked) lines.push(`   ${acked.label}: ${cost(acked, used)}`);
+        if (used && unacked) lines.push(`   ${unacked.label}: ${cost(unacked, used)}`);
+      }
     }
     // The Redis store against the in-memory store, variant by variant, and Redis's own growth.
     for (const k of ['hello', 'acked', 'unacked']) {

@@ -109,8 +109,8 @@ export const TARGETS = {
     defaultScenarios: ['echo64', 'session-memory'],
   },
   // Other runtimes' own WebSocket servers, bare (issue 17). The runtimes come from npm on
-  // first use (scripts/runtimes.mjs). They have no GC hook, so the memory scenarios leave
-  // them out; their startup is not a Node process's (lib/target.js `runtime`).
+  // first use (scripts/runtimes.mjs); the GC hook is preloaded the way each runtime
+  // preloads a module (lib/target.js `runtime`, lib/gc-hook.js).
   bun: {
     label: 'bun (Bun.serve)',
     note: `bare Bun.serve websocket echo, Bun ${RUNTIMES.bun.version}`,
@@ -118,7 +118,7 @@ export const TARGETS = {
     argv: (port) => [join(SERVERS, 'bun-echo.js'), ...hostPort(port)],
     env: {},
     gen: { kind: 'native', proto: 'ws', path: '/' },
-    defaultScenarios: ['echo64', 'echo16k', 'handshakes'],
+    defaultScenarios: ['echo64', 'echo16k', 'handshakes', 'idle-memory', 'fanout5k'],
   },
   deno: {
     label: 'deno (Deno.serve)',
@@ -127,7 +127,7 @@ export const TARGETS = {
     argv: (port) => [join(SERVERS, 'deno-echo.js'), ...hostPort(port)],
     env: {},
     gen: { kind: 'native', proto: 'ws', path: '/' },
-    defaultScenarios: ['echo64', 'echo16k', 'handshakes'],
+    defaultScenarios: ['echo64', 'echo16k', 'handshakes', 'idle-memory', 'fanout5k'],
   },
   // lifeline serve on Bun and on Deno, each on its runtime's own server (issue 17): the
   // process `lifeline serve --runtime bun|deno` starts, run directly (without the Node
@@ -150,8 +150,11 @@ function lifelineOn(runtime, proto) {
     env: { LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto, path: '/echo' },
     available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
-    // No GC hook on these runtimes: no memory scenarios. Handshakes compare raw-mode servers.
-    defaultScenarios: proto === 'ws' ? ['echo64', 'echo16k', 'handshakes'] : ['echo64', 'echo16k'],
+    // Handshakes and idle-memory compare raw-mode servers; session-memory has both. fanout10k
+    // only with --targets (scenarios/fanout.js).
+    defaultScenarios: proto === 'ws'
+      ? ['echo64', 'echo16k', 'handshakes', 'idle-memory', 'session-memory', 'fanout5k']
+      : ['echo64', 'echo16k', 'session-memory', 'fanout5k'],
   };
 }
 
