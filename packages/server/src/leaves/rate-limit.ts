@@ -1,5 +1,6 @@
 import { invalidOption, numberOption } from './option-checks.js';
 import { performance } from 'node:perf_hooks';
+import { setImmediate } from 'node:timers';
 
 /**
  * Per-connection inbound rate limits: messages per second and bytes per second, each a
@@ -98,15 +99,26 @@ export type RateVerdict = 0 | typeof OVER_MESSAGES | typeof OVER_BYTES;
 /**
  * The clock, read once per synchronous run: every message `ws` parses out of one TCP chunk
  * (and everything else done in the same turn) shares one reading, reset by a microtask.
- * A clock read costs as much as the rest of the check; a stale reading can only make the
- * limit stricter (less refill), never laxer. A new connection's state is 0, "full since
- * the process started", so its buckets start full.
+ * A clock read costs as much as the rest of the check. A new connection's state is 0,
+ * "full since the process started", so its buckets start full.
+ *
+ * On Bun and Deno every WebSocket message comes in a callback of its own, with the
+ * microtasks run after each, so a microtask reset would read the clock (and queue a
+ * microtask) once per message: on Bun that was about a fifth of the echo server's CPU
+ * (bench/README.md "Bun and Deno: where the gap is"). There the reading lasts until the
+ * event loop's next turn (setImmediate), shared by every message of the turn.
+ *
+ * A stale reading (at most one turn old) makes the check stricter: a message conforms
+ * under it only if it does under the true time. What it stores is at most the staleness
+ * behind the true state, so the bucket refills by at most one turn's worth of time early.
  */
+const resetAfterTurn = 'Bun' in globalThis || 'Deno' in globalThis;
 let clockReading = -1;
 function now(): number {
   if (clockReading < 0) {
     clockReading = performance.now();
-    queueMicrotask(forgetClockReading);
+    if (resetAfterTurn) setImmediate(forgetClockReading);
+    else queueMicrotask(forgetClockReading);
   }
   return clockReading;
 }
