@@ -17,6 +17,8 @@ export class FetchUpgrade implements PendingUpgrade {
   private settle!: (response: Response | undefined) => void;
   private closeListeners: (() => void)[] | undefined;
   private ended = false;
+  /** The decision waits for something (guard()): the client may leave meanwhile. */
+  private waiting = false;
 
   constructor(
     readonly fetchRequest: Request,
@@ -37,8 +39,15 @@ export class FetchUpgrade implements PendingUpgrade {
     return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
+  /**
+   * The request's `signal` is read only once the decision has waited (guard()): the runtime
+   * aborts a request from its event loop, never while the fetch handler runs, so before any
+   * wait it would say nothing. And reading it costs: Deno then makes an AbortSignal for the
+   * request and aborts it, with a new DOMException, when the request ends, which every
+   * upgraded request does at the upgrade (bench/README.md "Bun and Deno: where the gap is").
+   */
   get gone(): boolean {
-    return this.ended || this.fetchRequest.signal.aborted;
+    return this.ended || (this.waiting && this.fetchRequest.signal.aborted);
   }
 
   onConnectionClose(listener: () => void): void {
@@ -54,7 +63,12 @@ export class FetchUpgrade implements PendingUpgrade {
     return this.closeListeners !== undefined;
   }
 
-  guard(): void {}
+  guard(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    // Made now, so that it sees an abort that comes while the decision waits.
+    void this.fetchRequest.signal;
+  }
 
   refuse(rejection: Rejection): void {
     const body = rejection.message + '\n';
