@@ -110,6 +110,8 @@ export class FetchOutgoing extends Writable {
   private chunks: Uint8Array[] = [];
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private waitingWrite: (() => void) | undefined;
+  /** The app ended the answer: every byte of it is with the runtime (in a body or a closed stream's queue). */
+  private ended = false;
   private resolveAnswer!: (response: Response) => void;
   private rejectAnswer!: (error: Error) => void;
   /** The Response for the runtime: settles once the head is known (streamed) or the answer has ended. */
@@ -178,6 +180,7 @@ export class FetchOutgoing extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    this.ended = true;
     if (this.controller !== undefined) this.controller.close();
     else if (!this.sent) {
       const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
@@ -188,6 +191,10 @@ export class FetchOutgoing extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // After the end there is nothing to cut off. The writable destroys itself once finished
+    // (autoDestroy), while a closed stream may still hold its last chunks for the runtime to
+    // read: erroring it then would drop them and end the connection mid-body.
+    if (this.ended) return callback(error);
     // Cut off: a streamed body fails (the runtime drops the connection); an answer not begun becomes the runtime's error answer.
     const failure = error ?? new Error('response destroyed before it ended');
     if (this.controller !== undefined) this.controller.error(failure);
