@@ -60,6 +60,12 @@ export const readLife = <T>(page: CdpPage): Promise<T> => page.evaluate<T>('wind
 export async function waitForPage<T>(page: CdpPage, ready: (life: T) => boolean, what: string, timeoutMs = 120_000): Promise<T> {
   let last: T | undefined;
   // (undefined while the page is still loading)
-  await waitFor(async () => (last = await readLife<T>(page)) !== undefined && ready(last), what, timeoutMs, 50);
+  try {
+    await waitFor(async () => (last = await readLife<T>(page)) !== undefined && ready(last), what, timeoutMs, 50);
+  } catch (error) {
+    // What the page had recorded when the wait gave up: where a stalled stream stopped.
+    const seen = JSON.stringify(last, (_key, value: unknown) => (Array.isArray(value) && value.length > 20 ? [...value.slice(0, 10), `… ${value.length - 20} more …`, ...value.slice(-10)] : value));
+    throw new Error(`${(error as Error).message}; the page's record then: ${seen?.slice(0, 4000)}`);
+  }
   return last!;
 }

@@ -210,7 +210,11 @@ describe('persistent outbox and session in headless Chromium', () => {
     const first = await waitForLife(page, (l) => l.opens.length === 1, 'the first session');
     const sessionId = first.opens[0]!.id;
     const lives: Life[] = [];
-    for (const at of [2500, 5000, 7500]) {
+    // Reloaded where at least 4,000 messages are still to come: the stream runs on while the test
+    // sees the echo and reloads, and on a busy machine that took over 2,500 (the stream was done
+    // before a reload at 7,500, and the next page life had nothing left to be handed).
+    const handedAtReload: number[] = [];
+    for (const at of [2000, 4000, 6000]) {
       lives.push(await waitForLife(page, (l) => (l.last ?? 0) >= at, `echo ${at}`));
       await page.reload(); // mid-stream: messages in flight both ways, writes on their way
       const life = await waitForLife(page, (l) => l.restored !== undefined && l.opens.length === 1, 'the reloaded page to resume');
@@ -220,8 +224,12 @@ describe('persistent outbox and session in headless Chromium', () => {
       expect(life.restored!.received).toBeGreaterThanOrEqual(lives.at(-1)!.last!);
       expect(life.opens[0]).toMatchObject({ id: sessionId, resumed: true });
       reloadToResumed.push(life.opens[0]!.ms);
+      handedAtReload.push(life.restored!.received);
     }
-    const last = await waitForLife(page, (l) => l.last === TOTAL, 'the last echo', 180_000);
+    // The first two reloads came with thousands of messages still to go; so may the third.
+    expect(handedAtReload.slice(0, 2).every((handed) => handed < TOTAL)).toBe(true);
+    const done = (l: Life) => l.last === TOTAL || (l.last === undefined && l.restored?.received === TOTAL);
+    const last = await waitForLife(page, done, 'the last echo (in this page life, or handed before the last reload)', 180_000);
     lives.push(last);
     for (const life of lives) {
       expect(life.breaks).toEqual([]);
@@ -231,7 +239,7 @@ describe('persistent outbox and session in headless Chromium', () => {
       expect(life.opens.map((o, i) => [o.id, o.resumed || (life === lives[0] && i === 0)])).toEqual(life.opens.map(() => [sessionId, true]));
     }
     expect(last.statuses.at(-1)).toEqual({ status: 'persistent' });
-    console.log(`reload to resumed (ms from navigation start, ${reloadToResumed.length} reloads): ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')}`);
+    console.log(`reload to resumed (ms from navigation start, ${reloadToResumed.length} reloads): ${reloadToResumed.map((ms) => ms.toFixed(0)).join(', ')}; handed before each reload: ${handedAtReload.join(', ')} of ${TOTAL}`);
   }, TEST_MS);
 
   test('a reload while the store\'s write is still in flight (the browser drops it with the page): what the page was handed at pagehide is not handed again, and nothing is lost', async () => {
