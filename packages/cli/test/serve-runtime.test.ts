@@ -5,7 +5,8 @@
  * named with how to install it (exit 2), and the runtime's process going when the command
  * that started it is killed. And an app of one's own run by each runtime unchanged:
  * asynchronous auth, a route's maxPayload, the inbound rate limit of a Lifeline link (and its
- * fallback where reading cannot pause), the heartbeat of raw connections.
+ * fallback where reading cannot pause) and of a raw connection kept under it past the burst,
+ * the heartbeat of raw connections.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -147,6 +148,26 @@ describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (r
     }
     expect(client.problems).toEqual([]);
     client.close();
+  });
+
+  it('a raw connection kept under the inbound rate limit is never closed by it, past the burst: the clock the limiter reads moves on from turn to turn', { timeout: 60_000 }, async () => {
+    // 130 messages, more than the burst of 100, in batches of 10 with 150 ms between them
+    // (about 67/s against 100/s). A clock reading that stopped being renewed (on Bun and Deno
+    // it lasts one event-loop turn, on Node one synchronous run) would have the buckets run
+    // ahead of a frozen "now" and close with 1008 at message 101.
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/small`)) as WebSocket;
+    const echoes: string[] = [];
+    let closed: { code: number; reason: string } | undefined;
+    ws.on('message', (data) => echoes.push(String(data)));
+    ws.once('close', (code, reason) => (closed = { code, reason: reason.toString() }));
+    for (let batch = 0; batch < 13; batch++) {
+      for (let i = 1; i <= 10; i++) ws.send(`m${batch * 10 + i}`);
+      await waitFor(() => echoes.length === (batch + 1) * 10 || closed !== undefined, `the echoes of batch ${batch + 1}`, 30_000);
+      expect(closed, `closed after ${echoes.length} echoes`).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect(echoes).toEqual(Array.from({ length: 130 }, (_, k) => `m${k + 1}`));
+    ws.close();
   });
 
   it('ends a raw connection that answers no ping after the heartbeat timeout (1.5 s), not at its first ping', { timeout: 60_000 }, async () => {
