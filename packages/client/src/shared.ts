@@ -349,7 +349,13 @@ export class SharedClient<In = unknown, Out = unknown> extends Emitter<SharedCli
     const changed = this.#hubId !== undefined && this.#hubId !== hubId;
     this.#hubId = hubId;
     this.#up = up;
-    if (changed) this.#failPending('LL_LEADER_LOST', 'the tab that held the shared connection went away before the answer came; it may or may not have run');
+    if (changed) {
+      this.#failPending('LL_LEADER_LOST', 'the tab that held the shared connection went away before the answer came; it may or may not have run');
+      // The old hub's connection is gone: until the new hub says how its own is, this tab is
+      // between connections, not still `open` on one that no longer carries it (and a tab
+      // that takes over must not show the old leader's state beside its new role).
+      if (!this.#left && this.#state.status === 'open') this.#setState({ status: 'reconnecting', attempt: this.#state.attempt, since: Date.now(), lastClose: this.#state.lastClose });
+    }
     if (role) this.#setRole(role);
     if (!this.#left) this.#join();
     else up({ t: 'leave' }); // in line for the lock still, but not on the connection: a new leader need not wait for it

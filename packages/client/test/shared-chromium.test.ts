@@ -22,7 +22,7 @@ const q = new URLSearchParams(location.search);
 const label = q.get('label');
 const total = Number(q.get('total') || 0);
 const win = Number(q.get('window') || 200);
-const life = (window.life = { roles: [], opens: [], errors: [], drops: [], resets: [], last: {}, breaks: [], seq: 0, seqBreaks: [], count: 0, sent: 0 });
+const life = (window.life = { roles: [], roleStatus: [], opens: [], errors: [], drops: [], resets: [], last: {}, breaks: [], seq: 0, seqBreaks: [], count: 0, sent: 0 });
 const client = (window.client = Lifeline.shared(q.get('ws'), {
   via: q.get('via') || 'auto',
   worker: q.get('worker') ? () => new SharedWorker('/worker.js', { name: 'lifeline' }) : undefined,
@@ -33,7 +33,8 @@ const client = (window.client = Lifeline.shared(q.get('ws'), {
 life.pageErrors = [];
 addEventListener('error', (e) => life.pageErrors.push(String(e.message)));
 addEventListener('unhandledrejection', (e) => life.pageErrors.push(String(e.reason)));
-client.on('role', (role) => life.roles.push(role));
+// With each role, the status the tab showed as it took it (a new hub's first state comes after).
+client.on('role', (role) => { life.roles.push(role); life.roleStatus.push(client.state.status); });
 client.on('open', (info) => life.opens.push({ id: info.session.id, resumed: info.session.resumed }));
 client.on('error', (e) => life.errors.push(e.code));
 client.on('drop', (d) => life.drops.push(d.reason));
@@ -87,6 +88,7 @@ if (q.get('channel')) {
 
 interface Life {
   roles: string[];
+  roleStatus: string[];
   opens: { id: string; resumed: boolean }[];
   errors: string[];
   drops: string[];
@@ -207,6 +209,8 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect([c.resets, c.drops]).toEqual([[], []]);
     expect([aBefore.breaks, bBefore.breaks]).toEqual([[], []]);
     expect(c.roles).toEqual(['follower', 'leader']);
+    // It took the lead between connections, not showing the crashed leader's `open` (the new hub's state came after).
+    expect(c.roleStatus).toEqual(['connecting', 'reconnecting']);
     await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server', 60_000);
   }, 240_000);
 
@@ -232,6 +236,7 @@ describe('one connection for all tabs in headless Chromium', () => {
     expect([b.seq, b.count, b.last]).toEqual([c.seq, c.count, c.last]);
     expect(b.last.a).toBeGreaterThan(TOTAL / 3);
     expect(b.roles).toEqual(['follower', 'leader']);
+    expect(b.roleStatus).toEqual(['connecting', 'reconnecting']);
     await waitFor(async () => (await echoConnections(server)).lifeline === 1, 'one connection on the server', 60_000);
   }, 240_000);
 
