@@ -82,6 +82,9 @@ export class DenoNativeServer implements NativeServer {
             if (isUpgradeRequest(request)) {
               const pending = new FetchUpgrade(request, peer);
               entries.upgrade(pending);
+              // Decided in this turn (no auth check waits): the Response itself, no promise to await.
+              const decided = pending.decided;
+              if (decided !== undefined) return decided.response ?? new Response(null, { status: 500 });
               return pending.answer.then((response) => response ?? new Response(null, { status: 500 }));
             }
             return answerFetch(request, peer, entries.request);

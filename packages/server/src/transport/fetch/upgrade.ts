@@ -12,9 +12,13 @@ import { FetchIncoming, type FetchPeer } from './http.js';
 
 export class FetchUpgrade implements PendingUpgrade {
   readonly request: IncomingMessage;
-  /** What the runtime's fetch handler answers with. */
-  readonly answer: Promise<Response | undefined>;
-  private settle!: (response: Response | undefined) => void;
+  /**
+   * The answer once the app has given it: set in the fetch handler's own turn when nothing
+   * waits (no auth check), so the handler can return it as it is, without a promise.
+   */
+  decided: { readonly response: Response | undefined } | undefined;
+  private pendingAnswer: Promise<Response | undefined> | undefined;
+  private resolveAnswer: ((response: Response | undefined) => void) | undefined;
   private closeListeners: (() => void)[] | undefined;
   private ended = false;
   /** The decision waits for something (guard()): the client may leave meanwhile. */
@@ -25,9 +29,28 @@ export class FetchUpgrade implements PendingUpgrade {
     private readonly peerOf: FetchPeer,
   ) {
     this.request = new FetchIncoming(fetchRequest, peerOf) as unknown as IncomingMessage;
-    this.answer = new Promise((resolve) => {
-      this.settle = resolve;
-    });
+  }
+
+  /** What the runtime's fetch handler answers with, once the app has decided (made only when asked). */
+  get answer(): Promise<Response | undefined> {
+    if (this.pendingAnswer === undefined) {
+      const decided = this.decided;
+      this.pendingAnswer =
+        decided !== undefined
+          ? Promise.resolve(decided.response)
+          : new Promise((resolve) => {
+              this.resolveAnswer = resolve;
+            });
+    }
+    return this.pendingAnswer;
+  }
+
+  /** The first answer counts (as a promise's first resolution would). */
+  private settle(response: Response | undefined): void {
+    if (this.decided !== undefined) return;
+    this.decided = { response };
+    this.resolveAnswer?.(response);
+    this.resolveAnswer = undefined;
   }
 
   get peerAddress(): string {
