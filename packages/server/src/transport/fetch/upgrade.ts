@@ -27,8 +27,10 @@ export class FetchUpgrade implements PendingUpgrade {
   constructor(
     readonly fetchRequest: Request,
     private readonly peerOf: FetchPeer,
+    /** The request as the app reads it, when the adapter made it already. */
+    incoming: FetchIncoming = new FetchIncoming(fetchRequest, peerOf),
   ) {
-    this.request = new FetchIncoming(fetchRequest, peerOf) as unknown as IncomingMessage;
+    this.request = incoming as unknown as IncomingMessage;
   }
 
   /** What the runtime's fetch handler answers with, once the app has decided (made only when asked). */
@@ -150,7 +152,18 @@ function offeredProtocols(request: IncomingMessage): Set<string> {
  * asked without them gets the app's 426).
  */
 export function isUpgradeRequest(request: Request): boolean {
-  if (!request.headers.has('upgrade')) return false;
-  const connection = request.headers.get('connection');
-  return connection !== null && connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
+  return request.headers.has('upgrade') && asksUpgrade(request.headers.get('connection') ?? undefined);
+}
+
+/**
+ * The same test on the headers already copied for the app (`FetchIncoming.headers`): on Deno,
+ * each lookup in a served request's Headers costs more than one in the copy.
+ */
+export function isUpgradeIncoming(incoming: FetchIncoming): boolean {
+  const headers = incoming.headers;
+  return headers.upgrade !== undefined && asksUpgrade(headers.connection);
+}
+
+function asksUpgrade(connection: string | undefined): boolean {
+  return connection !== undefined && connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
 }
