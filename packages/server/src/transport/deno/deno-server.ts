@@ -7,8 +7,8 @@
  * app's heartbeat timeout becomes Deno's `idleTimeout` (Deno's own pings keep raw
  * connections' liveness, since a standard WebSocket cannot ping).
  */
-import { answerFetch } from '../fetch/http.js';
-import { FetchUpgrade, isUpgradeRequest, selectProtocol } from '../fetch/upgrade.js';
+import { answerFetch, FetchIncoming } from '../fetch/http.js';
+import { FetchUpgrade, isUpgradeIncoming, selectProtocol } from '../fetch/upgrade.js';
 import { familyOf, type ListeningAddress, type NativeServer, type NativeServerSettings, type ServerEntries } from '../server.js';
 import type { PendingUpgrade, RouteTransport, RouteTransportOptions, Transport, TransportRuntime } from '../transport.js';
 import { denoGlobal, type DenoGlobal, type DenoHttpServer } from './deno-api.js';
@@ -79,12 +79,17 @@ export class DenoNativeServer implements NativeServer {
           onError: () => new Response('Internal server error.\n', { status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8' } }),
           handler: (request, info) => {
             const peer = { address: info.remoteAddr.hostname, port: info.remoteAddr.port };
-            if (isUpgradeRequest(request)) {
-              const pending = new FetchUpgrade(request, peer);
+            // The headers are copied once, before anything else reads them (Deno's request closes at the upgrade).
+            const incoming = new FetchIncoming(request, peer);
+            if (isUpgradeIncoming(incoming)) {
+              const pending = new FetchUpgrade(request, peer, incoming);
               entries.upgrade(pending);
+              // Decided in this turn (no auth check waits): the Response itself, no promise to await.
+              const decided = pending.decided;
+              if (decided !== undefined) return decided.response ?? new Response(null, { status: 500 });
               return pending.answer.then((response) => response ?? new Response(null, { status: 500 }));
             }
-            return answerFetch(request, peer, entries.request);
+            return answerFetch(request, peer, entries.request, incoming);
           },
         });
       } catch (error) {

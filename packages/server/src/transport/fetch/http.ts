@@ -249,8 +249,12 @@ export class FetchOutgoing extends Writable {
 }
 
 /** Runs `handle` (the app's HTTP entry) on a fetch Request and resolves with its answer. */
-export function answerFetch(request: Request, peer: FetchPeer, handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<Response> {
-  const incoming = new FetchIncoming(request, peer);
+export function answerFetch(
+  request: Request,
+  peer: FetchPeer,
+  handle: (request: IncomingMessage, response: ServerResponse) => void,
+  incoming: FetchIncoming = new FetchIncoming(request, peer),
+): Promise<Response> {
   const outgoing = new FetchOutgoing(request.method);
   handle(incoming as unknown as IncomingMessage, outgoing as unknown as ServerResponse);
   return outgoing.answer;

@@ -12,9 +12,13 @@ import { FetchIncoming, type FetchPeer } from './http.js';
 
 export class FetchUpgrade implements PendingUpgrade {
   readonly request: IncomingMessage;
-  /** What the runtime's fetch handler answers with. */
-  readonly answer: Promise<Response | undefined>;
-  private settle!: (response: Response | undefined) => void;
+  /**
+   * The answer once the app has given it: set in the fetch handler's own turn when nothing
+   * waits (no auth check), so the handler can return it as it is, without a promise.
+   */
+  decided: { readonly response: Response | undefined } | undefined;
+  private pendingAnswer: Promise<Response | undefined> | undefined;
+  private resolveAnswer: ((response: Response | undefined) => void) | undefined;
   private closeListeners: (() => void)[] | undefined;
   private ended = false;
   /** The decision waits for something (guard()): the client may leave meanwhile. */
@@ -23,11 +27,32 @@ export class FetchUpgrade implements PendingUpgrade {
   constructor(
     readonly fetchRequest: Request,
     private readonly peerOf: FetchPeer,
+    /** The request as the app reads it, when the adapter made it already. */
+    incoming: FetchIncoming = new FetchIncoming(fetchRequest, peerOf),
   ) {
-    this.request = new FetchIncoming(fetchRequest, peerOf) as unknown as IncomingMessage;
-    this.answer = new Promise((resolve) => {
-      this.settle = resolve;
-    });
+    this.request = incoming as unknown as IncomingMessage;
+  }
+
+  /** What the runtime's fetch handler answers with, once the app has decided (made only when asked). */
+  get answer(): Promise<Response | undefined> {
+    if (this.pendingAnswer === undefined) {
+      const decided = this.decided;
+      this.pendingAnswer =
+        decided !== undefined
+          ? Promise.resolve(decided.response)
+          : new Promise((resolve) => {
+              this.resolveAnswer = resolve;
+            });
+    }
+    return this.pendingAnswer;
+  }
+
+  /** The first answer counts (as a promise's first resolution would). */
+  private settle(response: Response | undefined): void {
+    if (this.decided !== undefined) return;
+    this.decided = { response };
+    this.resolveAnswer?.(response);
+    this.resolveAnswer = undefined;
   }
 
   get peerAddress(): string {
@@ -127,7 +152,18 @@ function offeredProtocols(request: IncomingMessage): Set<string> {
  * asked without them gets the app's 426).
  */
 export function isUpgradeRequest(request: Request): boolean {
-  if (!request.headers.has('upgrade')) return false;
-  const connection = request.headers.get('connection');
-  return connection !== null && connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
+  return request.headers.has('upgrade') && asksUpgrade(request.headers.get('connection') ?? undefined);
+}
+
+/**
+ * The same test on the headers already copied for the app (`FetchIncoming.headers`): on Deno,
+ * each lookup in a served request's Headers costs more than one in the copy.
+ */
+export function isUpgradeIncoming(incoming: FetchIncoming): boolean {
+  const headers = incoming.headers;
+  return headers.upgrade !== undefined && asksUpgrade(headers.connection);
+}
+
+function asksUpgrade(connection: string | undefined): boolean {
+  return connection !== undefined && connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
 }
