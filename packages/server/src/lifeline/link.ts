@@ -72,8 +72,8 @@ export class Link {
   rlMessagesAt = 0;
   /** @internal */ rlBytesAt = 0;
   /**
-   * The hello asked for the binary form in JSON mode (PROTOCOL.md §2.8) and the welcome agrees:
-   * binary frames are binary-form envelopes, and a BinaryFrame is written as one.
+   * @internal The hello asked for the binary form in JSON mode (PROTOCOL.md §2.8) and the
+   * welcome agrees: binary frames are binary-form envelopes, and a BinaryFrame is written as one.
    */
   binaryForm = false;
   /** The route's inbound rate limit, set by the app right after the link is made. */
