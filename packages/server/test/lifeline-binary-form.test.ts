@@ -3,76 +3,16 @@
  * plain `ws` client that builds and reads every frame by hand: what the test expects never
  * comes from the product's codecs.
  */
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { binaryForm, RawLifeline } from '../../../test/support/raw-lifeline.js';
 import { serverTestRig } from '../../../test/support/rig.js';
 import type { RunningApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 const { startApp, cleanup } = serverTestRig();
 
-interface Frame {
-  binary: boolean;
-  data: Buffer;
-}
-
-/** A raw connection: every frame it received, in order, and its close. */
-class Raw {
-  readonly frames: Frame[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, binary: boolean) => this.frames.push({ binary, data }));
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  }
-
-  static async open(url: string): Promise<Raw> {
-    const ws = new WebSocket(url, 'lifeline.v1');
-    const raw = new Raw(ws);
-    cleanup(() => ws.terminate());
-    await once(ws, 'open');
-    return raw;
-  }
-
-  send(value: object | string | Buffer): void {
-    this.ws.send(Buffer.isBuffer(value) ? value : typeof value === 'string' ? value : JSON.stringify(value), { binary: Buffer.isBuffer(value) });
-  }
-
-  /** The JSON of text frame `i`. */
-  json(i: number): Record<string, unknown> {
-    const frame = this.frames[i]!;
-    expect(frame.binary).toBe(false);
-    return JSON.parse(frame.data.toString('utf8')) as Record<string, unknown>;
-  }
-
-  async frame(i: number): Promise<Frame> {
-    return waitFor(() => this.frames[i], `frame ${i}`, 10_000);
-  }
-
-  /** The envelopes carrying `t` (binary-form frames read by hand), in order. */
-  envelopes(t: string): { head: Record<string, unknown>; b: Buffer | undefined; binary: boolean }[] {
-    return this.frames.map(read).filter((e) => e.head.t === t);
-  }
-}
-
-/** A binary-form frame, by hand: the head's JSON, 0x00, the bytes. */
-function binaryForm(head: object, b: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(JSON.stringify(head), 'utf8'), Buffer.from([0]), b]);
-}
-
-/** A frame read by hand: a binary one split at its first 0x00 byte, a text one parsed with `b` decoded from base64. */
-function read(frame: Frame): { head: Record<string, unknown>; b: Buffer | undefined; binary: boolean } {
-  if (!frame.binary) {
-    const o = JSON.parse(frame.data.toString('utf8')) as Record<string, unknown>;
-    const b = typeof o.b === 'string' ? Buffer.from(o.b, 'base64') : undefined;
-    delete o.b;
-    return { head: o, b, binary: false };
-  }
-  const zero = frame.data.indexOf(0);
-  expect(zero).toBeGreaterThan(0);
-  return { head: JSON.parse(frame.data.subarray(0, zero).toString('utf8')) as Record<string, unknown>, b: frame.data.subarray(zero + 1), binary: true };
-}
+/** A raw connection to `url`, ended after the test. */
+const rawOpen = (url: string) => RawLifeline.open(url, cleanup);
 
 let running: RunningApp | undefined;
 
@@ -93,8 +33,8 @@ async function server(): Promise<RunningApp> {
 }
 
 /** A connection that said hello (with `bin` when given) and got its welcome. */
-async function session(bin: boolean | undefined): Promise<{ raw: Raw; welcome: Record<string, unknown> }> {
-  const raw = await Raw.open((await server()).wsUrl('/s'));
+async function session(bin: boolean | undefined): Promise<{ raw: RawLifeline; welcome: Record<string, unknown> }> {
+  const raw = await rawOpen((await server()).wsUrl('/s'));
   raw.send(bin === undefined ? { t: 'hello', v: 1 } : { t: 'hello', v: 1, bin });
   await raw.frame(0);
   return { raw, welcome: raw.json(0) };
@@ -144,7 +84,7 @@ describe('JSON mode binary form (PROTOCOL.md §2.8)', () => {
   });
 
   it('a hello whose bin is not a boolean closes with 1002', async () => {
-    const raw = await Raw.open((await server()).wsUrl('/s'));
+    const raw = await rawOpen((await server()).wsUrl('/s'));
     raw.send({ t: 'hello', v: 1, bin: 'yes' });
     const closed = await raw.closed;
     expect(closed.code).toBe(1002);
@@ -164,7 +104,7 @@ describe('JSON mode binary form (PROTOCOL.md §2.8)', () => {
     await first.raw.closed;
     // Resumed without bin: the replay is base64 in text frames.
     const url = (await server()).wsUrl('/s');
-    const plain = await Raw.open(url);
+    const plain = await rawOpen(url);
     plain.send({ t: 'hello', v: 1, sid, tok, rx: 0 });
     await waitFor(() => plain.envelopes('m').length === 3, 'the replay, as text', 10_000);
     expect(plain.json(0)).toMatchObject({ t: 'welcome', resumed: true });
@@ -174,7 +114,7 @@ describe('JSON mode binary form (PROTOCOL.md §2.8)', () => {
     plain.ws.terminate();
     await plain.closed;
     // Resumed with bin: the same envelopes, in the binary form.
-    const binary = await Raw.open(url);
+    const binary = await rawOpen(url);
     binary.send({ t: 'hello', v: 1, sid, tok, rx: 0, bin: true });
     await waitFor(() => binary.envelopes('m').length === 3, 'the replay, as binary frames', 10_000);
     expect(binary.json(0)).toMatchObject({ t: 'welcome', resumed: true, bin: true });

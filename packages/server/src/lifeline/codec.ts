@@ -14,12 +14,14 @@ import type { LifelineFormat } from './options.js';
 import { frameSize } from '../transport/frame.js';
 
 /**
- * One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). A JSON
- * frame is a string, or its UTF-8 bytes; an `m` with a large payload may be pieces written one
- * after another, the payload where it was received (message-bytes.ts). A BinaryFrame is a JSON
- * envelope in the binary form (PROTOCOL.md §2.8), for a link that agreed to it.
+ * One encoded envelope as a codec writes it: a text frame (JSON mode) or a binary frame
+ * (MessagePack mode). A JSON frame is a string, or its UTF-8 bytes; an `m` with a large payload
+ * may be pieces written one after another, the payload where it was received (message-bytes.ts).
  */
-export type Frame = string | Uint8Array | FramePieces | BinaryFrame;
+export type CodecFrame = string | Uint8Array | FramePieces;
+
+/** What a session holds for replay: a codec's frame, or a JSON envelope in the binary form (PROTOCOL.md §2.8). */
+export type Frame = CodecFrame | BinaryFrame;
 
 /** A Lifeline wire format. */
 export interface Codec {
@@ -27,7 +29,7 @@ export interface Codec {
   readonly protocol: string;
   /** Frames are binary (MessagePack) rather than text (JSON). */
   readonly binary: boolean;
-  encode(envelope: Envelope): Frame;
+  encode(envelope: Envelope): CodecFrame;
   /** Throws EnvelopeError (1007/1002). */
   decode(data: Buffer): Envelope;
   /**
