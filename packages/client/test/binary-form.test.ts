@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { cleanupAfterEach } from '../../../test/support/cleanup.js';
+import { startApp } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { record, startLifelineRig, waitForStatus } from './helpers.js';
 
@@ -134,6 +135,25 @@ describe('JSON mode binary form in @lifeline/client (PROTOCOL.md §2.8)', () => 
       { numRuns: 4 },
     );
   }, 120_000);
+
+  it('a message is checked against welcome.max.size by its text form (base64), which a resume on a connection that did not agree would send (§2.8 R7)', async () => {
+    const app = await startApp((a) => a.ws('/s', { lifeline: true }, (socket) => socket.on('message', (m) => socket.send(m))), { maxPayload: 2000 });
+    cleanup(() => app.stop());
+    const wire = recordingWebSocket();
+    const client = connect(app.wsUrl('/s'), wire.WebSocket);
+    const rec = record(client);
+    await waitForStatus(client, 'open');
+    // 1,400 bytes: {"t":"m","s":1} + 7 + 1,868 base64 characters = 1,890 bytes as text, under 2,000.
+    // 1,600 bytes: 1,617 in the binary form, but 2,158 as text: refused before it is numbered.
+    client.send(new Uint8Array(1600));
+    client.send(new Uint8Array(1400).fill(7));
+    await waitFor(() => rec.messages.length === 1 && rec.drops.length === 1, 'one echo, one drop', 10_000);
+    expect(rec.drops[0]!.reason).toBe('too-large');
+    expect((rec.drops[0]!.error as { code?: string } | undefined)?.code).toBe('LL_TOO_LARGE');
+    expect(Buffer.from(rec.messages[0]!.data as Uint8Array)).toEqual(Buffer.alloc(1400, 7));
+    const sentMs = wire.sent.filter((f) => read(f).head.t === 'm');
+    expect(sentMs.map((f) => [f.binary, f.data.length])).toEqual([[true, 15 + 1 + 1400]]);
+  });
 
   it('binaryForm: false asks for nothing and sends base64 in text frames', async () => {
     const r = await startLifelineRig(cleanup, { handler: (socket) => socket.on('message', (m) => socket.send(m)) });
