@@ -52,6 +52,10 @@
  *        the same envelopes as MessagePack maps), and --payload b sends the
  *        payload as bytes in b (base64 in JSON mode) instead of a string d;
  *        --size is then the number of bytes in b. Both: echo and idle modes.
+ *        --payload bin (JSON mode) asks for the binary form (PROTOCOL.md
+ *        §2.8: hello with "bin":true, and the welcome must agree): each m
+ *        goes as one binary frame {"t":"m","s":N[,"a":K]} 0x00 <bytes of b>,
+ *        and the echoes must come back so; acks and pongs stay text.
  *
  * Output: progress events on stderr as lines "@event {json}", and exactly one
  * JSON result line on stdout. Exit status 1 on integrity errors, 2 on setup
@@ -107,6 +111,7 @@ static struct {
   int no_ack;    /* lifeline: never acknowledge (the server's replay buffer keeps everything) */
   int ll_msgpack; /* lifeline: lifeline.v1.msgpack (MessagePack maps in binary frames) */
   int ll_bytes;   /* lifeline: the payload is b (bytes; base64 in JSON mode), not the string d */
+  int ll_binform; /* lifeline, JSON mode: b in the binary form (PROTOCOL.md §2.8), no base64 */
   int pub_proto; /* fan-out: the publisher's protocol (default: --proto) */
   const char *pub_path; /* fan-out: the publisher's request path */
   int pubs, warmup_pubs; /* fan-out: measured publications, and warm-up ones before them */
@@ -170,6 +175,7 @@ static const char LL_D_KEY[] = ",\"d\":\"";
 static const char LL_B_KEY[] = ",\"b\":\"";
 static const char LL_M_SFX[] = "\"}";
 static const char LL_HELLO[] = "{\"t\":\"hello\",\"v\":1}";
+static const char LL_HELLO_BIN[] = "{\"t\":\"hello\",\"v\":1,\"bin\":true}";
 static const char LL_ACK_PFX[] = "{\"t\":\"a\",\"a\":";
 static const char LL_PONG_PFX[] = "{\"t\":\"pong\",\"ts\":";
 static const char LL_PROTOCOL[] = "lifeline.v1";
@@ -404,7 +410,14 @@ static void build_template(int proto) {
     /* The payload template is ASCII: as the string d it needs no JSON escaping. */
     ll_tail = xrealloc(NULL, n * 2 + 64);
     size_t t = 0;
-    if (!cfg.ll_msgpack) {
+    if (cfg.ll_binform) {
+      /* the binary form: the head's closing brace, 0x00, then the bytes as they are */
+      ll_tail[t++] = '}';
+      ll_tail[t++] = 0;
+      ll_payload_at = t;
+      memcpy(ll_tail + t, tmpl, n);
+      t += n;
+    } else if (!cfg.ll_msgpack) {
       const char *key = cfg.ll_bytes ? LL_B_KEY : LL_D_KEY;
       memcpy(ll_tail, key, strlen(key));
       t = ll_payload_at = strlen(key);
@@ -673,7 +686,7 @@ static void queue_ll_message(conn_t *c) {
   size_t len = hl + ll_tail_len;
   out_reserve(c, len + 14);
   uint8_t *p = c->out + c->out_len;
-  size_t h = put_header(p, cfg.opcode, len, c->mask);
+  size_t h = put_header(p, cfg.ll_binform ? 2 : cfg.opcode, len, c->mask);
   memcpy(p + h, head, hl);
   memcpy(p + h + hl, ll_tail, ll_tail_len);
   ll_put_fields(p + h + hl + ll_payload_at, seq);
@@ -867,6 +880,7 @@ static ssize_t parse_upgrade(conn_t *c) {
     if (!v || vl != strlen(ll_protocol()) || memcmp(v, ll_protocol(), vl) != 0)
       return handshake_failed(c, cfg.ll_msgpack ? "server did not select lifeline.v1.msgpack" : "server did not select lifeline.v1"), -1;
     if (cfg.ll_msgpack) queue_frame(c, 2, MP_HELLO, sizeof MP_HELLO);
+    else if (cfg.ll_binform) queue_frame(c, 1, (const uint8_t *)LL_HELLO_BIN, strlen(LL_HELLO_BIN));
     else queue_frame(c, 1, (const uint8_t *)LL_HELLO, strlen(LL_HELLO));
     c->state = ST_LL_WELCOME;
     return (ssize_t)hlen;
@@ -1119,6 +1133,7 @@ typedef struct {
   size_t t_len, d_len, b_len, ts_len, msg_len, n_len;
   int d_kind;       /* 0 absent, 1 string without escapes, 2 any other value */
   int has_b;        /* 1: b is a string without escapes (JSON) or a bin (MessagePack); 2: anything else */
+  int bin;          /* "bin":true (a welcome that agrees to the binary form) */
   int64_t s, a, o, id; /* -1 absent, -2 not a plain integer */
 } ll_env_t;
 
@@ -1222,6 +1237,7 @@ static int ll_parse(const uint8_t *p, size_t n, ll_env_t *e) {
       e->d = sv, e->d_len = sl;
     } else if (kl == 2 && key[0] == 't' && key[1] == 's') e->ts = p + v, e->ts_len = vend - v;
     else if (kl == 7 && !memcmp(key, "message", 7) && is_str) e->msg = sv, e->msg_len = sl;
+    else if (kl == 3 && !memcmp(key, "bin", 3)) e->bin = vend - v == 4 && !memcmp(p + v, "true", 4);
     i = json_ws(p, vend, n);
     if (i < n && p[i] == ',') {
       i = json_ws(p, i + 1, n);
@@ -1405,10 +1421,18 @@ static void ll_echo(conn_t *c, const ll_env_t *e) {
   on_echo(c, cfg.opcode, ll_scratch, ok ? n : 0, NULL);
 }
 
-/* One frame in Lifeline mode: a text frame, or a binary one with --format msgpack. */
-static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
+/* One frame in Lifeline mode: a text frame, or a binary one with --format msgpack
+ * or (--payload bin) in JSON's binary form, whose head ends at the first 0x00. */
+static void on_ll(conn_t *c, const uint8_t *pl, size_t len, int binary) {
   ll_env_t e;
-  if ((cfg.ll_msgpack ? ll_parse_mp(pl, len, &e) : ll_parse(pl, len, &e)) < 0 || !e.t) {
+  const uint8_t *zero = binary && !cfg.ll_msgpack ? memchr(pl, 0, len) : NULL;
+  size_t hl = zero ? (size_t)(zero - pl) : len;
+  int bad = (cfg.ll_msgpack ? ll_parse_mp(pl, len, &e) : ll_parse(pl, hl, &e)) < 0 || !e.t;
+  if (binary && !cfg.ll_msgpack) {
+    bad = bad || !zero || e.has_b || e.d_kind; /* PROTOCOL.md §2.8 R5 */
+    e.b = pl + hl + 1, e.b_len = len - hl - 1, e.has_b = 1;
+  }
+  if (bad) {
     if (st.err_protocol < 3) {
       if (cfg.ll_msgpack) fprintf(stderr, "wsgen: conn %d: not a MessagePack envelope (%zu bytes, first %02x)\n", c->id, len, len ? pl[0] : 0);
       else fprintf(stderr, "wsgen: conn %d: not an envelope: %.*s\n", c->id, (int)(len > 80 ? 80 : len), pl);
@@ -1474,6 +1498,10 @@ static void on_ll(conn_t *c, const uint8_t *pl, size_t len) {
       st.err_protocol++;
       return;
     }
+    if (cfg.ll_binform && !e.bin) {
+      handshake_failed(c, "the welcome did not agree to the binary form (bin)");
+      return;
+    }
     c->state = ST_OPEN;
     if (cfg.mode != MODE_FANOUT) on_ready(c); /* fan-out: ready at $subscribed */
   } else if (ll_is(&e, "error")) {
@@ -1522,11 +1550,12 @@ static int on_frame(conn_t *c, int fin, int op, uint8_t *pl, size_t len, const u
       return c->state == ST_FREE ? -1 : 0;
     }
     if (c->proto == PROTO_LL) {
-      if (op != cfg.opcode || mk) { /* JSON mode is text only, MessagePack binary only, and servers do not mask */
+      /* JSON mode is text only (binary too with the binary form), MessagePack binary only, and servers do not mask */
+      if ((op != cfg.opcode && !(op == 2 && cfg.ll_binform)) || mk) {
         st.err_protocol++;
         return 0;
       }
-      on_ll(c, pl, len);
+      on_ll(c, pl, len, op == 2);
       return c->state == ST_FREE ? -1 : 0;
     }
     if (c->state == ST_OPEN && cfg.mode == MODE_FANOUT) fo_delivery(c, op, pl, len, mk);
@@ -1966,8 +1995,9 @@ static void usage(void) {
           "  [--connect-concurrency C] [--connect-timeout S] [--hold S] [--src-ips K]\n"
           "  [--close clean|fin] [--ack-every N] [--idle-msgs N] [--no-ack]\n"
           "  --proto lifeline: Lifeline mode (lifeline.v1, JSON); --size is the length of d\n"
-          "  [--format json|msgpack] [--payload d|b]: lifeline.v1.msgpack, and the payload as\n"
-          "  bytes in b (base64 in JSON mode; --size bytes), in echo and idle modes\n"
+          "  [--format json|msgpack] [--payload d|b|bin]: lifeline.v1.msgpack, and the payload as\n"
+          "  bytes in b (base64 in JSON mode; --size bytes), in echo and idle modes; bin: JSON\n"
+          "  mode's binary form (PROTOCOL.md 2.8), b's bytes after the head and a 0x00 byte\n"
           "  fanout: --conns N subscribers on --path, one publisher on --pub-path speaking\n"
           "  --pub-proto ws|raw|eio (default --proto); --window publications in flight,\n"
           "  --warmup-pubs U then --pubs P measured, --stall S (no progress: give up)\n");
@@ -2043,6 +2073,7 @@ int main(int argc, char **argv) {
       break;
     case 'L':
       if (!strcmp(optarg, "b")) cfg.ll_bytes = 1;
+      else if (!strcmp(optarg, "bin")) cfg.ll_bytes = cfg.ll_binform = 1;
       else if (strcmp(optarg, "d")) usage();
       break;
     default: usage();
@@ -2058,6 +2089,7 @@ int main(int argc, char **argv) {
   if (cfg.mode == MODE_FANOUT && cfg.pub_proto == PROTO_LL) usage();
   /* --format and --payload: Lifeline mode, echo and idle only (fan-out speaks JSON and d) */
   if ((cfg.ll_msgpack || cfg.ll_bytes) && (cfg.proto != PROTO_LL || cfg.mode == MODE_FANOUT || cfg.mode == MODE_HANDSHAKE)) usage();
+  if (cfg.ll_binform && cfg.ll_msgpack) usage(); /* the binary form is JSON mode's */
   if (cfg.proto == PROTO_EIO || cfg.proto == PROTO_LL) cfg.opcode = cfg.ll_msgpack ? 2 : 1; /* text only, or binary MessagePack */
   /* Fan-out: text frames, because a Lifeline server publishes a string as text. */
   if (cfg.mode == MODE_FANOUT) cfg.opcode = 1;
@@ -2138,7 +2170,7 @@ int main(int argc, char **argv) {
          (unsigned long long)st.err_lost, (unsigned long long)st.err_closed,
          (unsigned long long)st.err_protocol, (unsigned long long)st.err_handshake,
          (unsigned long long)st.err_connect, (unsigned long long)st.err_io,
-         (unsigned long long)integrity, cfg.ll_msgpack ? "msgpack" : "json", cfg.ll_bytes ? "b" : "d",
+         (unsigned long long)integrity, cfg.ll_msgpack ? "msgpack" : "json", cfg.ll_binform ? "bin" : cfg.ll_bytes ? "b" : "d",
          (unsigned long long)st.ll_acks_riding,
          (unsigned long long)st.ll_acks_alone, (unsigned long long)st.ll_server_acks,
          (unsigned long long)(cfg.proto == PROTO_LL ? ll_unacked : 0), fanout);

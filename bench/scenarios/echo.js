@@ -3,7 +3,8 @@
 // For the lifeline-session target S is the length of the envelope's `d`, and
 // the generator acknowledges every `ackEvery` echoes (or 50 ms), the ack riding
 // on its next message (PROTOCOL.md §2.3). `format` (json, msgpack) and `payload`
-// (d: a string; b: bytes, base64 in JSON mode) choose the session's envelopes.
+// (d: a string; b: bytes, base64 in JSON mode; bin: bytes in JSON mode's binary
+// form, PROTOCOL.md §2.8, no base64) choose the session's envelopes.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 import { pairLines } from '../lib/report.js';
@@ -27,7 +28,8 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
       `; lifeline session: ${sessionEnvelopes(p)} of ${p.size} B, acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
     variants(selected, p) {
       checked(name, 'format', p.format, ['json', 'msgpack']);
-      checked(name, 'payload', p.payload, ['d', 'b']);
+      checked(name, 'payload', p.payload, ['d', 'b', 'bin']);
+      if (p.payload === 'bin' && p.format !== 'json') throw new Error(`--set ${name}.payload=bin: the binary form is JSON mode's (format json)`);
       return selected.filter((t) => !targets || targets.includes(t)).map((t) => ({ id: t, target: t }));
     },
     primary,
@@ -110,7 +112,8 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
 
 /** What a Lifeline session's messages carry: `d` or `b`, in JSON or MessagePack envelopes. */
 function sessionEnvelopes(p) {
-  const field = p.payload === 'b' ? 'b (bytes' + (p.format === 'msgpack' ? ')' : ', base64)') : 'd (a string)';
+  const field =
+    p.payload === 'bin' ? 'b (bytes, in the binary form: a binary frame, the head, 0x00, the bytes)' : p.payload === 'b' ? 'b (bytes' + (p.format === 'msgpack' ? ')' : ', base64)') : 'd (a string)';
   return `${p.format === 'msgpack' ? 'MessagePack' : 'JSON'} envelopes, ${field}`;
 }
 

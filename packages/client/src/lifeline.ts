@@ -12,7 +12,9 @@
  * reported as a `reset` event, never lost silently.
  */
 import {
+  decodeBinaryEnvelope,
   decodeEnvelope,
+  encodeBinaryEnvelope,
   encodeEnvelope,
   EnvelopeError,
   InboundSequence,
@@ -53,17 +55,44 @@ export interface EnvelopeFormat {
    * the size is checked.
    */
   problem?(frame: Frame, limits: DecodeLimits): BoundsProblem | undefined;
+  /**
+   * A format of text frames whose envelopes with `b` may also travel as binary frames, once
+   * the server agrees (JSON mode's binary form, PROTOCOL.md §2.8): the binary frame of an
+   * envelope that carries `b`, or `undefined`. `decode` then takes such frames as bytes.
+   */
+  encodeBinary?(envelope: Envelope): Uint8Array | undefined;
 }
 
-/** `lifeline.v1`: one JSON envelope per text frame. */
+/**
+ * `lifeline.v1`: one JSON envelope per text frame; with the server's agreement, an envelope
+ * with `b` in the binary form (PROTOCOL.md §2.8): its JSON without `b`, a 0x00 byte, the bytes.
+ */
 export const jsonFormat: EnvelopeFormat = {
   protocol: LIFELINE_JSON_PROTOCOL,
   binary: false,
   encode: encodeEnvelope,
-  decode: (frame) => decodeEnvelope(frame as string),
-  // The server's own check, over the same text: they agree exactly.
-  problem: (frame, limits) => jsonProblem(frame as string, limits, 1),
+  encodeBinary: encodeBinaryEnvelope,
+  decode: (frame) => (typeof frame === 'string' ? decodeEnvelope(frame) : decodeBinaryEnvelope(frame)),
+  // The server's own check, over the same text (of a binary form, its head): they agree exactly.
+  problem: (frame, limits) => (typeof frame === 'string' ? jsonProblem(frame, limits, 1) : binaryFormProblem(frame as Uint8Array, limits)),
 };
+
+let headDecoder: InstanceType<typeof TextDecoder> | undefined;
+
+/** What in a binary-form frame's head breaks `limits`, as the server counts it (`b` is one of its items). */
+function binaryFormProblem(frame: Uint8Array, limits: DecodeLimits): BoundsProblem | undefined {
+  const head = (headDecoder ??= new TextDecoder()).decode(frame.subarray(0, frame.indexOf(0)));
+  return jsonProblem(head, { ...limits, maxItems: limits.maxItems - 1 }, 1);
+}
+
+/**
+ * The bytes of a binary-form frame's text form (`b` in base64 inside the JSON): what a replay
+ * on a connection that did not agree to the binary form would send (PROTOCOL.md §2.8 R7).
+ */
+function textFormSize(frame: Uint8Array): number {
+  const head = frame.indexOf(0);
+  return head + 7 + 4 * Math.ceil((frame.byteLength - head - 1) / 3);
+}
 
 export interface LifelineModeOptions {
   /** Envelope format. Default {@link jsonFormat}; `msgpackFormat` from `@lifeline/client/msgpack` for binary frames. */
@@ -103,6 +132,13 @@ export interface LifelineModeOptions {
    * after the welcome's `hb` plus `heartbeat.timeout`. Off with `heartbeat: false` too.
    */
   probe?: { timeout?: number; staleAfter?: number } | false;
+  /**
+   * JSON mode: ask the server for the binary form (PROTOCOL.md §2.8), so that a message,
+   * request or answer with bytes travels as one binary frame instead of base64 inside JSON,
+   * once the server's welcome agrees (a server that does not know it keeps base64). Default
+   * `true`; `false` keeps every envelope a text frame. No effect with `msgpackFormat`.
+   */
+  binaryForm?: boolean;
 }
 
 /**
@@ -132,6 +168,7 @@ export function lifeline(options: LifelineModeOptions = {}): ModeFactory {
     requestTimeout: bound('requestTimeout', options.requestTimeout, 30_000),
     token: options.token,
     store: options.store,
+    binaryForm: options.binaryForm !== false,
     probe: probe !== false && {
       timeout: bound('probe.timeout', probe?.timeout, 2000),
       staleAfter: bound('probe.staleAfter', probe?.staleAfter, 5000, 0),
@@ -155,6 +192,7 @@ interface Settings {
   token: (() => string | Promise<string>) | undefined;
   store: SessionStore | undefined;
   probe: ProbeSettings | false;
+  binaryForm: boolean;
 }
 
 type Body = { d: unknown } | { b: Uint8Array };
@@ -200,6 +238,10 @@ class LifelineSession implements Mode, ChannelHost {
   #welcomed = false;
   /** Its server answers probes (`welcome.probe`, PROTOCOL.md §2.5). */
   #probes = false;
+  /** The hello asks for the binary form (PROTOCOL.md §2.8): the option, and a format that has one. */
+  readonly #asksBinary: boolean;
+  /** This connection's welcome agreed to the binary form: binary frames arrive, and envelopes with `b` go, in it. */
+  #binary = false;
   /** When the last frame arrived (a send into a link silent for `staleAfter` probes it), and the last round trip measured. */
   #lastIn = 0;
   #rtt = 0;
@@ -242,6 +284,7 @@ class LifelineSession implements Mode, ChannelHost {
     this.#host = host;
     this.#settings = settings;
     this.#format = settings.format;
+    this.#asksBinary = settings.binaryForm && !settings.format.binary && settings.format.encodeBinary !== undefined;
     this.protocols = [settings.format.protocol];
     const store = (this.#store = settings.store);
     // (The store listens to the client's drop events: the outbox drops items without telling the mode.)
@@ -297,7 +340,7 @@ class LifelineSession implements Mode, ChannelHost {
 
   attach(ws: WebSocketLike): void {
     this.#ws = ws;
-    this.#welcomed = this.#probes = false;
+    this.#welcomed = this.#probes = this.#binary = false;
     const restoring = this.#restoring;
     if (restoring) void restoring.then(() => ws === this.#ws && this.#greet(ws));
     else this.#greet(ws);
@@ -314,7 +357,7 @@ class LifelineSession implements Mode, ChannelHost {
 
   #hello(ws: WebSocketLike, auth?: string): void {
     if (ws !== this.#ws) return;
-    const a = auth === undefined ? {} : { auth };
+    const a = auth === undefined ? (this.#asksBinary ? { bin: true } : {}) : this.#asksBinary ? { auth, bin: true } : { auth };
     if (this.#sid !== undefined && this.#tok !== undefined) {
       const rx = this.#ackValue();
       this.#send({ t: 'hello', v: 1, sid: this.#sid, tok: this.#tok, rx, ...a });
@@ -331,7 +374,7 @@ class LifelineSession implements Mode, ChannelHost {
 
   detach(): void {
     this.#ws = undefined;
-    this.#welcomed = this.#probes = false;
+    this.#welcomed = this.#probes = this.#binary = false;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#channels?.detached();
@@ -387,8 +430,8 @@ class LifelineSession implements Mode, ChannelHost {
   receive(data: unknown): void {
     this.#lastIn = Date.now();
     const binary = typeof data !== 'string';
-    if (binary !== this.#format.binary) {
-      return this.#fail(new EnvelopeError(1008, this.#format.binary ? 'text frame in MessagePack mode' : 'binary frame in JSON mode'));
+    if (binary !== this.#format.binary && !(binary && this.#binary)) {
+      return this.#fail(new EnvelopeError(1008, this.#format.binary ? 'text frame in MessagePack mode' : 'binary frame in JSON mode without the binary form agreed'));
     }
     let envelope: Envelope;
     try {
@@ -403,6 +446,8 @@ class LifelineSession implements Mode, ChannelHost {
       return;
     }
     if (envelope.t === 'hello') return this.#fail(new EnvelopeError(1008, 'hello: only the client sends this envelope'));
+    // The binary form (PROTOCOL.md §2.8) holds from the welcome that agrees to what the hello asked.
+    if (envelope.t === 'welcome') this.#binary = this.#asksBinary && envelope.bin === true;
     const waiting = this.#waiting;
     if (waiting) {
       waiting.envelopes.push(envelope);
@@ -638,7 +683,8 @@ class LifelineSession implements Mode, ChannelHost {
   #encodeSequenced(item: Item, s: number): { frame: Frame; a: number | undefined } {
     // The acknowledgement rides along whenever one is due (PROTOCOL.md §2.3).
     const a = this.#ackDue();
-    const frame = this.#format.encode((a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope);
+    const envelope = (a === undefined ? { ...item.envelope, s } : { ...item.envelope, s, a }) as Envelope;
+    const frame = (this.#binary && this.#format.encodeBinary?.(envelope)) || this.#format.encode(envelope);
     return { frame, a };
   }
 
@@ -679,6 +725,9 @@ class LifelineSession implements Mode, ChannelHost {
   #refusal(frame: Frame, size: number): LifelineError | undefined {
     const max = this.#maxSize;
     if (max === undefined) return undefined;
+    // A binary-form frame is judged by its text form's size: a resume on a connection that
+    // does not agree replays it so (PROTOCOL.md §2.8 R7), and it must fit there too.
+    if (typeof frame !== 'string' && !this.#format.binary) size = textFormSize(frame as Uint8Array);
     if (size > max) return tooLarge(size, max);
     const limits = this.#limits!;
     // A frame of n bytes cannot nest, hold items or a key beyond n: small ones need no look.

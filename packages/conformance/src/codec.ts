@@ -3,6 +3,7 @@
  * (one JSON object per text frame) and `lifeline.v1.msgpack` (one MessagePack map per binary
  * frame). Written from the text alone; `@msgpack/msgpack` does the bytes.
  */
+import { isUtf8 } from 'node:buffer';
 import { decode as msgpackDecode, encode as msgpackEncode, ExtData } from '@msgpack/msgpack';
 
 export type Codec = 'json' | 'msgpack';
@@ -29,9 +30,9 @@ export function encodeEnvelope(codec: Codec, env: Envelope): string | Uint8Array
  * binary frame that is not exactly one MessagePack value, is undecodable (1007); a frame of
  * the other mode, or a decoded value that is not an object (map), is reported as such.
  */
-export function decodeFrame(codec: Codec, data: Buffer, binary: boolean): Decoded {
+export function decodeFrame(codec: Codec, data: Buffer, binary: boolean, binaryForm = false): Decoded {
   if (codec === 'json') {
-    if (binary) return { ok: false, problem: 'a binary frame in JSON mode (§2.6: 1008)' };
+    if (binary) return binaryForm ? decodeBinaryForm(data) : { ok: false, problem: 'a binary frame in JSON mode, the binary form not agreed (§2.6, §2.8 R5: 1008)' };
     let value: unknown;
     try {
       value = JSON.parse(data.toString('utf8'));
@@ -52,6 +53,36 @@ export function decodeFrame(codec: Codec, data: Buffer, binary: boolean): Decode
     return { ok: false, problem: 'a MessagePack value that is not a map (§2.1 R1)' };
   }
   return { ok: true, env: value as Envelope };
+}
+
+const BINARY_FORM_TYPES = ['m', 'q', 'r', 'p'];
+
+/**
+ * §2.8: a binary frame on a JSON connection that agreed to the binary form: the head is the
+ * JSON object before the first 0x00 byte, `b` the bytes after it. `b` comes back as the
+ * canonical base64 a text frame would carry, so the rest of the kit reads both forms alike.
+ */
+function decodeBinaryForm(data: Buffer): Decoded {
+  const zero = data.indexOf(0);
+  if (zero < 0) return { ok: false, problem: 'a binary-form frame without a 0x00 byte (§2.8 R5: 1007)' };
+  const head = data.subarray(0, zero);
+  if (!isUtf8(head)) return { ok: false, problem: 'a binary-form head that is not UTF-8 (§2.8 R5: 1007)' };
+  let value: unknown;
+  try {
+    value = JSON.parse(head.toString('utf8'));
+  } catch {
+    return { ok: false, problem: 'a binary-form head that is not JSON (§2.8 R5: 1007)' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, problem: 'a binary-form head that is not an object (§2.8 R5: 1002)' };
+  const o = value as Envelope;
+  if (!BINARY_FORM_TYPES.includes(o['t'] as string)) return { ok: false, problem: 'a binary-form head whose t is not m, q, r or p (§2.8 R4, R5: 1002)' };
+  if ('b' in o || 'd' in o || 'e' in o) return { ok: false, problem: 'a binary-form head with b, d or e (§2.8 R5: 1002)' };
+  return { ok: true, env: { ...o, b: Buffer.from(data.subarray(zero + 1)).toString('base64') } };
+}
+
+/** §2.8: the binary form of an envelope with bytes in `b`, by hand: its JSON without `b`, 0x00, the bytes. */
+export function binaryForm(env: Envelope, b: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(JSON.stringify(env), 'utf8'), Buffer.from([0]), Buffer.from(b)]);
 }
 
 /** The bytes of a `b` field as the codec carries them, or undefined when they are not valid (§2.1). */

@@ -8,7 +8,7 @@
  * violation, and a check with violations fails.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { bytesOf, decodeFrame, encodeEnvelope, SUBPROTOCOL, type Codec, type Envelope } from './codec.js';
+import { binaryForm, bytesOf, decodeFrame, encodeEnvelope, SUBPROTOCOL, type Codec, type Envelope } from './codec.js';
 import { Link, type LinkEvent } from './link.js';
 import { Failure } from './outcome.js';
 import { Waiters } from './waiters.js';
@@ -64,7 +64,7 @@ export class Session {
 
 /** One thing that arrived, decoded. */
 export type Item =
-  | { kind: 'env'; env: Envelope; at: number; bytes: number }
+  | { kind: 'env'; env: Envelope; at: number; bytes: number; /** It came in a binary frame (MessagePack, or JSON's binary form, §2.8). */ binary: boolean }
   | { kind: 'bad'; problem: string; at: number }
   | { kind: 'close'; code: number; reason: string; at: number };
 
@@ -96,6 +96,9 @@ export class Peer {
   autoAnswer: boolean;
   /** Set when this connection sent a resume hello: the session it asked for. */
   private resumeOf: { sid: string; tok: string } | undefined;
+  /** This connection's hello asked for the binary form (§2.8), and its welcome agreed. */
+  private askedBinary = false;
+  binaryForm = false;
   private ackTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Waiters();
   private lastError: Envelope | undefined;
@@ -142,12 +145,12 @@ export class Peer {
       }
       if (this.ackTimer) clearTimeout(this.ackTimer);
     } else {
-      const decoded = decodeFrame(this.codec, event.data, event.binary);
+      const decoded = decodeFrame(this.codec, event.data, event.binary, this.binaryForm);
       if (!decoded.ok) {
         item = { kind: 'bad', problem: decoded.problem, at: event.at };
         this.ctx.violation(`§2.1 R1: the server sent ${decoded.problem}`);
       } else {
-        item = { kind: 'env', env: decoded.env, at: event.at, bytes: event.data.length };
+        item = { kind: 'env', env: decoded.env, at: event.at, bytes: event.data.length, binary: event.binary };
         this.receive(decoded.env);
       }
     }
@@ -192,6 +195,10 @@ export class Peer {
 
   private onWelcome(env: Envelope): void {
     this.welcome = env;
+    const bin = env['bin'];
+    if (bin !== undefined && typeof bin !== 'boolean') this.ctx.violation('§2.8 R2: welcome.bin is not a boolean');
+    if (bin === true && (!this.askedBinary || this.codec !== 'json')) this.ctx.violation('§2.8 R2: welcome.bin is true, but the hello did not ask for the binary form in JSON mode');
+    this.binaryForm = this.askedBinary && bin === true;
     const s = this.session;
     const sid = env['sid'] as string;
     const tok = env['tok'] as string;
@@ -277,6 +284,7 @@ export class Peer {
   }
 
   private write(env: Envelope): void {
+    if (env['t'] === 'hello') this.askedBinary = env['bin'] === true && this.codec === 'json';
     const frame = encodeEnvelope(this.codec, env);
     if (typeof frame === 'string') this.link.sendText(frame);
     else this.link.sendBinary(frame);
@@ -298,6 +306,21 @@ export class Peer {
     if (this.autoAck && s.delivered > s.ackSent) out['a'] = s.delivered;
     s.buffer.set(seq, out);
     this.send(out);
+    return seq;
+  }
+
+  /**
+   * §2.8: numbers an `m`, `q` or `r` whose `b` is `bytes` and writes it in the binary form
+   * (kept for replay as the envelope; a resume writes it as text, which either form allows).
+   */
+  sendBinaryForm(env: Envelope, bytes: Uint8Array): number {
+    const s = this.session;
+    const seq = ++s.numbered;
+    const out: Envelope = { ...env, s: seq };
+    if (this.autoAck && s.delivered > s.ackSent) out['a'] = s.delivered;
+    if (typeof out['a'] === 'number') s.ackSent = Math.max(s.ackSent, out['a']);
+    s.buffer.set(seq, { ...out, b: bytes });
+    this.link.sendBinary(binaryForm(out, bytes));
     return seq;
   }
 

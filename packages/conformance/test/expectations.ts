@@ -45,6 +45,7 @@ export const RUNTIME_FAILURES: Record<'node' | 'bun' | 'deno', string[]> = {
     'a message over max.size instead of hello: 1009',
     'a text frame over max.size that is also not UTF-8',
     'a refused message ends the connection, not the session: after 1009 the session resumes',
+    'binary form agreed: max.size counts the whole frame (head, 0x00, bytes): one byte over is 1009',
     ],
   deno: [
     ...UTF8_REFUSED_BY_RUNTIME,

@@ -3,7 +3,7 @@ import { jsonProblem, type DecodeLimits } from './bounds.js';
 import { EnvelopeError } from './envelope-error.js';
 import { readEnvelope, UINT8ARRAY_FIELD, validForEncoding, type BinaryField } from './envelope-validation.js';
 import { LifelineError } from './errors.js';
-import type { Envelope, MessageEnvelope } from './envelope.js';
+import type { Envelope, MessageEnvelope, PublicationEnvelope, SequencedEnvelope } from './envelope.js';
 
 /**
  * JSON mode (subprotocol `lifeline.v1`): one envelope per text frame, `b` in base64.
@@ -65,25 +65,119 @@ export function encodeEnvelope(envelope: Envelope): string {
 }
 
 function encodeUnchecked(envelope: Envelope): string {
-  if (envelope.t === 'm' && isPlainMessage(envelope)) {
-    return `{"t":"m","s":${envelope.s}${envelope.a === undefined ? '' : `,"a":${envelope.a}`}${payloadJson(envelope, 'm')}}`;
-  }
+  if (envelope.t === 'm' && isPlainMessage(envelope)) return `${plainMessageHead(envelope)}${payloadJson(envelope, 'm')}}`;
   const e = validForEncoding(envelope, UINT8ARRAY_FIELD);
-  const a = e.t === 'm' || e.t === 'q' || e.t === 'r' ? (e.a === undefined ? '' : `,"a":${e.a}`) : '';
   switch (e.t) {
     case 'm':
-      return `{"t":"m","s":${e.s}${a}${payloadJson(e, 'm')}}`;
     case 'q':
-      return `{"t":"q","s":${e.s}${a},"id":${e.id},"n":${JSON.stringify(e.n)}${payloadJson(e, 'q')}}`;
-    case 'r':
-      return `{"t":"r","s":${e.s}${a},"id":${e.id}${e.e === undefined ? payloadJson(e, 'r') : `,"e":${JSON.stringify(e.e)}`}}`;
     case 'p':
-      // Channel names and epochs are validated to a quote-free alphabet: no escaping needed.
-      return `{"t":"p","ch":"${e.ch}","o":${e.o},"ep":"${e.ep}"${payloadJson(e, 'p')}}`;
+      return `${headOf(e)}${payloadJson(e, e.t)}}`;
+    case 'r':
+      return `${headOf(e)}${e.e === undefined ? payloadJson(e, 'r') : `,"e":${JSON.stringify(e.e)}`}}`;
     default:
       // The rest hold only strings, numbers, booleans, `reset`, `max` and members, in wire order.
       return JSON.stringify(e);
   }
+}
+
+/** `{"t":"m","s":S[,"a":A]`: an `m`'s fields before its payload, without the closing brace. */
+function plainMessageHead(m: MessageEnvelope): string {
+  return `{"t":"m","s":${m.s}${m.a === undefined ? '' : `,"a":${m.a}`}`;
+}
+
+/** A validated `m`, `q`, `r` or `p` up to its payload, without the closing brace. */
+function headOf(e: SequencedEnvelope | PublicationEnvelope): string {
+  const a = e.t === 'p' || e.a === undefined ? '' : `,"a":${e.a}`;
+  switch (e.t) {
+    case 'm':
+      return `{"t":"m","s":${e.s}${a}`;
+    case 'q':
+      return `{"t":"q","s":${e.s}${a},"id":${e.id},"n":${JSON.stringify(e.n)}`;
+    case 'r':
+      return `{"t":"r","s":${e.s}${a},"id":${e.id}`;
+    case 'p':
+      // Channel names and epochs are validated to a quote-free alphabet: no escaping needed.
+      return `{"t":"p","ch":"${e.ch}","o":${e.o},"ep":"${e.ep}"`;
+  }
+}
+
+// ---- the binary form (PROTOCOL.md §2.8) --------------------------------------------------------
+
+/** The envelope types that may travel in the binary form, when they carry `b`. */
+const BINARY_FORM_TYPES: ReadonlySet<unknown> = new Set(['m', 'q', 'r', 'p']);
+
+/**
+ * The head of an envelope's binary form (PROTOCOL.md §2.8): the envelope without `b`, as JSON
+ * text; the frame is its UTF-8, one 0x00 byte, then `b`'s bytes. `undefined` for an envelope
+ * that carries no `b` (then only the text frame exists). Throws LL_ENCODE_FAILED as
+ * {@link encodeEnvelope} does.
+ */
+export function encodeBinaryHead(envelope: Envelope): string | undefined {
+  if (!BINARY_FORM_TYPES.has(envelope.t) || (envelope as { b?: unknown }).b === undefined) return undefined;
+  if (envelope.t === 'm' && isPlainMessage(envelope)) return `${plainMessageHead(envelope)}}`;
+  return checked(`${headOf(validForEncoding(envelope, UINT8ARRAY_FIELD) as SequencedEnvelope | PublicationEnvelope)}}`);
+}
+
+let utf8Encoder: InstanceType<typeof TextEncoder> | undefined;
+
+/**
+ * The binary form of an envelope that carries `b` (PROTOCOL.md §2.8), in one buffer (a
+ * WebSocket's send takes one); `undefined` for any other envelope.
+ */
+export function encodeBinaryEnvelope(envelope: Envelope): Uint8Array | undefined {
+  const head = encodeBinaryHead(envelope);
+  if (head === undefined) return undefined;
+  const b = (envelope as { b: Uint8Array }).b;
+  const text = (utf8Encoder ??= new TextEncoder()).encode(head);
+  const frame = new Uint8Array(text.length + 1 + b.byteLength);
+  frame.set(text, 0);
+  frame[text.length] = 0;
+  frame.set(b, text.length + 1);
+  return frame;
+}
+
+let utf8Decoder: InstanceType<typeof TextDecoder> | undefined;
+
+/**
+ * The envelope in a binary-form frame (PROTOCOL.md §2.8): the head up to the first 0x00
+ * byte, the payload `b` after it (a view of `frame`, not a copy). Throws
+ * {@link EnvelopeError}: 1007 when there is no 0x00, the head is not UTF-8 or not JSON, or
+ * breaks a content rule or, with `limits`, a bound (`b` counts as one of its items); 1002
+ * when the head is JSON but the envelope is not valid in this form.
+ */
+export function decodeBinaryEnvelope(frame: Uint8Array, limits?: DecodeLimits): Envelope {
+  const end = frame.indexOf(0);
+  if (end < 0) throw new EnvelopeError(1007, 'binary form: no 0x00 byte after the head');
+  let head: string;
+  try {
+    // ignoreBOM: a byte order mark stays in the text, and JSON.parse refuses it, as it does in a text frame.
+    head = (utf8Decoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })).decode(frame.subarray(0, end));
+  } catch (error) {
+    throw new EnvelopeError(1007, 'binary form: the head is not valid UTF-8', { cause: error });
+  }
+  return binaryFormEnvelope(head, frame.subarray(end + 1), limits);
+}
+
+/**
+ * The envelope of a binary-form frame whose head (`head`, the text before the 0x00 byte) and
+ * payload are known; see {@link decodeBinaryEnvelope}.
+ */
+export function binaryFormEnvelope(head: string, b: Uint8Array, limits?: DecodeLimits): Envelope {
+  const bounds = limits === undefined ? undefined : { ...limits, maxItems: limits.maxItems - 1 };
+  const problem = jsonProblem(head, bounds, 1);
+  if (problem !== undefined) throw new EnvelopeError(1007, `binary form: the head ${problem.reason}`, { problem });
+  let value: unknown;
+  try {
+    value = JSON.parse(head);
+  } catch (error) {
+    throw new EnvelopeError(1007, 'binary form: the head is not valid JSON', { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EnvelopeError(1002, 'binary form: the head must be a JSON object');
+  const o = value as Record<string, unknown>;
+  if (!BINARY_FORM_TYPES.has(o.t)) throw new EnvelopeError(1002, 'binary form: t must be m, q, r or p');
+  if (o.b !== undefined || o.d !== undefined || o.e !== undefined) throw new EnvelopeError(1002, `binary form: ${o.t} must not have b, d or e in its head`);
+  o.b = b;
+  return readEnvelope(o, UINT8ARRAY_FIELD);
 }
 
 /** The frame, once it is known to keep the content rules a peer checks (two indexOf calls when it does). */

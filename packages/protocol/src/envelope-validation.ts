@@ -159,10 +159,12 @@ function responseError(e: unknown): ResponseError {
 
 function readHello(o: Record<string, unknown>): HelloEnvelope {
   if (o.v !== 1) return fail('hello.v: must be 1, the only version spoken here');
-  const { sid, tok, rx, auth } = o;
+  const { sid, tok, rx, auth, bin } = o;
   // An access token (PROTOCOL.md §4): a non-empty string; the reason never quotes it.
   if (auth !== undefined && (typeof auth !== 'string' || auth === '')) return fail('hello.auth: must be a non-empty string');
-  const token = auth === undefined ? {} : { auth };
+  // PROTOCOL.md §2.8: true asks for the binary form; false and absent mean the same.
+  if (bin !== undefined && typeof bin !== 'boolean') return fail('hello.bin: must be a boolean');
+  const token = auth === undefined ? (bin === true ? { bin } : {}) : bin === true ? { auth, bin } : { auth };
   if (sid === undefined && tok === undefined && rx === undefined) return { t: 'hello', v: 1, ...token };
   if (sid === undefined || tok === undefined || rx === undefined) return fail('hello: sid, tok and rx come together or not at all');
   return { t: 'hello', v: 1, sid: sessionField(sid, 'hello.sid'), tok: sessionField(tok, 'hello.tok'), rx: ack(rx, 'hello.rx'), ...token };
@@ -181,7 +183,10 @@ function readWelcome(o: Record<string, unknown>): WelcomeEnvelope {
   // PROTOCOL.md §2.5: true when the server answers the client's `ping`; false and absent mean the same.
   const probe = o.probe;
   if (probe !== undefined && typeof probe !== 'boolean') return fail('welcome.probe: must be a boolean');
-  const probes = probe === true ? { probe } : {};
+  // PROTOCOL.md §2.8: true agrees to the binary form the hello asked for; false and absent mean the same.
+  const bin = o.bin;
+  if (bin !== undefined && typeof bin !== 'boolean') return fail('welcome.bin: must be a boolean');
+  const probes = probe === true ? (bin === true ? { probe, bin } : { probe }) : bin === true ? { bin } : {};
   const max = o.max === undefined ? {} : { max: welcomeLimits(o.max) };
   if (resumed) {
     if (o.reset !== undefined) return fail('welcome.reset: only allowed with resumed: false');

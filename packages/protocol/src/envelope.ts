@@ -58,6 +58,8 @@ export interface NewSessionHello {
   readonly rx?: undefined;
   /** An access token for a route with authentication (PROTOCOL.md §4); never logged. */
   readonly auth?: string;
+  /** JSON mode: the client accepts binary-form envelopes (PROTOCOL.md §2.8); absent means it does not. */
+  readonly bin?: boolean;
 }
 
 /** Client → server, first on every connection: resume `sid`, having received up to `rx`. */
@@ -70,6 +72,8 @@ export interface ResumeHello {
   readonly rx: number;
   /** An access token for a route with authentication (PROTOCOL.md §4); never logged. */
   readonly auth?: string;
+  /** JSON mode: the client accepts binary-form envelopes (PROTOCOL.md §2.8); absent means it does not. */
+  readonly bin?: boolean;
 }
 
 /** `sid`, `tok` and `rx` come together or not at all. */
@@ -101,6 +105,8 @@ interface WelcomeFields {
   readonly hb: number;
   /** The server answers the client's `ping` with a `pong` at once (PROTOCOL.md §2.5); absent means it does not. */
   readonly probe?: boolean;
+  /** JSON mode: the server agrees to binary-form envelopes, which the hello asked for (PROTOCOL.md §2.8); absent means it does not. */
+  readonly bin?: boolean;
   /** What the server accepts; absent from a server that does not say (then nothing is known). */
   readonly max?: WelcomeLimits;
 }

@@ -40,7 +40,15 @@ export {
 } from './envelope.js';
 export { EnvelopeError, truncateUtf8, type EnvelopeCloseCode } from './envelope-error.js';
 export { readEnvelope, validForEncoding, UINT8ARRAY_FIELD, type BinaryField } from './envelope-validation.js';
-export { decodeEnvelope, encodeEnvelope, BASE64_FIELD } from './envelope-json.js';
+export {
+  decodeEnvelope,
+  encodeEnvelope,
+  BASE64_FIELD,
+  binaryFormEnvelope,
+  decodeBinaryEnvelope,
+  encodeBinaryEnvelope,
+  encodeBinaryHead,
+} from './envelope-json.js';
 export { decodeBase64, encodeBase64 } from './base64.js';
 export {
   DEFAULT_DECODE_LIMITS,

@@ -1,7 +1,7 @@
 import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, decodeEnvelopeGeneral, encodeEnvelope } from '../src/envelope-json.js';
+import { decodeBinaryEnvelope, decodeEnvelope, decodeEnvelopeGeneral, encodeBinaryEnvelope, encodeEnvelope } from '../src/envelope-json.js';
 import { EnvelopeError } from '../src/envelope-error.js';
 import { ENVELOPE_TYPES, MAX_REQUEST_ID, RESET_REASONS, type Envelope } from '../src/envelope.js';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '../src/msgpack.js';
@@ -252,6 +252,63 @@ describe('decoders fail only with a well-formed EnvelopeError', () => {
       fc.property(candidate, (text) => {
         const general = outcome(() => decodeEnvelopeGeneral(text));
         expect(outcome(() => decodeEnvelope(text))).toEqual(general);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('the binary form of JSON mode (PROTOCOL.md §2.8)', () => {
+  const withBytes = envelope.filter((e) => 'b' in e && e.b !== undefined);
+
+  it('encode then decode is the identity on every envelope with b, and the same envelope as its text form', () => {
+    fc.assert(
+      fc.property(withBytes, (e) => {
+        const frame = encodeBinaryEnvelope(e)!;
+        expect(comparable(decodeBinaryEnvelope(frame))).toEqual(comparable(e));
+        expect(comparable(decodeBinaryEnvelope(frame))).toEqual(comparable(decodeEnvelope(encodeEnvelope(e))));
+      }),
+      RUNS,
+    );
+  });
+
+  it('the frame is the head (UTF-8 JSON without a raw 0x00), one 0x00, then b as it is', () => {
+    fc.assert(
+      fc.property(withBytes, (e) => {
+        const frame = encodeBinaryEnvelope(e)!;
+        const b = (e as { b: Uint8Array }).b;
+        const head = new TextDecoder().decode(frame.subarray(0, frame.length - b.length - 1));
+        expect(head.includes('\0')).toBe(false);
+        expect(frame[frame.length - b.length - 1]).toBe(0);
+        expect(Array.from(frame.subarray(frame.length - b.length))).toEqual(Array.from(b));
+        const { b: _b, ...rest } = e as Record<string, unknown>;
+        expect(JSON.parse(head)).toEqual(comparable(rest));
+      }),
+      RUNS,
+    );
+  });
+
+  it('envelopes without b have no binary form', () => {
+    fc.assert(
+      fc.property(
+        envelope.filter((e) => !('b' in e)),
+        (e) => {
+          expect(encodeBinaryEnvelope(e)).toBeUndefined();
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('arbitrary bytes fail only with a well-formed EnvelopeError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        try {
+          decodeBinaryEnvelope(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(EnvelopeError);
+          expect([1002, 1007]).toContain((error as EnvelopeError).closeCode);
+        }
       }),
       RUNS,
     );

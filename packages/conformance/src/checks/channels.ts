@@ -49,7 +49,7 @@ async function subscribe(peer: Peer, ch: string, extra: Envelope = {}): Promise<
   const { r, index } = await call(peer, '$subscribe', { ch, ...extra });
   if (codeOf(r)) fail(`$subscribe ${ch} answered ${JSON.stringify(r['e'])}`);
   const d = r['d'] as { ch?: unknown; ep?: unknown; o?: unknown } | null;
-  if (d === null || typeof d !== 'object') return fail(`$subscribe answered ${describe({ kind: 'env', env: r, at: 0, bytes: 0 })}`);
+  if (d === null || typeof d !== 'object') return fail(`$subscribe answered ${describe({ kind: 'env', env: r, at: 0, bytes: 0, binary: false })}`);
   if (d.ch !== ch) fail(`the answer's ch is ${JSON.stringify(d.ch)}, not ${ch}`);
   if (!isB64url(d.ep, 64)) fail(`the answer's ep ${JSON.stringify(d.ep)} is not 1-64 base64url characters (§3.2)`);
   if (!isInt(d.o, 0, MAX_SAFE)) fail(`the answer's o ${JSON.stringify(d.o)} is not an offset`);

@@ -1,4 +1,5 @@
 import type { CheckDef } from '../context.js';
+import { BINARY_FORM_CHECKS } from './binary-form.js';
 import { CHANNEL_CHECKS } from './channels.js';
 import { DELIVERY_CHECKS } from './delivery.js';
 import { ENVELOPE_CHECKS, ERROR_MATCHES_CLOSE_CHECK, QUOTING_CHECK } from './envelopes.js';
@@ -22,6 +23,7 @@ export const ALL_CHECKS: readonly CheckDef[] = [
   ...REQUEST_CHECKS,
   ...LIVENESS_CHECKS,
   ...NODE_CHECKS,
+  ...BINARY_FORM_CHECKS,
   ...CHANNEL_CHECKS,
   // Last: a server that falls over on hostile input takes only these with it.
   ...LIMIT_CHECKS,

@@ -8,15 +8,20 @@ import {
   type Envelope,
 } from '@lifeline/protocol';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
+import { BinaryFrame, decodeBinaryForm, encodeBinaryForm } from './binary-form.js';
 import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
 import type { LifelineFormat } from './options.js';
+import { frameSize } from '../transport/frame.js';
 
 /**
- * One encoded envelope: a text frame (JSON mode) or a binary frame (MessagePack mode). A JSON
- * frame is a string, or its UTF-8 bytes; an `m` with a large payload may be pieces written one
- * after another, the payload where it was received (message-bytes.ts).
+ * One encoded envelope as a codec writes it: a text frame (JSON mode) or a binary frame
+ * (MessagePack mode). A JSON frame is a string, or its UTF-8 bytes; an `m` with a large payload
+ * may be pieces written one after another, the payload where it was received (message-bytes.ts).
  */
-export type Frame = string | Uint8Array | FramePieces;
+export type CodecFrame = string | Uint8Array | FramePieces;
+
+/** What a session holds for replay: a codec's frame, or a JSON envelope in the binary form (PROTOCOL.md §2.8). */
+export type Frame = CodecFrame | BinaryFrame;
 
 /** A Lifeline wire format. */
 export interface Codec {
@@ -24,9 +29,18 @@ export interface Codec {
   readonly protocol: string;
   /** Frames are binary (MessagePack) rather than text (JSON). */
   readonly binary: boolean;
-  encode(envelope: Envelope): Frame;
+  encode(envelope: Envelope): CodecFrame;
   /** Throws EnvelopeError (1007/1002). */
   decode(data: Buffer): Envelope;
+  /**
+   * JSON mode only: the binary form of an envelope that carries `b` (PROTOCOL.md §2.8), or
+   * `undefined` when it has none; and the envelope in a binary frame of a link that agreed.
+   */
+  readonly binaryForm?: {
+    encode(envelope: Envelope): BinaryFrame | undefined;
+    /** Throws EnvelopeError (1007/1002). */
+    decode(data: Buffer): Envelope;
+  };
 }
 
 /**
@@ -43,6 +57,7 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       binary: false,
       encode: (envelope) => (envelope.t === 'm' ? writeJsonMessage(envelope) : undefined) ?? encodeEnvelope(envelope),
       decode: (data) => readJsonMessage(data, limits) ?? decodeEnvelope(data.toString('utf8'), limits),
+      binaryForm: { encode: encodeBinaryForm, decode: (data) => decodeBinaryForm(data, limits) },
     },
     msgpack: {
       format: 'msgpack',
@@ -52,4 +67,9 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       decode: (data) => readMsgpackMessage(data, limits) ?? decodeEnvelopeMsgpack(data, limits),
     },
   };
+}
+
+/** The bytes of an encoded frame as the wire carries it. */
+export function sizeOfFrame(frame: Frame): number {
+  return frame instanceof BinaryFrame ? frame.size : frameSize(frame);
 }

@@ -9,10 +9,10 @@ import { EnvelopeError, type Envelope } from '@lifeline/protocol';
 import type { InboundLimit } from '../leaves/rate-limit.js';
 import type { RouteParams } from '../leaves/router.js';
 import { overBuffered, SLOW_CONSUMER_CLOSE, slowConsumerReason } from '../transport/backpressure.js';
-import { frameSize } from '../transport/frame.js';
 import { PauseReason, type SharedFrame, type Transport } from '../transport/transport.js';
 import { closeAfterFailedWrite } from '../transport/write-failure.js';
-import type { Codec, Frame } from './codec.js';
+import { BinaryFrame } from './binary-form.js';
+import { sizeOfFrame, type Codec, type Frame } from './codec.js';
 
 /** The session a link carries, as the link sees it. */
 export interface LinkSession {
@@ -71,6 +71,11 @@ export class Link {
   /** @internal RateState (rate-limit.ts) */
   rlMessagesAt = 0;
   /** @internal */ rlBytesAt = 0;
+  /**
+   * @internal The hello asked for the binary form in JSON mode (PROTOCOL.md §2.8) and the
+   * welcome agrees: binary frames are binary-form envelopes, and a BinaryFrame is written as one.
+   */
+  binaryForm = false;
   /** The route's inbound rate limit, set by the app right after the link is made. */
   private inboundLimit: InboundLimit | undefined;
   /** Set while reading is stopped for the rate limit: resumes the link when it is within the limit again. */
@@ -116,7 +121,7 @@ export class Link {
   /** Sends one envelope, encoded. */
   sendEnvelope(envelope: Envelope): void {
     const frame = this.codec.encode(envelope);
-    this.write(frame, frameSize(frame));
+    this.write(frame, sizeOfFrame(frame));
   }
 
   /**
@@ -135,7 +140,9 @@ export class Link {
       return;
     }
     try {
-      transport.write(frame, this.codec.binary);
+      if (!(frame instanceof BinaryFrame)) transport.write(frame, this.codec.binary);
+      else if (this.binaryForm) transport.write(frame.data, true);
+      else transport.write(frame.text(), false); // a session's frame, replayed to a link that did not agree
     } catch (error) {
       this.writeFailed(error);
     }
@@ -252,13 +259,14 @@ export class Link {
       if (wait > 0) this.throttle(wait, limit);
     }
     const codec = this.codec;
-    if (isBinary !== codec.binary) {
-      this.fail(new EnvelopeError(1008, codec.binary ? 'text frame in MessagePack mode (lifeline.v1.msgpack)' : 'binary frame in JSON mode (lifeline.v1)'));
-      return;
-    }
     let envelope: Envelope;
     try {
-      envelope = codec.decode(data);
+      if (isBinary === codec.binary) envelope = codec.decode(data);
+      else if (isBinary && this.binaryForm) envelope = codec.binaryForm!.decode(data);
+      else {
+        this.fail(new EnvelopeError(1008, codec.binary ? 'text frame in MessagePack mode (lifeline.v1.msgpack)' : 'binary frame in JSON mode (lifeline.v1) without the binary form agreed'));
+        return;
+      }
     } catch (error) {
       if (error instanceof EnvelopeError) {
         this.fail(error);

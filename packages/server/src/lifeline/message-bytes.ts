@@ -36,7 +36,8 @@ export const BYTE_PATH_MIN = 1024;
  */
 export abstract class EncodedPayload {
   constructor(
-    readonly format: LifelineFormat,
+    /** `bytes`: the payload of a binary-form envelope (PROTOCOL.md §2.8), its bytes themselves, which no writer passes as an encoded field. */
+    readonly format: LifelineFormat | 'bytes',
     /** A JSON string literal (quotes included), or a MessagePack str or bin with its header. */
     readonly bytes: Buffer,
   ) {}
@@ -75,13 +76,14 @@ export class EncodedText extends EncodedPayload {
 }
 
 /**
- * A `b`: canonical base64 in a JSON literal (decoded when first read), or a MessagePack bin
- * (`value` is a view of it).
+ * A `b`: canonical base64 in a JSON literal (decoded when first read), a MessagePack bin
+ * (`value` is a view of it), or the payload of a binary-form envelope (`bytes` and `value`
+ * are the same view).
  */
 export class EncodedBytes extends EncodedPayload {
   private decoded: Buffer | undefined;
 
-  constructor(format: LifelineFormat, bytes: Buffer, value?: Buffer) {
+  constructor(format: LifelineFormat | 'bytes', bytes: Buffer, value?: Buffer) {
     super(format, bytes);
     this.decoded = value;
   }
@@ -185,20 +187,33 @@ const CLOSE_BRACE = 0x7d;
 /** Where the last readDigits / readUint stopped. */
 let cursor = 0;
 
+/** The `a` the last readMessageHead read (undefined: none). */
+let headA: number | undefined;
+
+/** `{"t":"m","s":S[,"a":A]` at the start of `data`: returns S (≥ 1; A in headA, cursor after them), or −1. */
+function readMessageHead(data: Buffer): number {
+  if (!bytesAt(data, 0, JSON_HEAD)) return -1;
+  const s = readDigits(data, JSON_HEAD.length);
+  if (s < 1) return -1;
+  headA = undefined;
+  if (bytesAt(data, cursor, JSON_A)) {
+    const a = readDigits(data, cursor + JSON_A.length);
+    if (a < 0) return -1;
+    headA = a;
+  }
+  return s;
+}
+
 /**
  * The envelope in a JSON text frame of at least BYTE_PATH_MIN bytes, when it has the
  * encoder's shape and a string `d` without escapes, or a `b`; otherwise `undefined`.
  */
 export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMessage | undefined {
   const n = data.length;
-  if (n < BYTE_PATH_MIN || data[n - 1] !== CLOSE_BRACE || !bytesAt(data, 0, JSON_HEAD)) return undefined;
-  const s = readDigits(data, JSON_HEAD.length);
+  if (n < BYTE_PATH_MIN || data[n - 1] !== CLOSE_BRACE) return undefined;
+  const s = readMessageHead(data);
   if (s < 1) return undefined;
-  let a: number | undefined;
-  if (bytesAt(data, cursor, JSON_A)) {
-    a = readDigits(data, cursor + JSON_A.length);
-    if (a < 0) return undefined;
-  }
+  const a = headA;
   // The general path counts the envelope's fields as items (bounds.ts); its other bounds
   // (depth 1, keys of one character) every limit allows.
   if ((a === undefined ? 3 : 4) > limits.maxItems) return undefined;
@@ -241,6 +256,43 @@ export function writeJsonMessage(m: MessageEnvelope | EncodedMessage): Buffer | 
   frame[at] = QUOTE;
   frame[at + 1] = CLOSE_BRACE;
   return frame;
+}
+
+// ---- JSON's binary form (PROTOCOL.md §2.8) ---------------------------------------------------
+
+const JSON_BINARY_END = 0x00;
+
+/**
+ * The `m` in a binary-form frame whose head is exactly `{"t":"m","s":S[,"a":A]}` (`head`: where
+ * its 0x00 byte is), its payload a view of `data` (EncodedBytes of format `bytes`); otherwise
+ * `undefined`, and the general path decides.
+ */
+export function readBinaryFormMessage(data: Buffer, head: number, limits: DecodeLimits): BytesMessage | undefined {
+  if (data[head - 1] !== CLOSE_BRACE) return undefined;
+  const s = readMessageHead(data);
+  if (s < 1) return undefined;
+  const a = headA;
+  // `b` counts as an item, as it does in the text form (bounds.ts); depth 1 and keys of one character every limit allows.
+  if (cursor !== head - 1 || (a === undefined ? 3 : 4) > limits.maxItems) return undefined;
+  const payload = data.subarray(head + 1);
+  return new BytesMessage(s, a, new EncodedBytes('bytes', payload, payload));
+}
+
+/** Where a binary-form frame's head ends (its 0x00 byte), or −1. */
+export function binaryFormHeadEnd(data: Buffer): number {
+  return data.indexOf(JSON_BINARY_END);
+}
+
+/**
+ * The bytes of a `b` to write in a binary-form frame, and whether they are the server's own:
+ * a received payload sent on while its handler has not read it (then written where it is,
+ * as `withPayload` decides). An application's bytes are copied into the frame: the replay
+ * buffer must not hold what the application may change after send().
+ */
+export function ownPayload(envelope: object): Buffer | undefined {
+  if (!(envelope instanceof BytesMessage)) return undefined;
+  const encoded = envelope.encoded;
+  return encoded.format === 'bytes' || encoded.format === 'msgpack' ? encoded.value : undefined;
 }
 
 // ---- MessagePack (lifeline.v1.msgpack) ------------------------------------------------------
@@ -341,7 +393,7 @@ function uintText(value: number): string {
  * `head`, the received `payload` and `tail` as one frame: in pieces, the payload where it
  * is, when it makes at least 1/VIEW_SHARE of the memory it keeps alive; else copied into one.
  */
-function withPayload(head: string, payload: Buffer, tail?: string): Buffer | FramePieces {
+export function withPayload(head: string, payload: Buffer, tail?: string): Buffer | FramePieces {
   if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) return tail === undefined ? [head, payload] : [head, payload, tail];
   const frame = Buffer.allocUnsafeSlow(head.length + payload.length + (tail?.length ?? 0));
   let at = frame.write(head, 0, 'latin1');

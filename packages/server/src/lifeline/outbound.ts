@@ -7,8 +7,7 @@
  * (the shared store and the stats read it too).
  */
 import { EnvelopeError, ReplayBuffer, type InboundSequence, type ReplayBound, type ReplayBounds, type SequencedEnvelope } from '@lifeline/protocol';
-import { frameSize } from '../transport/frame.js';
-import type { Codec, Frame } from './codec.js';
+import { sizeOfFrame, type Codec, type Frame } from './codec.js';
 import type { Link } from './link.js';
 import type { SessionSnapshot } from './session-store.js';
 import type { SharedSession } from './shared-session.js';
@@ -18,6 +17,11 @@ export interface OutboundParty {
   /** The link the session is on; null while its client is away. */
   readonly link: Link | null;
   readonly codec: Codec;
+  /**
+   * The client's last link agreed to the binary form (PROTOCOL.md §2.8): an envelope with `b`
+   * is encoded in it (and written as text to a link that did not agree, Link.write).
+   */
+  readonly binaryForm: boolean;
   /** Sent envelopes, encoded, until the client acknowledges them. */
   readonly replay: ReplayBuffer<Frame>;
   /** The client's numbered envelopes: a pending acknowledgement rides along in `a`. */
@@ -42,11 +46,13 @@ export function sendNumbered(session: OutboundParty, make: (s: number, a: number
   const { replay, inbound } = session;
   const s = replay.lastSeq + 1;
   const a = link !== null && inbound.pending > 0 ? inbound.delivered : undefined;
-  const frame = session.codec.encode(make(s, a));
+  const envelope = make(s, a);
+  const codec = session.codec;
+  const frame = (session.binaryForm && codec.binaryForm?.encode(envelope)) || codec.encode(envelope);
   // The ack timer stays armed: when it fires with nothing pending it sends nothing, and
   // clearing it here would cost a timer per message in a request-reply exchange.
   if (a !== undefined) inbound.takeAck();
-  const size = frameSize(frame);
+  const size = sizeOfFrame(frame);
   const now = Date.now();
   replay.push(s, frame, size, now);
   const over = replay.exceeded(session.replayBounds, now);
@@ -106,7 +112,7 @@ export function restoredReplay(snapshot: SessionSnapshot, codec: Codec): ReplayB
   for (const stored of snapshot.frames) {
     // A store may hand JSON frames back as bytes; the link writes them as text frames.
     const frame = codec.binary || typeof stored === 'string' ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8');
-    replay.push(++s, frame, frameSize(frame), now);
+    replay.push(++s, frame, sizeOfFrame(frame), now);
   }
   return replay;
 }

@@ -117,6 +117,8 @@ export class LifelineRoute {
       link.fail(new EnvelopeError(1008, `${envelope.t}: the first envelope must be hello`));
       return;
     }
+    // JSON mode's binary form (PROTOCOL.md §2.8): agreed when the hello asks; the welcome says so.
+    link.binaryForm = envelope.bin === true && link.codec.binaryForm !== undefined;
     if (this.auth !== undefined && !this.auth.helloPassed(link, envelope, () => this.onFirstEnvelope(link, envelope))) return;
     const request = link.request!;
     if (envelope.sid === undefined) {

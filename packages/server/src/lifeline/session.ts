@@ -78,6 +78,8 @@ export type SessionOrigin =
 // them, not with `implements`, which would name interfaces whose members the public .d.ts leaves out (stripInternal).
 export class SessionSocket extends LinkedSocket {
   /** @internal */ readonly codec: Codec;
+  /** @internal OutboundParty: the last link's welcome agreed to the binary form (PROTOCOL.md §2.8). */
+  binaryForm = false;
   private readonly sid: string;
   /** @internal SHA-256 of the resume token. */
   readonly tokenDigest: Buffer;
@@ -342,13 +344,15 @@ export class SessionSocket extends LinkedSocket {
     const hb = this.owner.heartbeatInterval;
     const max = this.owner.welcomeMax;
     const rx = this.inbound.delivered;
-    // `probe`: this server answers the client's pings (PROTOCOL.md §2.5).
+    // `probe`: this server answers the client's pings (PROTOCOL.md §2.5). `bin`: the binary
+    // form, when the hello asked for it (§2.8); what the session numbers from now on uses it.
+    const bin = (this.binaryForm = link.binaryForm);
     link.sendEnvelope(
       resume
-        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true, max }
+        ? { t: 'welcome', sid: this.sid, tok, rx, resumed: true, hb, probe: true, bin, max }
         : this.reset
-          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max, reset: { reason: this.reset.reason } }
-          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, max },
+          ? { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, bin, max, reset: { reason: this.reset.reason } }
+          : { t: 'welcome', sid: this.sid, tok, rx, resumed: false, hb, probe: true, bin, max },
     );
     this.inbound.acknowledgedByRx();
     // With a shared store, only what the store holds may be seen; the rest follows once stored.

@@ -8,9 +8,10 @@
  */
 import { EnvelopeError, type InboundSequence, type ReplayBuffer, type SequencedEnvelope } from '@lifeline/protocol';
 import type { LogFields } from '../leaves/logger.js';
-import { frameSize, joinPieces } from '../transport/frame.js';
+import { joinPieces } from '../transport/frame.js';
+import { BinaryFrame } from './binary-form.js';
 import type { SharedFrame } from '../transport/transport.js';
-import type { Frame } from './codec.js';
+import { sizeOfFrame, type Frame } from './codec.js';
 import type { Link } from './link.js';
 import { SessionDurability, type DurableHost } from './session-durability.js';
 import type { JournalFrame, SessionEndReason, SessionJournal } from './session-store.js';
@@ -75,9 +76,14 @@ export class SharedSession implements DurableHost {
     return this.session.replay.acked;
   }
 
-  /** The frames after `seq`, for the store: a frame in pieces joined into one. */
+  /**
+   * The frames after `seq`, for the store: a frame in pieces joined into one, and one in the
+   * binary form (PROTOCOL.md §2.8) as its text form, which any link may be sent after a claim.
+   */
   *framesAfter(seq: number): Iterable<JournalFrame> {
-    for (const frame of this.session.replay.itemsAfter(seq)) yield Array.isArray(frame) ? joinPieces(frame) : (frame as string | Uint8Array);
+    for (const frame of this.session.replay.itemsAfter(seq)) {
+      yield frame instanceof BinaryFrame ? frame.text() : Array.isArray(frame) ? joinPieces(frame) : (frame as string | Uint8Array);
+    }
   }
 
   /** The store holds the server's envelopes up to `seq` and the client's up to `rx`. */
@@ -90,7 +96,7 @@ export class SharedSession implements DurableHost {
       for (const [s, frame] of replay.entriesAfter(Math.max(this.writtenSeq, replay.acked))) {
         if (s > seq) break;
         while (waiting !== undefined && next < waiting.length && waiting[next]!.afterSeq < s) link.writePublication(waiting[next]!.frame, waiting[next++]!.shared);
-        link.write(frame, frameSize(frame));
+        link.write(frame, sizeOfFrame(frame));
       }
     }
     if (seq > this.writtenSeq) this.writtenSeq = seq;
