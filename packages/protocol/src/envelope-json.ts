@@ -1,5 +1,5 @@
 import { decodeBase64, encodeBase64 } from './base64.js';
-import { jsonProblem, type DecodeLimits } from './bounds.js';
+import { jsonProblem, tooManyProblem, type DecodeLimits } from './bounds.js';
 import { EnvelopeError } from './envelope-error.js';
 import { readEnvelope, UINT8ARRAY_FIELD, validForEncoding, type BinaryField } from './envelope-validation.js';
 import { LifelineError } from './errors.js';
@@ -165,7 +165,11 @@ export function decodeBinaryEnvelope(frame: Uint8Array, limits?: DecodeLimits): 
 export function binaryFormEnvelope(head: string, b: Uint8Array, limits?: DecodeLimits): Envelope {
   const bounds = limits === undefined ? undefined : { ...limits, maxItems: limits.maxItems - 1 };
   const problem = jsonProblem(head, bounds, 1);
-  if (problem !== undefined) throw new EnvelopeError(1007, `binary form: the head ${problem.reason}`, { problem });
+  if (problem !== undefined) {
+    // The head was held to one item fewer, for `b`: the message names the receiver's own bound.
+    const reason = problem.code === 'LL_TOO_MANY_ITEMS' ? `${tooManyProblem(limits!.maxItems).reason}, b counted as one` : problem.reason;
+    throw new EnvelopeError(1007, `binary form: the head ${reason}`, { problem });
+  }
   let value: unknown;
   try {
     value = JSON.parse(head);

@@ -86,6 +86,14 @@ describe('envelope round trips', () => {
     expect(decodeEnvelopeMsgpack(encodeEnvelopeMsgpack(withExtra))).toEqual({ t: 'm', s: 1, d: 2 });
   });
 
+  it('reads a key written twice with its last value, in both modes (PROTOCOL.md §2.1)', () => {
+    expect(decodeEnvelope('{"t":"m","s":1,"s":2,"d":"x"}')).toEqual({ t: 'm', s: 2, d: 'x' });
+    expect(decodeEnvelope('{"t":"hello","t":"m","s":3,"d":null}')).toEqual({ t: 'm', s: 3, d: null });
+    // A fixmap of four entries: t "m", s 1, s 2, d "x".
+    const twice = bytes(0x84, 0xa1, 0x74, 0xa1, 0x6d, 0xa1, 0x73, 0x01, 0xa1, 0x73, 0x02, 0xa1, 0x64, 0xa1, 0x78);
+    expect(decodeEnvelopeMsgpack(twice)).toEqual({ t: 'm', s: 2, d: 'x' });
+  });
+
   it('refuses a __proto__ key in JSON mode as MessagePack mode does (1007), escaped or not; a __proto__ string is data', () => {
     for (const text of ['{"t":"m","s":1,"d":{"__proto__":{"polluted":1}}}', '{"t":"m","s":1,"d":{"\\u005f_proto__":1}}', '{"__proto__":1,"t":"a","a":0}']) {
       expect(() => decodeEnvelope(text)).toThrow(expect.objectContaining({ closeCode: 1007, reason: 'message has a key __proto__' }));
