@@ -4,14 +4,16 @@
 // the generator acknowledges every `ackEvery` echoes (or 50 ms), the ack riding
 // on its next message (PROTOCOL.md §2.3). `format` (json, msgpack) and `payload`
 // (d: a string; b: bytes, base64 in JSON mode; bin: bytes in JSON mode's binary
-// form, PROTOCOL.md §2.8, no base64) choose the session's envelopes.
+// form, PROTOCOL.md §2.8, no base64) choose the session's envelopes; a target with
+// its own `envelopes` (lifeline-session-bin and the like, targets/index.js) keeps them.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 import { pairLines } from '../lib/report.js';
 
 /**
- * `requirement` (optional): { target, vs, min, source } — a line under the table
- * says whether target's median is at least `min` times vs's, in the same run.
+ * `requirement` (optional): { target, vs, min, source }, or a list of them — a line
+ * under the table says whether target's median is at least `min` times vs's, in the
+ * same run.
  * `compare` (optional): [{ target, vs, what }] — for each pair present, a line under
  * the table with target's throughput as a multiple of vs's and both rows' p50 and
  * p99 latency (and the CPU of the target's helpers, e.g. its redis-server).
@@ -25,7 +27,7 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     params: { size, conns, window, warmup: 1, duration: 3, ackEvery: 64, format: 'json', payload: 'd' },
     describe: (p) =>
       `${p.size} B payload, ${p.conns} conns x ${p.window} in flight, ${p.warmup} s warm-up + ${p.duration} s measured` +
-      `; lifeline session: ${sessionEnvelopes(p)} of ${p.size} B, acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
+      `; lifeline session: ${sessionEnvelopes(p)} of ${p.size} B (the other lifeline-session-* targets: their own envelopes), acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
     variants(selected, p) {
       checked(name, 'format', p.format, ['json', 'msgpack']);
       checked(name, 'payload', p.payload, ['d', 'b', 'bin']);
@@ -43,7 +45,7 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     ],
     notes(rows, p) {
       const lines = [];
-      if (p?.format === 'json' && p.payload === 'b') {
+      if ((p?.format === 'json' && p.payload === 'b') || rows.some((r) => r.id === 'lifeline-session-b64')) {
         // Not a measurement: what base64 alone allows, so that the session rows can be read against it.
         const encoded = Math.ceil(p.size / 3) * 4;
         lines.push(
@@ -55,13 +57,14 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
       const perRound = (row, base) => row.per_round.length === base.per_round.length
         ? ` (per round: ${row.per_round.map((v, i) => (v / base.per_round[i]).toFixed(2)).join(', ')})`
         : '';
-      const row = requirement && find(requirement.target);
-      const base = requirement && find(requirement.vs);
-      if (row && base) {
+      for (const need of [requirement ?? []].flat()) {
+        const row = find(need.target);
+        const base = find(need.vs);
+        if (!row || !base) continue;
         const ratio = row.median[primary] / base.median[primary];
         lines.push(
-          `   ${requirement.target} / ${requirement.vs} = ${ratio.toFixed(2)}x${perRound(row, base)}; ` +
-            `${requirement.source}: >= ${requirement.min}x — ${ratio >= requirement.min ? 'met' : 'NOT met'}`,
+          `   ${need.target} / ${need.vs} = ${ratio.toFixed(2)}x${perRound(row, base)}; ` +
+            `${need.source}: >= ${need.min}x — ${ratio >= need.min ? 'met' : 'NOT met'}`,
         );
       }
       for (const c of compare) {
@@ -80,6 +83,7 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     },
     async measure(target, p) {
       const lifeline = target.gen.proto === 'lifeline';
+      const { format, payload } = target.def.envelopes ?? p;
       const { result, cpu, flags } = await runMeasured(
         target,
         {
@@ -90,8 +94,8 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
           warmup: p.warmup,
           duration: p.duration,
           'ack-every': lifeline ? p.ackEvery : undefined,
-          format: lifeline ? p.format : undefined,
-          payload: lifeline ? p.payload : undefined,
+          format: lifeline ? format : undefined,
+          payload: lifeline ? payload : undefined,
         },
         (p.warmup + p.duration + 60) * 1000,
       );

@@ -27,6 +27,21 @@ export const LIFELINE_BENCH_LIMITS = [
 ];
 const SOCKET_IO_PATH = '/socket.io/?EIO=4&transport=websocket';
 
+// The same server and route as `lifeline`; only the client differs: it offers
+// lifeline.v1, so every connection is a session and every message an envelope.
+const LIFELINE_SESSION = {
+  label: 'lifeline session (lifeline.v1)',
+  note: 'lifeline serve, /echo route, Lifeline mode (JSON envelopes, acks, replay buffer)',
+  argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
+  env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
+  gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
+  available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
+  // Session memory has its own scenario (next to raw mode); handshakes and
+  // heartbeat compare raw-mode servers. Name it in --targets to run it there.
+  // In fan-out its subscribers get `p` envelopes from the same server.
+  defaultScenarios: ['echo64', 'echo16k', 'session-memory', 'fanout5k', 'fanout10k'],
+};
+
 export const TARGETS = {
   ws: {
     label: 'ws',
@@ -77,18 +92,14 @@ export const TARGETS = {
   },
   // The same server and route as `lifeline`; only the client differs: it offers
   // lifeline.v1, so every connection is a session and every message an envelope.
-  'lifeline-session': {
-    label: 'lifeline session (lifeline.v1)',
-    note: 'lifeline serve, /echo route, Lifeline mode (JSON envelopes, acks, replay buffer)',
-    argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
-    env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
-    gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
-    available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
-    // Session memory has its own scenario (next to raw mode); handshakes and
-    // heartbeat compare raw-mode servers. Name it in --targets to run it there.
-    // In fan-out its subscribers get `p` envelopes from the same server.
-    defaultScenarios: ['echo64', 'echo16k', 'session-memory', 'fanout5k', 'fanout10k'],
-  },
+  'lifeline-session': LIFELINE_SESSION,
+  // The same session target with the other envelopes, in echo16k only (issue 16: the 16 KiB
+  // echo in Lifeline mode for text and bytes, in both codecs, from one run). `envelopes`
+  // fixes the generator's format and payload for the target (scenarios/echo.js).
+  'lifeline-session-b64': sessionWith('json', 'b', 'JSON envelopes, b as base64'),
+  'lifeline-session-bin': sessionWith('json', 'bin', 'JSON envelopes, b in the binary form (PROTOCOL.md §2.8)'),
+  'lifeline-session-msgpack': sessionWith('msgpack', 'd', 'MessagePack envelopes, d'),
+  'lifeline-session-msgpack-b': sessionWith('msgpack', 'b', 'MessagePack envelopes, b'),
   // lifeline-session with the Redis session store (and broker): `lifeline serve --redis`
   // stores every numbered envelope in Redis before writing it and every client envelope
   // before the handler sees it (docs/redis.md "Sessions on many nodes"). The difference
@@ -138,6 +149,17 @@ export const TARGETS = {
   'lifeline-deno-session': lifelineOn('deno', 'lifeline'),
 };
 
+/** lifeline-session whose generator always sends `format` envelopes carrying `payload` (echo16k). */
+function sessionWith(format, payload, what) {
+  return {
+    ...LIFELINE_SESSION,
+    label: `lifeline session, ${format === 'json' ? 'JSON' : 'MessagePack'} ${payload === 'bin' ? 'b binary form' : payload === 'b' ? 'b' : 'd'}`,
+    note: `lifeline serve, /echo route, Lifeline mode: ${what}`,
+    envelopes: { format, payload },
+    defaultScenarios: ['echo16k'],
+  };
+}
+
 /** `lifeline serve` on `runtime`'s own server, /echo in raw mode (`ws`) or Lifeline mode (`lifeline`). */
 function lifelineOn(runtime, proto) {
   const name = runtime === 'bun' ? 'Bun' : 'Deno';
@@ -159,7 +181,8 @@ function lifelineOn(runtime, proto) {
 }
 
 export const DEFAULT_TARGETS = [
-  'ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session', 'lifeline-session-redis',
+  'ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session',
+  'lifeline-session-bin', 'lifeline-session-b64', 'lifeline-session-msgpack', 'lifeline-session-msgpack-b', 'lifeline-session-redis',
   'bun', 'lifeline-bun', 'lifeline-bun-session', 'deno', 'lifeline-deno', 'lifeline-deno-session',
 ];
 
