@@ -33,14 +33,10 @@ export function encodeEnvelope(codec: Codec, env: Envelope): string | Uint8Array
 export function decodeFrame(codec: Codec, data: Buffer, binary: boolean, binaryForm = false): Decoded {
   if (codec === 'json') {
     if (binary) return binaryForm ? decodeBinaryForm(data) : { ok: false, problem: 'a binary frame in JSON mode, the binary form not agreed (§2.6, §2.8 R5: 1008)' };
-    let value: unknown;
-    try {
-      value = JSON.parse(data.toString('utf8'));
-    } catch {
-      return { ok: false, problem: 'a text frame that is not JSON (§2.6: 1007)' };
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, problem: 'JSON that is not an object (§2.1 R1)' };
-    return { ok: true, env: value as Envelope };
+    const value = parseJsonObject(data);
+    if (value === 'not JSON') return { ok: false, problem: 'a text frame that is not JSON (§2.6: 1007)' };
+    if (value === 'not an object') return { ok: false, problem: 'JSON that is not an object (§2.1 R1)' };
+    return { ok: true, env: value };
   }
   if (!binary) return { ok: false, problem: 'a text frame in MessagePack mode (§2.6: 1008)' };
   let value: unknown;
@@ -67,17 +63,23 @@ function decodeBinaryForm(data: Buffer): Decoded {
   if (zero < 0) return { ok: false, problem: 'a binary-form frame without a 0x00 byte (§2.8 R5: 1007)' };
   const head = data.subarray(0, zero);
   if (!isUtf8(head)) return { ok: false, problem: 'a binary-form head that is not UTF-8 (§2.8 R5: 1007)' };
-  let value: unknown;
-  try {
-    value = JSON.parse(head.toString('utf8'));
-  } catch {
-    return { ok: false, problem: 'a binary-form head that is not JSON (§2.8 R5: 1007)' };
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, problem: 'a binary-form head that is not an object (§2.8 R5: 1002)' };
-  const o = value as Envelope;
+  const o = parseJsonObject(head);
+  if (o === 'not JSON') return { ok: false, problem: 'a binary-form head that is not JSON (§2.8 R5: 1007)' };
+  if (o === 'not an object') return { ok: false, problem: 'a binary-form head that is not an object (§2.8 R5: 1002)' };
   if (!BINARY_FORM_TYPES.includes(o['t'] as string)) return { ok: false, problem: 'a binary-form head whose t is not m, q, r or p (§2.8 R4, R5: 1002)' };
   if ('b' in o || 'd' in o || 'e' in o) return { ok: false, problem: 'a binary-form head with b, d or e (§2.8 R5: 1002)' };
   return { ok: true, env: { ...o, b: Buffer.from(data.subarray(zero + 1)).toString('base64') } };
+}
+
+/** UTF-8 JSON text as an object (§2.1 R1), or what it is instead. */
+function parseJsonObject(text: Buffer): Envelope | 'not JSON' | 'not an object' {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.toString('utf8'));
+  } catch {
+    return 'not JSON';
+  }
+  return value === null || typeof value !== 'object' || Array.isArray(value) ? 'not an object' : (value as Envelope);
 }
 
 /** §2.8: the binary form of an envelope with bytes in `b`, by hand: its JSON without `b`, 0x00, the bytes. */
