@@ -8,7 +8,7 @@
  * (atomic), and the loser of the race throws its copy away.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +35,9 @@ export function ensureRuntime(name, env = process.env) {
     mkdirSync(CACHE, { recursive: true });
     const staging = join(CACHE, `.${name}-${version}-${process.pid}-${Date.now()}`);
     mkdirSync(staging, { recursive: true });
+    // Both packages put their binary in place in a postinstall script, which npm's allowScripts
+    // policy (advisory in npm 11, blocking from npm 12) runs only for packages named here.
+    writeFileSync(join(staging, 'package.json'), JSON.stringify({ private: true, allowScripts: { [name]: true } }) + '\n');
     try {
       execFileSync('npm', ['install', '--prefix', staging, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', `${name}@${version}`], {
         stdio: 'pipe',
