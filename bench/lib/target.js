@@ -26,6 +26,8 @@ const GC_HOOK_ARGS = {
 };
 
 /**
+ * A target def's `runtimeArgs` go to its runtime (Bun, Deno) before the script.
+ *
  * @param {string} name      key of TARGETS
  * @param {object} options   { extraArgs: [] } appended to the server's argv;
  *                           { argv(port, services) } replaces the target's server
@@ -55,7 +57,7 @@ export async function startTarget(name, { extraArgs = [], argv: argvOf } = {}) {
     let argv;
     if (def.runtime) {
       const runtime = ensureRuntime(def.runtime);
-      argv = [runtime.command, ...runtime.args, ...GC_HOOK_ARGS[def.runtime], ...script];
+      argv = [runtime.command, ...runtime.args, ...(def.runtimeArgs ?? []), ...GC_HOOK_ARGS[def.runtime], ...script];
     } else {
       argv = [process.execPath, ...GC_HOOK_ARGS.node, ...script];
     }

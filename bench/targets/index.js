@@ -166,8 +166,10 @@ function lifelineOn(runtime, proto) {
   const server = runtime === 'bun' ? 'Bun.serve' : 'Deno.serve';
   return {
     label: proto === 'ws' ? `lifeline on ${runtime}` : `lifeline session on ${runtime} (lifeline.v1)`,
-    note: `lifeline serve on ${name} ${RUNTIMES[runtime].version} (${server}), /echo route, ${proto === 'ws' ? 'raw mode' : 'Lifeline mode (JSON envelopes, acks, replay buffer)'}`,
+    note: `lifeline serve on ${name} ${RUNTIMES[runtime].version} (${server}${runtime === 'deno' ? ', --unstable-no-legacy-abort' : ''}), /echo route, ${proto === 'ws' ? 'raw mode' : 'Lifeline mode (JSON envelopes, acks, replay buffer)'}`,
     runtime,
+    // The flags `lifeline serve --runtime deno` gives the Deno it starts (packages/cli/src/runtime.ts).
+    runtimeArgs: runtime === 'deno' ? ['--unstable-no-legacy-abort'] : [],
     argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
     env: { LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto, path: '/echo' },

@@ -10,7 +10,7 @@
  * Without it: a sentence saying how to install it, exit 2. Bun and Deno are not dependencies
  * (each is about 100 MB), so `npm install` of lifeline never downloads them.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import process from 'node:process';
@@ -53,11 +53,46 @@ export function missingRuntimeMessage(runtime: 'bun' | 'deno', env: NodeJS.Proce
 }
 
 /**
+ * Deno's `--unstable-no-legacy-abort`: without it, Deno aborts every request's signal, with a
+ * new DOMException, once the answer is out, the upgrade's 101 included; with it, only a
+ * request whose client went away before the answer is aborted, which is the only case the
+ * server asks about (transport/fetch/upgrade.ts `gone`). It cuts about a fifth of the
+ * server's CPU per handshake (bench/README.md "Bun and Deno: where the gap is"). Deno
+ * refuses a flag it does not know, so it is given only to a Deno at least as new as the one
+ * it was checked with; an older one (or one whose version cannot be read) runs as before.
+ */
+const NO_LEGACY_ABORT = '--unstable-no-legacy-abort';
+const NO_LEGACY_ABORT_SINCE = [2, 9, 6] as const;
+
+/** The flags for a Deno binary: NO_LEGACY_ABORT when its `--version` says it is new enough. */
+export function denoFlags(binary: string): string[] {
+  let reported: string;
+  try {
+    reported = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return [];
+  }
+  return denoHasNoLegacyAbort(reported) ? [NO_LEGACY_ABORT] : [];
+}
+
+/** Whether `deno --version`'s output names a Deno with NO_LEGACY_ABORT. */
+export function denoHasNoLegacyAbort(versionOutput: string): boolean {
+  const match = /^deno (\d+)\.(\d+)\.(\d+)/m.exec(versionOutput);
+  if (match === null) return false;
+  for (let i = 0; i < 3; i++) {
+    const part = Number(match[i + 1]);
+    if (part !== NO_LEGACY_ABORT_SINCE[i]) return part > NO_LEGACY_ABORT_SINCE[i]!;
+  }
+  return true;
+}
+
+/**
  * Runs this same command on `runtime` (the arguments unchanged: the child sees
  * --runtime and finds itself on it), until it exits; resolves with the status to exit with.
  */
 export function relaunch(runtime: 'bun' | 'deno', binary: string, script: string, argv: readonly string[]): Promise<number> {
-  const child = spawn(binary, [...RUNTIMES[runtime].args, script, ...argv], {
+  const flags = runtime === 'deno' ? denoFlags(binary) : [];
+  const child = spawn(binary, [...RUNTIMES[runtime].args, ...flags, script, ...argv], {
     stdio: ['pipe', 'inherit', 'inherit'],
     env: { ...process.env, [CHILD_ENV]: '1' },
   });

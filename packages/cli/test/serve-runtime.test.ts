@@ -2,8 +2,8 @@
  * `lifeline serve --runtime node|bun|deno` (docs/cli.md, docs/server.md "Runtimes"): the
  * HTTP side the same on each runtime's own server (health, readiness, metrics, stats, the
  * built console as static files with validators, the 404/405/426 answers), a missing runtime
- * named with how to install it (exit 2), and the runtime's process going when the command
- * that started it is killed. And an app of one's own run by each runtime unchanged:
+ * named with how to install it (exit 2), the runtime's process going when the command
+ * that started it is killed, and the flag Deno is started with (--unstable-no-legacy-abort). And an app of one's own run by each runtime unchanged:
  * asynchronous auth, a route's maxPayload, the inbound rate limit of a Lifeline link (and its
  * fallback where reading cannot pause) and of a raw connection kept under it past the burst,
  * the heartbeat of raw connections.
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LifelineTestClient } from '../../../test/support/lifeline-test-client.js';
+import { denoHasNoLegacyAbort } from '../src/runtime.js';
 import { ensureRuntime, serveOn, SERVER_RUNTIMES } from '../../../test/support/runtimes.js';
 import { CLI, spawnServe, stopProcess, type ServeProcess } from '../../../test/support/servers.js';
 import { waitFor } from '../../../test/support/wait.js';
@@ -238,6 +239,35 @@ describe('lifeline serve --runtime bun: the runtime process and the command', ()
       await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+  });
+});
+
+describe('lifeline serve --runtime deno: the flags Deno is started with', () => {
+  it('--unstable-no-legacy-abort from Deno 2.9.6 on, none for an older Deno (which would refuse it) or an unreadable version', () => {
+    expect(denoHasNoLegacyAbort('deno 2.9.6 (stable, release, x86_64-unknown-linux-gnu)\nv8 15.0.245.2-rusty\n')).toBe(true);
+    expect(denoHasNoLegacyAbort('deno 2.10.0 (stable)')).toBe(true);
+    expect(denoHasNoLegacyAbort('deno 3.0.0')).toBe(true);
+    expect(denoHasNoLegacyAbort('deno 2.9.5 (stable)')).toBe(false);
+    expect(denoHasNoLegacyAbort('deno 1.46.3 (stable)')).toBe(false);
+    expect(denoHasNoLegacyAbort('not deno')).toBe(false);
+  });
+
+  it('the Deno process of the pinned version runs with --unstable-no-legacy-abort', { timeout: 600_000 }, async () => {
+    const { command } = ensureRuntime('deno');
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runtime', 'deno'], { env: { ...process.env, LIFELINE_DENO: command }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      await waitFor(() => out.includes('listening on'), 'the listening line', 60_000);
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      expect(children).toHaveLength(1);
+      const args = readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0');
+      expect(args.slice(1, 5)).toEqual(['run', '--allow-all', '--quiet', '--unstable-no-legacy-abort']);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     }
   });
