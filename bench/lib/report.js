@@ -114,6 +114,9 @@ export const RUNTIME_PAIRS = [
   { target: 'lifeline-deno', vs: 'deno' },
 ];
 
+/** lifeline-deno against bare Deno given the same runtime flag (no goal: a reference beside issue 17's pair). */
+export const DENO_SAME_FLAGS = { target: 'lifeline-deno', vs: 'deno-no-legacy-abort' };
+
 /**
  * One line per pair present in `rows`: target's median of `primary` as a multiple of vs's,
  * the ratios of the rounds both measured clean (pairedRatios), and with `min` whether the

@@ -1,5 +1,5 @@
 import { echoScenario } from './echo.js';
-import { RUNTIME_PAIRS } from '../lib/report.js';
+import { DENO_SAME_FLAGS, RUNTIME_PAIRS } from '../lib/report.js';
 
 export default echoScenario({
   name: 'echo64',
@@ -15,5 +15,6 @@ export default echoScenario({
     ...RUNTIME_PAIRS.map((p) => ({ ...p, min: 0.8 })),
     { target: 'lifeline-bun-session', vs: 'lifeline-session', min: 3 },
     { target: 'lifeline-deno-session', vs: 'lifeline-session' },
+    DENO_SAME_FLAGS,
   ],
 });

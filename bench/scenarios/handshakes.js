@@ -2,7 +2,7 @@
 // (101 and Sec-WebSocket-Accept checked), WebSocket close handshake, repeat.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
-import { pairedRatios, pairLines, RUNTIME_PAIRS } from '../lib/report.js';
+import { DENO_SAME_FLAGS, pairedRatios, pairLines, RUNTIME_PAIRS } from '../lib/report.js';
 
 export default {
   name: 'handshakes',
@@ -24,6 +24,7 @@ export default {
       .map((p) => `   ${p.id} / ws, round by round (clean pairs): ${p.ratios.map((x) => x.toFixed(2)).join(' ')}; median ${p.median.toFixed(2)}x`),
     // Issue 17: Lifeline on Bun and Deno against that runtime's bare server.
     ...pairLines(rows, 'handshakes_per_s', RUNTIME_PAIRS.map((p) => ({ ...p, min: 0.8 }))),
+    ...pairLines(rows, 'handshakes_per_s', [DENO_SAME_FLAGS]),
   ],
   columns: [
     { key: 'handshakes_per_s', label: 'hs/s', fmt: 'int' },

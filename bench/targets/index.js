@@ -140,6 +140,18 @@ export const TARGETS = {
     gen: { kind: 'native', proto: 'ws', path: '/' },
     defaultScenarios: ['echo64', 'echo16k', 'handshakes', 'idle-memory', 'fanout5k'],
   },
+  // The same bare server with the flag `lifeline serve --runtime deno` gives Deno: what
+  // lifeline-deno's ratio would be against a bare server that took the same saving.
+  'deno-no-legacy-abort': {
+    label: 'deno (Deno.serve), --unstable-no-legacy-abort',
+    note: `the bare Deno echo with --unstable-no-legacy-abort, as lifeline-deno runs (a reference for it, not issue 17's)`,
+    runtime: 'deno',
+    runtimeArgs: ['--unstable-no-legacy-abort'],
+    argv: (port) => [join(SERVERS, 'deno-echo.js'), ...hostPort(port)],
+    env: {},
+    gen: { kind: 'native', proto: 'ws', path: '/' },
+    defaultScenarios: ['echo64', 'handshakes'],
+  },
   // lifeline serve on Bun and on Deno, each on its runtime's own server (issue 17): the
   // process `lifeline serve --runtime bun|deno` starts, run directly (without the Node
   // parent that only waits for it), so that the pinned, measured process is the server.
@@ -185,7 +197,7 @@ function lifelineOn(runtime, proto) {
 export const DEFAULT_TARGETS = [
   'ws', 'ws+bufferutil', 'socket.io', 'socket.io-native', 'raw-tcp', 'lifeline', 'lifeline-session',
   'lifeline-session-bin', 'lifeline-session-b64', 'lifeline-session-msgpack', 'lifeline-session-msgpack-b', 'lifeline-session-redis',
-  'bun', 'lifeline-bun', 'lifeline-bun-session', 'deno', 'lifeline-deno', 'lifeline-deno-session',
+  'bun', 'lifeline-bun', 'lifeline-bun-session', 'deno', 'deno-no-legacy-abort', 'lifeline-deno', 'lifeline-deno-session',
 ];
 
 /** Targets of the default run for one scenario. */
