@@ -218,20 +218,11 @@ describe('lifeline serve --runtime without the runtime', () => {
 
 describe('lifeline serve --runtime bun: the runtime process and the command', () => {
   it('the runtime process exits once the command that started it is killed with SIGKILL', { timeout: 600_000 }, async () => {
-    const { command } = ensureRuntime('bun');
     // Not in a process group of its own: only the command gets the SIGKILL.
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runtime', 'bun'], { env: { ...process.env, LIFELINE_BUN: command }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { child, exited, out, runtimePid, runtimeArgs } = await serveOnRuntimeProcess('bun');
     try {
-      let out = '';
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-      await waitFor(() => out.includes('listening on'), 'the listening line', 60_000);
       const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
-      // The runtime's process is the command's child.
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-      expect(children).toHaveLength(1);
-      const runtimePid = children[0]!;
-      expect(readFileSync(`/proc/${runtimePid}/cmdline`, 'utf8').split('\0')[0]).toContain('bun');
+      expect(runtimeArgs[0]).toContain('bun');
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       child.kill('SIGKILL');
       await exited;
@@ -255,23 +246,41 @@ describe('lifeline serve --runtime deno: the flags Deno is started with', () => 
   });
 
   it('the Deno process of the pinned version runs with --unstable-no-legacy-abort', { timeout: 600_000 }, async () => {
-    const { command } = ensureRuntime('deno');
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runtime', 'deno'], { env: { ...process.env, LIFELINE_DENO: command }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { child, exited, runtimeArgs } = await serveOnRuntimeProcess('deno');
     try {
-      let out = '';
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-      await waitFor(() => out.includes('listening on'), 'the listening line', 60_000);
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-      expect(children).toHaveLength(1);
-      const args = readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0');
-      expect(args.slice(1, 5)).toEqual(['run', '--allow-all', '--quiet', '--unstable-no-legacy-abort']);
+      expect(runtimeArgs.slice(1, 5)).toEqual(['run', '--allow-all', '--quiet', '--unstable-no-legacy-abort']);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     }
   });
 });
+
+/**
+ * `lifeline serve --port 0 --runtime R` on the pinned runtime, once it prints its listening
+ * line: the command, its exit, its output so far, and the runtime's process (the command's
+ * only child) with its command line.
+ */
+async function serveOnRuntimeProcess(runtime: 'bun' | 'deno') {
+  const { command } = ensureRuntime(runtime);
+  const variable = runtime === 'bun' ? 'LIFELINE_BUN' : 'LIFELINE_DENO';
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runtime', runtime], { env: { ...process.env, [variable]: command }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  try {
+    await waitFor(() => out.includes('listening on'), 'the listening line', 60_000);
+    const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(children).toHaveLength(1);
+    const runtimePid = children[0]!;
+    const runtimeArgs = readFileSync(`/proc/${runtimePid}/cmdline`, 'utf8').split('\0');
+    return { child, exited, out, runtimePid, runtimeArgs };
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
+}
 
 /** The process runs (a zombie waiting to be reaped by whoever adopted it has exited). */
 function alive(pid: number): boolean {
