@@ -20,7 +20,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
 import type { Pieces } from '../transport/frame.js';
-import { base64Alphabet, plainText } from './byte-scan.js';
+import { ASCII_TEXT, base64Alphabet, PLAIN_TEXT, textScan } from './byte-scan.js';
 import type { LifelineFormat } from './options.js';
 
 /**
@@ -224,9 +224,10 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMess
     // Without a quote inside, a backslash or a control character, the literal is a JSON
     // string without escapes: it reads as its own UTF-8 text, which JSON.stringify writes
     // back as these very bytes (valid UTF-8 holds no lone surrogate).
-    if (!plainText(data, start, end)) return undefined;
+    const scan = textScan(data, start, end);
+    if ((scan & PLAIN_TEXT) === 0) return undefined;
     const literal = data.subarray(start - 1, end + 1);
-    const ascii = isAscii(literal);
+    const ascii = (scan & ASCII_TEXT) !== 0;
     if (!ascii && !isUtf8(literal)) return undefined; // the general path reads it with replacement characters
     return new TextMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
   }
