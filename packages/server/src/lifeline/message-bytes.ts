@@ -395,7 +395,17 @@ function uintText(value: number): string {
  * is, when it makes at least 1/VIEW_SHARE of the memory it keeps alive; else copied into one.
  */
 export function withPayload(head: string, payload: Buffer, tail?: string): Buffer | FramePieces {
-  if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) return tail === undefined ? [head, payload] : [head, payload, tail];
+  if (payload.buffer.byteLength <= VIEW_SHARE * payload.byteLength) {
+    if (tail === undefined) return [head, payload];
+    // A JSON payload sent on came right before the `}` that closed its envelope: one view
+    // reaching over that byte saves the frame a piece, and the socket a write.
+    const after = payload.byteOffset + payload.byteLength;
+    if (tail.length === 1 && after < payload.buffer.byteLength) {
+      const withTail = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength + 1);
+      if (withTail[payload.byteLength] === tail.charCodeAt(0)) return [head, withTail];
+    }
+    return [head, payload, tail];
+  }
   const frame = Buffer.allocUnsafeSlow(head.length + payload.length + (tail?.length ?? 0));
   let at = frame.write(head, 0, 'latin1');
   at += payload.copy(frame, at);
