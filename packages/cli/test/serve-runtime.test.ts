@@ -96,7 +96,7 @@ function connect(url: string, options: WebSocket.ClientOptions = {}): Promise<We
 const closeOf = (ws: WebSocket) => new Promise<{ code: number; reason: string; at: number }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
 
 describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (runtime) => {
-  let app: { child: ChildProcess; port: number; exited: Promise<unknown> } | undefined;
+  let app: { child: ChildProcess; port: number; exited: Promise<unknown>; output: () => string } | undefined;
   beforeAll(async () => {
     const command = runtime === 'node' ? { command: process.execPath, args: [] } : ensureRuntime(runtime);
     const child = spawn(command.command, [...command.args, APP], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -106,7 +106,7 @@ describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (r
     await waitFor(() => /port \d+ \w+/.test(out) || child.exitCode !== null, 'the app to listen', 60_000);
     const [, port, on] = /port (\d+) (\w+)/.exec(out) ?? [];
     expect(on, out).toBe(runtime);
-    app = { child, port: Number(port), exited };
+    app = { child, port: Number(port), exited, output: () => out };
   }, 600_000);
   afterAll(async () => {
     app?.child.kill('SIGKILL');
@@ -149,6 +149,26 @@ describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (r
     }
     expect(client.problems).toEqual([]);
     client.close();
+  });
+
+  it('a client that reads nothing: messages go until what the connection holds unsent would pass maxBufferedBytes, then 1013, every one before it intact and in order', { timeout: 60_000 }, async () => {
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/flood`)) as WebSocket;
+    ws.pause(); // read nothing until the server has given up
+    const received: Buffer[] = [];
+    ws.on('message', (data) => received.push(data as Buffer));
+    const closed = closeOf(ws);
+    ws.send('go');
+    let report: RegExpExecArray | null = null;
+    await waitFor(() => (report = /flood: sent (\d+), held at most (\d+)/.exec(app!.output())) !== null, 'the flood report', 30_000);
+    const [, sent, held] = report!.map(Number);
+    const max = 1024 * 1024;
+    expect(sent).toBeLessThan(400); // it stopped at the bound
+    expect(held).toBeGreaterThan(max / 2); // the runtime did hold messages: the kernel's buffers alone did not take them
+    expect(held).toBeLessThanOrEqual(max + 10); // never more than the bound (+ one frame head)
+    ws.resume();
+    expect(await closed).toMatchObject({ code: 1013, reason: `slow consumer: over ${max} bytes unsent` });
+    expect(received.map((m) => m.length)).toEqual(Array.from({ length: sent! }, () => 64 * 1024));
+    received.forEach((m, i) => expect(m.every((byte) => byte === (i & 0xff)), `message ${i}`).toBe(true));
   });
 
   it('a raw connection kept under the inbound rate limit is never closed by it, past the burst: the clock the limiter reads moves on from turn to turn', { timeout: 60_000 }, async () => {

@@ -10,7 +10,7 @@ export const SLOW_CONSUMER_CLOSE = 1013;
 
 /** True when writing `size` more bytes would take `transport` past `max` unsent bytes. */
 export function overBuffered(transport: Transport, size: number, max: number): boolean {
-  return transport.bufferedAmount + size > max;
+  return transport.bufferedAtMost + size > max && transport.bufferedAmount + size > max;
 }
 
 /** The close reason, naming the bound. */

@@ -76,6 +76,12 @@ export interface Transport {
   /** Bytes written and not yet handed to the operating system. */
   readonly bufferedAmount: number;
   /**
+   * An upper bound on bufferedAmount that costs no call into the runtime: bufferedAmount
+   * itself where reading it is cheap. The maxBufferedBytes check (backpressure.ts) asks the
+   * runtime only when this bound would pass the limit.
+   */
+  readonly bufferedAtMost: number;
+  /**
    * Unsent bytes the connection held when this event-loop turn began writing, i.e. what
    * the peer has not taken from earlier turns: a burst written this turn is not a slow peer.
    */

@@ -17,9 +17,19 @@ import type { BunWebSocket } from './bun-api.js';
 
 const CAPABILITIES: TransportCapabilities = { pauseReading: false, framed: false, ping: true, refusalFirst: false };
 
+/** The largest head of a frame the server sends (RFC 6455 §5.2: 2 bytes, a 64-bit length, no mask). */
+const FRAME_HEAD_MAX = 10;
+
 export class BunTransport extends MessageTransport {
   /** @internal Set by Bun's `open`. */
   ws: BunWebSocket<BunTransport> | undefined = undefined;
+  /**
+   * Bytes handed to Bun since its buffer was last seen empty, with a frame head for each
+   * message and for each pong Bun answers by itself: Bun holds no more than this unsent.
+   * getBufferedAmount() is a call into Bun that cost about a tenth of a small echo's time,
+   * so the maxBufferedBytes check makes it only when this bound would pass the limit.
+   */
+  private sentSinceEmpty = 0;
 
   constructor(
     protocol: string,
@@ -36,18 +46,33 @@ export class BunTransport extends MessageTransport {
   }
 
   get bufferedAmount(): number {
-    return this.ws === undefined || this.closing ? 0 : this.ws.getBufferedAmount();
+    if (this.ws === undefined || this.closing) return 0;
+    const amount = this.ws.getBufferedAmount();
+    if (amount === 0) this.sentSinceEmpty = 0;
+    return amount;
   }
 
+  override get bufferedAtMost(): number {
+    return this.ws === undefined || this.closing ? 0 : this.sentSinceEmpty;
+  }
+
+  /**
+   * Open from Bun's `open` until the close began: Bun calls `close` (MessageTransport.closed)
+   * before its own close() returns and as soon as the peer's close frame or the connection's
+   * end arrives, so the JavaScript state follows Bun's without asking it (readyState is a
+   * call into Bun) on every write.
+   */
   protected get runtimeOpen(): boolean {
-    return this.ws !== undefined && this.ws.readyState === 1;
+    return this.ws !== undefined;
   }
 
   protected sendText(text: string): number {
+    this.sentSinceEmpty += 3 * text.length + FRAME_HEAD_MAX; // UTF-8 takes at most 3 bytes per UTF-16 unit
     return this.ws!.sendText(text);
   }
 
   protected sendBinary(bytes: Uint8Array): number {
+    this.sentSinceEmpty += bytes.byteLength + FRAME_HEAD_MAX;
     return this.ws!.sendBinary(bytes);
   }
 
@@ -60,6 +85,14 @@ export class BunTransport extends MessageTransport {
   }
 
   ping(): void {
-    if (this.isOpen) this.ws!.ping();
+    if (!this.isOpen) return;
+    this.sentSinceEmpty += FRAME_HEAD_MAX;
+    this.ws!.ping();
+  }
+
+  /** A ping Bun answers with a pong of the same payload (counted whether it was a ping or a pong). */
+  override heard(size: number): void {
+    this.sentSinceEmpty += size + FRAME_HEAD_MAX;
+    super.heard(size);
   }
 }

@@ -48,6 +48,10 @@ export abstract class MessageTransport implements Transport {
     return !this.closing && this.runtimeOpen;
   }
 
+  get bufferedAtMost(): number {
+    return this.bufferedAmount;
+  }
+
   get backlog(): number {
     return this.bufferedAmount;
   }

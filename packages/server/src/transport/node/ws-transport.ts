@@ -46,6 +46,10 @@ export class NodeWsTransport extends WebSocket implements Transport {
     return this.readyState === WebSocket.OPEN;
   }
 
+  get bufferedAtMost(): number {
+    return this.bufferedAmount;
+  }
+
   get backlog(): number {
     return this.corked ? this.backlogAtCork : this._socket.writableLength;
   }
