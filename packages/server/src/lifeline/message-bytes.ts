@@ -20,7 +20,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { DecodeLimits, MessageEnvelope } from '@lifeline/protocol';
 import type { Pieces } from '../transport/frame.js';
-import { ASCII_TEXT, base64Alphabet, PLAIN_TEXT, textScan } from './byte-scan.js';
+import { base64Alphabet, plainText } from './byte-scan.js';
 import type { LifelineFormat } from './options.js';
 
 /**
@@ -53,7 +53,7 @@ export class EncodedText extends EncodedPayload {
     /** Where the string's UTF-8 bytes begin and end within `bytes`. */
     private readonly start: number,
     private readonly end: number,
-    /** They are ASCII (then latin1 decodes them, which costs a copy and nothing else). */
+    /** They are known to be ASCII (then latin1 decodes them, which costs a copy and nothing else). */
     private readonly ascii: boolean,
   ) {
     super(format, bytes);
@@ -223,13 +223,11 @@ export function readJsonMessage(data: Buffer, limits: DecodeLimits): EncodedMess
   if (bytesAt(data, cursor, JSON_D)) {
     // Without a quote inside, a backslash or a control character, the literal is a JSON
     // string without escapes: it reads as its own UTF-8 text, which JSON.stringify writes
-    // back as these very bytes (valid UTF-8 holds no lone surrogate).
-    const scan = textScan(data, start, end);
-    if ((scan & PLAIN_TEXT) === 0) return undefined;
+    // back as these very bytes. A text frame is valid UTF-8 (the transport refuses any other
+    // with 1007, TransportSink.transportMessage), and valid UTF-8 holds no lone surrogate.
+    if (!plainText(data, start, end)) return undefined;
     const literal = data.subarray(start - 1, end + 1);
-    const ascii = (scan & ASCII_TEXT) !== 0;
-    if (!ascii && !isUtf8(literal)) return undefined; // the general path reads it with replacement characters
-    return new TextMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, ascii));
+    return new TextMessage(s, a, new EncodedText('json', literal, 1, literal.length - 1, false));
   }
   if (bytesAt(data, cursor, JSON_B)) {
     if (!canonicalBase64(data, start, end)) return undefined;

@@ -136,7 +136,10 @@ export interface Transport {
 
 /** What a transport delivers to: a raw Socket or a Lifeline Link. */
 export interface TransportSink {
-  /** One complete message. */
+  /**
+   * One complete message. A text message's bytes are valid UTF-8: a transport refuses any
+   * other with 1007 (Node: ws checks every text frame; Bun and Deno hand over a string).
+   */
   transportMessage(data: Buffer, binary: boolean): void;
   /**
    * The transport refuses what the peer sent and is about to close with `code` (1009, 1007,
