@@ -15,7 +15,7 @@
 // LIFELINE_BENCH_REDIS_ROUNDS (default 3).
 import os from 'node:os';
 import WebSocket from 'ws';
-import { LIFELINE_BIN } from '../targets/index.js';
+import { LIFELINE_BIN, LIFELINE_NODE_FLAGS } from '../targets/index.js';
 import { redisAvailability, startRedis, stopRedis } from '../lib/redis.js';
 import { startUntil, stopNow } from '../lib/spawn.js';
 
@@ -73,7 +73,7 @@ export default {
       const { url } = redis;
       nodeB = await startUntil(
         process.execPath,
-        [LIFELINE_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--redis', url, '--log-level', 'silent'],
+        [...LIFELINE_NODE_FLAGS, LIFELINE_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--redis', url, '--log-level', 'silent'],
         (line) => /listening on http:\/\/[^\s]*:(\d+)/.exec(line)?.[1],
         'lifeline serve --redis (node B)',
       );

@@ -4,7 +4,7 @@
 // or Deno. `gen` says how the load generator
 // talks to it. `redis: true` gives a target a redis-server of its own, started
 // before it and stopped after it; its `argv(port, { redisUrl })` gets the URL.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisAvailability } from '../lib/redis.js';
@@ -14,8 +14,19 @@ const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(BENCH, '..');
 const SERVERS = join(BENCH, 'targets', 'servers');
 export const LIFELINE_BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
+/**
+ * The flags the `lifeline` command gives Node: those on the #! line of
+ * packages/cli/bin/lifeline.js, which `npm start` repeats (docs/server.md "Node's heap").
+ * Every `lifeline serve` the bench starts on Node runs with them, as a user's does.
+ */
+export const LIFELINE_NODE_FLAGS = readFileSync(join(ROOT, 'packages', 'cli', 'bin', 'lifeline.js'), 'utf8')
+  .split('\n', 1)[0]
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
 
 const hostPort = (port) => ['--host', '127.0.0.1', '--port', String(port)];
+/** Node's arguments for `lifeline serve` on `port` as the bench runs it, then `more`. */
+const serveOnNode = (port, ...more) => [...LIFELINE_NODE_FLAGS, LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, ...more];
 // lifeline serve's abuse limits (docs/server.md "Limits") would trip here: echo64 drives
 // about 26,000 messages/s through each connection, and every connection of idle-memory,
 // session-memory, heartbeat and handshakes comes from 127.0.0.1. The limits stay in the
@@ -32,7 +43,7 @@ const SOCKET_IO_PATH = '/socket.io/?EIO=4&transport=websocket';
 const LIFELINE_SESSION = {
   label: 'lifeline session (lifeline.v1)',
   note: 'lifeline serve, /echo route, Lifeline mode (JSON envelopes, acks, replay buffer)',
-  argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
+  argv: (port) => serveOnNode(port),
   env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
   gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
   available: () => existsSync(LIFELINE_BIN) || `${LIFELINE_BIN} not found (run npm run build)`,
@@ -84,7 +95,7 @@ export const TARGETS = {
   lifeline: {
     label: 'lifeline',
     note: 'lifeline serve, /echo route',
-    argv: (port) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS],
+    argv: (port) => serveOnNode(port),
     // An inherited LIFELINE_REDIS_URL would switch on the Redis store; that is lifeline-session-redis.
     env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto: 'ws', path: '/echo' },
@@ -109,7 +120,7 @@ export const TARGETS = {
     label: 'lifeline session + Redis store',
     note: 'lifeline serve --redis, /echo route, Lifeline mode; sessions journaled in a local redis-server',
     redis: true,
-    argv: (port, { redisUrl }) => [LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, '--redis', redisUrl],
+    argv: (port, { redisUrl }) => serveOnNode(port, '--redis', redisUrl),
     env: { WS_NO_BUFFER_UTIL: null, LIFELINE_REDIS_URL: null },
     gen: { kind: 'native', proto: 'lifeline', path: '/echo' },
     available: () => {

@@ -28,9 +28,32 @@ afterEach(() => {
   scratch = undefined;
 });
 
+/** The Node flags on the bin's #! line (`#!/usr/bin/env -S node …`). */
+function shebangFlags(): string[] {
+  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+  expect(first).toMatch(/^#!\/usr\/bin\/env -S node( --[\w-]+=\w+)+$/);
+  return first.split(' ').slice(3);
+}
+
 describe('bin/lifeline.js', { timeout: 120_000 }, () => {
   it('runs the built command', async () => {
     expect(await run(BIN, ['--version'])).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+  });
+
+  it('run by its #! line, as npm links it, Node has the heap floor; npm start passes the same flags', async () => {
+    const flags = shebangFlags();
+    expect(flags).toContain('--initial-old-space-size=64');
+    scratch = mkdtempSync(join(tmpdir(), 'lifeline-bin-'));
+    const report = join(scratch, 'exec-argv.cjs');
+    writeFileSync(report, 'process.stderr.write(`execArgv ${JSON.stringify(process.execArgv)}\\n`);\n');
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(BIN, ['--version'], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: `--require=${report}` } }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      });
+    });
+    expect(result).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: `execArgv ${JSON.stringify(flags)}\n` });
+    const start = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toContain(`node ${flags.join(' ')} packages/cli/dist/bin.js serve`);
   });
 
   it('without dist/ (before the first build) exits 1 saying how to build', async () => {
