@@ -262,6 +262,61 @@ describe('Socket', () => {
     ws.close();
   });
 
+  it('hands each message to exactly the listeners it has when the message arrives: on, once, prependListener, off, removeAllListeners', async () => {
+    // deliver() calls a sole plain listener itself (Socket.soleListener); every change of the
+    // listeners must reach that choice, or a removed listener would still be called.
+    const log: string[] = [];
+    const listener = (name: string) => (m: Message) => log.push(`${name} ${m.text}`);
+    const [a, b, c, d, e, f] = ['a', 'b', 'c', 'd', 'e', 'f'].map(listener);
+    let server: Socket | undefined;
+    running = await startApp((app) =>
+      app.ws('/listeners', (socket) => {
+        server = socket;
+        socket.on('message', a!);
+      }),
+    );
+    const ws = await open(running.wsUrl('/listeners'));
+    await waitFor(() => server, 'the handler');
+    const socket = server!;
+    let sent = 0;
+    /** Sends the next message and waits for `expected`, the log entries it makes. */
+    const step = async (expected: string[]) => {
+      const text = `m${++sent}`;
+      const before = log.length;
+      ws.send(text);
+      await waitFor(() => socket.stats.messagesIn === sent && log.length >= before + expected.length, text);
+      expect(log.slice(before), text).toEqual(expected.map((name) => `${name} ${text}`));
+    };
+    await step(['a']);
+    socket.off('message', a!);
+    await step([]); // arrives with no listener: nobody hears it
+    socket.on('message', a!);
+    await step(['a']);
+    socket.once('message', b!);
+    await step(['a', 'b']);
+    await step(['a']);
+    socket.prependListener('message', c!);
+    await step(['c', 'a']);
+    socket.off('message', c!);
+    await step(['a']);
+    socket.removeAllListeners('message');
+    socket.on('message', d!);
+    await step(['d']);
+    socket.once('message', e!);
+    socket.off('message', d!);
+    await step(['e']);
+    socket.on('message', d!);
+    await step(['d']);
+    // Without a name it also removes the socket's own newListener and removeListener hooks.
+    socket.removeAllListeners();
+    socket.on('message', e!);
+    await step(['e']);
+    socket.off('message', e!);
+    socket.on('message', f!);
+    await step(['f']);
+    ws.close();
+  });
+
   it('negotiates subprotocols per route', async () => {
     running = await startApp((app) => {
       app.ws('/chat', { protocols: ['chat.v2', 'chat.v1'] }, (s) => s.send(s.protocol));
