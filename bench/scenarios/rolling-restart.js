@@ -15,7 +15,7 @@
 // Counts: LIFELINE_BENCH_ROLLING_SESSIONS (default 1000), LIFELINE_BENCH_ROLLING_ROUNDS
 // (default 3). Nothing is pinned: the nodes, Redis and the clients share the machine.
 import os from 'node:os';
-import { LIFELINE_BENCH_LIMITS, LIFELINE_BIN, LIFELINE_NODE_FLAGS } from '../targets/index.js';
+import { serveOnNode } from '../targets/index.js';
 import { redisAvailability, startRedis, stopRedis } from '../lib/redis.js';
 import { startUntil, stopNow } from '../lib/spawn.js';
 
@@ -50,7 +50,7 @@ export default {
             nodes.push(
               await startUntil(
                 process.execPath,
-                [...LIFELINE_NODE_FLAGS, LIFELINE_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--redis', redis.url, '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, ...variant.args],
+                serveOnNode(0, '--redis', redis.url, ...variant.args),
                 (line) => /listening on http:\/\/[^\s]*:(\d+)/.exec(line)?.[1],
                 `lifeline serve --redis (node ${i + 1})`,
               ),

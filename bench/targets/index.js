@@ -26,7 +26,7 @@ export const LIFELINE_NODE_FLAGS = readFileSync(join(ROOT, 'packages', 'cli', 'b
 
 const hostPort = (port) => ['--host', '127.0.0.1', '--port', String(port)];
 /** Node's arguments for `lifeline serve` on `port` as the bench runs it, then `more`. */
-const serveOnNode = (port, ...more) => [...LIFELINE_NODE_FLAGS, LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, ...more];
+export const serveOnNode = (port, ...more) => [...LIFELINE_NODE_FLAGS, LIFELINE_BIN, 'serve', ...hostPort(port), '--log-level', 'silent', ...LIFELINE_BENCH_LIMITS, ...more];
 // lifeline serve's abuse limits (docs/server.md "Limits") would trip here: echo64 drives
 // about 26,000 messages/s through each connection, and every connection of idle-memory,
 // session-memory, heartbeat and handshakes comes from 127.0.0.1. The limits stay in the

@@ -412,7 +412,6 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
   }
 
   private readSoleListener(): ((message: Message) => void) | null {
-    if (this.soleListenerOff) return null;
     const raw = this.rawListeners('message');
     // A once() listener is a wrapper in rawListeners and the function itself in listeners.
     return raw.length === 1 && raw[0] === this.listeners('message')[0] ? (raw[0] as (message: Message) => void) : null;
