@@ -317,6 +317,33 @@ describe('Socket', () => {
     ws.close();
   });
 
+  it("a listener removed after removeAllListeners('removeListener') is not called", async () => {
+    // That call takes the socket's removeListener hook away without a removeListener event.
+    const log: string[] = [];
+    const a = (m: Message) => log.push(`a ${m.text}`);
+    let server: Socket | undefined;
+    running = await startApp((app) =>
+      app.ws('/unhooked', (socket) => {
+        server = socket;
+        socket.on('message', a);
+      }),
+    );
+    const ws = await open(running.wsUrl('/unhooked'));
+    await waitFor(() => server, 'the handler');
+    const socket = server!;
+    ws.send('m1');
+    await waitFor(() => log.length === 1, 'm1');
+    socket.removeAllListeners('removeListener');
+    socket.off('message', a);
+    ws.send('m2'); // arrives with no listener: nobody hears it
+    await waitFor(() => socket.stats.messagesIn === 2, 'm2');
+    socket.on('message', (m) => log.push(`b ${m.text}`));
+    ws.send('m3');
+    await waitFor(() => socket.stats.messagesIn === 3 && log.length >= 2, 'm3');
+    expect(log).toEqual(['a m1', 'b m3']);
+    ws.close();
+  });
+
   it('negotiates subprotocols per route', async () => {
     running = await startApp((app) => {
       app.ws('/chat', { protocols: ['chat.v2', 'chat.v1'] }, (s) => s.send(s.protocol));

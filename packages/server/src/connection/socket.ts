@@ -143,8 +143,8 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
    * (on, addListener, prependListener): EventEmitter.emit costs about 15 ns a message in Bun,
    * a direct call well under one (bench/README.md, fourth run). null: none, several, or a
    * once() listener, which emit handles; undefined: the listeners changed since it was read.
-   * The newListener and removeListener hooks reset it; once a bare removeAllListeners() has
-   * taken them away, it stays null.
+   * The newListener and removeListener hooks reset it; once removeAllListeners() has taken
+   * either of them away, it stays null.
    */
   private soleListener: ((message: Message) => void) | null | undefined = undefined;
   private soleListenerOff = false;
@@ -415,6 +415,16 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
     const raw = this.rawListeners('message');
     // A once() listener is a wrapper in rawListeners and the function itself in listeners.
     return raw.length === 1 && raw[0] === this.listeners('message')[0] ? (raw[0] as (message: Message) => void) : null;
+  }
+
+  /**
+   * Node's EventEmitter removes the listeners of `removeListener` without emitting
+   * `removeListener`, so the hook cannot see itself go: the direct call is switched off here,
+   * or a `message` listener removed afterwards would still be called.
+   */
+  override removeAllListeners(...args: Parameters<EventEmitter<SocketEvents>['removeAllListeners']>): this {
+    if (args.length === 0 || (args[0] as string | symbol) === 'removeListener') this.messageListenersChanged(true);
+    return super.removeAllListeners(...args);
   }
 
   /** @internal The `message` listeners changed (newListener, removeListener), or the hooks are gone. */
