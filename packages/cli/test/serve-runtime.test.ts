@@ -4,7 +4,9 @@
  * built console as static files with validators, the 404/405/426 answers), a missing runtime
  * named with how to install it (exit 2), the runtime's process going when the command
  * that started it is killed, and the flag Deno is started with (--unstable-no-legacy-abort). And an app of one's own run by each runtime unchanged:
- * asynchronous auth, a route's maxPayload, the inbound rate limit of a Lifeline link (and its
+ * asynchronous auth, a route's maxPayload (in UTF-8 bytes), what a message reads as and how it
+ * is sent on (Bun and Deno hand over text as a string), text of every UTF-8 length through a
+ * Lifeline session, the inbound rate limit of a Lifeline link (and its
  * fallback where reading cannot pause) and of a raw connection kept under it past the burst,
  * the heartbeat of raw connections.
  */
@@ -84,6 +86,20 @@ describe.each(SERVER_RUNTIMES)('lifeline serve --runtime %s: the HTTP side', (ru
 const APP = fileURLToPath(new URL('../../../test/fixtures/runtimes/server.mjs', import.meta.url));
 
 /** A WebSocket to the fixture app: open, or the HTTP status it was refused with. */
+/** Sends each message in turn, once every answer to the one before has come (`answers` in all, evenly), and returns the answers. */
+async function exchange(url: string, messages: (string | Buffer)[], answers: number): Promise<{ data: Buffer; binary: boolean }[]> {
+  const ws = (await connect(url)) as WebSocket;
+  const frames: { data: Buffer; binary: boolean }[] = [];
+  ws.on('message', (data, binary) => frames.push({ data: data as Buffer, binary }));
+  const each = answers / messages.length;
+  for (const [i, message] of messages.entries()) {
+    ws.send(message);
+    await waitFor(() => frames.length === (i + 1) * each, `the answers to message ${i + 1} from ${url}`, 30_000);
+  }
+  ws.close();
+  return frames;
+}
+
 function connect(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, options);
@@ -127,6 +143,43 @@ describe.each(SERVER_RUNTIMES)('an app of its own (createApp, listen) on %s', (r
     const closed = closeOf(ws);
     ws.send('0123456789a');
     expect(await closed).toMatchObject({ code: 1009 });
+  });
+
+  it('a text message reads the same as on Node (UTF-8 size, text, a Buffer of its bytes) and is sent on as received, or as the application changed it', async () => {
+    const text = 'héllo € 😀 \u0000 "quoted"'; // 1-, 2-, 3- and 4-byte characters, a NUL and quotes
+    const bytes = Buffer.from(text);
+    const binary = Buffer.from([0xff, 0x00, 0x80]);
+    const read = await exchange(`ws://127.0.0.1:${app!.port}/read`, [text, binary], 4);
+    expect(read[0]).toEqual({ data: bytes, binary: false });
+    expect(JSON.parse(String(read[1]!.data))).toEqual({ size: bytes.length, binary: false, text, data: bytes.toString('hex'), isBuffer: true });
+    expect(read[2]).toEqual({ data: binary, binary: true });
+    expect(JSON.parse(String(read[3]!.data))).toMatchObject({ size: 3, binary: true, data: 'ff0080', isBuffer: true });
+    const changed = await exchange(`ws://127.0.0.1:${app!.port}/change`, [text, binary], 2);
+    expect(changed).toEqual([
+      { data: Buffer.from(`Z${text.slice(1)}`), binary: false },
+      { data: Buffer.from([0x5a, 0x00, 0x80]), binary: true },
+    ]);
+  });
+
+  it("counts a text message's UTF-8 bytes against maxPayload, not its characters: four euro signs (12 bytes) close with 1009", async () => {
+    const ws = (await connect(`ws://127.0.0.1:${app!.port}/small`)) as WebSocket;
+    const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+    ws.send('€€€'); // 9 bytes: within the 10
+    expect(await echoed).toBe('€€€');
+    const closed = closeOf(ws);
+    ws.send('€€€€');
+    expect(await closed).toMatchObject({ code: 1009 });
+  });
+
+  it('a Lifeline session echoes text of every UTF-8 length as sent', async () => {
+    const client = new LifelineTestClient(`ws://127.0.0.1:${app!.port}/lifeline`);
+    await client.connect();
+    const values = ['héllo € 😀', 'x'.repeat(2000) + '€', { nested: ['😀', '\u0000'] }];
+    for (const value of values) client.send(value);
+    await waitFor(() => client.messages.length === values.length, 'the echoes', 30_000);
+    expect(client.messages).toEqual(values);
+    expect(client.problems).toEqual([]);
+    client.close();
   });
 
   it('a Lifeline client over the inbound rate limit: slowed down on Node (all echoed), closed with 1013 on Bun and Deno, and its session resumes', { timeout: 60_000 }, async () => {

@@ -50,7 +50,8 @@ export interface WsRoute {
   readonly transport: RouteTransport;
   /** Picks the subprotocol from what the client offered, without token entries; false: none fits. */
   readonly selectProtocol: (offered: Set<string>) => string | false;
-  readonly textHeartbeat: { message: Buffer; reply: string } | undefined;
+  /** The heartbeat text, and its bytes (compared with a text message received as bytes, on Node). */
+  readonly textHeartbeat: { message: string; bytes: Buffer; reply: string } | undefined;
   readonly lifeline: LifelineRoute | undefined;
   readonly auth: RouteAuth | undefined;
   /** Inbound rate limit of the route's connections (the app's, with the byte burst raised to the route's maxPayload if need be). */
@@ -93,7 +94,7 @@ export function createWsRoute(path: string, options: WsRouteOptions, handler: Ws
     handler,
     transport: defaults.runtime.route({ maxPayload, selectProtocol }),
     selectProtocol,
-    textHeartbeat: hb ? { message: Buffer.from(hb.message), reply: hb.reply } : undefined,
+    textHeartbeat: hb ? { message: hb.message, bytes: Buffer.from(hb.message), reply: hb.reply } : undefined,
     lifeline,
     auth,
     inboundLimit: routeInboundLimit(defaults.inboundLimit, path, maxPayload),

@@ -22,34 +22,46 @@ export class InvalidMessageError extends LifelineError {
 }
 
 /**
- * One received WebSocket message. The payload stays as the bytes `ws` delivered; text is
- * decoded only when asked for, so forwarding a message (`socket.send(msg)`) costs no
- * decode and no copy.
+ * One received WebSocket message. The payload stays as the runtime delivered it: the bytes
+ * on Node, where text is decoded only when asked for; a text frame's string on Bun and
+ * Deno, made into bytes only when `data` is read. Forwarding a message (`socket.send(msg)`)
+ * sends what was received, with no decode and no copy.
  */
 export class Message {
   private decoded: string | undefined;
-  /** The payload's bytes; a Lifeline message makes them only when asked (lazyData). */
+  /** The payload's bytes; a Lifeline message, or a text message received as a string, makes them only when asked (lazyData). */
   private bytes: Buffer | undefined;
 
   constructor(
-    /** The payload as received. */
-    data: Buffer,
+    /** The payload as received: bytes, or the text of a text frame. */
+    data: Buffer | string,
     /** True for a binary frame, false for a text frame. */
     readonly binary: boolean,
     /** The bounds `json()` parses within: the app's `limits`. */
     private readonly limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+    /** The UTF-8 bytes of a string `data`, when the caller has counted them (the transport has); -1: counted on first use. */
+    private textSize = -1,
   ) {
-    this.bytes = data;
+    if (typeof data === 'string') this.decoded = data;
+    else this.bytes = data;
   }
 
-  /** The payload as received (a `Buffer`). */
+  /** The payload as bytes (a `Buffer`). */
   get data(): Buffer {
     return (this.bytes ??= this.lazyData());
   }
 
-  /** @internal The bytes of a message made without them (LifelineMessage). */
+  /**
+   * @internal What `socket.send(message)` writes: the bytes once they exist (the application
+   * may have changed them), else the text as received.
+   */
+  get wireData(): Buffer | string {
+    return this.bytes ?? this.decoded ?? this.data;
+  }
+
+  /** @internal The bytes of a message made without them (a text frame's string; LifelineMessage). */
   protected lazyData(): Buffer {
-    return Buffer.alloc(0);
+    return this.decoded !== undefined ? Buffer.from(this.decoded) : Buffer.alloc(0);
   }
 
   /** @internal Something has read `data` (a LifelineMessage made without it). */
@@ -57,7 +69,7 @@ export class Message {
     return this.bytes !== undefined;
   }
 
-  /** The payload as text (UTF-8). For a text frame `ws` has already checked the encoding. */
+  /** The payload as text (UTF-8). For a text frame the runtime has already checked the encoding. */
   get text(): string {
     return (this.decoded ??= this.data.toString('utf8'));
   }
@@ -85,8 +97,15 @@ export class Message {
     }
   }
 
+  /** The payload's bytes (a string's UTF-8 bytes, counted without making `data`). */
   get size(): number {
-    return this.data.length;
+    const bytes = this.bytes;
+    if (bytes !== undefined) return bytes.length;
+    // A string `decoded` without `bytes` is the text as received (text() makes bytes first).
+    const text = this.decoded;
+    if (text === undefined) return this.data.length;
+    if (this.textSize < 0) this.textSize = Buffer.byteLength(text);
+    return this.textSize;
   }
 }
 

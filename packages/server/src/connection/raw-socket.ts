@@ -8,7 +8,6 @@ import type { WireFormat } from '../channels/hub.js';
 import type { SweepTarget } from '../leaves/heartbeat-sweep.js';
 import { OVER_BYTES, type InboundLimit, type RateState, type RateVerdict } from '../leaves/rate-limit.js';
 import { overBuffered, SLOW_CONSUMER_CLOSE, slowConsumerReason } from '../transport/backpressure.js';
-import { frameSize } from '../transport/frame.js';
 import { PauseReason, type SharedFrame, type Transport, type TransportSink } from '../transport/transport.js';
 import { closeAfterFailedWrite } from '../transport/write-failure.js';
 import { Message } from './message.js';
@@ -16,7 +15,7 @@ import { checkCloseArguments, Socket, type RequestHandler, type RequestOptions, 
 
 export interface RawSocketInit extends SocketInit {
   /** Exact text frames answered with `reply` and not delivered (an app-level heartbeat such as the seed's "heartCheck"). */
-  textHeartbeat: { message: Buffer; reply: string } | undefined;
+  textHeartbeat: { message: string; bytes: Buffer; reply: string } | undefined;
   /** The route's inbound rate limit; unset: none. */
   inboundLimit?: InboundLimit | undefined;
 }
@@ -84,18 +83,21 @@ export class RawSocket extends Socket implements TransportSink, SweepTarget, Rat
   send(data: Sendable, options?: { binary?: boolean }): boolean {
     let payload: string | Uint8Array;
     let binary: boolean;
+    let size: number;
     if (data instanceof Message) {
-      payload = data.data;
+      payload = data.wireData;
       binary = options?.binary ?? data.binary;
+      size = data.size; // a received text's byte count, counted once on arrival
     } else if (typeof data === 'string') {
       payload = data;
       binary = options?.binary ?? false;
+      size = Buffer.byteLength(data);
     } else {
       payload = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
       binary = options?.binary ?? true;
+      size = payload.byteLength;
     }
     const transport = this.transport;
-    const size = frameSize(payload);
     if (!transport.isOpen) return this.drop('not-open', size);
     const max = this.host.maxBufferedBytes;
     if (overBuffered(transport, size, max)) {
@@ -239,22 +241,22 @@ export class RawSocket extends Socket implements TransportSink, SweepTarget, Rat
   // ---- from the transport (TransportSink) --------------------------------------------------
 
   /** @internal */
-  transportMessage(data: Buffer, binary: boolean): void {
+  transportMessage(data: Buffer | string, binary: boolean, size: number): void {
     const limit = this.inboundLimit;
     if (limit !== undefined) {
-      const verdict = limit.admit(this, data.length);
+      const verdict = limit.admit(this, size);
       if (verdict !== 0) {
-        this.overRateLimit(limit, verdict, data.length);
+        this.overRateLimit(limit, verdict, size);
         return;
       }
     }
     this.messagesIn++;
     const heartbeat = this.textHeartbeat;
-    if (heartbeat && !binary && data.length === heartbeat.message.length && data.equals(heartbeat.message)) {
+    if (heartbeat && !binary && size === heartbeat.bytes.length && (typeof data === 'string' ? data === heartbeat.message : data.equals(heartbeat.bytes))) {
       this.send(heartbeat.reply);
       return;
     }
-    this.accept(new Message(data, binary, this.host.limits));
+    this.accept(new Message(data, binary, this.host.limits, size));
   }
 
   /** A received message went over the inbound rate limit: close with 1008 naming the limit, or drop it, counted. */

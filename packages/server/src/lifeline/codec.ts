@@ -9,7 +9,7 @@ import {
 } from '@lifeline/protocol';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol/msgpack';
 import { BinaryFrame, decodeBinaryForm, encodeBinaryForm } from './binary-form.js';
-import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
+import { BYTE_PATH_MIN, readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
 import type { LifelineFormat } from './options.js';
 import { frameSize } from '../transport/frame.js';
 
@@ -30,8 +30,11 @@ export interface Codec {
   /** Frames are binary (MessagePack) rather than text (JSON). */
   readonly binary: boolean;
   encode(envelope: Envelope): CodecFrame;
-  /** Throws EnvelopeError (1007/1002). */
-  decode(data: Buffer): Envelope;
+  /**
+   * A frame of the codec's type (TransportSink.transportMessage): its bytes, or a text
+   * frame's string as Bun and Deno deliver it. Throws EnvelopeError (1007/1002).
+   */
+  decode(data: Buffer | string): Envelope;
   /**
    * JSON mode only: the binary form of an envelope that carries `b` (PROTOCOL.md §2.8), or
    * `undefined` when it has none; and the envelope in a binary frame of a link that agreed.
@@ -56,7 +59,7 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       protocol: LIFELINE_JSON_PROTOCOL,
       binary: false,
       encode: (envelope) => (envelope.t === 'm' ? writeJsonMessage(envelope) : undefined) ?? encodeEnvelope(envelope),
-      decode: (data) => readJsonMessage(data, limits) ?? decodeEnvelope(data.toString('utf8'), limits),
+      decode: (data) => (typeof data === 'string' ? decodeJsonText(data, limits) : readJsonMessage(data, limits) ?? decodeEnvelope(data.toString('utf8'), limits)),
       binaryForm: { encode: encodeBinaryForm, decode: (data) => decodeBinaryForm(data, limits) },
     },
     msgpack: {
@@ -64,9 +67,25 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       protocol: LIFELINE_MSGPACK_PROTOCOL,
       binary: true,
       encode: (envelope) => (envelope.t === 'm' ? writeMsgpackMessage(envelope) : undefined) ?? encodeEnvelopeMsgpack(envelope),
-      decode: (data) => readMsgpackMessage(data, limits) ?? decodeEnvelopeMsgpack(data, limits),
+      decode: (data) => {
+        // A MessagePack frame is binary (link.ts refuses a text frame in this mode): always bytes.
+        const bytes = data as Buffer;
+        return readMsgpackMessage(bytes, limits) ?? decodeEnvelopeMsgpack(bytes, limits);
+      },
     },
   };
+}
+
+/**
+ * A JSON frame received as a string (Bun, Deno). A short one is parsed as it is; one that may
+ * carry a large payload goes the byte path as Node's do, which keeps that payload as it came
+ * (the UTF-8 copy costs less than parsing and writing it again), and decides as the general
+ * path does when it cannot.
+ */
+function decodeJsonText(text: string, limits: DecodeLimits): Envelope {
+  if (text.length < BYTE_PATH_MIN) return decodeEnvelope(text, limits);
+  const bytes = Buffer.from(text);
+  return readJsonMessage(bytes, limits) ?? decodeEnvelope(text, limits);
 }
 
 /** The bytes of an encoded frame as the wire carries it. */

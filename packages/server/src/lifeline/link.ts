@@ -249,20 +249,20 @@ export class Link {
   }
 
   /** @internal TransportSink */
-  transportMessage(data: Buffer, isBinary: boolean): void {
+  transportMessage(data: Buffer | string, isBinary: boolean, size: number): void {
     if (this.closing) return;
     const limit = this.inboundLimit;
     if (limit !== undefined) {
       // Every envelope is processed (a numbered one cannot be dropped without breaking the
       // sequence); over the limit, the link stops reading until it is within it again.
-      const wait = limit.charge(this, data.length);
+      const wait = limit.charge(this, size);
       if (wait > 0) this.throttle(wait, limit);
     }
     const codec = this.codec;
     let envelope: Envelope;
     try {
       if (isBinary === codec.binary) envelope = codec.decode(data);
-      else if (isBinary && this.binaryForm) envelope = codec.binaryForm!.decode(data);
+      else if (isBinary && this.binaryForm) envelope = codec.binaryForm!.decode(data as Buffer);
       else {
         this.fail(new EnvelopeError(1008, codec.binary ? 'text frame in MessagePack mode (lifeline.v1.msgpack)' : 'binary frame in JSON mode (lifeline.v1) without the binary form agreed'));
         return;

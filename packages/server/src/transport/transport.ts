@@ -137,10 +137,13 @@ export interface Transport {
 /** What a transport delivers to: a raw Socket or a Lifeline Link. */
 export interface TransportSink {
   /**
-   * One complete message. A text message's bytes are valid UTF-8: a transport refuses any
-   * other with 1007 (Node: ws checks every text frame; Bun and Deno hand over a string).
+   * One complete message of `size` payload bytes. A binary message is a Buffer. A text
+   * message is valid UTF-8 (a transport refuses any other with 1007): its bytes on Node,
+   * where `ws` checks every text frame, and the string itself on Bun and Deno, which decode
+   * text frames themselves; turning that string back into bytes would cost more than the
+   * rest of a small message's way through the server.
    */
-  transportMessage(data: Buffer, binary: boolean): void;
+  transportMessage(data: Buffer | string, binary: boolean, size: number): void;
   /**
    * The transport refuses what the peer sent and is about to close with `code` (1009, 1007,
    * 1002, 1008): a sink that implements this may write a last frame and close first with a

@@ -86,8 +86,7 @@ export class BunNativeServer implements NativeServer {
           open(transport);
         },
         message(ws: BunWebSocket<BunTransport>, message: string | Buffer) {
-          if (typeof message === 'string') ws.data.received(Buffer.from(message), false);
-          else ws.data.received(message, true);
+          ws.data.received(message, typeof message !== 'string');
         },
         close(ws: BunWebSocket<BunTransport>, code: number, reason: string) {
           ws.data.closed(code, reason);

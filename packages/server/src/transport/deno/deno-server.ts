@@ -41,7 +41,7 @@ class DenoRoute implements RouteTransport {
     socket.onopen = () => open(transport);
     socket.onmessage = (event) => {
       const data = event.data;
-      if (typeof data === 'string') transport.received(Buffer.from(data), false);
+      if (typeof data === 'string') transport.received(data, false);
       else transport.received(Buffer.from(data), true);
     };
     socket.onclose = (event) => transport.closed(event.code, event.reason);

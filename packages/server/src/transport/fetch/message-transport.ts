@@ -117,14 +117,15 @@ export abstract class MessageTransport implements Transport {
 
   abstract ping(): void;
 
-  /** @internal One message from the runtime. */
-  received(data: Buffer, binary: boolean): void {
-    this.bytesRead += data.length;
-    if (data.length > this.maxPayload) {
-      this.refuse(1009, tooBig(data.length, this.maxPayload));
+  /** @internal One message from the runtime: a binary message's bytes, a text message as the runtime decoded it. */
+  received(data: Buffer | string, binary: boolean): void {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.bytesRead += size;
+    if (size > this.maxPayload) {
+      this.refuse(1009, tooBig(size, this.maxPayload));
       return;
     }
-    if (!this.closing) this.sink!.transportMessage(data, binary);
+    if (!this.closing) this.sink!.transportMessage(data, binary, size);
   }
 
   /** @internal A pong or ping from the peer: a sign of life for the heartbeat sweep. */

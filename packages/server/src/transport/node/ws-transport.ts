@@ -251,7 +251,7 @@ export function whenWritten(raw: Duplex, callback: () => void): void {
 }
 
 function onMessage(this: NodeWsTransport, data: Buffer, isBinary: boolean): void {
-  this.sink!.transportMessage(data, isBinary);
+  this.sink!.transportMessage(data, isBinary, data.length);
 }
 
 function onClose(this: NodeWsTransport, code: number, reason: Buffer): void {
