@@ -61,11 +61,14 @@ function parseEnvelope(text: string): Envelope {
  * that breaks a content rule (a lone surrogate, a key `__proto__`).
  */
 export function encodeEnvelope(envelope: Envelope): string {
+  // A plain m's head is digits and fixed keys, and base64 has no backslash and no underscore:
+  // only a `d` can break a content rule, so only its JSON is checked, before the frame is
+  // joined (in JavaScriptCore a joined string is a rope that a search would flatten).
+  if (envelope.t === 'm' && isPlainMessage(envelope)) return `${plainMessageHead(envelope)}${payloadJson(envelope, 'm', true)}}`;
   return checked(encodeUnchecked(envelope));
 }
 
 function encodeUnchecked(envelope: Envelope): string {
-  if (envelope.t === 'm' && isPlainMessage(envelope)) return `${plainMessageHead(envelope)}${payloadJson(envelope, 'm')}}`;
   const e = validForEncoding(envelope, UINT8ARRAY_FIELD);
   switch (e.t) {
     case 'm':
@@ -203,8 +206,8 @@ function isPlainMessage(m: MessageEnvelope): boolean {
   );
 }
 
-/** `,"d":<json>` or `,"b":"<base64>"`. */
-function payloadJson(p: { readonly d?: unknown; readonly b?: Uint8Array | undefined }, t: string): string {
+/** `,"d":<json>` or `,"b":"<base64>"`; with `check`, a `d` whose JSON breaks a content rule throws as {@link checked} does. */
+function payloadJson(p: { readonly d?: unknown; readonly b?: Uint8Array | undefined }, t: string, check = false): string {
   if (p.b !== undefined) return `,"b":"${encodeBase64(p.b)}"`;
   let json: string | undefined;
   try {
@@ -213,7 +216,7 @@ function payloadJson(p: { readonly d?: unknown; readonly b?: Uint8Array | undefi
     throw new LifelineError('LL_ENCODE_FAILED', `Cannot encode ${t}.d as JSON: ${(error as Error).message}`, { cause: error });
   }
   if (json === undefined) throw new LifelineError('LL_ENCODE_FAILED', `Cannot encode ${t}.d as JSON: a ${typeof p.d} has no JSON form`);
-  return `,"d":${json}`;
+  return `,"d":${check ? checked(json) : json}`;
 }
 
 const M_PREFIX = '{"t":"m","s":';

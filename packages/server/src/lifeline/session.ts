@@ -176,9 +176,7 @@ export class SessionSocket extends LinkedSocket {
     let sent: boolean;
     try {
       sent = sendNumbered(this, (s, a) =>
-        payload instanceof EncodedPayload
-          ? encodedMessage(s, a, payload)
-          : ((a === undefined ? { t: 'm', s, ...payload } : { t: 'm', s, a, ...payload }) as SequencedEnvelope),
+        payload instanceof EncodedPayload ? encodedMessage(s, a, payload) : messageEnvelope(s, a, payload),
       );
     } catch (error) {
       // A value the wire cannot carry (too deep for an encoder, a BigInt, a lone surrogate…):
@@ -512,4 +510,10 @@ export class SessionSocket extends LinkedSocket {
 
 function expire(session: SessionSocket): void {
   session.expire();
+}
+
+/** The `m` envelope of a `d` or a `b` payload, its fields written out: an object spread took 5% of a small Lifeline echo on Bun. */
+function messageEnvelope(s: number, a: number | undefined, payload: { d: unknown } | { b: Uint8Array }): SequencedEnvelope {
+  if ('b' in payload) return a === undefined ? { t: 'm', s, b: payload.b } : { t: 'm', s, a, b: payload.b };
+  return a === undefined ? { t: 'm', s, d: payload.d } : { t: 'm', s, a, d: payload.d };
 }
