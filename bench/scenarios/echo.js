@@ -6,6 +6,8 @@
 // (d: a string; b: bytes, base64 in JSON mode; bin: bytes in JSON mode's binary
 // form, PROTOCOL.md §2.8, no base64) choose the session's envelopes; a target with
 // its own `envelopes` (lifeline-session-bin and the like, targets/index.js) keeps them.
+// `frames` (binary, text) is what the raw WebSocket targets echo (wsgen --text): text frames
+// are what a JSON dashboard sends, and on Bun and Deno they arrive as strings.
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 import { pairLines } from '../lib/report.js';
@@ -24,13 +26,14 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
     name,
     title,
     defaultRounds: 5,
-    params: { size, conns, window, warmup: 1, duration: 3, ackEvery: 64, format: 'json', payload: 'd' },
+    params: { size, conns, window, warmup: 1, duration: 3, ackEvery: 64, format: 'json', payload: 'd', frames: 'binary' },
     describe: (p) =>
-      `${p.size} B payload, ${p.conns} conns x ${p.window} in flight, ${p.warmup} s warm-up + ${p.duration} s measured` +
+      `${p.size} B payload, ${p.conns} conns x ${p.window} in flight, ${p.warmup} s warm-up + ${p.duration} s measured; raw WebSocket targets: ${p.frames} frames` +
       `; lifeline session: ${sessionEnvelopes(p)} of ${p.size} B (the other lifeline-session-* targets: their own envelopes), acks every ${p.ackEvery} echoes or 50 ms, riding on the next m`,
     variants(selected, p) {
       checked(name, 'format', p.format, ['json', 'msgpack']);
       checked(name, 'payload', p.payload, ['d', 'b', 'bin']);
+      checked(name, 'frames', p.frames, ['binary', 'text']);
       if (p.payload === 'bin' && p.format !== 'json') throw new Error(`--set ${name}.payload=bin: the binary form is JSON mode's (format json)`);
       return selected.filter((t) => !targets || targets.includes(t)).map((t) => ({ id: t, target: t }));
     },
@@ -96,6 +99,7 @@ export function echoScenario({ name, size, conns, window, title, primary, ratioV
           'ack-every': lifeline ? p.ackEvery : undefined,
           format: lifeline ? format : undefined,
           payload: lifeline ? payload : undefined,
+          text: p.frames === 'text' && target.gen.kind === 'native' && target.gen.proto === 'ws' ? true : undefined,
         },
         (p.warmup + p.duration + 60) * 1000,
       );
