@@ -174,11 +174,13 @@ describe('reconnecting', () => {
       await server.stop();
       await waitFor(() => lifeline.status.value === 'reconnecting', 'reconnecting');
       expect(lifeline.lastClose.value).toMatchObject({ code: 1012, action: 'retry-slow' });
-      const first = lifeline.countdown.value!;
+      // The first value, as the synchronous watcher saw it set: by the time waitFor looks, a
+      // loaded machine may have let the countdown tick on already.
+      expect(counted.length).toBeGreaterThanOrEqual(1);
+      const first = counted[0]!.seconds;
       expect(first).toBeGreaterThanOrEqual(2);
       expect(first).toBeLessThanOrEqual(4);
       // The whole seconds left when it was set (counted[0].at, the same synchronous run).
-      expect(counted[0]!.seconds).toBe(first);
       const left = (lifeline.nextAttemptAt.value! - counted[0]!.at) / 1000;
       expect([Math.ceil(left), Math.ceil(left + 0.005)]).toContain(first);
       expect(timers.pendingFrom(VUE_PACKAGE), describePending(timers.pending())).toHaveLength(1);
