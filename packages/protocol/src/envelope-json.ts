@@ -2,7 +2,6 @@ import { decodeBase64, encodeBase64 } from './base64.js';
 import { jsonProblem, tooManyProblem, type DecodeLimits } from './bounds.js';
 import { EnvelopeError } from './envelope-error.js';
 import { readEnvelope, UINT8ARRAY_FIELD, validForEncoding, type BinaryField } from './envelope-validation.js';
-import { ON_BUN } from './engine.js';
 import { LifelineError } from './errors.js';
 import type { Envelope, MessageEnvelope, PublicationEnvelope, SequencedEnvelope } from './envelope.js';
 
@@ -62,36 +61,29 @@ function parseEnvelope(text: string): Envelope {
  * that breaks a content rule (a lone surrogate, a key `__proto__`).
  */
 export function encodeEnvelope(envelope: Envelope): string {
-  if (envelope.t === 'm' && isPlainMessage(envelope)) {
-    if (ON_BUN && envelope.b === undefined) {
-      const frame = encodePlainMessageWhole(envelope);
-      if (frame !== undefined) return frame;
-    }
-    // A plain m's head is digits and fixed keys, and base64 has no backslash and no underscore:
-    // only a `d` can break a content rule, so only its JSON is checked, before the frame is
-    // joined (in JavaScriptCore a joined string is a rope that a search would flatten).
-    return `${plainMessageHead(envelope)}${payloadJson(envelope, 'm', true)}}`;
-  }
+  // A plain m's head is digits and fixed keys, and base64 has no backslash and no underscore:
+  // only a `d` can break a content rule, so only its JSON is checked, before the frame is
+  // joined (in JavaScriptCore a joined string is a rope that a search would flatten).
+  if (envelope.t === 'm' && isPlainMessage(envelope)) return `${plainMessageHead(envelope)}${payloadJson(envelope, 'm', true)}}`;
   return checked(encodeUnchecked(envelope));
 }
 
 /**
- * @internal A plain `m` with a `d`, stringified whole, as it is encoded on Bun: there a joined
- * string is a rope, and flattening a small frame's rope (at the first search, or in the
- * socket's write) cost about 100 ns, while JSON.stringify of the envelope writes one flat
- * string, in 55% of the joined frame's time; V8 (Node, Deno) joins faster than it stringifies
- * an object (by about 10%). The text is the joined frame's (JSON.stringify writes the fields
- * in the order they are made, and s and a are safe integers); `undefined` for a `d` with a
- * `toJSON` of its own (stringified whole, it would be called with the key "d", not ""), a
- * function or a symbol (the joined path explains).
+ * The text frame {@link encodeEnvelope} writes for a plain `m` with a `d`, made by one
+ * JSON.stringify of the whole envelope (the fields in wire order; s and a are safe integers),
+ * for a runtime where that is the faster way (the server on Bun: lifeline/codec.ts);
+ * `undefined` for any other envelope, and for a `d` with a `toJSON` of its own (stringified
+ * whole, it would be called with the key "d", not ""), a function or a symbol. Throws
+ * LL_ENCODE_FAILED as encodeEnvelope does.
  */
-export function encodePlainMessageWhole(m: MessageEnvelope): string | undefined {
-  const d = m.d;
+export function encodeMessageWhole(envelope: Envelope): string | undefined {
+  if (envelope.t !== 'm' || envelope.b !== undefined || !isPlainMessage(envelope)) return undefined;
+  const d = envelope.d;
   if (typeof d === 'function' || typeof d === 'symbol') return undefined;
   if (typeof d === 'object' && d !== null && typeof (d as { toJSON?: unknown }).toJSON === 'function') return undefined;
   let frame: string;
   try {
-    frame = JSON.stringify(m.a === undefined ? { t: 'm', s: m.s, d } : { t: 'm', s: m.s, a: m.a, d });
+    frame = JSON.stringify(envelope.a === undefined ? { t: 'm', s: envelope.s, d } : { t: 'm', s: envelope.s, a: envelope.a, d });
   } catch (error) {
     throw new LifelineError('LL_ENCODE_FAILED', `Cannot encode m.d as JSON: ${(error as Error).message}`, { cause: error });
   }

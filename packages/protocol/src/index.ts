@@ -48,6 +48,7 @@ export {
   decodeBinaryEnvelope,
   encodeBinaryEnvelope,
   encodeBinaryHead,
+  encodeMessageWhole,
 } from './envelope-json.js';
 export { decodeBase64, encodeBase64 } from './base64.js';
 export {

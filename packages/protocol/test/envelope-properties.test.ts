@@ -1,7 +1,7 @@
 import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBinaryEnvelope, decodeEnvelope, decodeEnvelopeGeneral, encodeBinaryEnvelope, encodeEnvelope, encodePlainMessageWhole } from '../src/envelope-json.js';
+import { decodeBinaryEnvelope, decodeEnvelope, decodeEnvelopeGeneral, encodeBinaryEnvelope, encodeEnvelope, encodeMessageWhole } from '../src/envelope-json.js';
 import { EnvelopeError } from '../src/envelope-error.js';
 import { ENVELOPE_TYPES, MAX_REQUEST_ID, RESET_REASONS, type Envelope, type MessageEnvelope } from '../src/envelope.js';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '../src/msgpack.js';
@@ -107,13 +107,13 @@ describe('encode then decode is the identity on valid envelopes', () => {
     );
   });
 
-  it('JSON mode: a plain m stringified whole (the encoder on Bun) is the text the joined frame is (the encoder elsewhere)', () => {
+  it('JSON mode: a plain m stringified whole (as the server encodes it on Bun) is the text encodeEnvelope writes', () => {
     // Values JSON carries as they are, and ones it writes differently (-0, NaN, a Date, undefined in an array or object).
     const d = fc.oneof(json, fc.constantFrom<unknown>(-0, NaN, Infinity, new Date(0), [undefined, 1], { x: undefined, y: 1 }, 'a\u2028b'));
     fc.assert(
       fc.property(seq, optionalAck, d, (s, a, value) => {
         const m = (a === undefined ? { t: 'm', s, d: value } : { t: 'm', s, a, d: value }) as MessageEnvelope;
-        const whole = encodePlainMessageWhole(m);
+        const whole = encodeMessageWhole(m);
         // A Date has a toJSON of its own: that one is left to the joined frame.
         if (value instanceof Date) expect(whole).toBeUndefined();
         else expect(whole).toBe(encodeEnvelope(m));
@@ -127,10 +127,10 @@ describe('encode then decode is the identity on valid envelopes', () => {
     cyclic.push(cyclic);
     for (const d of [1n, cyclic, 'a\ud800b', { ['\udc00']: 1 }, JSON.parse('{"__proto__":{"x":1}}') as unknown]) {
       const m = { t: 'm', s: 1, d } as MessageEnvelope;
-      expect(() => encodePlainMessageWhole(m), String(typeof d)).toThrow(expect.objectContaining({ code: 'LL_ENCODE_FAILED' }));
+      expect(() => encodeMessageWhole(m), String(typeof d)).toThrow(expect.objectContaining({ code: 'LL_ENCODE_FAILED' }));
       expect(() => encodeEnvelope(m), String(typeof d)).toThrow(expect.objectContaining({ code: 'LL_ENCODE_FAILED' }));
     }
-    for (const d of [() => 1, Symbol('x')]) expect(encodePlainMessageWhole({ t: 'm', s: 1, d } as MessageEnvelope)).toBeUndefined();
+    for (const d of [() => 1, Symbol('x')]) expect(encodeMessageWhole({ t: 'm', s: 1, d } as MessageEnvelope)).toBeUndefined();
   });
 
   it('both modes decode to the same envelope', () => {
