@@ -357,13 +357,21 @@ describe('the console against lifeline serve', () => {
       const text = await page.getByTestId('chaos-histogram').innerText();
       await page.screenshot({ path: join(ARTIFACTS, `console-chaos-${kind}.png`) });
       await panel.getByRole('button', { name: 'Stop' }).click();
-      return { text, peak: Number(/At most (\d+) within the same 100 ms/.exec(text)?.[1]) };
+      const ms = (value: string | undefined, unit: string | undefined) => Number(value) * (unit === 's' ? 1000 : 1);
+      const times = /first after ([\d.]+) (ms|s)\b.*last ([\d.]+) (ms|s)\b/.exec(text);
+      const span = times ? ms(times[3], times[4]) - ms(times[1], times[2]) : NaN;
+      return { text, peak: Number(/At most (\d+) within the same 100 ms/.exec(text)?.[1]), span };
     };
     const naive = await scenario('naive', 'crash');
     expect(naive.text).toContain('a thundering herd');
     expect(naive.peak).toBe(clients);
     const spread = await scenario('lifeline-client', 'graceful');
-    expect(spread.peak, spread.text).toBeLessThan(clients / 2);
+    // Spread over the 2 s of hints: at most half of them in any 100 ms, and the first and the
+    // last attempt at least half a second apart. (A loaded machine runs the page's timers late,
+    // and a late timer lands with the next ones: five of ten in one 100 ms window happened with
+    // two CPU hogs beside the test, the attempts still spread over 1.2 s.)
+    expect(spread.peak, spread.text).toBeLessThanOrEqual(clients / 2);
+    expect(spread.span, spread.text).toBeGreaterThanOrEqual(500);
     console.log(`console chaos figures (${clients} clients): naive after a crash, at most ${naive.peak} attempts within 100 ms; @lifeline/client after a graceful restart, at most ${spread.peak}`);
     expect(pageErrors).toEqual([]);
   });
