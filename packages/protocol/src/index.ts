@@ -42,6 +42,7 @@ export { EnvelopeError, truncateUtf8, type EnvelopeCloseCode } from './envelope-
 export { readEnvelope, validForEncoding, UINT8ARRAY_FIELD, type BinaryField } from './envelope-validation.js';
 export {
   decodeEnvelope,
+  decodeEnvelopeText,
   encodeEnvelope,
   BASE64_FIELD,
   binaryFormEnvelope,

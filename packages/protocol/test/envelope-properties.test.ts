@@ -1,7 +1,7 @@
 import { encode as msgpackEncode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBinaryEnvelope, decodeEnvelope, decodeEnvelopeGeneral, encodeBinaryEnvelope, encodeEnvelope, encodeMessageWhole } from '../src/envelope-json.js';
+import { decodeBinaryEnvelope, decodeEnvelope, decodeEnvelopeGeneral, decodeEnvelopeText, encodeBinaryEnvelope, encodeEnvelope, encodeMessageWhole } from '../src/envelope-json.js';
 import { EnvelopeError } from '../src/envelope-error.js';
 import { ENVELOPE_TYPES, MAX_REQUEST_ID, RESET_REASONS, type Envelope, type MessageEnvelope } from '../src/envelope.js';
 import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '../src/msgpack.js';
@@ -256,24 +256,29 @@ describe('decoders fail only with a well-formed EnvelopeError', () => {
     fc.assert(fc.property(mutatedBytes, (b) => survives(() => decodeEnvelopeMsgpack(b))), RUNS);
   });
 
+  // Texts shaped like the encoder's m, and near misses: odd numbers, other tails, string
+  // payloads with quotes, backslashes, control characters and lone surrogates in them.
+  const digits = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '00', '01', '1.0', '1e3', '-1', '', '9007199254740992', '123456789012345678'));
+  const stringChar = fc.oneof(fc.constantFrom('"', '\\', '\u0000', '\u001f', '\n', '\ud800', '\udc00', 'é', '_', 'u'), fc.string({ minLength: 1, maxLength: 1 }));
+  const tail = fc.oneof(
+    fc.json().map((d) => `,"d":${d}}`),
+    fc.array(stringChar, { maxLength: 12 }).map((chars) => `,"d":"${chars.join('')}"}`),
+    binary.map((b) => `,"b":"${Buffer.from(b).toString('base64')}"}`),
+    fc.string({ unit: 'binary-ascii', maxLength: 12 }),
+    fc.constantFrom(',"d":}', ',"b":"}', ',"d":1,"b":""}', ',"d":1 }', ',"b":"AA=="} ', ',"d":1,"s":5}', ',"d":"}', ',"d":""}', ',"d":"a"} ', ',"d":"a","s":1}'),
+  );
+  const candidate = fc
+    .tuple(digits, fc.option(digits, { nil: undefined }), tail)
+    .map(([s, a, rest]) => `{"t":"m","s":${s}${a === undefined ? '' : `,"a":${a}`}${rest}`);
+  const outcome = (run: () => unknown): unknown => {
+    try {
+      return run();
+    } catch (error) {
+      return { closeCode: (error as EnvelopeError).closeCode, reason: (error as EnvelopeError).closeCode === 1007 ? '' : (error as EnvelopeError).reason };
+    }
+  };
+
   it('JSON mode: the fast path for m decides as the general path does', () => {
-    const digits = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '00', '01', '1.0', '1e3', '-1', '', '9007199254740992', '123456789012345678'));
-    const tail = fc.oneof(
-      fc.json().map((d) => `,"d":${d}}`),
-      binary.map((b) => `,"b":"${Buffer.from(b).toString('base64')}"}`),
-      fc.string({ unit: 'binary-ascii', maxLength: 12 }),
-      fc.constantFrom(',"d":}', ',"b":"}', ',"d":1,"b":""}', ',"d":1 }', ',"b":"AA=="} ', ',"d":1,"s":5}'),
-    );
-    const candidate = fc
-      .tuple(digits, fc.option(digits, { nil: undefined }), tail)
-      .map(([s, a, rest]) => `{"t":"m","s":${s}${a === undefined ? '' : `,"a":${a}`}${rest}`);
-    const outcome = (run: () => unknown): unknown => {
-      try {
-        return run();
-      } catch (error) {
-        return { closeCode: (error as EnvelopeError).closeCode, reason: (error as EnvelopeError).closeCode === 1007 ? '' : (error as EnvelopeError).reason };
-      }
-    };
     fc.assert(
       fc.property(candidate, (text) => {
         const general = outcome(() => decodeEnvelopeGeneral(text));
@@ -281,6 +286,26 @@ describe('decoders fail only with a well-formed EnvelopeError', () => {
       }),
       RUNS,
     );
+  });
+
+  it('JSON mode: decodeEnvelopeText (a string d sliced out) decides as decodeEnvelope does, within any limits', () => {
+    const limits = fc.option(
+      fc.record({ maxDepth: fc.integer({ min: 1, max: 3 }), maxItems: fc.integer({ min: 1, max: 6 }), maxKeyLength: fc.integer({ min: 1, max: 4 }) }),
+      { nil: undefined },
+    );
+    fc.assert(
+      fc.property(candidate, limits, (text, within) => {
+        expect(outcome(() => decodeEnvelopeText(text, within))).toEqual(outcome(() => decodeEnvelope(text, within)));
+      }),
+      RUNS,
+    );
+    // The slice path is taken, and refuses nothing the general path accepts, at its edges.
+    expect(decodeEnvelopeText('{"t":"m","s":7,"a":0,"d":"plain \u2028 é"}')).toEqual({ t: 'm', s: 7, a: 0, d: 'plain \u2028 é' });
+    expect(decodeEnvelopeText('{"t":"m","s":7,"d":""}')).toEqual({ t: 'm', s: 7, d: '' });
+    expect(decodeEnvelopeText('{"t":"m","s":7,"d":"__proto__"}')).toEqual({ t: 'm', s: 7, d: '__proto__' });
+    expect(outcome(() => decodeEnvelopeText('{"t":"m","s":7,"a":1,"d":"x"}', { maxDepth: 64, maxItems: 3, maxKeyLength: 64 }))).toEqual({ closeCode: 1007, reason: '' });
+    expect(outcome(() => decodeEnvelopeText('{"t":"m","s":7,"d":"a\u0001"}'))).toEqual({ closeCode: 1007, reason: '' });
+    expect(decodeEnvelopeText('{"t":"m","s":7,"d":"a\\"b"}')).toEqual({ t: 'm', s: 7, d: 'a"b' });
   });
 });
 

@@ -1,6 +1,6 @@
 /** The two Lifeline wire formats (PROTOCOL.md §2): JSON text frames and MessagePack binary frames. */
 import {
-  decodeEnvelope,
+  decodeEnvelopeText,
   encodeEnvelope,
   encodeMessageWhole,
   LIFELINE_JSON_PROTOCOL,
@@ -73,7 +73,7 @@ export function codecsWithin(limits: DecodeLimits): Record<LifelineFormat, Codec
       // A frame Bun or Deno handed over as a string is parsed as it is, whatever its size:
       // through bytes for the byte path, a 16 KiB echo ran at 0.6x (Bun) and 0.5x (Deno)
       // the speed, its reply joined from pieces and decoded to a string again for the send.
-      decode: (data) => (typeof data === 'string' ? decodeEnvelope(data, limits) : readJsonMessage(data, limits) ?? decodeEnvelope(data.toString('utf8'), limits)),
+      decode: (data) => (typeof data === 'string' ? decodeEnvelopeText(data, limits) : readJsonMessage(data, limits) ?? decodeEnvelopeText(data.toString('utf8'), limits)),
       binaryForm: { encode: encodeBinaryForm, decode: (data) => decodeBinaryForm(data, limits) },
     },
     msgpack: {
