@@ -1,4 +1,5 @@
 import { invalidOption, numberOption } from './option-checks.js';
+import { RUNNING_ON } from './runtime.js';
 import { performance } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 
@@ -112,7 +113,7 @@ export type RateVerdict = 0 | typeof OVER_MESSAGES | typeof OVER_BYTES;
  * under it only if it does under the true time. What it stores is at most the staleness
  * behind the true state, so the bucket refills by at most one turn's worth of time early.
  */
-const resetAfterTurn = 'Bun' in globalThis || 'Deno' in globalThis;
+const resetAfterTurn = RUNNING_ON !== 'node';
 let clockReading = -1;
 function now(): number {
   if (clockReading < 0) {

@@ -12,7 +12,7 @@ import { decodeEnvelopeMsgpack, encodeEnvelopeMsgpack } from '@lifeline/protocol
 import { BinaryFrame, decodeBinaryForm, encodeBinaryForm } from './binary-form.js';
 import { readJsonMessage, readMsgpackMessage, writeJsonMessage, writeMsgpackMessage, type FramePieces } from './message-bytes.js';
 import type { LifelineFormat } from './options.js';
-import { bunGlobal } from '../transport/bun/bun-api.js';
+import { RUNNING_ON } from '../leaves/runtime.js';
 import { frameSize } from '../transport/frame.js';
 
 /**
@@ -55,7 +55,7 @@ export interface Codec {
  * JSON.stringify of the envelope writes a flat string in 55% of the joined frame's time; in
  * V8 (Node, Deno) that is about 10% slower than joining, so the frame is joined there.
  */
-const STRINGIFY_WHOLE = bunGlobal() !== undefined;
+const STRINGIFY_WHOLE = RUNNING_ON === 'bun';
 
 /**
  * The two wire formats, decoding within `limits` (docs/server.md "Limits"): a peer's

@@ -4,28 +4,19 @@
  * runtime, so a `createApp()` app runs unchanged on each.
  */
 import { LifelineError } from '@lifeline/protocol';
-import { bunGlobal } from './bun/bun-api.js';
 import { BunNativeServer } from './bun/bun-server.js';
-import { denoGlobal } from './deno/deno-api.js';
 import { DenoNativeServer } from './deno/deno-server.js';
+import { RUNNING_ON, type RuntimeName } from '../leaves/runtime.js';
 import type { NativeServer, NativeServerSettings } from './server.js';
 
-export type RuntimeChoice = 'auto' | 'node' | 'bun' | 'deno';
-
-/** The runtime this process runs on. */
-export function currentRuntime(): 'node' | 'bun' | 'deno' {
-  if (bunGlobal() !== undefined) return 'bun';
-  if (denoGlobal() !== undefined) return 'deno';
-  return 'node';
-}
+export type RuntimeChoice = 'auto' | RuntimeName;
 
 /** The native server for `choice`, or undefined for Node's own (`ws` on `node:http`). */
 export function nativeServerFor(choice: RuntimeChoice, settings: NativeServerSettings): NativeServer | undefined {
-  const running = currentRuntime();
-  const wanted = choice === 'auto' ? running : choice;
+  const wanted = choice === 'auto' ? RUNNING_ON : choice;
   if (wanted === 'node') return undefined;
-  if (wanted !== running) {
-    throw new LifelineError('LL_INVALID_OPTION', `runtime "${wanted}" needs the process to run on ${wanted === 'bun' ? 'Bun' : 'Deno'}; this one runs on ${running}. Leave runtime at "auto" to use the server of the runtime you run on.`);
+  if (wanted !== RUNNING_ON) {
+    throw new LifelineError('LL_INVALID_OPTION', `runtime "${wanted}" needs the process to run on ${wanted === 'bun' ? 'Bun' : 'Deno'}; this one runs on ${RUNNING_ON}. Leave runtime at "auto" to use the server of the runtime you run on.`);
   }
   return wanted === 'bun' ? new BunNativeServer(settings) : new DenoNativeServer(settings);
 }
