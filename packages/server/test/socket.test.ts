@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { once } from 'node:events';
+import { once, type EventEmitter } from 'node:events';
 import { connect } from 'node:net';
 import type { Message, Socket } from '@lifeline/server';
 import { serverTestRig } from '../../../test/support/rig.js';
@@ -317,8 +317,15 @@ describe('Socket', () => {
     ws.close();
   });
 
-  it("a listener removed after removeAllListeners('removeListener') is not called", async () => {
-    // That call takes the socket's removeListener hook away without a removeListener event.
+  // Each takes the socket's removeListener hook away without a removeListener event it could hear.
+  const untyped = (socket: Socket) => socket as unknown as EventEmitter;
+  const unhookings: [string, (socket: Socket) => void][] = [
+    ["removeAllListeners('removeListener')", (socket) => socket.removeAllListeners('removeListener')],
+    // Untyped, as JavaScript would call them: `removeListener` is not one of a Socket's typed events.
+    ["off('removeListener', hook)", (socket) => untyped(socket).listeners('removeListener').forEach((hook) => untyped(socket).off('removeListener', hook as () => void))],
+    ["removeListener('removeListener', hook)", (socket) => untyped(socket).listeners('removeListener').forEach((hook) => untyped(socket).removeListener('removeListener', hook as () => void))],
+  ];
+  it.each(unhookings)('a listener removed after %s is not called', async (_name, unhook) => {
     const log: string[] = [];
     const a = (m: Message) => log.push(`a ${m.text}`);
     let server: Socket | undefined;
@@ -333,7 +340,8 @@ describe('Socket', () => {
     const socket = server!;
     ws.send('m1');
     await waitFor(() => log.length === 1, 'm1');
-    socket.removeAllListeners('removeListener');
+    unhook(socket);
+    expect(socket.listenerCount('removeListener')).toBe(0);
     socket.off('message', a);
     ws.send('m2'); // arrives with no listener: nobody hears it
     await waitFor(() => socket.stats.messagesIn === 2, 'm2');

@@ -116,6 +116,9 @@ export interface SocketInit {
  */
 // A channel Subscriber (hub.subscribe checks it), not declared with `implements`: the Subscriber members are
 // internal, and the public .d.ts leaves them out (stripInternal).
+/** A listener of event `K`, as @types/node's typed EventEmitter spells it (its own alias is not exported). */
+type SocketListener<K> = K extends keyof SocketEvents ? (SocketEvents[K] extends unknown[] ? (...args: SocketEvents[K]) => void : never) : never;
+
 export abstract class Socket extends EventEmitter<SocketEvents> {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
@@ -143,8 +146,8 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
    * (on, addListener, prependListener): EventEmitter.emit costs about 15 ns a message in Bun,
    * a direct call well under one (bench/README.md, fourth run). null: none, several, or a
    * once() listener, which emit handles; undefined: the listeners changed since it was read.
-   * The newListener and removeListener hooks reset it; once removeAllListeners() has taken
-   * either of them away, it stays null.
+   * The newListener and removeListener hooks reset it; once removeAllListeners(), off() or
+   * removeListener() has taken either of them away, it stays null.
    */
   private soleListener: ((message: Message) => void) | null | undefined = undefined;
   private soleListenerOff = false;
@@ -425,6 +428,17 @@ export abstract class Socket extends EventEmitter<SocketEvents> {
   override removeAllListeners(...args: Parameters<EventEmitter<SocketEvents>['removeAllListeners']>): this {
     if (args.length === 0 || (args[0] as string | symbol) === 'removeListener') this.messageListenersChanged(true);
     return super.removeAllListeners(...args);
+  }
+
+  /** The hook taken away by name (its function read from `listeners('removeListener')`): the same as above. */
+  override removeListener<K>(eventName: K | keyof SocketEvents, listener: SocketListener<K>): this {
+    if ((eventName as string | symbol) === 'removeListener' && (listener as unknown) === onRemoveListener) this.messageListenersChanged(true);
+    return super.removeListener(eventName, listener);
+  }
+
+  /** `off` is EventEmitter's own copy of removeListener, not a call to it: it goes the same way. */
+  override off<K>(eventName: K | keyof SocketEvents, listener: SocketListener<K>): this {
+    return this.removeListener(eventName, listener);
   }
 
   /** @internal The `message` listeners changed (newListener, removeListener), or the hooks are gone. */
