@@ -301,7 +301,10 @@ function decodeMessageFast(text: string): MessageEnvelope | undefined {
  * decodeMessageFast reads it; a reader shared by both cost the browser bundle 31 B.
  */
 function decodeStringMessage(text: string): MessageEnvelope | undefined {
-  if (!text.startsWith(M_PREFIX)) return undefined;
+  // First the end, `"}`: any other payload (an object, a number, `b`) leaves at once, before
+  // the head is read, which decodeMessageFast would then read again.
+  const end = text.length - 2; // the closing quote
+  if (text.charCodeAt(end) !== 34 /* " */ || text.charCodeAt(end + 1) !== 125 /* } */ || !text.startsWith(M_PREFIX)) return undefined;
   const s = readDigits(text, M_PREFIX.length);
   if (s < 1) return undefined;
   let a: number | undefined;
@@ -310,8 +313,7 @@ function decodeStringMessage(text: string): MessageEnvelope | undefined {
     if (a < 0) return undefined;
   }
   const start = cursor + 6;
-  const end = text.length - 2; // the closing quote
-  if (!text.startsWith(',"d":"', cursor) || end < start || text.charCodeAt(end + 1) !== 125 /* } */) return undefined;
+  if (!text.startsWith(',"d":"', cursor) || end < start) return undefined;
   PLAIN_CHARACTERS.lastIndex = start;
   if (!PLAIN_CHARACTERS.test(text) || PLAIN_CHARACTERS.lastIndex !== end) return undefined;
   const d = text.slice(start, end);

@@ -107,6 +107,9 @@ export interface SocketInit {
   remoteAddress: string;
 }
 
+/** A listener of event `K`, as @types/node's typed EventEmitter spells it (its own alias is not exported). */
+type SocketListener<K> = K extends keyof SocketEvents ? (SocketEvents[K] extends unknown[] ? (...args: SocketEvents[K]) => void : never) : never;
+
 /**
  * The connection handed to a route handler. Messages arrive as `message` events and
  * through `for await (const msg of socket)`; the server may `send` at any time.
@@ -116,9 +119,6 @@ export interface SocketInit {
  */
 // A channel Subscriber (hub.subscribe checks it), not declared with `implements`: the Subscriber members are
 // internal, and the public .d.ts leaves them out (stripInternal).
-/** A listener of event `K`, as @types/node's typed EventEmitter spells it (its own alias is not exported). */
-type SocketListener<K> = K extends keyof SocketEvents ? (SocketEvents[K] extends unknown[] ? (...args: SocketEvents[K]) => void : never) : never;
-
 export abstract class Socket extends EventEmitter<SocketEvents> {
   readonly id: string;
   /** The route pattern this socket matched, e.g. `/rooms/:id`. */
