@@ -30,11 +30,14 @@ import { fileURLToPath } from 'node:url';
 import { runMeasured } from '../lib/measure.js';
 import { cpuColumns, LATENCY_COLUMNS } from '../lib/columns.js';
 import { pairLines, RUNTIME_PAIRS } from '../lib/report.js';
+import { LIFELINE_NODE_FLAGS } from '../targets/index.js';
 
 const SERVERS = join(dirname(fileURLToPath(import.meta.url)), '..', 'targets', 'servers');
 const SOCKET_IO_PATH = '/socket.io/?EIO=4&transport=websocket';
 const hostPort = (port) => ['--host', '127.0.0.1', '--port', String(port)];
 const server = (file) => (port) => [join(SERVERS, file), ...hostPort(port)];
+/** lifeline-fanout.js on Node, with the flags the `lifeline` command gives Node (a user's app runs the same way, docs/server.md "Node's heap"). */
+const lifelineOnNode = (port) => [...LIFELINE_NODE_FLAGS, ...server('lifeline-fanout.js')(port)];
 
 /** How each target is set up for fan-out: its server, and how the generator talks to it. */
 const FANOUT = {
@@ -48,12 +51,12 @@ const FANOUT = {
   'raw-tcp': { argv: server('tcp-fanout.js'), gen: { proto: 'raw', path: '/sub', pubPath: '/pub' } },
   lifeline: {
     label: 'lifeline (raw subscribers)',
-    argv: server('lifeline-fanout.js'),
+    argv: lifelineOnNode,
     gen: { proto: 'ws', path: '/sub', pubPath: '/pub' },
   },
   'lifeline-session': {
     label: 'lifeline session (p envelopes)',
-    argv: server('lifeline-fanout.js'),
+    argv: lifelineOnNode,
     gen: { proto: 'lifeline', pubProto: 'ws', path: '/sub', pubPath: '/pub' },
   },
   bun: { label: 'bun (server.publish topic)', argv: server('bun-fanout.js'), gen: { proto: 'ws', path: '/sub', pubPath: '/pub' } },
